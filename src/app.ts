@@ -1,0 +1,77 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { secureHeaders } from "hono/secure-headers";
+import { onError, validationHook } from "./errors/handler";
+import { ApiError, problemResponse } from "./errors/problem";
+import { accountRoutes } from "./http/accounts/routes";
+import { authenticate } from "./http/auth";
+import { jsonBody } from "./http/body";
+import type { AppEnv } from "./http/context";
+import { systemRoutes } from "./http/system/routes";
+import { userRoutes } from "./http/users/routes";
+import { idempotency } from "./idempotency/middleware";
+
+export const API_VERSION = "1.0.0";
+
+/** Builds the app once: middleware, every resource, the OpenAPI document and the one error model. */
+export function buildApp() {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use("*", async (c, next) => {
+    c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
+    await next();
+    c.header("x-request-id", c.get("requestId"));
+  });
+  app.use("*", secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
+  app.use("/v1/*", jsonBody, authenticate, idempotency);
+
+  app.route("/", systemRoutes);
+  app.route("/", accountRoutes);
+  app.route("/", userRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    description: "A user token, an inbox token (integrator routes) or the platform token (account creation).",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "edge-inbox API",
+      version: API_VERSION,
+      description:
+        "The API channel of a customer-conversation platform. Errors are RFC 9457 problem+json with a stable `code`.",
+    },
+    servers: [{ url: "/" }],
+  });
+
+  app.notFound((c) => routeNotFound(app, c));
+  app.onError(onError);
+  return app;
+}
+
+/** 405 with Allow when the path exists under other methods, else 404; both as problems. */
+function routeNotFound(app: OpenAPIHono<AppEnv>, c: Context<AppEnv>): Response {
+  const path = new URL(c.req.url).pathname;
+  const allowed = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === "ALL" || route.path.includes("*")) continue;
+    const pattern = new RegExp("^" + route.path.replace(/:[^/]+/g, "[^/]+") + "/?$");
+    if (pattern.test(path)) allowed.add(route.method);
+  }
+  if (allowed.size > 0) {
+    const allow = [...allowed].sort().join(", ");
+    return problemResponse(
+      new ApiError("method_not_allowed", `${c.req.method} is not supported on ${path}; use ${allow}.`, {
+        headers: { allow },
+      }),
+      path,
+      c.get("requestId"),
+    );
+  }
+  return problemResponse(
+    new ApiError("route_not_found", `No route matches ${c.req.method} ${path}. See /openapi.json for the API.`),
+    path,
+    c.get("requestId"),
+  );
+}

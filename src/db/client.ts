@@ -1,0 +1,24 @@
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import type { Bindings } from "../env";
+import * as schema from "./schema";
+
+export type Database = DrizzleD1Database<typeof schema>;
+
+const clients = new WeakMap<D1Database, Database>();
+
+/** The drizzle client over the DB binding (one per binding object). */
+export function database(env: Pick<Bindings, "DB">): Database {
+  let client = clients.get(env.DB);
+  if (!client) {
+    client = drizzle(env.DB, { schema });
+    clients.set(env.DB, client);
+  }
+  return client;
+}
+
+/** D1 reports unique-index violations with this text; find-or-create paths rely on it. */
+export function isUniqueViolation(error: unknown, index?: string): boolean {
+  const message = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
+  if (!/UNIQUE constraint failed/i.test(message)) return false;
+  return index === undefined || message.includes(index);
+}

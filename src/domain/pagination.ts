@@ -1,0 +1,37 @@
+import { ApiError } from "../errors/problem";
+import { base64url } from "./ids";
+
+/** Cursors are opaque to clients: a base64url JSON of the last row's sort key. */
+export function encodeCursor(key: Record<string, string | number>): string {
+  return base64url(new TextEncoder().encode(JSON.stringify(key)));
+}
+
+export function decodeCursor<K extends Record<string, "string" | "number">>(
+  cursor: string | undefined,
+  shape: K,
+): { [P in keyof K]: K[P] extends "string" ? string : number } | undefined {
+  if (cursor === undefined) return undefined;
+  const invalid = new ApiError("invalid_cursor", "The cursor is not one this API returned; pass next_cursor unchanged.");
+  let decoded: unknown;
+  try {
+    const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    decoded = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0))));
+  } catch {
+    throw invalid;
+  }
+  if (typeof decoded !== "object" || decoded === null) throw invalid;
+  for (const [field, type] of Object.entries(shape)) {
+    const value = (decoded as Record<string, unknown>)[field];
+    if (typeof value !== type) throw invalid;
+    if (type === "number" && (!Number.isSafeInteger(value) || (value as number) < 0)) throw invalid;
+  }
+  return decoded as never;
+}
+
+/** Takes limit+1 rows, returns the page and the cursor to the next one (null on the last page). */
+export function page<T>(rows: T[], limit: number, cursorOf: (row: T) => Record<string, string | number>) {
+  const hasMore = rows.length > limit;
+  const data = hasMore ? rows.slice(0, limit) : rows;
+  const last = data[data.length - 1];
+  return { data, next_cursor: hasMore && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}

@@ -1,0 +1,113 @@
+import { and, eq, isNull } from "drizzle-orm";
+import { database } from "../db/client";
+import { apiTokens, inboxes, users, type Role } from "../db/schema";
+import type { Bindings } from "../env";
+import { notFound } from "../errors/problem";
+import { base64url, newId, randomBytes } from "./ids";
+
+/** Every token starts with this, so a leaked one is recognisable (and secret scanners can match it). */
+export const TOKEN_PREFIX = "edgeinbox_";
+
+export async function sha256Hex(value: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
+  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Compares two secrets in time independent of where they differ (hashing first equalises lengths). */
+export async function secretsEqual(a: string, b: string): Promise<boolean> {
+  const encoder = new TextEncoder();
+  const [left, right] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(a)),
+    crypto.subtle.digest("SHA-256", encoder.encode(b)),
+  ]);
+  return crypto.subtle.timingSafeEqual(left, right);
+}
+
+export type IssuedToken = { id: string; token: string };
+
+/** A new token and the row that stores only its hash. The caller writes the row (alone or in a batch). */
+export async function mintToken(
+  owner: { accountId: string } & ({ kind: "user"; userId: string } | { kind: "inbox"; inboxId: string }),
+  now = Date.now(),
+): Promise<{ issued: IssuedToken; row: typeof apiTokens.$inferInsert }> {
+  const token = TOKEN_PREFIX + base64url(randomBytes(32));
+  const id = newId("tok", now);
+  return {
+    issued: { id, token },
+    row: {
+      id,
+      accountId: owner.accountId,
+      kind: owner.kind,
+      userId: owner.kind === "user" ? owner.userId : null,
+      inboxId: owner.kind === "inbox" ? owner.inboxId : null,
+      tokenHash: await sha256Hex(token),
+      createdAt: now,
+    },
+  };
+}
+
+export type Caller =
+  | { kind: "platform" }
+  | { kind: "user"; accountId: string; userId: string; role: Role; tokenId: string }
+  | { kind: "inbox"; accountId: string; inboxId: string; tokenId: string };
+
+/** Who is calling, from a bearer token; null when the token is unknown, revoked or its owner is gone. */
+export async function resolveCaller(env: Bindings, bearer: string, platformToken: string | undefined): Promise<Caller | null> {
+  if (!bearer.startsWith(TOKEN_PREFIX)) {
+    if (platformToken && (await secretsEqual(bearer, platformToken))) return { kind: "platform" };
+    return null;
+  }
+  // Looked up by hash: the index finds it, and the comparison never touches the secret itself.
+  const tokenHash = await sha256Hex(bearer);
+  const row = await database(env)
+    .select({
+      id: apiTokens.id,
+      accountId: apiTokens.accountId,
+      kind: apiTokens.kind,
+      userId: apiTokens.userId,
+      inboxId: apiTokens.inboxId,
+      role: users.role,
+      inboxDeletedAt: inboxes.deletedAt,
+    })
+    .from(apiTokens)
+    .leftJoin(users, and(eq(users.id, apiTokens.userId), isNull(users.deletedAt)))
+    .leftJoin(inboxes, eq(inboxes.id, apiTokens.inboxId))
+    .where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt)))
+    .get();
+  if (!row) return null;
+  if (row.kind === "user") {
+    if (!row.userId || !row.role) return null;
+    return { kind: "user", accountId: row.accountId, userId: row.userId, role: row.role, tokenId: row.id };
+  }
+  if (!row.inboxId || row.inboxDeletedAt !== null) return null;
+  return { kind: "inbox", accountId: row.accountId, inboxId: row.inboxId, tokenId: row.id };
+}
+
+export async function issueUserToken(env: Bindings, accountId: string, userId: string): Promise<IssuedToken> {
+  const db = database(env);
+  const user = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
+    .get();
+  if (!user) throw notFound("user_not_found", "user", userId);
+  const { issued, row } = await mintToken({ accountId, kind: "user", userId });
+  await db.insert(apiTokens).values(row);
+  return issued;
+}
+
+/** Revokes a token of the account; owner narrows it to one user's or one inbox's tokens. */
+export async function revokeToken(
+  env: Bindings,
+  accountId: string,
+  tokenId: string,
+  owner: { userId: string } | { inboxId: string },
+): Promise<void> {
+  const ownerCondition = "userId" in owner ? eq(apiTokens.userId, owner.userId) : eq(apiTokens.inboxId, owner.inboxId);
+  const revoked = await database(env)
+    .update(apiTokens)
+    .set({ revokedAt: Date.now() })
+    .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.id, tokenId), ownerCondition, isNull(apiTokens.revokedAt)))
+    .returning({ id: apiTokens.id });
+  if (revoked.length === 0) throw notFound("token_not_found", "active token", tokenId);
+}

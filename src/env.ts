@@ -1,0 +1,55 @@
+import { z } from "zod";
+
+// Bindings come from `wrangler types` (worker-configuration.d.ts). Secrets are not in wrangler.toml,
+// so they are declared here, once.
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      /** Operator secret that may create accounts (`wrangler secret put PLATFORM_TOKEN`). */
+      PLATFORM_TOKEN?: string;
+    }
+  }
+}
+
+export type Bindings = Env;
+
+const commaSeparatedSeconds = z
+  .string()
+  .transform((value) => value.split(",").map((part) => part.trim()).filter(Boolean).map(Number))
+  .pipe(z.array(z.number().nonnegative().finite()).min(1));
+
+const configSchema = z.object({
+  PLATFORM_TOKEN: z.string().min(16).optional(),
+  ALLOW_LOOPBACK_WEBHOOKS: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((value) => value === "true"),
+  WEBHOOK_RETRY_DELAYS: commaSeparatedSeconds,
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+});
+
+/** Configuration variables, parsed once per env object. */
+export type Config = {
+  platformToken: string | undefined;
+  allowLoopbackWebhooks: boolean;
+  /** Seconds to wait before attempt 2, 3, …; its length + 1 is the number of attempts. */
+  webhookRetryDelays: number[];
+  webhookTimeoutMs: number;
+};
+
+const parsed = new WeakMap<object, Config>();
+
+export function config(env: Bindings): Config {
+  let cached = parsed.get(env);
+  if (!cached) {
+    const raw = configSchema.parse(env);
+    cached = {
+      platformToken: raw.PLATFORM_TOKEN,
+      allowLoopbackWebhooks: raw.ALLOW_LOOPBACK_WEBHOOKS,
+      webhookRetryDelays: raw.WEBHOOK_RETRY_DELAYS,
+      webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
+    };
+    parsed.set(env, cached);
+  }
+  return cached;
+}

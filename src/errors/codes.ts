@@ -1,0 +1,38 @@
+// The one table of error codes. A code is stable: integrators switch on it. Its status and title live
+// here and nowhere else (test/errors/codes.test.ts walks every row).
+export const problemCodes = {
+  invalid_json: { status: 400, title: "Malformed JSON body" },
+  invalid_cursor: { status: 400, title: "Invalid pagination cursor" },
+  invalid_idempotency_key: { status: 400, title: "Invalid Idempotency-Key header" },
+  unauthorized: { status: 401, title: "Authentication required" },
+  invalid_token: { status: 401, title: "Invalid or revoked token" },
+  forbidden: { status: 403, title: "Not allowed for this caller" },
+  route_not_found: { status: 404, title: "No such route" },
+  account_not_found: { status: 404, title: "Account not found" },
+  user_not_found: { status: 404, title: "User not found" },
+  token_not_found: { status: 404, title: "Token not found" },
+  inbox_not_found: { status: 404, title: "Inbox not found" },
+  contact_not_found: { status: 404, title: "Contact not found" },
+  conversation_not_found: { status: 404, title: "Conversation not found" },
+  message_not_found: { status: 404, title: "Message not found" },
+  delivery_not_found: { status: 404, title: "Webhook delivery not found" },
+  automation_rule_not_found: { status: 404, title: "Automation rule not found" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
+  email_taken: { status: 409, title: "Email already in use" },
+  identifier_taken: { status: 409, title: "Contact identifier already in use" },
+  inbox_deleted: { status: 409, title: "Inbox is deleted" },
+  idempotency_key_in_use: { status: 409, title: "A request with this Idempotency-Key is still running" },
+  invalid_state: { status: 409, title: "Not possible in the current state" },
+  payload_too_large: { status: 413, title: "Request body too large" },
+  unsupported_media_type: { status: 415, title: "Unsupported content type" },
+  validation_failed: { status: 422, title: "Request validation failed" },
+  idempotency_key_reused: { status: 422, title: "Idempotency-Key reused with a different request" },
+  webhook_url_not_allowed: { status: 422, title: "Webhook URL not allowed" },
+  no_webhook_url: { status: 422, title: "Inbox has no webhook URL" },
+  rate_limited: { status: 429, title: "Rate limit exceeded" },
+  internal_error: { status: 500, title: "Internal server error" },
+  storage_unavailable: { status: 503, title: "Storage temporarily unavailable" },
+  service_unavailable: { status: 503, title: "Service temporarily unavailable" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemCode = keyof typeof problemCodes;

@@ -1,0 +1,94 @@
+import type { Context, Env as HonoEnv } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ZodError } from "zod";
+import { ApiError, problemResponse, type FieldError } from "./problem";
+
+/** Storage or a Durable Object failed in a way a retry can cure: the client gets a 503, not a 500. */
+export class TransientFailure extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TransientFailure";
+  }
+}
+
+function isStorageFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  // D1 prefixes its errors with D1_ (D1_ERROR, D1_EXEC_ERROR…); constraint violations are answered by
+  // the domain code before they get here, so what is left is the database being unavailable.
+  return /^D1_|D1 DB|Network connection lost/i.test(error.message);
+}
+
+function isDurableObjectFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const flags = error as Error & { retryable?: boolean; overloaded?: boolean; remote?: boolean };
+  return flags.retryable === true || flags.overloaded === true || /Durable Object/i.test(error.message);
+}
+
+/** Turns anything thrown into the API's error model. Unknown exceptions become a logged 500 with a request id. */
+export function toApiError(error: unknown, requestId: string): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof TransientFailure || isStorageFailure(error)) {
+    console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "storage", message: String(error) }));
+    return new ApiError("storage_unavailable", "The database did not answer; nothing was written. Retry the request.", {
+      headers: { "retry-after": "1" },
+    });
+  }
+  if (isDurableObjectFailure(error)) {
+    console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "durable_object", message: String(error) }));
+    return new ApiError("service_unavailable", "The conversation was briefly unavailable. Retry the request.", {
+      headers: { "retry-after": "1" },
+    });
+  }
+  if (error instanceof HTTPException) {
+    // Hono's own validators and body-limit raise these.
+    if (error.status === 413) return new ApiError("payload_too_large", "The request body is over the 1 MiB limit.");
+    if (/content-type/i.test(error.message)) {
+      return new ApiError("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.");
+    }
+    if (/json/i.test(error.message)) return new ApiError("invalid_json", "The request body is not valid JSON.");
+  }
+  console.error(
+    JSON.stringify({
+      level: "error",
+      request_id: requestId,
+      message: error instanceof Error ? error.message : String(error),
+      stack: error instanceof Error ? error.stack : undefined,
+    }),
+  );
+  return new ApiError("internal_error", `An unexpected error occurred. Quote request id ${requestId} when reporting it.`);
+}
+
+export function onError<E extends HonoEnv>(error: Error, c: Context<E>): Response {
+  const requestId = (c.get("requestId" as never) as string | undefined) ?? crypto.randomUUID();
+  return problemResponse(toApiError(error, requestId), new URL(c.req.url).pathname, requestId);
+}
+
+export function fieldErrors(error: ZodError, location: FieldError["location"]): FieldError[] {
+  return error.issues.map((issue) => ({
+    location,
+    pointer: "/" + issue.path.map((part) => String(part).replaceAll("~", "~0").replaceAll("/", "~1")).join("/"),
+    detail: issue.message,
+  }));
+}
+
+const targetLocation: Record<string, FieldError["location"]> = {
+  json: "body",
+  query: "query",
+  param: "path",
+  header: "header",
+};
+
+/** The zod-openapi defaultHook: a failed schema is a 422 naming every offending field. */
+export function validationHook(
+  result: { success: true } | { success: false; error: ZodError; target?: string },
+  c: Context,
+): Response | undefined {
+  if (result.success) return undefined;
+  const location = targetLocation[result.target ?? "json"] ?? "body";
+  const errors = fieldErrors(result.error, location);
+  const first = errors[0];
+  const detail = first
+    ? `${location === "body" ? "Body" : location[0]!.toUpperCase() + location.slice(1)} field '${first.pointer}' is invalid: ${first.detail}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ""}.`
+    : "The request does not match the schema.";
+  return problemResponse(new ApiError("validation_failed", detail, { errors }), new URL(c.req.url).pathname);
+}

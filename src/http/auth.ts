@@ -1,0 +1,66 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { resolveCaller, type Caller } from "../domain/tokens";
+import { config } from "../env";
+import { ApiError } from "../errors/problem";
+import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
+
+/** Resolves the bearer token once per request; each route then declares what it needs with a guard below. */
+export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const header = c.req.header("authorization");
+  if (!header) {
+    c.set("caller", null);
+    return next();
+  }
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new ApiError("invalid_token", "Send the token as 'Authorization: Bearer <token>'.");
+  const caller = await resolveCaller(c.env, match[1]!, config(c.env).platformToken);
+  if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
+  c.set("caller", caller);
+  return next();
+};
+
+export function authenticated(c: Context<AppEnv>): Caller {
+  const caller = c.get("caller");
+  if (!caller) throw new ApiError("unauthorized", "Send a token in the 'Authorization: Bearer <token>' header.");
+  return caller;
+}
+
+/** Guard: only the operator's platform token. */
+export const platformOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (authenticated(c).kind !== "platform") throw new ApiError("forbidden", "Only the platform token can create accounts.");
+  return next();
+};
+
+/**
+ * A user of this account, with at least `role`. Another account's token gets the same 404 as an account
+ * that does not exist, so account ids cannot be probed.
+ */
+export function checkAccountUser(caller: Caller, accountId: string, role: "agent" | "administrator"): UserCaller {
+  if (caller.kind === "platform" || caller.accountId !== accountId) {
+    throw new ApiError("account_not_found", `No account with id '${accountId}' exists for this token.`);
+  }
+  if (caller.kind === "inbox") {
+    throw new ApiError("forbidden", "An inbox token can only call the integrator API of its inbox (/v1/inboxes/…).");
+  }
+  if (role === "administrator" && caller.role !== "administrator") {
+    throw new ApiError("forbidden", "This operation needs an administrator's token.");
+  }
+  return caller;
+}
+
+/** Guard for `/v1/accounts/{account_id}/…`: runs before the request is validated, so strangers learn nothing. */
+export function accountUser(role: "agent" | "administrator" = "agent"): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    c.set("user", checkAccountUser(authenticated(c), c.req.param("account_id") ?? "", role));
+    return next();
+  };
+}
+
+/** The caller of an integrator route, before the inbox is known (the inbox look-up finishes the check). */
+export function integratorCaller(c: Context<AppEnv>): IntegratorCaller {
+  const caller = authenticated(c);
+  if (caller.kind === "platform") {
+    throw new ApiError("forbidden", "The platform token only creates accounts; use a user or inbox token.");
+  }
+  return caller;
+}

@@ -1,0 +1,69 @@
+import type { MiddlewareHandler } from "hono";
+import { ApiError } from "../errors/problem";
+import type { AppEnv } from "./context";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+const JSON_CONTENT_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;.*)?$/i;
+
+async function readCapped(request: Request): Promise<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES) {
+    throw new ApiError("payload_too_large", `The body is ${declared} bytes; the limit is ${MAX_BODY_BYTES} bytes (1 MiB).`);
+  }
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw new ApiError("payload_too_large", `The body is over the limit of ${MAX_BODY_BYTES} bytes (1 MiB).`);
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/**
+ * Reads a write request's body once, within the 1 MiB cap, and checks it is JSON, so every route gets
+ * the same 413 / 415 / 400 answers before its schema runs. The parsed body is left in Hono's body cache.
+ */
+export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") return next();
+  const bytes = await readCapped(c.req.raw);
+  if (bytes.byteLength === 0) {
+    (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve("");
+    return next();
+  }
+  const contentType = c.req.header("content-type") ?? "";
+  if (!JSON_CONTENT_TYPE.test(contentType)) {
+    throw new ApiError(
+      "unsupported_media_type",
+      `The body was sent as '${contentType || "(no Content-Type)"}'; send JSON with 'Content-Type: application/json'.`,
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ApiError("invalid_json", "The body is not valid UTF-8.");
+  }
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    throw new ApiError("invalid_json", `The body is not valid JSON: ${(error as Error).message}.`);
+  }
+  // Hono caches bodies as promises; validators then read the same text without touching the stream again.
+  (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
+  return next();
+};

@@ -1,0 +1,23 @@
+import type { Context } from "hono";
+import type { Bindings } from "../env";
+import type { Caller } from "../domain/tokens";
+import type { inboxes } from "../db/schema";
+
+export type UserCaller = Extract<Caller, { kind: "user" }>;
+export type IntegratorCaller = Exclude<Caller, { kind: "platform" }>;
+
+/** What every request handler sees: the Worker's bindings and what the middleware resolved. */
+export type AppEnv = {
+  Bindings: Bindings;
+  Variables: {
+    requestId: string;
+    /** The authenticated caller, or null when no Authorization header was sent. */
+    caller: Caller | null;
+    /** Set by the accountUser guard. */
+    user: UserCaller;
+    /** Set by the inboxAccess guard (integrator routes). */
+    inbox: typeof inboxes.$inferSelect;
+  };
+};
+
+export type AppContext = Context<AppEnv>;

@@ -1,0 +1,22 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
+import { database } from "../../db/client";
+import type { AppEnv } from "../context";
+import { errorResponses, jsonResponse } from "../openapi";
+
+const healthRoute = createRoute({
+  method: "get",
+  path: "/health",
+  operationId: "health",
+  tags: ["System"],
+  summary: "Liveness: answers ok once D1 answers a query",
+  responses: {
+    200: jsonResponse(z.object({ status: z.literal("ok") }).openapi("Health"), "The service and its database answer"),
+    503: errorResponses(503)[503]!,
+  },
+});
+
+export const systemRoutes = new OpenAPIHono<AppEnv>().openapi(healthRoute, async (c) => {
+  await database(c.env).run(sql`SELECT 1`);
+  return c.json({ status: "ok" as const }, 200);
+});

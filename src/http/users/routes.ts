@@ -1,0 +1,150 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { issueUserToken, revokeToken } from "../../domain/tokens";
+import { createUser, deleteUser, findUser, listUsers, toUser, updateUser } from "../../domain/users";
+import { notFound } from "../../errors/problem";
+import { accountUser, authenticated, checkAccountUser } from "../auth";
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../context";
+import {
+  bearerSecurity,
+  errorResponses,
+  IdempotencyKeyHeader,
+  jsonBody,
+  jsonResponse,
+  listOf,
+  PaginationQuery,
+} from "../openapi";
+import { AccountParams, AccountUserParams, IssuedTokenSchema, NewUserSchema, UserPatchSchema, UserSchema } from "./schemas";
+
+const tags = ["Users"];
+
+/** Administrators manage everyone's tokens; a user may manage their own. */
+const selfOrAdministrator: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const caller = checkAccountUser(authenticated(c), c.req.param("account_id") ?? "", "agent");
+  if (caller.userId !== c.req.param("user_id")) checkAccountUser(caller, caller.accountId, "administrator");
+  c.set("user", caller);
+  return next();
+};
+
+const createUserRoute = createRoute({
+  middleware: [accountUser("administrator")] as const,
+  method: "post",
+  path: "/v1/accounts/{account_id}/users",
+  operationId: "createUser",
+  tags,
+  summary: "Add an administrator or agent (administrators only)",
+  security: bearerSecurity,
+  request: { params: AccountParams, headers: IdempotencyKeyHeader, body: jsonBody(NewUserSchema) },
+  responses: { 201: jsonResponse(UserSchema, "The new user"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+});
+
+const listUsersRoute = createRoute({
+  middleware: [accountUser()] as const,
+  method: "get",
+  path: "/v1/accounts/{account_id}/users",
+  operationId: "listUsers",
+  tags,
+  summary: "List the account's users",
+  security: bearerSecurity,
+  request: { params: AccountParams, query: PaginationQuery },
+  responses: { 200: jsonResponse(listOf(UserSchema, "UserList"), "A page of users"), ...errorResponses(400, 403, 404, 422) },
+});
+
+const getUserRoute = createRoute({
+  middleware: [accountUser()] as const,
+  method: "get",
+  path: "/v1/accounts/{account_id}/users/{user_id}",
+  operationId: "getUser",
+  tags,
+  summary: "Get a user",
+  security: bearerSecurity,
+  request: { params: AccountUserParams },
+  responses: { 200: jsonResponse(UserSchema, "The user"), ...errorResponses(403, 404, 422) },
+});
+
+const updateUserRoute = createRoute({
+  middleware: [accountUser("administrator")] as const,
+  method: "patch",
+  path: "/v1/accounts/{account_id}/users/{user_id}",
+  operationId: "updateUser",
+  tags,
+  summary: "Rename a user, change their role or availability (administrators only)",
+  security: bearerSecurity,
+  request: { params: AccountUserParams, body: jsonBody(UserPatchSchema) },
+  responses: { 200: jsonResponse(UserSchema, "The updated user"), ...errorResponses(400, 403, 404, 413, 415, 422) },
+});
+
+const deleteUserRoute = createRoute({
+  middleware: [accountUser("administrator")] as const,
+  method: "delete",
+  path: "/v1/accounts/{account_id}/users/{user_id}",
+  operationId: "deleteUser",
+  tags,
+  summary: "Remove a user; their tokens stop working (administrators only)",
+  security: bearerSecurity,
+  request: { params: AccountUserParams },
+  responses: { 204: { description: "Removed" }, ...errorResponses(403, 404, 409) },
+});
+
+const createTokenRoute = createRoute({
+  middleware: [selfOrAdministrator] as const,
+  method: "post",
+  path: "/v1/accounts/{account_id}/users/{user_id}/tokens",
+  operationId: "createUserToken",
+  tags,
+  summary: "Issue a token for a user (administrators, or the user themself)",
+  security: bearerSecurity,
+  request: { params: AccountUserParams, headers: IdempotencyKeyHeader },
+  responses: { 201: jsonResponse(IssuedTokenSchema, "The token, shown only here"), ...errorResponses(400, 403, 404) },
+});
+
+const revokeTokenRoute = createRoute({
+  middleware: [selfOrAdministrator] as const,
+  method: "delete",
+  path: "/v1/accounts/{account_id}/users/{user_id}/tokens/{token_id}",
+  operationId: "revokeUserToken",
+  tags,
+  summary: "Revoke a user's token; it stops working on the next request",
+  security: bearerSecurity,
+  request: {
+    params: AccountUserParams.extend({
+      token_id: z.string().max(64).openapi({ param: { name: "token_id", in: "path" } }),
+    }),
+  },
+  responses: { 204: { description: "Revoked" }, ...errorResponses(403, 404) },
+});
+
+
+export const userRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(createUserRoute, async (c) => {
+    const { account_id } = c.req.valid("param");
+    return c.json(await createUser(c.env, account_id, c.req.valid("json")), 201);
+  })
+  .openapi(listUsersRoute, async (c) => {
+    const { account_id } = c.req.valid("param");
+    return c.json(await listUsers(c.env, account_id, c.req.valid("query")), 200);
+  })
+  .openapi(getUserRoute, async (c) => {
+    const { account_id, user_id } = c.req.valid("param");
+    const user = await findUser(c.env, account_id, user_id);
+    if (!user) throw notFound("user_not_found", "user", user_id);
+    return c.json(toUser(user), 200);
+  })
+  .openapi(updateUserRoute, async (c) => {
+    const { account_id, user_id } = c.req.valid("param");
+    return c.json(await updateUser(c.env, account_id, user_id, c.req.valid("json")), 200);
+  })
+  .openapi(deleteUserRoute, async (c) => {
+    const { account_id, user_id } = c.req.valid("param");
+    await deleteUser(c.env, account_id, user_id);
+    return c.body(null, 204);
+  })
+  .openapi(createTokenRoute, async (c) => {
+    const { account_id, user_id } = c.req.valid("param");
+    return c.json(await issueUserToken(c.env, account_id, user_id), 201);
+  })
+  .openapi(revokeTokenRoute, async (c) => {
+    const { account_id, user_id, token_id } = c.req.valid("param");
+    await revokeToken(c.env, account_id, token_id, { userId: user_id });
+    return c.body(null, 204);
+  });

@@ -1,0 +1,69 @@
+import type { MiddlewareHandler } from "hono";
+import { sha256Hex } from "../domain/tokens";
+import { ApiError } from "../errors/problem";
+import type { AppEnv } from "../http/context";
+import type { StoredResponse } from "./object";
+
+const LEASE_MS = 30_000;
+const WAIT_MS = 25_000;
+/** Responses worth replaying: final answers. Auth failures, rate limits and 5xx may change on retry. */
+const REPLAYABLE = (status: number) => status < 500 && ![401, 403, 404, 429].includes(status);
+
+/**
+ * `Idempotency-Key` on any POST: the first response (status and body) is stored for 24 h and replayed to
+ * repeats with `Idempotent-Replayed: true`; the same key with another body is a 422. The key is scoped to
+ * the caller's account and the request path.
+ */
+export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const key = c.req.header("idempotency-key");
+  if (c.req.method !== "POST" || key === undefined) return next();
+  if (key.length === 0 || key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
+    throw new ApiError("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+  }
+  const caller = c.get("caller");
+  // Unauthenticated requests fail in the route's guard; nothing worth remembering.
+  if (!caller) return next();
+  const scope = caller.kind === "platform" ? "platform" : caller.accountId;
+  const path = new URL(c.req.url).pathname;
+  const stub = c.env.IDEMPOTENCY.get(c.env.IDEMPOTENCY.idFromName(`${scope} ${path} ${key}`));
+  const fingerprint = await sha256Hex(`${c.req.method} ${path}\n${await c.req.text()}`);
+
+  const claim = await stub.claim(fingerprint, LEASE_MS, WAIT_MS);
+  if (claim.outcome === "replay") return replay(claim.response);
+  if (claim.outcome === "mismatch") {
+    throw new ApiError(
+      "idempotency_key_reused",
+      `Idempotency-Key '${key}' was already used for a different request body on ${path}; use a new key.`,
+    );
+  }
+  if (claim.outcome === "busy") {
+    throw new ApiError("idempotency_key_in_use", `A request with Idempotency-Key '${key}' is still running; retry shortly.`, {
+      headers: { "retry-after": "1" },
+    });
+  }
+
+  try {
+    await next();
+  } catch (error) {
+    await stub.release(claim.leaseId);
+    throw error;
+  }
+  const response = c.res;
+  if (REPLAYABLE(response.status)) {
+    const stored: StoredResponse = {
+      status: response.status,
+      headers: Object.fromEntries([...response.headers].filter(([name]) => name === "content-type" || name === "location")),
+      body: await response.clone().text(),
+    };
+    await stub.complete(claim.leaseId, stored);
+  } else {
+    await stub.release(claim.leaseId);
+  }
+};
+
+function replay(stored: StoredResponse): Response {
+  return new Response(stored.body, {
+    status: stored.status,
+    headers: { ...stored.headers, "idempotent-replayed": "true" },
+  });
+}

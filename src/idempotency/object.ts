@@ -1,0 +1,84 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Bindings } from "../env";
+
+/** A response as first sent, replayed verbatim for a repeat of the same key. */
+export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
+
+export type Claim =
+  | { outcome: "proceed"; leaseId: string }
+  | { outcome: "replay"; response: StoredResponse }
+  | { outcome: "mismatch" }
+  | { outcome: "busy" };
+
+type Record_ =
+  | { state: "running"; fingerprint: string; leaseId: string; leaseExpiresAt: number }
+  | { state: "done"; fingerprint: string; response: StoredResponse };
+
+/** Keys are kept at least this long (DESIGN: 24 h at least). */
+export const RETENTION_MS = 25 * 60 * 60 * 1000;
+
+/**
+ * One object per (account, route, Idempotency-Key). It serialises concurrent duplicates: the first caller
+ * gets a lease and runs the request; the others wait here and then receive its stored response. A lease
+ * that is never completed (the Worker died) expires, and the next caller runs the request again — the
+ * write paths below are themselves idempotent (the conversation object dedupes by key, contacts upsert).
+ */
+export class IdempotencyObject extends DurableObject<Bindings> {
+  private waiters = new Set<() => void>();
+
+  private read(): Record_ | undefined {
+    return this.ctx.storage.kv.get<Record_>("record");
+  }
+
+  async claim(fingerprint: string, leaseMs: number, waitMs: number): Promise<Claim> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const record = this.read();
+      const now = Date.now();
+      if (record?.state === "done") {
+        return record.fingerprint === fingerprint ? { outcome: "replay", response: record.response } : { outcome: "mismatch" };
+      }
+      if (record?.state === "running" && record.fingerprint !== fingerprint) return { outcome: "mismatch" };
+      if (!record || record.leaseExpiresAt <= now) {
+        const leaseId = crypto.randomUUID();
+        this.ctx.storage.kv.put<Record_>("record", { state: "running", fingerprint, leaseId, leaseExpiresAt: now + leaseMs });
+        await this.ctx.storage.setAlarm(now + RETENTION_MS);
+        return { outcome: "proceed", leaseId };
+      }
+      const remaining = Math.min(deadline, record.leaseExpiresAt) - now;
+      if (deadline <= now) return { outcome: "busy" };
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.max(remaining, 1));
+        this.waiters.add(wake);
+      });
+    }
+  }
+
+  async complete(leaseId: string, response: StoredResponse): Promise<void> {
+    const record = this.read();
+    if (record?.state === "running" && record.leaseId === leaseId) {
+      this.ctx.storage.kv.put<Record_>("record", { state: "done", fingerprint: record.fingerprint, response });
+    }
+    this.wakeAll();
+  }
+
+  /** The request failed in a way worth retrying (5xx): the next duplicate runs it again. */
+  async release(leaseId: string): Promise<void> {
+    const record = this.read();
+    if (record?.state === "running" && record.leaseId === leaseId) this.ctx.storage.kv.delete("record");
+    this.wakeAll();
+  }
+
+  override async alarm(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+  }
+
+  private wakeAll() {
+    for (const wake of [...this.waiters]) wake();
+  }
+}

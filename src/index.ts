@@ -1,0 +1,11 @@
+import { buildApp } from "./app";
+import type { Bindings } from "./env";
+
+export { IdempotencyObject } from "./idempotency/object";
+export { ConversationObject } from "./conversation/object";
+
+const app = buildApp();
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Bindings>;

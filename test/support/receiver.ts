@@ -1,0 +1,89 @@
+// A real HTTP endpoint on 127.0.0.1 for webhook tests. It runs in Node (global setup); tests inside
+// workerd drive it over HTTP: each test uses its own path, scripts how that path answers, and reads
+// back what arrived.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+
+export type Scripted = {
+  status?: number;
+  delay_ms?: number;
+  body?: string;
+  headers?: Record<string, string>;
+  /** Destroy the socket instead of answering. */
+  reset?: boolean;
+  /** Never answer. */
+  hang?: boolean;
+  /** Send this many bytes of body. */
+  body_bytes?: number;
+};
+
+export type Received = { path: string; headers: Record<string, string>; body: string; at: number };
+
+export function startReceiver() {
+  const received = new Map<string, Received[]>();
+  const scripts = new Map<string, { steps: Scripted[]; fallback: Scripted }>();
+
+  const server = createServer(async (request: IncomingMessage, response: ServerResponse) => {
+    const url = new URL(request.url ?? "/", "http://receiver");
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString("utf8");
+
+    if (url.pathname === "/__control/script" && request.method === "POST") {
+      const { path, steps = [], fallback = { status: 200 } } = JSON.parse(body) as {
+        path: string;
+        steps?: Scripted[];
+        fallback?: Scripted;
+      };
+      scripts.set(path, { steps, fallback });
+      return response.writeHead(204).end();
+    }
+    if (url.pathname === "/__control/received") {
+      const path = url.searchParams.get("path") ?? "";
+      response.writeHead(200, { "content-type": "application/json" });
+      return response.end(JSON.stringify(received.get(path) ?? []));
+    }
+
+    const headers = Object.fromEntries(
+      Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(", ") : (value ?? "")]),
+    );
+    const list = received.get(url.pathname) ?? [];
+    list.push({ path: url.pathname, headers, body, at: Date.now() });
+    received.set(url.pathname, list);
+
+    const script = scripts.get(url.pathname);
+    const step = script?.steps.shift() ?? script?.fallback ?? { status: 200 };
+    if (step.delay_ms) await new Promise((resolve) => setTimeout(resolve, step.delay_ms));
+    if (step.hang) return;
+    if (step.reset) return request.socket.destroy();
+    response.writeHead(step.status ?? 200, step.headers ?? { "content-type": "text/plain" });
+    if (step.body_bytes) {
+      const chunk = Buffer.alloc(64 * 1024, "x");
+      let left = step.body_bytes;
+      const pump = () => {
+        while (left > 0) {
+          const piece = chunk.subarray(0, Math.min(chunk.length, left));
+          left -= piece.length;
+          if (!response.write(piece)) return response.once("drain", pump);
+        }
+        response.end();
+      };
+      return pump();
+    }
+    response.end(step.body ?? "ok");
+  });
+
+  return new Promise<{ port: number; close: () => Promise<void> }>((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      resolve({
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
