@@ -1,0 +1,59 @@
+// `npm start`: migrations, wrangler dev on PORT (8787), and a dev account whose credentials are printed.
+// The dev account is created through the API with the platform token and remembered in
+// .wrangler/dev-account.json, so restarts print the same, still valid, credentials.
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { projectRoot, startDevServer } from "./dev-server.mjs";
+
+const port = Number(process.env.PORT ?? 8787);
+const platformToken = process.env.PLATFORM_TOKEN ?? "dev-platform-token-change-me";
+const credentialsFile = path.join(projectRoot, ".wrangler", "dev-account.json");
+
+const server = await startDevServer({
+  port,
+  stdio: "inherit",
+  vars: { PLATFORM_TOKEN: platformToken, ALLOW_LOOPBACK_WEBHOOKS: "true" },
+});
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, async () => {
+    await server.stop();
+    process.exit(0);
+  });
+}
+
+async function seedDevAccount() {
+  if (existsSync(credentialsFile)) {
+    const saved = JSON.parse(readFileSync(credentialsFile, "utf8"));
+    const check = await fetch(`${server.url}/v1/accounts/${saved.accountId}/users?limit=1`, {
+      headers: { authorization: `Bearer ${saved.adminToken}` },
+    });
+    if (check.ok) return saved;
+  }
+  const response = await fetch(`${server.url}/v1/accounts`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${platformToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "Dev account", administrator: { name: "Dev Admin", email: "admin@dev.local" } }),
+  });
+  if (response.status !== 201) throw new Error(`seeding the dev account failed: ${response.status} ${await response.text()}`);
+  const created = await response.json();
+  const saved = { accountId: created.account.id, adminUserId: created.user.id, adminToken: created.token.token };
+  mkdirSync(path.dirname(credentialsFile), { recursive: true });
+  writeFileSync(credentialsFile, JSON.stringify(saved, null, 2));
+  return saved;
+}
+
+try {
+  const account = await seedDevAccount();
+  console.log("");
+  console.log(`edge-inbox is running at ${server.url}  (API reference: ${server.url}/docs)`);
+  console.log(`PLATFORM_TOKEN=${platformToken}`);
+  console.log(`ACCOUNT_ID=${account.accountId}`);
+  console.log(`ADMIN_TOKEN=${account.adminToken}`);
+  console.log("");
+} catch (error) {
+  console.error(error);
+  await server.stop();
+  process.exit(1);
+}
+await new Promise((resolve) => server.child.once("exit", resolve));
+process.exit(0);
