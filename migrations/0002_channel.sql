@@ -140,6 +140,8 @@ CREATE TABLE events (
 );
 CREATE UNIQUE INDEX events_id ON events(id);
 CREATE INDEX events_inbox ON events(inbox_id, position);
+-- The conversation object hands out sequences; this is the last line of defence if it ever restarts mid-write.
+CREATE UNIQUE INDEX events_conversation_sequence ON events(conversation_id, sequence) WHERE conversation_id IS NOT NULL;
 CREATE INDEX events_unqueued ON events(queued_at) WHERE queued_at IS NULL;
 
 -- One per (event, endpoint).
@@ -159,6 +161,8 @@ CREATE TABLE webhook_deliveries (
   next_attempt_at INTEGER,
   -- When the delivery was last handed to the queue (NULL = waiting for its turn or the sweeper).
   enqueued_at INTEGER,
+  -- A consumer attempting the delivery holds it until then, so a duplicate queue message never sends twice at once.
+  leased_until INTEGER,
   last_status_code INTEGER,
   last_error TEXT,
   created_at INTEGER NOT NULL,

@@ -1,0 +1,26 @@
+// What callers send to and get back from the conversation object. RPC cannot carry our error classes, so
+// outcomes are plain values that the caller turns into responses or problems.
+import type { Attachment, CustomAttributes, MessageType, SenderType } from "../db/schema";
+import type { Conversation } from "../domain/conversations";
+import type { Message } from "../domain/messages";
+
+export type MessageDraft = {
+  messageType: MessageType;
+  content: string | null;
+  contentAttributes: CustomAttributes;
+  attachments: Attachment[];
+  private: boolean;
+  sender: { type: SenderType; id: string | null };
+  sourceId: string | null;
+};
+
+export type MessageOutcome =
+  | { kind: "created" | "existing"; message: Message; conversation: Conversation }
+  | { kind: "dedupe_mismatch" }
+  | { kind: "not_found" }
+  | { kind: "conflict"; detail: string };
+
+export type StatusOutcome =
+  | { kind: "updated" | "unchanged"; message: Message }
+  | { kind: "not_found" }
+  | { kind: "not_outgoing" };
