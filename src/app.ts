@@ -5,6 +5,7 @@ import { onError, validationHook } from "./errors/handler";
 import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
+import { deliveryRoutes } from "./http/deliveries/routes";
 import { integratorRoutes } from "./http/integrator/routes";
 import { jsonBody } from "./http/body";
 import type { AppEnv } from "./http/context";
@@ -30,6 +31,7 @@ export function buildApp() {
   app.route("/", accountRoutes);
   app.route("/", userRoutes);
   app.route("/", integratorRoutes);
+  app.route("/", deliveryRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

@@ -1,16 +1,17 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { commitBatch, database, isUniqueViolation, prepare } from "../db/client";
-import { conversations, events, inboxes, messages, type Origin } from "../db/schema";
+import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
 import type { Contact } from "../domain/contacts";
 import { singleOpenKey, toConversation, type Conversation, type ConversationRow } from "../domain/conversations";
-import { newEvent, type EventRow, type EventType } from "../domain/events";
+import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../domain/events";
+import { iso } from "../domain/time";
 import { newId } from "../domain/ids";
 import { findMessageBySource, toMessage, type Message, type MessageRow } from "../domain/messages";
 import { fanOutStatements, publish, type Committed } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { faults } from "../faults";
-import type { MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
+import type { Actor, ConversationOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
 
 
 /** One write to the conversation: its statements and events commit in a single D1 batch. */
@@ -150,7 +151,7 @@ export class ConversationObject extends DurableObject<Bindings> {
           outcome.result.id,
           Date.now(),
         );
-        await this.scheduleDedupeCleanup();
+        if ((await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
       }
       return { kind: "created", message: toMessage(outcome.result), conversation: toConversation(outcome.conversation) };
     });
@@ -196,20 +197,178 @@ export class ConversationObject extends DurableObject<Bindings> {
     });
   }
 
+  /** Assigns the conversation to a member of its inbox, or unassigns it (null). */
+  async assign(input: { conversationId: string; assignee: { id: string; name: string } | null; actor: Actor }): Promise<ConversationOutcome> {
+    return this.exclusive(async () => {
+      const current = await this.load(input.conversationId);
+      if (!current) return { kind: "not_found" };
+      const next = input.assignee?.id ?? null;
+      if (current.assigneeId === next) return { kind: "unchanged", conversation: toConversation(current) };
+      return this.conversationChange(input.conversationId, input.actor, (mutation) => {
+        const previous = mutation.conversation.assigneeId;
+        mutation.conversation.assigneeId = next;
+        mutation.emit("conversation_updated", {
+          conversation: toConversation(mutation.conversation),
+          changed_attributes: [{ assignee_id: { previous_value: previous, current_value: next } }],
+        });
+        this.activity(
+          mutation,
+          input.assignee ? `Assigned to ${input.assignee.name} by ${input.actor.name}` : `Unassigned by ${input.actor.name}`,
+          input.actor,
+        );
+      });
+    });
+  }
+
+  /** Replaces the conversation's labels (account-level labels are created on first use). */
+  async setLabels(input: { conversationId: string; labels: string[]; actor: Actor }): Promise<ConversationOutcome> {
+    return this.exclusive(async () => {
+      const current = await this.load(input.conversationId);
+      if (!current) return { kind: "not_found" };
+      const next = [...new Set(input.labels)].sort();
+      if (JSON.stringify(next) === JSON.stringify(current.labels)) return { kind: "unchanged", conversation: toConversation(current) };
+      return this.conversationChange(input.conversationId, input.actor, (mutation) => {
+        const previous = mutation.conversation.labels;
+        mutation.conversation.labels = next;
+        for (const name of next.filter((label) => !previous.includes(label))) {
+          mutation.statements.push(
+            this.env.DB.prepare("INSERT INTO labels (account_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").bind(
+              mutation.conversation.accountId,
+              name,
+              mutation.now,
+            ),
+          );
+        }
+        mutation.emit("conversation_updated", {
+          conversation: toConversation(mutation.conversation),
+          changed_attributes: [{ labels: { previous_value: previous, current_value: next } }],
+        });
+        const added = next.filter((label) => !previous.includes(label));
+        const removed = previous.filter((label) => !next.includes(label));
+        const parts = [added.length ? `added ${added.join(", ")}` : "", removed.length ? `removed ${removed.join(", ")}` : ""].filter(Boolean);
+        this.activity(mutation, `${input.actor.name} ${parts.join("; ")}`, input.actor);
+      });
+    });
+  }
+
+  /** open / pending / snoozed (until a time, then it reopens by itself) / resolved. */
+  async setStatus(input: {
+    conversationId: string;
+    status: ConversationStatus;
+    snoozedUntil: number | null;
+    actor: Actor;
+  }): Promise<ConversationOutcome> {
+    return this.exclusive(async () => {
+      const current = await this.load(input.conversationId);
+      if (!current) return { kind: "not_found" };
+      const snoozedUntil = input.status === "snoozed" ? input.snoozedUntil : null;
+      if (current.status === input.status && current.snoozedUntil === snoozedUntil) {
+        return { kind: "unchanged", conversation: toConversation(current) };
+      }
+      const lock = await this.inboxLock(current.inboxId);
+      const outcome = await this.conversationChange(input.conversationId, input.actor, (mutation) => {
+        this.changeStatus(mutation, input.status, snoozedUntil, lock, input.actor);
+      });
+      if (outcome.kind === "updated" && snoozedUntil !== null) {
+        this.ctx.storage.kv.put("snooze", { conversationId: input.conversationId, until: snoozedUntil });
+        await this.scheduleAlarm();
+      }
+      return outcome;
+    });
+  }
+
+  private changeStatus(
+    mutation: Mutation,
+    status: ConversationStatus,
+    snoozedUntil: number | null,
+    lock: { lockToSingleConversation: boolean },
+    actor: Actor,
+  ) {
+    const conversation = mutation.conversation;
+    const previous = conversation.status;
+    conversation.status = status;
+    conversation.snoozedUntil = snoozedUntil;
+    conversation.singleOpenKey = singleOpenKey(lock, conversation);
+    mutation.emit("conversation_status_changed", {
+      conversation: toConversation(conversation),
+      changed_attributes: [{ status: { previous_value: previous, current_value: status } }],
+    });
+    const text: Record<ConversationStatus, string> = {
+      open: previous === "snoozed" && actor.sender.type === "system" ? "Conversation reopened: snooze ended" : `Reopened by ${actor.name}`,
+      pending: `Marked as pending by ${actor.name}`,
+      snoozed: `Snoozed until ${iso(snoozedUntil)} by ${actor.name}`,
+      resolved: `Resolved by ${actor.name}`,
+    };
+    this.activity(mutation, text[status], actor);
+  }
+
+  /** An activity line in the history ("Resolved by Ana"), written with the change it describes. */
+  private activity(mutation: Mutation, content: string, actor: Actor) {
+    const row: MessageRow = {
+      id: newId("msg", mutation.now),
+      accountId: mutation.conversation.accountId,
+      inboxId: mutation.conversation.inboxId,
+      conversationId: mutation.conversation.id,
+      seq: mutation.nextSeq(),
+      messageType: "activity",
+      content,
+      contentAttributes: {},
+      attachments: [],
+      private: false,
+      senderType: actor.sender.type,
+      senderId: actor.sender.id,
+      sourceId: null,
+      status: "sent",
+      statusReason: null,
+      createdAt: mutation.now,
+      updatedAt: mutation.now,
+    };
+    mutation.statements.push(prepare(this.env, database(this.env).insert(messages).values(row)));
+    mutation.emit("message_created", { message: toMessage(row), conversation: toConversation(mutation.conversation) });
+  }
+
+  private async conversationChange(conversationId: string, actor: Actor, change: (mutation: Mutation) => void): Promise<ConversationOutcome> {
+    const outcome = await this.commit(conversationId, actor.origin, async (mutation) => change(mutation));
+    if (outcome.kind === "committed") return { kind: "updated", conversation: toConversation(outcome.conversation) };
+    if (outcome.kind === "conflict") return outcome;
+    return { kind: "not_found" };
+  }
+
+  /** Reopens a snoozed conversation whose time has come (alarm, or the sweeper as a backstop). */
+  async wakeIfDue(conversationId: string): Promise<void> {
+    await this.exclusive(async () => {
+      const current = await this.load(conversationId);
+      if (!current || current.status !== "snoozed" || current.snoozedUntil === null || current.snoozedUntil > Date.now()) return;
+      const lock = await this.inboxLock(current.inboxId);
+      const system: Actor = { origin: SYSTEM_ORIGIN, name: "system", sender: { type: "system", id: null } };
+      await this.conversationChange(conversationId, system, (mutation) => this.changeStatus(mutation, "open", null, lock, system));
+    });
+  }
+
   /** Forget cached state (tests use it to simulate a restart; errors use it to re-read D1). */
   async reset(): Promise<void> {
     this.cached = undefined;
   }
 
   override async alarm(): Promise<void> {
-    const cutoff = Date.now() - DEDUPE_RETENTION_MS;
-    this.ctx.storage.sql.exec("DELETE FROM dedupe WHERE created_at < ?", cutoff);
-    const left = this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM dedupe").one().n;
-    if (left > 0) await this.ctx.storage.setAlarm(Date.now() + DEDUPE_RETENTION_MS);
+    const snooze = this.ctx.storage.kv.get<{ conversationId: string; until: number }>("snooze");
+    if (snooze && snooze.until <= Date.now()) {
+      await this.wakeIfDue(snooze.conversationId);
+      this.ctx.storage.kv.delete("snooze");
+    }
+    this.ctx.storage.sql.exec("DELETE FROM dedupe WHERE created_at < ?", Date.now() - DEDUPE_RETENTION_MS);
+    await this.scheduleAlarm();
   }
 
-  private async scheduleDedupeCleanup() {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + DEDUPE_RETENTION_MS);
+  /** One alarm serves both jobs: the snooze wake-up and forgetting old Idempotency-Keys. */
+  private async scheduleAlarm() {
+    const snooze = this.ctx.storage.kv.get<{ until: number }>("snooze");
+    const oldest = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT min(created_at) AS at FROM dedupe").one().at;
+    const candidates = [snooze?.until, oldest === null ? undefined : oldest + DEDUPE_RETENTION_MS].filter(
+      (at): at is number => at !== undefined,
+    );
+    if (candidates.length === 0) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.min(...candidates));
   }
 
   private async existing(conversationId: string, row: MessageRow): Promise<MessageOutcome> {

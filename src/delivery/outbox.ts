@@ -1,4 +1,4 @@
-import { and, inArray, isNull, sql } from "drizzle-orm";
+import { inArray, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
 import type { EventRow } from "../domain/events";
@@ -36,22 +36,48 @@ export function fanOutStatements(env: Bindings, event: EventRow): { statements: 
  */
 export async function publish(env: Bindings, committed: Committed[]): Promise<void> {
   if (committed.length === 0) return;
-  const deliveryIds = committed.flatMap((item) => item.deliveryIds);
   try {
-    faults.check("queue.send");
-    if (deliveryIds.length > 0) {
-      await env.DELIVERIES.sendBatch(deliveryIds.map((deliveryId) => ({ body: { kind: "delivery", deliveryId } satisfies QueueMessage })));
-    }
-    const now = Date.now();
-    const db = database(env);
-    await db.batch([
-      db.update(events).set({ queuedAt: now }).where(inArray(events.id, committed.map((item) => item.eventId))),
-      db
-        .update(webhookDeliveries)
-        .set({ enqueuedAt: now })
-        .where(and(inArray(webhookDeliveries.id, deliveryIds.length ? deliveryIds : [""]), isNull(webhookDeliveries.enqueuedAt))),
-    ]);
+    await sendDeliveries(env, committed.flatMap((item) => item.deliveryIds));
+    await database(env)
+      .update(events)
+      .set({ queuedAt: Date.now() })
+      .where(inArray(events.id, committed.map((item) => item.eventId)));
   } catch (error) {
-    console.warn(JSON.stringify({ level: "warn", message: "publish failed; the sweeper will retry", error: String(error) }));
+    console.warn(JSON.stringify({ level: "warn", message: "publish failed; the sweeper will hand the events over", error: String(error) }));
+  }
+}
+
+/**
+ * Hands to the queue every pending delivery that is not queued yet and is next in line: the head of its
+ * conversation's deliveries to that endpoint (or outside any conversation). Used by the sweeper and by
+ * the retry and replay operations. `olderThanMs` leaves fresh rows to the request that created them.
+ */
+export async function enqueueReady(
+  env: Bindings,
+  options: { inboxId?: string; olderThanMs?: number; limit?: number } = {},
+): Promise<number> {
+  const cutoff = Date.now() - (options.olderThanMs ?? 0);
+  const limit = options.limit ?? 500;
+  const inboxFilter = options.inboxId === undefined ? sql`1` : sql`d.inbox_id = ${options.inboxId}`;
+  const rows = await database(env).all<{ id: string }>(sql`
+    SELECT d.id FROM webhook_deliveries d
+    WHERE d.state = 'pending' AND d.enqueued_at IS NULL AND d.created_at <= ${cutoff} AND ${inboxFilter}
+      AND (d.conversation_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM webhook_deliveries earlier
+        WHERE earlier.conversation_id = d.conversation_id AND earlier.endpoint = d.endpoint
+          AND earlier.state = 'pending' AND earlier.sequence < d.sequence))
+    ORDER BY d.created_at LIMIT ${limit}`);
+  await sendDeliveries(env, rows.map((row) => row.id));
+  return rows.length;
+}
+
+/** Queues deliveries and records when; a delivery queued twice is attempted once (the consumer leases it). */
+export async function sendDeliveries(env: Bindings, deliveryIds: string[]): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  faults.check("queue.send");
+  for (let i = 0; i < deliveryIds.length; i += 100) {
+    const chunk = deliveryIds.slice(i, i + 100);
+    await env.DELIVERIES.sendBatch(chunk.map((deliveryId) => ({ body: { kind: "delivery", deliveryId } satisfies QueueMessage })));
+    await database(env).update(webhookDeliveries).set({ enqueuedAt: Date.now() }).where(inArray(webhookDeliveries.id, chunk));
   }
 }

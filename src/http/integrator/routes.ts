@@ -1,6 +1,7 @@
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { conversationObject } from "../../conversation/stub";
 import { findContactBySource, toContact, upsertContact } from "../../domain/contacts";
+import { pullEvents } from "../../domain/deliveries";
 import { getInboxConversation, listContactConversations, openConversation, toConversation } from "../../domain/conversations";
 import { originOf } from "../../domain/events";
 import { appendIncoming, receiveMessage } from "../../domain/incoming";
@@ -150,6 +151,42 @@ const messageStatusRoute = createRoute({
   responses: { 200: jsonResponse(MessageSchema, "The message with its new status"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
 });
 
+const EventSchema = z
+  .object({
+    id: z.string().openapi({ description: "Event id; the webhook-id header of its deliveries" }),
+    event: z.string().openapi({ example: "message_created" }),
+    sequence: z.number().int().nullable().openapi({ description: "Per conversation, increasing" }),
+    created_at: z.string(),
+    account: z.object({ id: z.string() }),
+    inbox: z.object({ id: z.string(), name: z.string() }),
+    conversation_id: z.string().nullable(),
+    origin: z.object({ type: z.string(), id: z.string().nullable() }).passthrough(),
+  })
+  .passthrough()
+  .openapi("Event", { description: "Plus the snapshot objects: message, conversation, contact, changed_attributes" });
+
+const pullEventsRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/inboxes/{inbox_identifier}/events",
+  operationId: "pullEvents",
+  summary: "The events the webhook carries, in commit order (pull fallback)",
+  request: {
+    params: InboxParams,
+    query: z.object({
+      after: z.string().max(20).optional().openapi({ description: "next_cursor of the previous page" }),
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+    }),
+  },
+  responses: {
+    200: jsonResponse(
+      z.object({ data: z.array(EventSchema), next_cursor: z.string() }).openapi("EventPage"),
+      "A page of events; poll again with after=next_cursor",
+    ),
+    ...errorResponses(400, 403, 404, 422),
+  },
+});
+
 export const integratorRoutes = new OpenAPIHono<AppEnv>()
   .openapi(upsertContactRoute, async (c) => {
     const { source_id } = c.req.valid("param");
@@ -205,6 +242,9 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
     const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), originOf(integratorCaller(c)), c.get("idempotency"));
     const { created, ...body } = result;
     return c.json(body, created ? 201 : 200);
+  })
+  .openapi(pullEventsRoute, async (c) => {
+    return c.json(await pullEvents(c.env, c.get("inbox"), c.req.valid("query")), 200);
   })
   .openapi(messageStatusRoute, async (c) => {
     const { message_id } = c.req.valid("param");
