@@ -5,6 +5,7 @@ import { onError, validationHook } from "./errors/handler";
 import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
+import { inboxRoutes } from "./http/inboxes/routes";
 import { jsonBody } from "./http/body";
 import type { AppEnv } from "./http/context";
 import { systemRoutes } from "./http/system/routes";
@@ -28,6 +29,7 @@ export function buildApp() {
   app.route("/", systemRoutes);
   app.route("/", accountRoutes);
   app.route("/", userRoutes);
+  app.route("/", inboxRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
