@@ -7,6 +7,7 @@ import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
 import { deliveryRoutes } from "./http/deliveries/routes";
 import { integratorRoutes } from "./http/integrator/routes";
+import { inboxRoutes } from "./http/inboxes/routes";
 import { jsonBody } from "./http/body";
 import type { AppEnv } from "./http/context";
 import { systemRoutes } from "./http/system/routes";
@@ -32,6 +33,7 @@ export function buildApp() {
   app.route("/", userRoutes);
   app.route("/", integratorRoutes);
   app.route("/", deliveryRoutes);
+  app.route("/", inboxRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

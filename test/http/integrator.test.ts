@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { faults } from "../../src/faults";
 import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
-import { count, createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
+import { count, createInboxToken, createTestInbox, sendMessage, setMembers } from "../support/fixtures";
 
 async function setup(options: { lockToSingleConversation?: boolean } = {}) {
   const account = await createTestAccount();
@@ -266,9 +266,7 @@ describe("access to the integrator API", () => {
     const { account, base, inbox } = await setup();
     const member = await createTestUser(account, "agent");
     const outsider = await createTestUser(account, "agent");
-    await env.DB.prepare("INSERT INTO inbox_members (inbox_id, user_id, account_id, created_at) VALUES (?, ?, ?, ?)")
-      .bind(inbox.id, member.id, account.accountId, Date.now())
-      .run();
+    await setMembers(account, inbox, [member.id]);
     const body = { contact: { source_id: "x" }, content: "hi" };
     expect((await api("POST", `${base}/messages`, { token: account.adminToken, body })).status).toBe(201);
     expect((await api("GET", `${base}/contacts/x`, { token: member.token })).status).toBe(200);

@@ -4,38 +4,38 @@ import { api, type TestAccount, unique } from "./api";
 
 export type TestInbox = { id: string; identifier: string; secret?: string; webhookPath?: string };
 
-/**
- * An API inbox of the account. Until the inbox routes land this writes the row the way the inbox domain
- * will; tests only rely on the integrator-facing behaviour.
- */
+/** An API inbox of the account, created through the API; with webhookPath its webhook points at the test receiver. */
 export async function createTestInbox(
   account: TestAccount,
-  options: { lockToSingleConversation?: boolean; webhookPath?: string } = {},
+  options: { lockToSingleConversation?: boolean; webhookPath?: string; autoAssignment?: boolean } = {},
 ): Promise<TestInbox> {
-  const now = Date.now();
-  const id = `inb_${unique("i").replaceAll("-", "").toUpperCase()}`;
-  const identifier = unique("ident").replaceAll("-", "");
-  const webhookUrl = options.webhookPath ? `${env.RECEIVER_URL}${options.webhookPath}` : null;
-  const secret = "whsec_" + btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-  await env.DB.prepare(
-    `INSERT INTO inboxes (id, account_id, identifier, name, webhook_url, webhook_secret, lock_to_single_conversation, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  )
-    .bind(id, account.accountId, identifier, "Test inbox", webhookUrl, secret, options.lockToSingleConversation === false ? 0 : 1, now, now)
-    .run();
-  return { id, identifier, secret, webhookPath: options.webhookPath };
+  const res = await api("POST", `/v1/accounts/${account.accountId}/inboxes`, {
+    token: account.adminToken,
+    body: {
+      name: unique("Inbox"),
+      ...(options.webhookPath ? { webhook_url: `${env.RECEIVER_URL}${options.webhookPath}` } : {}),
+      ...(options.lockToSingleConversation === undefined ? {} : { lock_to_single_conversation: options.lockToSingleConversation }),
+      ...(options.autoAssignment === undefined ? {} : { auto_assignment: options.autoAssignment }),
+    },
+  });
+  expect(res.status, res.text).toBe(201);
+  return { id: res.body.id, identifier: res.body.identifier, secret: res.body.secret, webhookPath: options.webhookPath };
 }
 
 /** An inbox token (integrator credentials limited to one inbox). */
 export async function createInboxToken(account: TestAccount, inbox: TestInbox): Promise<string> {
-  const { mintToken } = await import("../../src/domain/tokens");
-  const { issued, row } = await mintToken({ accountId: account.accountId, kind: "inbox", inboxId: inbox.id });
-  await env.DB.prepare(
-    "INSERT INTO api_tokens (id, account_id, kind, user_id, inbox_id, token_hash, created_at) VALUES (?, ?, 'inbox', NULL, ?, ?, ?)",
-  )
-    .bind(row.id, row.accountId, row.inboxId, row.tokenHash, row.createdAt)
-    .run();
-  return issued.token;
+  const res = await api("POST", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens`, { token: account.adminToken });
+  expect(res.status, res.text).toBe(201);
+  return res.body.token;
+}
+
+/** Makes users members of the inbox (replacing its member list). */
+export async function setMembers(account: TestAccount, inbox: TestInbox, userIds: string[]) {
+  const res = await api("PUT", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/members`, {
+    token: account.adminToken,
+    body: { user_ids: userIds },
+  });
+  expect(res.status, res.text).toBe(200);
 }
 
 export async function count(sql: string, ...params: unknown[]): Promise<number> {

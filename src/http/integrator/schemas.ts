@@ -1,13 +1,17 @@
 import { z } from "@hono/zod-openapi";
+import type { Json } from "../../db/schema";
 
 const MAX_CONTENT = 150_000;
 const MAX_ATTRIBUTES_BYTES = 16 * 1024;
 
 export const SourceId = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, "visible ASCII characters only, no spaces");
 
+/** Any JSON value (the body was parsed as JSON already). A recursive schema would not fit OpenAPI generation. */
+const JsonValue = z.unknown().openapi({ description: "Any JSON value" }) as z.ZodType<Json>;
+
 /** Free-form key/value data the integrator attaches; bounded so one field cannot bloat every event. */
 export const CustomAttributes = z
-  .record(z.string().min(1).max(100), z.json())
+  .record(z.string().min(1).max(100), JsonValue)
   .refine((value) => JSON.stringify(value).length <= MAX_ATTRIBUTES_BYTES, `must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`)
   .openapi({ example: { plan: "pro" } });
 
