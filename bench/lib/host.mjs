@@ -1,0 +1,77 @@
+// Hosts a Worker for the benchmark with `wrangler dev` (scripts/dev-server.mjs: migrations, own process
+// group, waits for /health) and finds the URL of the Worker behind wrangler's proxy.
+//
+// `wrangler dev` runs two workerd processes: a proxy (the port you pass) whose ProxyWorker funnels every
+// request through one Durable Object and re-fetches it from the user Worker's own socket. The bench
+// measures both ports, so the proxy's cost is a number in the results, and drives the scenarios through
+// the same path as the ceilings.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { freePort, startDevServer } from "../../scripts/dev-server.mjs";
+
+/**
+ * @param {{ name: string, config?: string, vars?: Record<string,string>, persistTo?: string }} options
+ *   persistTo: the state folder; a fresh temporary one unless given (to restart on the same state).
+ * @returns {Promise<{ url: string, proxyUrl: string, directUrl: string | null, persistTo: string, stop: () => Promise<void> }>}
+ */
+export async function startHost({ name, config = "wrangler.toml", vars = {}, persistTo = mkdtempSync(path.join(tmpdir(), `edge-inbox-bench-${name}-`)) }) {
+  const port = await freePort();
+  const server = await startDevServer({
+    port,
+    persistTo,
+    config,
+    vars,
+    // Its own inspector port: the default 9229 may be taken by another wrangler on this machine.
+    extraArgs: ["--inspector-port", String(await freePort())],
+  });
+  const directUrl = await findDirectUrl(server.child.pid, port, server.url).catch(() => null);
+  return { url: server.url, proxyUrl: server.url, directUrl, persistTo, stop: server.stop };
+}
+
+/**
+ * The user Worker's own socket: a port listened on by a process of wrangler's group, other than the
+ * proxy's, that answers GET /health exactly as the proxy does. Linux only (/proc); null elsewhere.
+ */
+async function findDirectUrl(groupId, proxyPort, proxyUrl) {
+  const expected = await (await fetch(`${proxyUrl}/health`)).text();
+  for (const port of listeningPortsOfGroup(groupId)) {
+    if (port === proxyPort) continue;
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
+      if (response.status === 200 && (await response.text()) === expected) return `http://127.0.0.1:${port}`;
+    } catch {}
+  }
+  return null;
+}
+
+function listeningPortsOfGroup(groupId) {
+  const pids = execFileSync("ps", ["-o", "pid=", "-g", String(groupId)], { encoding: "utf8" })
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const inodes = new Set();
+  for (const pid of pids) {
+    let fds = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (match) inodes.add(match[1]);
+      } catch {}
+    }
+  }
+  const ports = [];
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // fields: sl local_address rem_address st … inode (index 9); st 0A = LISTEN.
+    if (fields.length < 10 || fields[3] !== "0A" || !inodes.has(fields[9])) continue;
+    ports.push(parseInt(fields[1].split(":")[1], 16));
+  }
+  return ports;
+}

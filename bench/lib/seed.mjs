@@ -1,0 +1,39 @@
+// Bulk seeding for the history scenario when the API is too slow to write 10,000 messages within the
+// run's time budget. Runs while the Worker is stopped (local D1 is one SQLite file; two writers would
+// race), continues the conversation's seq without gaps and moves its last_seq along, so the history
+// reads exactly as if the messages had come through the API (minus their events, which scenario 6
+// does not read).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { projectRoot } from "../../scripts/dev-server.mjs";
+
+export function seedConversationSql({ persistTo, conversationId, count, config = "wrangler.toml" }) {
+  if (!/^[A-Za-z0-9_]+$/.test(conversationId)) throw new Error(`unexpected conversation id ${conversationId}`);
+  const now = Date.now();
+  const sql = `
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${Number(count)})
+INSERT INTO messages (id, account_id, inbox_id, conversation_id, seq, message_type, content, content_attributes,
+                      attachments, private, sender_type, sender_id, source_id, status, status_reason, created_at, updated_at)
+SELECT 'msg_seed' || printf('%08d', c.last_seq + n.i) || lower(hex(randomblob(4))), c.account_id, c.inbox_id, c.id,
+       c.last_seq + n.i, 'incoming', 'Seeded message ' || (c.last_seq + n.i) || ': my order has not arrived yet.', '{}',
+       '[]', 0, 'contact', c.contact_id, NULL, 'sent', NULL, ${now}, ${now}
+FROM n, conversations c WHERE c.id = '${conversationId}';
+UPDATE conversations SET last_seq = last_seq + ${Number(count)}, updated_at = ${now} WHERE id = '${conversationId}';
+`;
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "edge-inbox-bench-seed-")), "seed.sql");
+  writeFileSync(file, sql);
+  const wrangler = path.join(projectRoot, "node_modules", ".bin", "wrangler");
+  const result = spawnSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--config", config, "--file", file, "--yes"], {
+    cwd: projectRoot,
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      CI: "true",
+      WRANGLER_SEND_METRICS: "false",
+      PATH: `${path.join(projectRoot, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}`,
+    },
+  });
+  if (result.status !== 0) throw new Error(`seeding with wrangler d1 execute failed:\n${result.stdout}\n${result.stderr}`);
+}

@@ -1,0 +1,656 @@
+// `npm run bench`: the service against its own physical ceilings, measured in the same run on the same
+// machine. Starts its own Workers (wrangler dev, fresh state), seeds through the API, runs the scenarios
+// with autocannon, stops everything, prints one table and writes bench/results/<timestamp>.json.
+// `npm run bench -- --quick` runs every step briefly (smoke test of the bench itself, not a result).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { projectRoot } from "../scripts/dev-server.mjs";
+import { apiClient } from "./lib/api.mjs";
+import { startHost } from "./lib/host.mjs";
+import { load, percentile, round } from "./lib/load.mjs";
+import { startReceiver } from "./lib/receiver.mjs";
+import { seedConversationSql } from "./lib/seed.mjs";
+
+const quick = process.argv.includes("--quick");
+const scale = quick ? 0.2 : 1;
+const seconds = (s) => Math.max(2, Math.round(s * scale));
+const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
+
+const CONNECTIONS = 32;
+const CEILING_SECONDS = seconds(10);
+const SCENARIO_SECONDS = seconds(15);
+const CONTACTS = count(1000);
+const HOT_TARGET = count(10_000);
+/** Seeding the rest of the 10,000 through the API is skipped (SQL instead) when it would take longer. */
+const SEED_API_BUDGET_S = seconds(40);
+const STORM_ROUNDS = 20;
+const STORM_CONCURRENCY = 100;
+const REPLIES = count(500);
+const REPLY_CONVERSATIONS = 20;
+const REPLY_RATE = 40;
+const DRAIN_TARGET = count(2000);
+/** Contacts the drain's events are spread over; replay queues at most 1,000 heads (see README). */
+const DRAIN_CONTACTS = Math.max(5, Math.round(DRAIN_TARGET / 8));
+const DRAIN_GENERATE_CAP_S = seconds(25);
+const DRAIN_WAIT_CAP_S = seconds(60);
+const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where it is?";
+
+const startedAt = new Date();
+const t0 = performance.now();
+const log = (message) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1)}s] ${message}\n`);
+const PLATFORM_TOKEN = `bench-platform-${crypto.randomUUID()}`;
+
+const results = {
+  started_at: startedAt.toISOString(),
+  quick,
+  machine: machine(),
+  settings: { connections: CONNECTIONS, ceiling_seconds: CEILING_SECONDS, scenario_seconds: SCENARIO_SECONDS },
+  hosting: {},
+  ceilings: {},
+  scenarios: [],
+};
+const stops = [];
+const stopAll = async () => {
+  while (stops.length) await stops.pop()().catch(() => {});
+};
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, async () => {
+    await stopAll();
+    process.exit(130);
+  });
+}
+
+try {
+  await measureWriteCeiling();
+  await measureApp();
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
+results.finished_at = new Date().toISOString();
+results.seconds = round((performance.now() - t0) / 1000, 1);
+results.machine.loadavg_end = os.loadavg().map((value) => round(value, 2));
+report();
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function measureWriteCeiling() {
+  log("write ceiling: starting bench/write-ceiling with wrangler dev");
+  const host = await startHost({ name: "write-ceiling", config: "bench/write-ceiling/wrangler.toml" });
+  stops.push(removeState(host.persistTo), host.stop);
+  const base = host.directUrl ?? host.proxyUrl;
+  const write = (url, duration) =>
+    load({
+      url: `${url}/write`,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content: CONTENT }),
+      connections: CONNECTIONS,
+      duration,
+    });
+  results.ceilings.write = { ...(await write(base, CEILING_SECONDS)), what: "POST → one single-row D1 INSERT (minimal Worker)" };
+  log(`write ceiling: ${results.ceilings.write.rps} req/s`);
+  results.ceilings.bare = {
+    ...(await load({ url: `${base}/nope`, connections: CONNECTIONS, duration: seconds(5) }, { expectStatus: 404 })),
+    what: "GET → 404 in a minimal Worker, no framework, no I/O",
+  };
+  if (host.directUrl) results.hosting.write_via_proxy = await write(host.proxyUrl, seconds(5));
+  await stops.pop()();
+  await stops.pop()();
+}
+
+async function measureApp() {
+  log("app: starting edge-inbox with wrangler dev");
+  const vars = {
+    PLATFORM_TOKEN,
+    ALLOW_LOOPBACK_WEBHOOKS: "true",
+    // Failures are not what this measures; keep any retry short so a run never waits minutes.
+    WEBHOOK_RETRY_DELAYS: "1,1,2,2,5",
+    WEBHOOK_TIMEOUT_MS: "5000",
+  };
+  let host = await startHost({ name: "app", vars });
+  stops.push(removeState(host.persistTo), () => host.stop());
+  let base = host.directUrl ?? host.proxyUrl;
+  results.hosting.mode = host.directUrl ? "direct" : "proxy";
+  results.hosting.note = host.directUrl
+    ? "Every row drives the Worker's own socket behind wrangler dev's proxy; the proxy rows show what the proxy adds."
+    : "The Worker's own socket was not found; every row goes through wrangler dev's proxy.";
+  const api = apiClient(() => base);
+
+  // Ceilings of the app itself: a request that does no I/O.
+  const notFound = (url, duration) => load({ url: `${url}/bench/no-such-route`, connections: CONNECTIONS, duration }, { expectStatus: 404 });
+  results.ceilings.route = { ...(await notFound(base, CEILING_SECONDS)), what: "GET unknown path → 404 problem, no I/O" };
+  log(`route ceiling: ${results.ceilings.route.rps} req/s`);
+  if (host.directUrl) results.hosting.route_via_proxy = await notFound(host.proxyUrl, seconds(5));
+
+  // The account, inboxes and tokens, through the API as an operator and an administrator would.
+  const receiver = await startReceiver();
+  stops.push(receiver.close);
+  const account = (
+    await api.call("POST", "/v1/accounts", {
+      token: PLATFORM_TOKEN,
+      body: { name: "Bench", administrator: { name: "Bench Admin", email: "admin@bench.example" } },
+      expect: 201,
+    })
+  ).json;
+  const accountId = account.account.id;
+  const admin = account.token.token;
+  const inbox = async (name, webhookUrl) => {
+    const created = (
+      await api.call("POST", `/v1/accounts/${accountId}/inboxes`, {
+        token: admin,
+        body: { name, ...(webhookUrl ? { webhook_url: webhookUrl } : {}) },
+        expect: 201,
+      })
+    ).json;
+    const token = (await api.call("POST", `/v1/accounts/${accountId}/inboxes/${created.id}/tokens`, { token: admin, body: {}, expect: 201 })).json.token;
+    return { ...created, token };
+  };
+
+  await ingestSpread(base, await inbox("Ingest"));
+  const hot = await hotConversation(base, api, await inbox("Hot conversation"));
+  await duplicateStorm(base, api, await inbox("Duplicate storm"));
+  const replies = receiver.endpoint("replies");
+  const repliesInbox = await inbox("Replies", replies.url);
+  replies.setSecret(repliesInbox.secret);
+  await webhookLatency(base, api, { accountId, admin }, repliesInbox, replies);
+  await deliveryDrain(base, api, { accountId, admin }, await inbox("Drain"), receiver.endpoint("drain"));
+
+  // Scenario 6 needs the hot conversation at 10,000 messages.
+  const seeded = await seedHot(base, api, hot);
+  if (seeded.restart) {
+    await host.stop();
+    seedConversationSql({ persistTo: host.persistTo, conversationId: hot.conversationId, count: seeded.remaining });
+    host = await startHost({ name: "app", vars, persistTo: host.persistTo });
+    base = host.directUrl ?? host.proxyUrl;
+  }
+  await historyRead(base, api, hot, seeded);
+}
+
+// 1. POST /messages over 1,000 contacts: first their first messages, then steady traffic from known ones.
+async function ingestSpread(base, inbox) {
+  const path = `/v1/inboxes/${inbox.identifier}/messages`;
+  const headers = { "content-type": "application/json", authorization: `Bearer ${inbox.token}` };
+  let next = 0;
+  const known = [];
+  log(`1a: first messages of ${CONTACTS} new contacts`);
+  const first = await load(
+    {
+      url: base,
+      connections: CONNECTIONS,
+      amount: CONTACTS,
+      requests: [
+        {
+          method: "POST",
+          path,
+          headers,
+          setupRequest: (request, context) => {
+            context.contact = next++;
+            const body = { contact: { source_id: `customer-${context.contact}`, name: `Customer ${context.contact}` }, content: CONTENT };
+            return { ...request, body: JSON.stringify(body) };
+          },
+          onResponse: (status, _body, context) => {
+            if (status === 201) known.push(context.contact);
+          },
+        },
+      ],
+    },
+    { capSeconds: seconds(25) },
+  );
+  addScenario({
+    id: "1a",
+    name: `POST /messages, first message of ${CONTACTS} new contacts`,
+    result: first,
+    ceiling: "write",
+    notes: `creates contact + conversation + message; ${known.length}/${CONTACTS} contacts in ${first.seconds} s${first.capped ? " (time cap)" : ""}`,
+  });
+
+  log(`1b: ${SCENARIO_SECONDS} s of messages from ${known.length} known contacts`);
+  const steady = await load({
+    url: base,
+    connections: CONNECTIONS,
+    duration: SCENARIO_SECONDS,
+    requests: [
+      {
+        method: "POST",
+        path,
+        headers,
+        setupRequest: (request) => {
+          const contact = known[Math.floor(Math.random() * known.length)];
+          return { ...request, body: JSON.stringify({ contact: { source_id: `customer-${contact}` }, content: CONTENT }) };
+        },
+      },
+    ],
+  });
+  addScenario({
+    id: "1b",
+    name: `POST /messages over ${known.length} known contacts`,
+    result: steady,
+    ceiling: "write",
+    notes: "continues each contact's open conversation; the steady-state ingest number",
+  });
+}
+
+// 2. The same into one conversation: its Durable Object writes one message at a time.
+async function hotConversation(base, api, inbox) {
+  const path = `/v1/inboxes/${inbox.identifier}/messages`;
+  const body = JSON.stringify({ contact: { source_id: "hot-customer", name: "Hot Customer" }, content: CONTENT });
+  const firstMessage = await api.call("POST", path, { token: inbox.token, body: JSON.parse(body), expect: 201 });
+  const conversationId = firstMessage.json.conversation.id;
+  log(`2: ${SCENARIO_SECONDS} s into one conversation`);
+  let created = 1;
+  const result = await load({
+    url: `${base}${path}`,
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${inbox.token}` },
+    body,
+    connections: CONNECTIONS,
+    duration: SCENARIO_SECONDS,
+    requests: [{ onResponse: (status) => void (status === 201 && created++) }],
+  });
+  addScenario({
+    id: "2",
+    name: "POST /messages into one hot conversation",
+    result,
+    ceiling: "write",
+    notes: "one Durable Object serialises the conversation's writes",
+  });
+  return { inbox, path, body, conversationId, created, rate: result.rps };
+}
+
+// 3. 100 identical requests at once with one Idempotency-Key, 20 times: exactly 20 messages.
+async function duplicateStorm(base, api, inbox) {
+  const path = `/v1/inboxes/${inbox.identifier}/messages`;
+  const runId = crypto.randomUUID().slice(0, 8);
+  const messageIds = new Set();
+  const latencies = [];
+  const statuses = {};
+  let replayed = 0;
+  let conversationId = null;
+  let requests = 0;
+  let errors = 0;
+  log(`3: duplicate storm, ${STORM_ROUNDS} × ${STORM_CONCURRENCY} concurrent`);
+  const started = performance.now();
+  for (let round = 0; round < STORM_ROUNDS; round++) {
+    const body = JSON.stringify({ contact: { source_id: "storm-customer" }, content: `Storm message ${round}` });
+    const result = await load(
+      {
+        url: `${base}${path}`,
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${inbox.token}`,
+          "idempotency-key": `storm-${runId}-${round}`,
+        },
+        body,
+        connections: STORM_CONCURRENCY,
+        amount: STORM_CONCURRENCY,
+        requests: [
+          {
+            onResponse: (status, responseBody, _context, headers) => {
+              statuses[status] = (statuses[status] ?? 0) + 1;
+              if (status >= 200 && status < 300) {
+                const parsed = JSON.parse(responseBody);
+                messageIds.add(parsed.message.id);
+                conversationId = parsed.conversation.id;
+                if (header(headers, "idempotent-replayed") === "true") replayed++;
+              }
+            },
+          },
+        ],
+      },
+      { latencies },
+    );
+    requests += result.requests;
+    errors += result.errors;
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const history = conversationId ? await readHistory(api, inbox, conversationId) : { messages: [] };
+  const contents = history.messages.map((message) => message.content);
+  const distinctContents = new Set(contents).size;
+  const exact = messageIds.size === STORM_ROUNDS && history.messages.length === STORM_ROUNDS && distinctContents === STORM_ROUNDS;
+  addScenario({
+    id: "3",
+    name: `Duplicate storm: ${STORM_ROUNDS} keys × ${STORM_CONCURRENCY} concurrent identical POSTs`,
+    result: {
+      requests,
+      seconds: round(elapsed, 2),
+      rps: round(requests / elapsed, 1),
+      p50: round(percentile(latencies, 50), 0),
+      p99: round(percentile(latencies, 99), 0),
+      errors,
+      status: statuses,
+    },
+    ceiling: null,
+    notes: `${messageIds.size} distinct message ids in responses, ${history.messages.length} messages in history${exact ? " — exactly one per key" : " — EXPECTED " + STORM_ROUNDS}; ${replayed} replays`,
+    details: { distinct_message_ids: messageIds.size, history_messages: history.messages.length, replayed, exact },
+  });
+  if (!exact) process.exitCode = 1;
+}
+
+// 4. From an agent reply's 201 to the signed webhook arriving at the receiver.
+async function webhookLatency(base, api, { accountId, admin }, inbox, endpoint) {
+  const conversations = [];
+  for (let k = 0; k < REPLY_CONVERSATIONS; k++) {
+    const created = await api.call("POST", `/v1/inboxes/${inbox.identifier}/messages`, {
+      token: inbox.token,
+      body: { contact: { source_id: `reply-customer-${k}` }, content: CONTENT },
+      expect: 201,
+    });
+    conversations.push(created.json.conversation.id);
+  }
+  // The agent reply route (issue: agent API); until it exists, an incoming message stands in.
+  const probe = await api.call("POST", `/v1/accounts/${accountId}/conversations/${conversations[0]}/messages`, {
+    token: admin,
+    body: { content: "Probe reply" },
+  });
+  const agent = probe.status === 201;
+  const replyPath = (id) => (agent ? `/v1/accounts/${accountId}/conversations/${id}/messages` : `/v1/inboxes/${inbox.identifier}/conversations/${id}/messages`);
+  const token = agent ? admin : inbox.token;
+  // Let the setup's own webhooks settle so they do not queue ahead of the measured ones.
+  await endpoint.waitFor(() => endpoint.events.size >= REPLY_CONVERSATIONS * 3 + (agent ? 1 : 0), 15_000);
+
+  log(`4: ${REPLIES} ${agent ? "agent replies" : "incoming messages"} at ${REPLY_RATE}/s, webhook latency`);
+  const sentAt = new Map();
+  let next = 0;
+  const result = await load({
+    url: base,
+    connections: 8,
+    amount: REPLIES,
+    overallRate: REPLY_RATE,
+    requests: [
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        setupRequest: (request) => ({
+          ...request,
+          path: replyPath(conversations[next++ % conversations.length]),
+          body: JSON.stringify({ content: `Reply ${next}: your parcel left the warehouse this morning.` }),
+        }),
+        onResponse: (status, responseBody) => {
+          const at = performance.now();
+          if (status === 201) sentAt.set(JSON.parse(responseBody).id, at);
+        },
+      },
+    ],
+  });
+  const arrived = await endpoint.waitFor(() => [...sentAt.keys()].every((id) => endpoint.messages.has(id)), seconds(30) * 1000);
+  const latencies = [...sentAt].filter(([id]) => endpoint.messages.has(id)).map(([id, at]) => endpoint.messages.get(id) - at);
+  const missing = sentAt.size - latencies.length;
+  addScenario({
+    id: "4",
+    name: `Webhook latency: ${REPLIES} ${agent ? "agent replies" : "incoming messages (agent reply route missing)"}, 201 → signed POST received`,
+    result: {
+      ...result,
+      p50: round(percentile(latencies, 50), 0),
+      p99: round(percentile(latencies, 99), 0),
+      errors: result.errors + missing + endpoint.badSignatures,
+    },
+    ceiling: null,
+    notes: `p50/p99 are webhook latency (request p50/p99 ${result.p50}/${result.p99} ms) at ${REPLY_RATE}/s over ${REPLY_CONVERSATIONS} conversations; ${latencies.length}/${sentAt.size} arrived${arrived ? "" : " (wait cap)"}, ${endpoint.duplicates} duplicates, ${endpoint.badSignatures} bad signatures`,
+    details: {
+      route: agent ? "agent reply" : "incoming message",
+      request_p50: result.p50,
+      request_p99: result.p99,
+      webhook_max: round(Math.max(...latencies), 1),
+      arrived: latencies.length,
+      missing,
+      duplicates: endpoint.duplicates,
+      bad_signatures: endpoint.badSignatures,
+    },
+  });
+}
+
+// 5. Events pile up while the inbox has no webhook; one replay queues them all; how fast do they drain?
+async function deliveryDrain(base, api, { accountId, admin }, inbox, endpoint) {
+  const since = new Date(Date.now() - 1000).toISOString();
+  const path = `/v1/inboxes/${inbox.identifier}/messages`;
+  // Each contact's first message makes 3 events (contact, conversation, message), the next ones 1 each.
+  const messagesNeeded = DRAIN_TARGET - 2 * DRAIN_CONTACTS;
+  let next = 0;
+  log(`5: creating ~${DRAIN_TARGET} events over ${DRAIN_CONTACTS} conversations (inbox without webhook)`);
+  const generated = await load(
+    {
+      url: base,
+      connections: CONNECTIONS,
+      amount: messagesNeeded,
+      requests: [
+        {
+          method: "POST",
+          path,
+          headers: { "content-type": "application/json", authorization: `Bearer ${inbox.token}` },
+          setupRequest: (request) => {
+            const contact = next++ % DRAIN_CONTACTS;
+            return { ...request, body: JSON.stringify({ contact: { source_id: `drain-customer-${contact}` }, content: CONTENT }) };
+          },
+        },
+      ],
+    },
+    { capSeconds: DRAIN_GENERATE_CAP_S },
+  );
+  await api.call("PATCH", `/v1/accounts/${accountId}/inboxes/${inbox.id}`, { token: admin, body: { webhook_url: endpoint.url }, expect: 200 });
+  endpoint.setSecret(inbox.secret);
+
+  log("5: replay → drain");
+  const started = performance.now();
+  const replay = await api.call("POST", `/v1/accounts/${accountId}/inboxes/${inbox.id}/deliveries/replay`, {
+    token: admin,
+    body: { since },
+    expect: 202,
+  });
+  const replayMs = performance.now() - started;
+  const total = replay.json.replayed;
+  const drained = await endpoint.waitFor(() => endpoint.events.size >= total, DRAIN_WAIT_CAP_S * 1000);
+  const arrivals = [...endpoint.events.values()].map((event) => event.at);
+  const last = arrivals.length ? Math.max(...arrivals) : started;
+  const drainSeconds = (last - started) / 1000;
+  const rate = endpoint.events.size / drainSeconds;
+  addScenario({
+    id: "5",
+    name: `Delivery drain: ${total} events queued by one replay`,
+    result: { requests: endpoint.deliveries, seconds: round(drainSeconds, 2), rps: round(rate, 1), p50: null, p99: null, errors: total - endpoint.events.size + endpoint.badSignatures },
+    ceiling: "write",
+    notes: `req/s = deliveries/s; ${endpoint.events.size}/${total} events received in ${round(drainSeconds, 1)} s${drained ? "" : " (wait cap)"} (replay call ${Math.round(replayMs)} ms), ${endpoint.duplicates} duplicates; events made by ${generated.requests} POSTs in ${generated.seconds} s${generated.capped ? " (time cap)" : ""}`,
+    details: {
+      events: total,
+      received: endpoint.events.size,
+      deliveries: endpoint.deliveries,
+      duplicates: endpoint.duplicates,
+      bad_signatures: endpoint.badSignatures,
+      replay_call_ms: Math.round(replayMs),
+      generation: generated,
+    },
+  });
+}
+
+// Tops the hot conversation up to 10,000 messages: through the API if scenario 2's rate makes that quick,
+// else with one SQL statement while the Worker is stopped (and the table says so).
+async function seedHot(base, api, hot) {
+  const remaining = HOT_TARGET - hot.created;
+  if (remaining <= 0) return { remaining: 0, via: "scenario 2" };
+  const eta = remaining / Math.max(hot.rate, 0.1);
+  if (eta <= SEED_API_BUDGET_S) {
+    log(`6: seeding ${remaining} more messages through the API (~${Math.round(eta)} s)`);
+    const result = await load({
+      url: `${base}${hot.path}`,
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${hot.inbox.token}` },
+      body: hot.body,
+      connections: CONNECTIONS,
+      amount: remaining,
+    });
+    return { remaining, via: "api", result };
+  }
+  log(`6: seeding ${remaining} messages with SQL (the API would need ~${Math.round(eta)} s at scenario 2's rate)`);
+  return { remaining, via: "sql", restart: true, eta_s: Math.round(eta) };
+}
+
+// 6. GET …/messages, pages of 100, over the 10,000-message conversation.
+async function historyRead(base, api, hot, seeded) {
+  log("6: walking the history once, then reading pages under load");
+  const walkStarted = performance.now();
+  const pages = [];
+  let cursor = null;
+  let messages = 0;
+  let expectedSeq = 1;
+  let gapFree = true;
+  do {
+    const pagePath = `/v1/inboxes/${hot.inbox.identifier}/conversations/${hot.conversationId}/messages?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+    pages.push(pagePath);
+    const page = (await api.call("GET", pagePath, { token: hot.inbox.token, expect: 200 })).json;
+    for (const message of page.data) {
+      if (message.seq !== expectedSeq) gapFree = false;
+      expectedSeq = message.seq + 1;
+    }
+    messages += page.data.length;
+    cursor = page.next_cursor;
+  } while (cursor);
+  const walkSeconds = (performance.now() - walkStarted) / 1000;
+
+  let next = 0;
+  const result = await load({
+    url: base,
+    connections: CONNECTIONS,
+    duration: SCENARIO_SECONDS,
+    requests: [
+      {
+        method: "GET",
+        headers: { authorization: `Bearer ${hot.inbox.token}` },
+        setupRequest: (request) => ({ ...request, path: pages[next++ % pages.length] }),
+      },
+    ],
+  });
+  const seedNote =
+    seeded.via === "sql"
+      ? `seeded ${seeded.remaining} by SQL (API at scenario 2's rate: ~${seeded.eta_s} s)`
+      : seeded.via === "api"
+        ? `seeded ${seeded.remaining} through the API at ${seeded.result.rps} msg/s`
+        : "filled by scenario 2";
+  addScenario({
+    id: "6",
+    name: `History read: GET …/messages?limit=100 over ${messages} messages`,
+    result,
+    ceiling: "route",
+    notes: `${pages.length} pages; one sequential walk ${round(walkSeconds, 1)} s, seq ${gapFree ? "gap-free" : "HAS GAPS"}; ${seedNote}`,
+    details: { messages, pages: pages.length, walk_seconds: round(walkSeconds, 2), gap_free: gapFree, seeding: seeded },
+  });
+  if (!gapFree || messages < HOT_TARGET) process.exitCode = 1;
+}
+
+async function readHistory(api, inbox, conversationId) {
+  const messages = [];
+  let cursor = null;
+  do {
+    const page = (
+      await api.call("GET", `/v1/inboxes/${inbox.identifier}/conversations/${conversationId}/messages?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, {
+        token: inbox.token,
+        expect: 200,
+      })
+    ).json;
+    messages.push(...page.data);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return { messages };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function addScenario({ id, name, result, ceiling, notes, details }) {
+  const ceilingRps = ceiling ? results.ceilings[ceiling]?.rps : undefined;
+  const row = {
+    id,
+    name,
+    ...result,
+    ratio: ceilingRps ? round(result.rps / ceilingRps, 3) : null,
+    ratio_to: ceiling,
+    notes,
+    ...(details ? { details } : {}),
+  };
+  results.scenarios.push(row);
+  log(`${id}: ${row.rps} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}${row.ratio !== null ? `, ${pct(row.ratio)} of ${ceiling} ceiling` : ""}`);
+}
+
+/** Deletes a host's state folder (run after the host stopped: stops run last-in, first-out). */
+function removeState(dir) {
+  return async () => rmSync(dir, { recursive: true, force: true });
+}
+
+function header(headers, name) {
+  if (!headers) return undefined;
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return String(headers[i + 1]);
+    return undefined;
+  }
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return String(value);
+  return undefined;
+}
+
+function pct(ratio) {
+  return `${(ratio * 100).toFixed(ratio < 0.1 ? 1 : 0)} %`;
+}
+
+function report() {
+  const rows = [];
+  const { route, write, bare } = results.ceilings;
+  if (route) rows.push(["ceiling: route — " + route.what, route, "—", `ceiling for reads (ratio 1.0 by definition)`]);
+  if (write) rows.push(["ceiling: write — " + write.what, write, "—", "ceiling for anything that writes"]);
+  if (bare) rows.push(["context: " + bare.what, bare, route ? `${round(bare.rps / route.rps, 2)}× route` : "—", "what the app's own 404 costs over a bare Worker"]);
+  if (results.hosting.route_via_proxy && route) {
+    const proxied = results.hosting.route_via_proxy;
+    rows.push(["context: route ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / route.rps, 2)}× route`, "the proxy's own cost; not used for any row"]);
+  }
+  if (results.hosting.write_via_proxy && write) {
+    const proxied = results.hosting.write_via_proxy;
+    rows.push(["context: write ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / write.rps, 2)}× write`, ""]);
+  }
+  for (const scenario of results.scenarios) {
+    rows.push([`${scenario.id}. ${scenario.name}`, scenario, scenario.ratio === null ? "—" : `${pct(scenario.ratio)} of ${scenario.ratio_to}`, scenario.notes]);
+  }
+  const cell = (value) => (value === null || value === undefined ? "—" : String(value));
+  const lines = [
+    "| scenario | req/s | p50 ms | p99 ms | errors | ratio to ceiling | notes |",
+    "|---|---:|---:|---:|---:|---|---|",
+    ...rows.map(([name, r, ratio, notes]) => `| ${name} | ${cell(r.rps)} | ${cell(r.p50)} | ${cell(r.p99)} | ${cell(r.errors)} | ${ratio} | ${notes} |`),
+  ];
+  results.table = lines.join("\n");
+
+  const dir = path.join(projectRoot, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${startedAt.toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`);
+  writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+
+  const m = results.machine;
+  console.log("");
+  console.log(`edge-inbox bench — ${m.nproc} × ${m.cpu}, ${m.memory_gb} GB, load ${m.loadavg_start.join(" ")} → ${m.loadavg_end.join(" ")}; ${CONNECTIONS} connections; ${results.hosting.note ?? ""}`);
+  console.log("");
+  console.log(results.table);
+  console.log("");
+  console.log(`Whole run: ${results.seconds} s. Results: ${path.relative(projectRoot, file)}`);
+}
+
+function machine() {
+  let cpu = "unknown";
+  try {
+    cpu = /model name\s*:\s*(.+)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? cpu;
+  } catch {}
+  const version = (name) => JSON.parse(readFileSync(path.join(projectRoot, "node_modules", name, "package.json"), "utf8")).version;
+  let kernel = os.release();
+  try {
+    kernel = execFileSync("uname", ["-sr"], { encoding: "utf8" }).trim();
+  } catch {}
+  return {
+    nproc: os.availableParallelism(),
+    cpu,
+    memory_gb: round(os.totalmem() / 2 ** 30, 1),
+    os: kernel,
+    node: process.version,
+    wrangler: version("wrangler"),
+    workerd: version("workerd"),
+    autocannon: version("autocannon"),
+    loadavg_start: os.loadavg().map((value) => round(value, 2)),
+  };
+}
