@@ -71,12 +71,18 @@ export async function enqueueReady(
   return rows.length;
 }
 
+/**
+ * Ids per statement in bulk updates: D1 binds at most 100 parameters per statement, and each update
+ * binds one value besides the ids. Also under the queue's 100 messages per sendBatch.
+ */
+export const ID_CHUNK = 90;
+
 /** Queues deliveries and records when; a delivery queued twice is attempted once (the consumer leases it). */
 export async function sendDeliveries(env: Bindings, deliveryIds: string[]): Promise<void> {
   if (deliveryIds.length === 0) return;
   faults.check("queue.send");
-  for (let i = 0; i < deliveryIds.length; i += 100) {
-    const chunk = deliveryIds.slice(i, i + 100);
+  for (let i = 0; i < deliveryIds.length; i += ID_CHUNK) {
+    const chunk = deliveryIds.slice(i, i + ID_CHUNK);
     await env.DELIVERIES.sendBatch(chunk.map((deliveryId) => ({ body: { kind: "delivery", deliveryId } satisfies QueueMessage })));
     await database(env).update(webhookDeliveries).set({ enqueuedAt: Date.now() }).where(inArray(webhookDeliveries.id, chunk));
   }

@@ -2,7 +2,7 @@ import { and, inArray, isNull, lt, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
 import type { Bindings } from "../env";
-import { enqueueReady, sendDeliveries } from "./outbox";
+import { enqueueReady, ID_CHUNK, sendDeliveries } from "./outbox";
 
 /** How long a committed event may wait for its own request to queue it before the sweeper does. */
 export const OUTBOX_GRACE_MS = 30_000;
@@ -44,8 +44,9 @@ export async function sweep(env: Bindings, options: { graceMs?: number } = {}): 
     .from(events)
     .where(and(isNull(events.queuedAt), lt(events.createdAt, now - graceMs)))
     .limit(1000);
-  if (stale.length > 0) {
-    await db.update(events).set({ queuedAt: now }).where(inArray(events.id, stale.map((row) => row.id)));
+  for (let i = 0; i < stale.length; i += ID_CHUNK) {
+    const chunk = stale.slice(i, i + ID_CHUNK).map((row) => row.id);
+    await db.update(events).set({ queuedAt: now }).where(inArray(events.id, chunk));
   }
   return { events_marked: stale.length, deliveries_queued: deliveriesQueued, deliveries_requeued: lost.length };
 }
