@@ -113,10 +113,14 @@ CREATE TABLE messages (
   source_id TEXT,
   status TEXT NOT NULL DEFAULT 'sent' CHECK (status IN ('sent', 'delivered', 'read', 'failed')),
   status_reason TEXT,
+  -- The Idempotency-Key (with its route) that created the message: a retry after the conversation
+  -- object lost its own memory of the key still finds the message instead of writing a second one.
+  request_key TEXT,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX messages_conversation_seq ON messages(conversation_id, seq);
+CREATE UNIQUE INDEX messages_request_key ON messages(conversation_id, request_key) WHERE request_key IS NOT NULL;
 CREATE UNIQUE INDEX messages_source ON messages(inbox_id, source_id) WHERE source_id IS NOT NULL;
 
 -- The outbox. position is assigned in commit order (D1 has one writer), so "events after position P"

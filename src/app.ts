@@ -5,6 +5,7 @@ import { onError, validationHook } from "./errors/handler";
 import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
+import { conversationRoutes } from "./http/conversations/routes";
 import { deliveryRoutes } from "./http/deliveries/routes";
 import { integratorRoutes } from "./http/integrator/routes";
 import { inboxRoutes } from "./http/inboxes/routes";
@@ -33,6 +34,7 @@ export function buildApp() {
   app.route("/", userRoutes);
   app.route("/", integratorRoutes);
   app.route("/", deliveryRoutes);
+  app.route("/", conversationRoutes);
   app.route("/", inboxRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {

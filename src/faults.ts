@@ -20,6 +20,15 @@ export const faults = {
     if (point) armed.delete(point);
     else armed.clear();
   },
+  /** True (once per arming) when `point` is armed: for faults that are not exceptions, like a reset. */
+  take(point: string): boolean {
+    try {
+      this.check(point);
+      return false;
+    } catch {
+      return true;
+    }
+  },
   check(point: string) {
     const remaining = armed.get(point);
     if (!remaining) return;

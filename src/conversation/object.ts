@@ -3,11 +3,11 @@ import { and, eq } from "drizzle-orm";
 import { commitBatch, database, isUniqueViolation, prepare } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
 import type { Contact } from "../domain/contacts";
-import { singleOpenKey, toConversation, type Conversation, type ConversationRow } from "../domain/conversations";
+import { singleOpenKey, toConversation, type ConversationRow } from "../domain/conversations";
 import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../domain/events";
 import { iso } from "../domain/time";
 import { newId } from "../domain/ids";
-import { findMessageBySource, toMessage, type Message, type MessageRow } from "../domain/messages";
+import { findMessageBySource, toMessage, type MessageRow } from "../domain/messages";
 import { fanOutStatements, publish, type Committed } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { faults } from "../faults";
@@ -124,6 +124,7 @@ export class ConversationObject extends DurableObject<Bindings> {
           sourceId: input.message.sourceId,
           status: "sent",
           statusReason: null,
+          requestKey: input.dedupe?.key ?? null,
           createdAt: mutation.now,
           updatedAt: mutation.now,
         };
@@ -137,6 +138,18 @@ export class ConversationObject extends DurableObject<Bindings> {
         return row;
       });
       if (outcome.kind === "conflict") return outcome;
+      if (outcome.kind === "key_taken") {
+        const existing = await database(this.env)
+          .select()
+          .from(messages)
+          .where(and(eq(messages.conversationId, input.conversationId), eq(messages.requestKey, input.dedupe!.key)))
+          .get();
+        if (existing) {
+          this.rememberKey(input.dedupe!, existing.id);
+          return this.existing(input.conversationId, existing);
+        }
+        throw new Error("message request_key conflict without an existing message");
+      }
       if (outcome.kind === "source_taken") {
         const existing = await findMessageBySource(this.env, outcome.conversation.inboxId, input.message.sourceId!);
         if (existing) return this.existing(input.conversationId, existing);
@@ -144,17 +157,21 @@ export class ConversationObject extends DurableObject<Bindings> {
       }
       if (outcome.kind === "not_found") return outcome;
       if (input.dedupe) {
-        this.ctx.storage.sql.exec(
-          "INSERT OR REPLACE INTO dedupe (key, fingerprint, message_id, created_at) VALUES (?, ?, ?, ?)",
-          input.dedupe.key,
-          input.dedupe.fingerprint,
-          outcome.result.id,
-          Date.now(),
-        );
+        this.rememberKey(input.dedupe, outcome.result.id);
         if ((await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
       }
       return { kind: "created", message: toMessage(outcome.result), conversation: toConversation(outcome.conversation) };
     });
+  }
+
+  private rememberKey(dedupe: { key: string; fingerprint: string }, messageId: string) {
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO dedupe (key, fingerprint, message_id, created_at) VALUES (?, ?, ?, ?)",
+      dedupe.key,
+      dedupe.fingerprint,
+      messageId,
+      Date.now(),
+    );
   }
 
   /** A delivery receipt for an outgoing message: delivered / read / failed. */
@@ -320,6 +337,7 @@ export class ConversationObject extends DurableObject<Bindings> {
       sourceId: null,
       status: "sent",
       statusReason: null,
+      requestKey: null,
       createdAt: mutation.now,
       updatedAt: mutation.now,
     };
@@ -408,6 +426,7 @@ export class ConversationObject extends DurableObject<Bindings> {
     | { kind: "not_found" }
     | { kind: "conflict"; detail: string }
     | { kind: "source_taken"; conversation: ConversationRow }
+    | { kind: "key_taken" }
   > {
     for (let attempt = 1; ; attempt++) {
       const before = await this.load(conversationId);
@@ -447,6 +466,7 @@ export class ConversationObject extends DurableObject<Bindings> {
       } catch (error) {
         // Whatever happened, D1 is the truth: re-read before the next write.
         this.cached = undefined;
+        if (isUniqueViolation(error, "messages.request_key")) return { kind: "key_taken" };
         if (isUniqueViolation(error, "messages.inbox_id") || isUniqueViolation(error, "messages_source")) {
           return { kind: "source_taken", conversation: before };
         }
@@ -460,6 +480,8 @@ export class ConversationObject extends DurableObject<Bindings> {
         throw error;
       }
       after.updatedAt = mutation.now;
+      // Tests reset the object here: D1 has the write, the object's memory of it is gone.
+      if (faults.take("conversation.reset_after_commit")) this.ctx.abort("injected fault: reset after commit");
       this.cached = after;
       this.ctx.waitUntil(publish(this.env, committed));
       return { kind: "committed", result, conversation: after };

@@ -181,12 +181,14 @@ export const messages = sqliteTable(
     sourceId: text("source_id"),
     status: text("status").$type<MessageStatus>().notNull().default("sent"),
     statusReason: text("status_reason"),
+    requestKey: text("request_key"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [
     uniqueIndex("messages_conversation_seq").on(t.conversationId, t.seq),
     uniqueIndex("messages_source").on(t.inboxId, t.sourceId).where(sql`source_id IS NOT NULL`),
+    uniqueIndex("messages_request_key").on(t.conversationId, t.requestKey).where(sql`request_key IS NOT NULL`),
   ],
 );
 

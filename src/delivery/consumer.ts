@@ -43,6 +43,15 @@ export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env:
   }
 }
 
+/** The pending deliveries of one conversation to one endpoint: the line that is delivered in sequence order. */
+function pendingInLine(conversationId: string, endpoint: string) {
+  return and(
+    eq(webhookDeliveries.conversationId, conversationId),
+    eq(webhookDeliveries.endpoint, endpoint),
+    eq(webhookDeliveries.state, "pending"),
+  );
+}
+
 async function loadDelivery(env: Bindings, deliveryId: string) {
   return database(env).select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)).get();
 }
@@ -64,14 +73,7 @@ export async function processDelivery(env: Bindings, deliveryId: string): Promis
     const earlier = await db
       .select({ id: webhookDeliveries.id })
       .from(webhookDeliveries)
-      .where(
-        and(
-          eq(webhookDeliveries.conversationId, delivery.conversationId),
-          eq(webhookDeliveries.endpoint, delivery.endpoint),
-          eq(webhookDeliveries.state, "pending"),
-          lt(webhookDeliveries.sequence, delivery.sequence),
-        ),
-      )
+      .where(and(pendingInLine(delivery.conversationId, delivery.endpoint), lt(webhookDeliveries.sequence, delivery.sequence)))
       .limit(1)
       .get();
     if (earlier) {
@@ -202,13 +204,7 @@ export async function settle(
   const next = await db
     .select({ id: webhookDeliveries.id })
     .from(webhookDeliveries)
-    .where(
-      and(
-        eq(webhookDeliveries.conversationId, delivery.conversationId),
-        eq(webhookDeliveries.endpoint, delivery.endpoint),
-        eq(webhookDeliveries.state, "pending"),
-      ),
-    )
+    .where(pendingInLine(delivery.conversationId, delivery.endpoint))
     .orderBy(webhookDeliveries.sequence)
     .limit(1)
     .get();

@@ -1,6 +1,6 @@
 // What agents do with conversations — people through the API, bots, and automation rules alike: read,
 // reply, note, assign, label, change status. Every change goes through the conversation's object.
-import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import { conversationObject } from "../conversation/stub";
 import type { Actor, ConversationOutcome } from "../conversation/protocol";
 import { database } from "../db/client";

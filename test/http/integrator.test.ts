@@ -283,3 +283,32 @@ describe("access to the integrator API", () => {
     expect(res.body.detail).toContain(elsewhere.conversation.id);
   });
 });
+
+describe("the conversation object failing", () => {
+  it("fails cleanly when reset after writing, and a retry with the same key returns that message instead of a second", async () => {
+    const { token, base, inbox } = await setup();
+    const { conversation } = await sendMessage(token, { identifier: base.split("/")[3]! } as never, { contact: { source_id: "reset" }, content: "1" });
+    faults.arm("conversation.reset_after_commit");
+    const path = `${base}/conversations/${conversation.id}/messages`;
+    const failed = await api("POST", path, { token, body: { content: "2" }, headers: { "idempotency-key": "reset-key" } });
+    expectProblem(failed, 503, "service_unavailable");
+    const retried = await api("POST", path, { token, body: { content: "2" }, headers: { "idempotency-key": "reset-key" } });
+    expect([200, 201]).toContain(retried.status);
+    expect(retried.body.seq).toBe(2);
+    const next = await api("POST", path, { token, body: { content: "3" } });
+    expect(next.body.seq).toBe(3);
+    expect(await count("SELECT count(*) AS n FROM messages WHERE inbox_id = ?", inbox.id)).toBe(3);
+  });
+
+  it("recovers from a reset without a key: the next message continues the seq without a gap", async () => {
+    const { token, base } = await setup();
+    const { conversation } = await sendMessage(token, { identifier: base.split("/")[3]! } as never, { contact: { source_id: "reset2" }, content: "1" });
+    faults.arm("conversation.reset_after_commit");
+    const path = `${base}/conversations/${conversation.id}/messages`;
+    expectProblem(await api("POST", path, { token, body: { content: "2" } }), 503, "service_unavailable");
+    const next = await api("POST", path, { token, body: { content: "3" } });
+    expect(next.status).toBe(201);
+    const history = await api("GET", path, { token });
+    expect(history.body.data.map((m: { seq: number }) => m.seq)).toEqual([1, 2, 3]);
+  });
+});
