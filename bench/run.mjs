@@ -9,7 +9,7 @@ import path from "node:path";
 import { projectRoot } from "../scripts/dev-server.mjs";
 import { apiClient } from "./lib/api.mjs";
 import { startHost } from "./lib/host.mjs";
-import { load, percentile, round } from "./lib/load.mjs";
+import { load, percentile, round, serverCpuSeconds, setServerCpuSampler } from "./lib/load.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
 import { seedConversationSql } from "./lib/seed.mjs";
 
@@ -32,8 +32,8 @@ const REPLY_CONVERSATIONS = 20;
 const REPLY_RATE = 40;
 const DRAIN_TARGET = count(2000);
 /** Contacts the drain's events are spread over; replay queues at most 1,000 heads (see README). */
-const DRAIN_CONTACTS = Math.max(5, Math.round(DRAIN_TARGET / 8));
-const DRAIN_GENERATE_CAP_S = seconds(25);
+const DRAIN_CONTACTS = Math.max(5, Math.round(DRAIN_TARGET / 10));
+const DRAIN_GENERATE_CAP_S = seconds(30);
 const DRAIN_WAIT_CAP_S = seconds(60);
 const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where it is?";
 
@@ -82,6 +82,7 @@ async function measureWriteCeiling() {
   log("write ceiling: starting bench/write-ceiling with wrangler dev");
   const host = await startHost({ name: "write-ceiling", config: "bench/write-ceiling/wrangler.toml" });
   stops.push(removeState(host.persistTo), host.stop);
+  setServerCpuSampler(host.cpuSeconds);
   const base = host.directUrl ?? host.proxyUrl;
   const write = (url, duration) =>
     load({
@@ -114,6 +115,7 @@ async function measureApp() {
   };
   let host = await startHost({ name: "app", vars });
   stops.push(removeState(host.persistTo), () => host.stop());
+  setServerCpuSampler(() => host.cpuSeconds());
   let base = host.directUrl ?? host.proxyUrl;
   results.hosting.mode = host.directUrl ? "direct" : "proxy";
   results.hosting.note = host.directUrl
@@ -199,7 +201,7 @@ async function ingestSpread(base, inbox) {
         },
       ],
     },
-    { capSeconds: seconds(25) },
+    { capSeconds: seconds(20) },
   );
   addScenario({
     id: "1a",
@@ -273,6 +275,7 @@ async function duplicateStorm(base, api, inbox) {
   let conversationId = null;
   let requests = 0;
   let errors = 0;
+  let cpuMs = 0;
   log(`3: duplicate storm, ${STORM_ROUNDS} × ${STORM_CONCURRENCY} concurrent`);
   const started = performance.now();
   for (let round = 0; round < STORM_ROUNDS; round++) {
@@ -307,6 +310,7 @@ async function duplicateStorm(base, api, inbox) {
     );
     requests += result.requests;
     errors += result.errors;
+    cpuMs += (result.server_cpu_ms_per_request ?? 0) * result.requests;
   }
   const elapsed = (performance.now() - started) / 1000;
   const history = conversationId ? await readHistory(api, inbox, conversationId) : { messages: [] };
@@ -324,6 +328,8 @@ async function duplicateStorm(base, api, inbox) {
       p99: round(percentile(latencies, 99), 0),
       errors,
       status: statuses,
+      server_cpu_pct: round(cpuMs / 10 / elapsed, 0),
+      server_cpu_ms_per_request: round(cpuMs / requests, 2),
     },
     ceiling: null,
     notes: `${messageIds.size} distinct message ids in responses, ${history.messages.length} messages in history${exact ? " — exactly one per key" : " — EXPECTED " + STORM_ROUNDS}; ${replayed} replays`,
@@ -332,7 +338,8 @@ async function duplicateStorm(base, api, inbox) {
   if (!exact) process.exitCode = 1;
 }
 
-// 4. From an agent reply's 201 to the signed webhook arriving at the receiver.
+// 4. From an agent reply's 201 to the signed webhook arriving at the receiver: first one reply at a time
+// (the pipeline idle), then 500 at a steady rate (the pipeline busy).
 async function webhookLatency(base, api, { accountId, admin }, inbox, endpoint) {
   const conversations = [];
   for (let k = 0; k < REPLY_CONVERSATIONS; k++) {
@@ -343,7 +350,7 @@ async function webhookLatency(base, api, { accountId, admin }, inbox, endpoint) 
     });
     conversations.push(created.json.conversation.id);
   }
-  // The agent reply route (issue: agent API); until it exists, an incoming message stands in.
+  // The agent reply route; if this build has none, an incoming message stands in.
   const probe = await api.call("POST", `/v1/accounts/${accountId}/conversations/${conversations[0]}/messages`, {
     token: admin,
     body: { content: "Probe reply" },
@@ -351,58 +358,69 @@ async function webhookLatency(base, api, { accountId, admin }, inbox, endpoint) 
   const agent = probe.status === 201;
   const replyPath = (id) => (agent ? `/v1/accounts/${accountId}/conversations/${id}/messages` : `/v1/inboxes/${inbox.identifier}/conversations/${id}/messages`);
   const token = agent ? admin : inbox.token;
-  // Let the setup's own webhooks settle so they do not queue ahead of the measured ones.
+  const what = agent ? "agent replies" : "incoming messages (no agent reply route)";
+  // Let the setup's own webhooks arrive first so they do not queue ahead of the measured ones.
   await endpoint.waitFor(() => endpoint.events.size >= REPLY_CONVERSATIONS * 3 + (agent ? 1 : 0), 15_000);
 
-  log(`4: ${REPLIES} ${agent ? "agent replies" : "incoming messages"} at ${REPLY_RATE}/s, webhook latency`);
-  const sentAt = new Map();
   let next = 0;
-  const result = await load({
-    url: base,
-    connections: 8,
-    amount: REPLIES,
-    overallRate: REPLY_RATE,
-    requests: [
-      {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-        setupRequest: (request) => ({
-          ...request,
-          path: replyPath(conversations[next++ % conversations.length]),
-          body: JSON.stringify({ content: `Reply ${next}: your parcel left the warehouse this morning.` }),
-        }),
-        onResponse: (status, responseBody) => {
-          const at = performance.now();
-          if (status === 201) sentAt.set(JSON.parse(responseBody).id, at);
+  const measure = async ({ id, replies, rate, connections }) => {
+    log(`${id}: ${replies} ${what} at ${rate}/s, webhook latency`);
+    const sentAt = new Map();
+    const started = performance.now();
+    const result = await load({
+      url: base,
+      connections,
+      amount: replies,
+      overallRate: rate,
+      requests: [
+        {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          setupRequest: (request) => ({
+            ...request,
+            path: replyPath(conversations[next++ % conversations.length]),
+            body: JSON.stringify({ content: `Reply ${next}: your parcel left the warehouse this morning.` }),
+          }),
+          onResponse: (status, responseBody) => {
+            const at = performance.now();
+            if (status === 201) sentAt.set(JSON.parse(responseBody).id, at);
+          },
         },
+      ],
+    });
+    const arrived = await endpoint.waitFor(() => [...sentAt.keys()].every((messageId) => endpoint.messages.has(messageId)), seconds(30) * 1000);
+    const delivered = [...sentAt.keys()].filter((messageId) => endpoint.messages.has(messageId));
+    const latencies = delivered.map((messageId) => endpoint.messages.get(messageId) - sentAt.get(messageId));
+    const lastArrival = Math.max(...delivered.map((messageId) => endpoint.messages.get(messageId)));
+    const deliveryRate = delivered.length / ((lastArrival - started) / 1000);
+    const missing = sentAt.size - delivered.length;
+    addScenario({
+      id,
+      name: `Webhook latency: ${replies} ${what} at ${rate}/s, 201 → signed POST received`,
+      result: {
+        ...result,
+        p50: round(percentile(latencies, 50), 0),
+        p99: round(percentile(latencies, 99), 0),
+        errors: result.errors + missing,
       },
-    ],
-  });
-  const arrived = await endpoint.waitFor(() => [...sentAt.keys()].every((id) => endpoint.messages.has(id)), seconds(30) * 1000);
-  const latencies = [...sentAt].filter(([id]) => endpoint.messages.has(id)).map(([id, at]) => endpoint.messages.get(id) - at);
-  const missing = sentAt.size - latencies.length;
-  addScenario({
-    id: "4",
-    name: `Webhook latency: ${REPLIES} ${agent ? "agent replies" : "incoming messages (agent reply route missing)"}, 201 → signed POST received`,
-    result: {
-      ...result,
-      p50: round(percentile(latencies, 50), 0),
-      p99: round(percentile(latencies, 99), 0),
-      errors: result.errors + missing + endpoint.badSignatures,
-    },
-    ceiling: null,
-    notes: `p50/p99 are webhook latency (request p50/p99 ${result.p50}/${result.p99} ms) at ${REPLY_RATE}/s over ${REPLY_CONVERSATIONS} conversations; ${latencies.length}/${sentAt.size} arrived${arrived ? "" : " (wait cap)"}, ${endpoint.duplicates} duplicates, ${endpoint.badSignatures} bad signatures`,
-    details: {
-      route: agent ? "agent reply" : "incoming message",
-      request_p50: result.p50,
-      request_p99: result.p99,
-      webhook_max: round(Math.max(...latencies), 1),
-      arrived: latencies.length,
-      missing,
-      duplicates: endpoint.duplicates,
-      bad_signatures: endpoint.badSignatures,
-    },
-  });
+      ceiling: null,
+      notes: `p50/p99 = webhook latency (the requests' own: ${result.p50}/${result.p99} ms); ${delivered.length}/${sentAt.size} arrived${arrived ? "" : " (wait cap)"} at ${round(deliveryRate, 1)}/s over ${REPLY_CONVERSATIONS} conversations`,
+      details: {
+        route: agent ? "agent reply" : "incoming message",
+        request_p50: result.p50,
+        request_p99: result.p99,
+        webhook_max: round(Math.max(...latencies), 1),
+        delivery_rate: round(deliveryRate, 1),
+        arrived: delivered.length,
+        missing,
+      },
+    });
+  };
+  await measure({ id: "4a", replies: count(25), rate: 5, connections: 1 });
+  await measure({ id: "4b", replies: REPLIES, rate: REPLY_RATE, connections: 8 });
+  const last = results.scenarios[results.scenarios.length - 1];
+  last.notes += `; whole endpoint: ${endpoint.duplicates} duplicates, ${endpoint.badSignatures} bad signatures`;
+  last.errors += endpoint.badSignatures;
 }
 
 // 5. Events pile up while the inbox has no webhook; one replay queues them all; how fast do they drain?
@@ -436,6 +454,7 @@ async function deliveryDrain(base, api, { accountId, admin }, inbox, endpoint) {
   endpoint.setSecret(inbox.secret);
 
   log("5: replay → drain");
+  const cpuBefore = serverCpuSeconds();
   const started = performance.now();
   const replay = await api.call("POST", `/v1/accounts/${accountId}/inboxes/${inbox.id}/deliveries/replay`, {
     token: admin,
@@ -448,11 +467,22 @@ async function deliveryDrain(base, api, { accountId, admin }, inbox, endpoint) {
   const arrivals = [...endpoint.events.values()].map((event) => event.at);
   const last = arrivals.length ? Math.max(...arrivals) : started;
   const drainSeconds = (last - started) / 1000;
+  const drainCpu = serverCpuSeconds() - cpuBefore;
   const rate = endpoint.events.size / drainSeconds;
   addScenario({
     id: "5",
     name: `Delivery drain: ${total} events queued by one replay`,
-    result: { requests: endpoint.deliveries, seconds: round(drainSeconds, 2), rps: round(rate, 1), p50: null, p99: null, errors: total - endpoint.events.size + endpoint.badSignatures },
+    result: {
+      requests: endpoint.deliveries,
+      seconds: round(drainSeconds, 2),
+      rps: round(rate, 1),
+      p50: null,
+      p99: null,
+      errors: total - endpoint.events.size + endpoint.badSignatures,
+      // Includes the wait after the last arrival (the cap's polling) only up to the last delivery.
+      server_cpu_pct: round((100 * drainCpu) / ((performance.now() - started) / 1000), 0),
+      server_cpu_ms_per_request: round((1000 * drainCpu) / Math.max(endpoint.deliveries, 1), 2),
+    },
     ceiling: "write",
     notes: `req/s = deliveries/s; ${endpoint.events.size}/${total} events received in ${round(drainSeconds, 1)} s${drained ? "" : " (wait cap)"} (replay call ${Math.round(replayMs)} ms), ${endpoint.duplicates} duplicates; events made by ${generated.requests} POSTs in ${generated.seconds} s${generated.capped ? " (time cap)" : ""}`,
     details: {
@@ -567,11 +597,17 @@ function addScenario({ id, name, result, ceiling, notes, details }) {
     ...result,
     ratio: ceilingRps ? round(result.rps / ceilingRps, 3) : null,
     ratio_to: ceiling,
-    notes,
+    notes: `${notes}${cpuNote(result)}`,
     ...(details ? { details } : {}),
   };
   results.scenarios.push(row);
   log(`${id}: ${row.rps} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}${row.ratio !== null ? `, ${pct(row.ratio)} of ${ceiling} ceiling` : ""}`);
+}
+
+/** "; server CPU 97 % = 24 ms/request": how busy the Worker's processes were, and the cost of one request. */
+function cpuNote(result) {
+  if (result.server_cpu_pct === undefined || result.server_cpu_pct === null) return "";
+  return `; server CPU ${result.server_cpu_pct} %, ${result.server_cpu_ms_per_request} ms/req`;
 }
 
 /** Deletes a host's state folder (run after the host stopped: stops run last-in, first-out). */
@@ -596,16 +632,16 @@ function pct(ratio) {
 function report() {
   const rows = [];
   const { route, write, bare } = results.ceilings;
-  if (route) rows.push(["ceiling: route — " + route.what, route, "—", `ceiling for reads (ratio 1.0 by definition)`]);
-  if (write) rows.push(["ceiling: write — " + write.what, write, "—", "ceiling for anything that writes"]);
-  if (bare) rows.push(["context: " + bare.what, bare, route ? `${round(bare.rps / route.rps, 2)}× route` : "—", "what the app's own 404 costs over a bare Worker"]);
+  if (route) rows.push(["ceiling: route — " + route.what, route, "—", `ceiling for reads${cpuNote(route)}`]);
+  if (write) rows.push(["ceiling: write — " + write.what, write, "—", `ceiling for anything that writes${cpuNote(write)}`]);
+  if (bare) rows.push(["context: " + bare.what, bare, route ? `${round(bare.rps / route.rps, 2)}× route` : "—", `what the app's own 404 costs over a bare Worker${cpuNote(bare)}`]);
   if (results.hosting.route_via_proxy && route) {
     const proxied = results.hosting.route_via_proxy;
-    rows.push(["context: route ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / route.rps, 2)}× route`, "the proxy's own cost; not used for any row"]);
+    rows.push(["context: route ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / route.rps, 2)}× route`, `the proxy's own cost; no other row goes through it${cpuNote(proxied)}`]);
   }
   if (results.hosting.write_via_proxy && write) {
     const proxied = results.hosting.write_via_proxy;
-    rows.push(["context: write ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / write.rps, 2)}× write`, ""]);
+    rows.push(["context: write ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / write.rps, 2)}× write`, cpuNote(proxied).slice(2)]);
   }
   for (const scenario of results.scenarios) {
     rows.push([`${scenario.id}. ${scenario.name}`, scenario, scenario.ratio === null ? "—" : `${pct(scenario.ratio)} of ${scenario.ratio_to}`, scenario.notes]);

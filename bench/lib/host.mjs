@@ -23,11 +23,49 @@ export async function startHost({ name, config = "wrangler.toml", vars = {}, per
     persistTo,
     config,
     vars,
+    // BENCH_WRANGLER_LOGS=1 shows wrangler's output (requests, the Worker's console) for debugging.
+    stdio: process.env.BENCH_WRANGLER_LOGS ? "inherit" : "ignore",
     // Its own inspector port: the default 9229 may be taken by another wrangler on this machine.
     extraArgs: ["--inspector-port", String(await freePort())],
   });
   const directUrl = await findDirectUrl(server.child.pid, port, server.url).catch(() => null);
-  return { url: server.url, proxyUrl: server.url, directUrl, persistTo, stop: server.stop };
+  const groupId = server.child.pid;
+  return {
+    url: server.url,
+    proxyUrl: server.url,
+    directUrl,
+    persistTo,
+    stop: server.stop,
+    /** CPU seconds used so far by every process wrangler dev started (wrangler, both workerd). */
+    cpuSeconds: () => cpuSecondsOfGroup(groupId),
+  };
+}
+
+const CLOCK_TICKS = 100;
+
+/** utime + stime of every process in the group, from /proc (Linux); 0 where unreadable. */
+export function cpuSecondsOfGroup(groupId) {
+  let ticks = 0;
+  for (const pid of pidsOfGroup(groupId)) {
+    try {
+      // The command name may contain spaces; fields after it start at ") ".
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {}
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+function pidsOfGroup(groupId) {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "-g", String(groupId)], { encoding: "utf8" })
+      .split("\n")
+      .map((line) => line.trim())
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -47,10 +85,7 @@ async function findDirectUrl(groupId, proxyPort, proxyUrl) {
 }
 
 function listeningPortsOfGroup(groupId) {
-  const pids = execFileSync("ps", ["-o", "pid=", "-g", String(groupId)], { encoding: "utf8" })
-    .split("\n")
-    .map((line) => line.trim())
-    .filter(Boolean);
+  const pids = pidsOfGroup(groupId);
   const inodes = new Set();
   for (const pid of pids) {
     let fds = [];

@@ -1,6 +1,18 @@
 // autocannon, reduced to the numbers the table shows.
 import autocannon from "autocannon";
 
+let serverCpu = null;
+
+/** Where load() reads the server's CPU seconds (the Worker host's processes), or null. */
+export function setServerCpuSampler(sampler) {
+  serverCpu = sampler;
+}
+
+/** The server's CPU seconds so far (0 without a sampler). */
+export function serverCpuSeconds() {
+  return serverCpu?.() ?? 0;
+}
+
 /**
  * Runs one load test. Options are autocannon's (url, method, headers, body, connections, duration,
  * amount, overallRate, requests…). Every response that is not 2xx counts as an error, as do socket
@@ -9,7 +21,14 @@ import autocannon from "autocannon";
  */
 export async function load(options, { capSeconds, latencies, expectStatus } = {}) {
   const started = performance.now();
-  const instance = autocannon({ timeout: 30, ...options });
+  const cpuBefore = serverCpu?.();
+  // autocannon notices the end of a run at its next sample tick (sampleInt); keep that short so the
+  // numbers come from the last response, not from the tick.
+  const instance = autocannon({ timeout: 30, sampleInt: 100, ...options });
+  let lastResponseAt = started;
+  instance.on("response", () => {
+    lastResponseAt = performance.now();
+  });
   let capped = false;
   // `amount` runs until done; a cap keeps a slow service from stretching the run.
   const timer = capSeconds
@@ -21,7 +40,8 @@ export async function load(options, { capSeconds, latencies, expectStatus } = {}
   if (latencies) instance.on("response", (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
   const result = await instance;
   clearTimeout(timer);
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (Math.max(lastResponseAt, started + 1) - started) / 1000;
+  const cpu = serverCpu ? serverCpu() - cpuBefore : null;
   const total = result.requests.total;
   const status = statusCounts(result);
   const unexpected =
@@ -39,6 +59,9 @@ export async function load(options, { capSeconds, latencies, expectStatus } = {}
     errors,
     status,
     ...(capped ? { capped } : {}),
+    ...(cpu === null
+      ? {}
+      : { server_cpu_pct: round((100 * cpu) / seconds, 0), server_cpu_ms_per_request: total ? round((1000 * cpu) / total, 2) : null }),
   };
 }
 
