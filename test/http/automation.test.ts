@@ -447,9 +447,17 @@ describe("actions", () => {
     });
     const [run] = await settledRuns(account, rule.id, 1);
     const deliveryId = /whd_\w+/.exec(run!.actions[0].detail)![0];
-    await expect
-      .poll(async () => (await env.DB.prepare("SELECT state, attempts, endpoint FROM webhook_deliveries WHERE id = ?").bind(deliveryId).first()))
-      .toEqual({ state: "succeeded", attempts: 2, endpoint: rule.id });
+    // The inbox's delivery log shows it, with its attempts, as the rule's.
+    const logged = async () =>
+      (await api("GET", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/deliveries`, { token: account.adminToken })).body.data.find(
+        (delivery: { id: string }) => delivery.id === deliveryId,
+      );
+    await expect.poll(async () => (await logged())?.state).toBe("succeeded");
+    expect(await logged()).toMatchObject({
+      endpoint: rule.id,
+      url: `${env.RECEIVER_URL}${hook}`,
+      attempts: [{ status_code: 500 }, { status_code: 200 }],
+    });
   });
 
   it("checks a rule's webhook URL again when sending", async () => {
@@ -469,6 +477,62 @@ describe("actions", () => {
     await expect
       .poll(async () => env.DB.prepare("SELECT state, attempts, last_error FROM webhook_deliveries WHERE id = ?").bind(deliveryId).first())
       .toMatchObject({ state: "failed", attempts: 0, last_error: expect.stringContaining("private_address") });
+  });
+});
+
+describe("which rules run", () => {
+  it("runs only the active rules of the event's type in the event's account", async () => {
+    const { account, inbox, token } = await setup();
+    const other = await setup();
+    const active = await createRule(account, { event_name: "message_created", actions: [{ name: "add_label", params: ["active"] }] });
+    const inactive = await createRule(account, { event_name: "message_created", active: false, actions: [{ name: "add_label", params: ["inactive"] }] });
+    const wrongEvent = await createRule(account, { event_name: "conversation_status_changed", actions: [{ name: "add_label", params: ["status"] }] });
+    const foreign = await createRule(other.account, { event_name: "message_created", actions: [{ name: "add_label", params: ["foreign"] }] });
+    const sent = await sendMessage(token, inbox, { contact: { source_id: "which-1" }, content: "hi" });
+    await settledRuns(account, active.id, 1);
+    await pause(500);
+    expect((await conversation(account, sent.conversation.id)).labels).toEqual(["active"]);
+    expect(await runs(account, inactive.id)).toHaveLength(0);
+    expect(await runs(account, wrongEvent.id)).toHaveLength(0);
+    expect(await runs(other.account, foreign.id)).toHaveLength(0);
+  });
+
+  it("looks up the contact for conversation events that carry none", async () => {
+    const { account, inbox, token } = await setup();
+    const rule = await createRule(account, {
+      event_name: "conversation_status_changed",
+      conditions: [
+        { attribute: "status", operator: "equal_to", values: ["resolved"] },
+        { attribute: "contact.email", operator: "contains", values: ["@vip.example"] },
+      ],
+      actions: [{ name: "add_label", params: ["vip-resolved"] }],
+    });
+    const vip = await sendMessage(token, inbox, { contact: { source_id: "cs-1", email: "x@vip.example" }, content: "hi" });
+    const plain = await sendMessage(token, inbox, { contact: { source_id: "cs-2", email: "y@example.com" }, content: "hi" });
+    for (const id of [vip.conversation.id, plain.conversation.id]) {
+      await api("POST", `/v1/accounts/${account.accountId}/conversations/${id}/status`, { token: account.adminToken, body: { status: "resolved" } });
+    }
+    await settledRuns(account, rule.id, 2);
+    expect((await conversation(account, vip.conversation.id)).labels).toEqual(["vip-resolved"]);
+    expect((await conversation(account, plain.conversation.id)).labels).toEqual([]);
+  });
+
+  it("stops a deleted rule's pending webhooks", async () => {
+    const hook = await receiverPath([], { status: 503 });
+    const { account, inbox, token } = await setup();
+    const rule = await createRule(account, {
+      event_name: "message_created",
+      actions: [{ name: "send_webhook_event", params: [`${env.RECEIVER_URL}${hook}`] }],
+    });
+    await sendMessage(token, inbox, { contact: { source_id: "del-1" }, content: "hi" });
+    await waitForPayloads(hook, 1);
+    const [run] = await settledRuns(account, rule.id, 1);
+    const deliveryId = /whd_\w+/.exec(run!.actions[0].detail)![0];
+    expect((await api("DELETE", `${rulesPath(account)}/${rule.id}`, { token: account.adminToken })).status).toBe(204);
+    await expect
+      .poll(async () => env.DB.prepare("SELECT state, last_error FROM webhook_deliveries WHERE id = ?").bind(deliveryId).first(), { timeout: 10_000 })
+      .toMatchObject({ state: "failed", last_error: expect.stringContaining("deleted") });
+    expect((await payloads(hook)).length).toBeLessThanOrEqual(2);
   });
 });
 
