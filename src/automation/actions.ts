@@ -1,7 +1,7 @@
 // A rule's actions, applied through the same domain functions agents use: the same checks, events and
 // activity lines, with an automation origin. Each action is safe to apply again after a crash: labels
 // and status are set, not toggled; messages carry a dedupe key; a webhook is one delivery per (event, rule).
-import { sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Actor } from "../conversation/protocol";
 import { database } from "../db/client";
 import { events, webhookDeliveries, type ActionResult, type ConversationStatus, type RuleAction } from "../db/schema";
@@ -142,6 +142,10 @@ async function queueRuleWebhook(env: Bindings, rule: RuleRow, event: EventRow, u
     await sendDeliveries(env, [inserted[0].id]).catch(() => undefined);
     return inserted[0].id;
   }
-  const existing = await db.all<{ id: string }>(sql`SELECT id FROM webhook_deliveries WHERE event_id = ${event.id} AND endpoint = ${rule.id}`);
-  return existing[0]?.id ?? "(already queued)";
+  const existing = await db
+    .select({ id: webhookDeliveries.id })
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.eventId, event.id), eq(webhookDeliveries.endpoint, rule.id)))
+    .get();
+  return existing?.id ?? "(already queued)";
 }

@@ -82,40 +82,41 @@ async function checkedRule(
       { errors },
     );
   }
-  const actions = draft.actions.map((action) =>
-    action.name === "send_webhook_event"
-      ? { name: action.name, params: [(judgeWebhookUrl(String(action.params[0]), { allowLoopback }) as { url: string }).url] }
-      : { name: action.name, params: action.params },
-  );
+  const actions = draft.actions.map((action) => {
+    if (action.name !== "send_webhook_event") return { name: action.name, params: action.params };
+    // Stored as the URL parser normalised it, like an inbox's webhook_url.
+    const verdict = judgeWebhookUrl(String(action.params[0]), { allowLoopback });
+    return { name: action.name, params: [verdict.ok ? verdict.url : String(action.params[0])] };
+  });
   return { conditions, actions };
 }
 
 /** Users and inboxes a rule names must be live ones of the account: another account's id is just unknown. */
 async function foreignReferences(env: Bindings, accountId: string, references: References): Promise<FieldError[]> {
   const db = database(env);
-  const errors: FieldError[] = [];
-  const userIds = [...new Set(references.users.map((ref) => ref.id))].slice(0, 90);
-  const inboxIds = [...new Set(references.inboxes.map((ref) => ref.id))].slice(0, 90);
+  const known = async (ids: string[], lookup: (chunk: string[]) => Promise<{ id: string }[]>) => {
+    const found = new Set<string>();
+    const unique = [...new Set(ids)];
+    // D1 binds at most 100 parameters per statement.
+    for (let i = 0; i < unique.length; i += 90) for (const row of await lookup(unique.slice(i, i + 90))) found.add(row.id);
+    return found;
+  };
   const [knownUsers, knownInboxes] = await Promise.all([
-    userIds.length === 0
-      ? []
-      : db.select({ id: users.id }).from(users).where(and(eq(users.accountId, accountId), inArray(users.id, userIds), isNull(users.deletedAt))),
-    inboxIds.length === 0
-      ? []
-      : db
-          .select({ id: inboxes.id })
-          .from(inboxes)
-          .where(and(eq(inboxes.accountId, accountId), inArray(inboxes.id, inboxIds), isNull(inboxes.deletedAt))),
+    known(references.users.map((ref) => ref.id), (chunk) =>
+      db.select({ id: users.id }).from(users).where(and(eq(users.accountId, accountId), inArray(users.id, chunk), isNull(users.deletedAt))),
+    ),
+    known(references.inboxes.map((ref) => ref.id), (chunk) =>
+      db.select({ id: inboxes.id }).from(inboxes).where(and(eq(inboxes.accountId, accountId), inArray(inboxes.id, chunk), isNull(inboxes.deletedAt))),
+    ),
   ]);
-  const users_ = new Set(knownUsers.map((row) => row.id));
-  const inboxes_ = new Set(knownInboxes.map((row) => row.id));
-  for (const ref of references.users) {
-    if (!users_.has(ref.id)) errors.push({ location: "body", pointer: ref.pointer, detail: `'${ref.id}' is not a user of this account` });
-  }
-  for (const ref of references.inboxes) {
-    if (!inboxes_.has(ref.id)) errors.push({ location: "body", pointer: ref.pointer, detail: `'${ref.id}' is not an inbox of this account` });
-  }
-  return errors;
+  return [
+    ...references.users
+      .filter((ref) => !knownUsers.has(ref.id))
+      .map((ref) => ({ location: "body" as const, pointer: ref.pointer, detail: `'${ref.id}' is not a user of this account` })),
+    ...references.inboxes
+      .filter((ref) => !knownInboxes.has(ref.id))
+      .map((ref) => ({ location: "body" as const, pointer: ref.pointer, detail: `'${ref.id}' is not an inbox of this account` })),
+  ];
 }
 
 export async function createRule(env: Bindings, accountId: string, input: RuleInput): Promise<AutomationRule & { secret: string }> {
