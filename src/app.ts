@@ -5,6 +5,7 @@ import { onError, validationHook } from "./errors/handler";
 import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
+import { automationRoutes } from "./http/automation/routes";
 import { conversationRoutes } from "./http/conversations/routes";
 import { deliveryRoutes } from "./http/deliveries/routes";
 import { integratorRoutes } from "./http/integrator/routes";
@@ -36,6 +37,7 @@ export function buildApp() {
   app.route("/", deliveryRoutes);
   app.route("/", conversationRoutes);
   app.route("/", inboxRoutes);
+  app.route("/", automationRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

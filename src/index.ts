@@ -6,6 +6,7 @@ import type { Bindings } from "./env";
 
 export { IdempotencyObject } from "./idempotency/object";
 export { ConversationObject } from "./conversation/object";
+export { AssignmentObject } from "./automation/round-robin";
 
 const app = buildApp();
 
