@@ -6,6 +6,7 @@ import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
 import { jsonBody } from "./http/body";
+import { rateLimit } from "./http/rate-limit";
 import type { AppEnv } from "./http/context";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
@@ -23,7 +24,7 @@ export function buildApp() {
     c.header("x-request-id", c.get("requestId"));
   });
   app.use("*", secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
-  app.use("/v1/*", jsonBody, authenticate, idempotency);
+  app.use("/v1/*", jsonBody, authenticate, rateLimit, idempotency);
 
   app.route("/", systemRoutes);
   app.route("/", accountRoutes);

@@ -3,6 +3,7 @@ import type { Bindings } from "./env";
 
 export { IdempotencyObject } from "./idempotency/object";
 export { ConversationObject } from "./conversation/object";
+export { RateLimitObject } from "./rate-limit/object";
 
 const app = buildApp();
 
