@@ -33,7 +33,12 @@ export function buildApp() {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
-    description: "A user token, an inbox token (integrator routes) or the platform token (account creation).",
+    description: "A user token, or an inbox token on the integrator routes of its inbox (/v1/inboxes/…).",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "platformToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "The operator's PLATFORM_TOKEN (a Worker secret): creates and configures accounts.",
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -57,7 +62,9 @@ function routeNotFound(app: OpenAPIHono<AppEnv>, c: Context<AppEnv>): Response {
   const allowed = new Set<string>();
   for (const route of app.routes) {
     if (route.method === "ALL" || route.path.includes("*")) continue;
-    const pattern = new RegExp("^" + route.path.replace(/:[^/]+/g, "[^/]+") + "/?$");
+    // Exactly as the router matches (strict: a trailing slash is another path), else a 405 would
+    // list the very method that was used.
+    const pattern = new RegExp("^" + route.path.replace(/:[^/]+/g, "[^/]+") + "$");
     if (pattern.test(path)) allowed.add(route.method);
   }
   if (allowed.size > 0) {

@@ -8,12 +8,6 @@ import { api, TEST_PLATFORM_TOKEN, type ApiResponse } from "../support/api";
 import { fillPath, loadDocument, type Operation } from "./openapi";
 import { buildWorld, fixtureValue, paramsFor, SERVER_ISSUED, type Fixtures, type World } from "./world";
 
-/**
- * Operations that need a token but belong to no account or inbox (the operator's). A new operation that
- * has neither account_id nor inbox_identifier in its path fails below until it is listed here.
- */
-const ACCOUNTLESS = new Set(["createAccount"]);
-
 const { operations } = await loadDocument();
 const secured = operations.filter((op) => op.secured);
 
@@ -27,10 +21,10 @@ type Scope = "account" | "inbox" | "accountless";
 function scopeOf(op: Operation): Scope {
   if (op.pathParams.includes("inbox_identifier")) return "inbox";
   if (op.pathParams.includes("account_id")) return "account";
-  if (ACCOUNTLESS.has(op.id)) return "accountless";
+  if (op.platformOnly) return "accountless";
   throw new Error(
-    `${op.id} (${op.method} ${op.path}) needs a token but has no account_id or inbox_identifier in its path: ` +
-      "add it to ACCOUNTLESS in test/hardening/isolation.test.ts if it belongs to no tenant",
+    `${op.id} (${op.method} ${op.path}) takes a user or inbox token but has no account_id or inbox_identifier in its path: ` +
+      "whose data is it? Put the tenant in the path, or make it an operator operation (security: platformSecurity)",
   );
 }
 
@@ -142,10 +136,12 @@ describe("owners get through with the same fixtures (controls for the refusals a
   it.each(controlOrder(secured).map((op) => [`${op.id}: ${op.method} ${op.path}`, op] as const))("%s", async (_, op) => {
     const scope = scopeOf(op);
     const { a, b } = world;
-    const bases: [string, string | undefined, Fixtures][] =
-      scope === "accountless"
-        ? [["the platform", TEST_PLATFORM_TOKEN, a.main]]
-        : [
+    const bases: [string, string | undefined, Fixtures][] = op.platformOnly
+      ? [
+          ["the platform", TEST_PLATFORM_TOKEN, a.main],
+          ["the platform (other account)", TEST_PLATFORM_TOKEN, b!.main],
+        ]
+      : [
             ["its administrator", a.adminToken, a.main],
             ["its administrator (second inbox)", a.adminToken, a.sibling],
             ["the other account's administrator", b!.adminToken, b!.main],
@@ -153,9 +149,7 @@ describe("owners get through with the same fixtures (controls for the refusals a
     if (scope === "inbox" && a.inboxToken) bases.push(["its inbox token", a.inboxToken, a.main]);
     if (scope === "inbox" && a.siblingInboxToken) bases.push(["the second inbox's token", a.siblingInboxToken, a.sibling]);
     for (const [who, token, fixtures] of bases) {
-      let res = await call(op, token, fixtures);
-      // Operator-only operations: users get 403; the platform token is the owner.
-      if (res.status === 403 && scope === "account") res = await call(op, TEST_PLATFORM_TOKEN, fixtures);
+      const res = await call(op, token, fixtures);
       expect([401, 403, 404], describeCall(op, who, res)).not.toContain(res.status);
       expect(res.status, describeCall(op, who, res)).toBeLessThan(500);
       if (op.method === "GET") {

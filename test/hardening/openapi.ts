@@ -19,6 +19,8 @@ export type Operation = {
   body?: { required: boolean; schema: Schema };
   /** Needs a token (the document lists a security requirement). */
   secured: boolean;
+  /** Only the operator's platform token may call it (its only security scheme is platformToken). */
+  platformOnly: boolean;
 };
 
 const METHODS = ["get", "post", "put", "patch", "delete"];
@@ -43,6 +45,10 @@ export async function loadDocument(): Promise<{ doc: Doc; operations: Operation[
         headers: parameters.filter((p) => p.in === "header"),
         body: json ? { required: op.requestBody.required === true, schema: resolve(doc, json.schema ?? {}) } : undefined,
         secured: Array.isArray(op.security) && op.security.length > 0,
+        platformOnly:
+          Array.isArray(op.security) &&
+          op.security.length > 0 &&
+          op.security.every((requirement: object) => Object.keys(requirement).every((scheme) => scheme === "platformToken")),
       });
     }
   }

@@ -111,3 +111,14 @@ describe("regressions found by the hardening suites", () => {
     expect(logged.join("\n")).toContain("D1_ERROR");
   });
 });
+
+describe("routing", () => {
+  it("a trailing slash is an unknown route (404), not a 405 that lists the method used", async () => {
+    const account = await createTestAccount();
+    const user = await createTestUser(account);
+    const res = await api("DELETE", `/v1/accounts/${account.accountId}/users/${user.id}/`, { token: account.adminToken });
+    expectProblem(res, 404, "route_not_found");
+    const still = await api("GET", `/v1/accounts/${account.accountId}/users/${user.id}`, { token: account.adminToken });
+    expect(still.status).toBe(200);
+  });
+});

@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { createAccount, getAccount, updateAccount } from "../../domain/accounts";
 import { authenticated, checkAccountUser, platformOnly } from "../auth";
 import type { AppEnv } from "../context";
-import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse } from "../openapi";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, platformSecurity } from "../openapi";
 import { IssuedTokenSchema, UserSchema } from "../users/schemas";
 
 const NewAccountSchema = z
@@ -31,7 +31,7 @@ const createAccountRoute = createRoute({
   operationId: "createAccount",
   tags: ["Accounts"],
   summary: "Create an account with its first administrator (platform token)",
-  security: bearerSecurity,
+  security: platformSecurity,
   request: { headers: IdempotencyKeyHeader, body: jsonBody(NewAccountSchema) },
   responses: {
     201: jsonResponse(CreatedAccountSchema, "The account, its administrator and the administrator's token (shown once)"),
@@ -89,7 +89,7 @@ const getAccountRoute = createRoute({
   operationId: "getAccount",
   tags: ["Accounts"],
   summary: "Get an account and the rate limits in force for it",
-  security: bearerSecurity,
+  security: [...bearerSecurity, ...platformSecurity],
   request: { params: AccountIdParams },
   responses: { 200: jsonResponse(AccountSchema, "The account"), ...errorResponses(403, 404, 422) },
 });
@@ -101,7 +101,7 @@ const updateAccountRoute = createRoute({
   operationId: "updateAccount",
   tags: ["Accounts"],
   summary: "Rename an account or set its own rate limits (platform token)",
-  security: bearerSecurity,
+  security: platformSecurity,
   request: { params: AccountIdParams, body: jsonBody(AccountPatchSchema) },
   responses: { 200: jsonResponse(AccountSchema, "The updated account"), ...errorResponses(400, 403, 404, 413, 415, 422) },
 });
