@@ -8,6 +8,7 @@ import { authenticate } from "./http/auth";
 import { jsonBody } from "./http/body";
 import { rateLimit } from "./http/rate-limit";
 import type { AppEnv } from "./http/context";
+import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
 import { idempotency } from "./idempotency/middleware";
@@ -24,9 +25,20 @@ export function buildApp() {
     c.header("x-request-id", c.get("requestId"));
   });
   app.use("*", secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
+  app.use("*", async (c, next) => {
+    await next();
+    // API answers are data, never a page to render or frame; /docs sets its own policy.
+    if (!c.res.headers.has("content-security-policy")) c.header("content-security-policy", "default-src 'none'; frame-ancestors 'none'");
+  });
+  app.use("/v1/*", async (c, next) => {
+    await next();
+    // Answers carry tokens, secrets and one account's data: no shared or browser cache may keep them.
+    if (!c.res.headers.has("cache-control")) c.header("cache-control", "no-store");
+  });
   app.use("/v1/*", jsonBody, authenticate, rateLimit, idempotency);
 
   app.route("/", systemRoutes);
+  app.route("/", docsRoutes);
   app.route("/", accountRoutes);
   app.route("/", userRoutes);
 

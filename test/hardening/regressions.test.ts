@@ -1,50 +1,7 @@
 // Bugs the hardening work found in shared code, one test each. Every test here failed before its fix.
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { buildApp } from "../../src/app";
-import { api, createTestAccount, createTestUser, expectProblem, unique, type ApiResponse } from "../support/api";
-
-/** A D1 binding whose statements fail the way D1 does when the database is unreachable. */
-function failingD1(failWhen: (sql: string) => boolean = () => true): D1Database {
-  const fail = async () => {
-    throw new Error("D1_ERROR: Network connection lost.");
-  };
-  return {
-    prepare(sql: string) {
-      const real = env.DB.prepare(sql);
-      if (!failWhen(sql)) return real;
-      const failing = { bind: () => failing, run: fail, all: fail, raw: fail, first: fail };
-      return failing as unknown as D1PreparedStatement;
-    },
-    batch: fail,
-    exec: fail,
-    dump: fail,
-    withSession: () => {
-      throw new Error("not used");
-    },
-  } as unknown as D1Database;
-}
-
-/** Calls the app with a replaced DB binding (the Worker's own fetch always uses the real one). */
-async function callWithDatabase(db: D1Database, method: string, path: string, options: { token?: string; body?: unknown } = {}) {
-  const headers: Record<string, string> = {};
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers["content-type"] = "application/json";
-  const ctx = createExecutionContext();
-  const response = await buildApp().fetch(
-    new Request(`http://edge-inbox.test${path}`, {
-      method,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    }),
-    { ...env, DB: db },
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: JSON.parse(text), text } satisfies ApiResponse;
-}
+import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
+import { callWithEnv, failingD1 } from "../support/faults";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -86,7 +43,7 @@ describe("regressions found by the hardening suites", () => {
 
   it("a D1 failure inside a drizzle query is a 503 storage_unavailable, not a 500", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const res = await callWithDatabase(failingD1(), "GET", "/health");
+    const res = await callWithEnv({ DB: failingD1() }, "GET", "/health");
     expectProblem(res, 503, "storage_unavailable");
     expect(res.headers.get("retry-after")).toBe("1");
   });
@@ -98,7 +55,7 @@ describe("regressions found by the hardening suites", () => {
       logged.push(args.map(String).join(" "));
     });
     const email = `${unique("leak")}@example.com`;
-    const res = await callWithDatabase(failingD1((sql) => /^insert/i.test(sql)), "POST", `/v1/accounts/${account.accountId}/users`, {
+    const res = await callWithEnv({ DB: failingD1((sql) => /^insert/i.test(sql)) }, "POST", `/v1/accounts/${account.accountId}/users`, {
       token: account.adminToken,
       body: { name: "Should Not Be Logged", email },
     });

@@ -1,8 +1,6 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { buildApp } from "../../src/app";
 import { api, createTestAccount, createTestUser, expectProblem, TEST_PLATFORM_TOKEN, unique, type TestAccount } from "../support/api";
+import { callWithEnv } from "../support/faults";
 
 async function setLimits(account: TestAccount, rate_limits: Record<string, number | null> | null) {
   const res = await api("PATCH", `/v1/accounts/${account.accountId}`, { token: TEST_PLATFORM_TOKEN, body: { rate_limits } });
@@ -130,18 +128,7 @@ describe("rate limits", () => {
 
   it("takes its defaults from the RATE_LIMIT_PER_TOKEN Worker variable", async () => {
     const account = await createTestAccount();
-    const call = async () => {
-      const ctx = createExecutionContext();
-      const response = await buildApp().fetch(
-        new Request(`http://edge-inbox.test/v1/accounts/${account.accountId}/users`, {
-          headers: { authorization: `Bearer ${account.adminToken}` },
-        }),
-        { ...env, RATE_LIMIT_PER_TOKEN: "2" },
-        ctx,
-      );
-      await waitOnExecutionContext(ctx);
-      return response;
-    };
+    const call = () => callWithEnv({ RATE_LIMIT_PER_TOKEN: "2" }, "GET", `/v1/accounts/${account.accountId}/users`, { token: account.adminToken });
     expect((await call()).status).toBe(200);
     const second = await call();
     expect(second.headers.get("ratelimit-policy")).toBe('"per_token";q=2;w=60');
