@@ -79,3 +79,22 @@ describe("routing", () => {
     expect(still.status).toBe(200);
   });
 });
+
+describe("idempotency", () => {
+  it("a replay goes only to the caller who made the request: an agent reusing an administrator's key gets no token", async () => {
+    const account = await createTestAccount();
+    const agent = await createTestUser(account);
+    const key = unique("key");
+    const path = `/v1/accounts/${account.accountId}/users/${account.adminId}/tokens`;
+    const first = await api("POST", path, { token: account.adminToken, headers: { "idempotency-key": key } });
+    expect(first.status).toBe(201);
+    const replayToAgent = await api("POST", path, { token: agent.token, headers: { "idempotency-key": key } });
+    expectProblem(replayToAgent, 403, "forbidden");
+    expect(replayToAgent.text).not.toContain(first.body.token);
+    // The administrator's own retry is still answered from the first response.
+    const retry = await api("POST", path, { token: account.adminToken, headers: { "idempotency-key": key } });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(retry.body).toEqual(first.body);
+  });
+});
