@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../../src/http/body";
 import { api, TEST_PLATFORM_TOKEN, type ApiResponse } from "../support/api";
-import { allowedTypes, exampleValue, fillPath, loadDocument, resolve, type Doc, type Operation, type Schema } from "./openapi";
+import { allowedTypes, exampleValue, fillPath, flattenAllOf, loadDocument, resolve, type Operation, type Schema } from "./openapi";
 import { buildWorld, fixtureValue, paramsFor, rowCounts, SERVER_ISSUED, tableNames, type World } from "./world";
 
 /** Cases for the whole file; split over the operations (at least MIN_RUNS each). ~60 s on 2 busy cores at most. */
@@ -239,7 +239,7 @@ function queryFaults(op: Operation): fc.Arbitrary<Case> | undefined {
 type Slot = { path: (string | number)[]; schema: Schema; requiredProperty: boolean };
 
 function slots(node: Schema, path: (string | number)[] = [], requiredProperty = false, depth = 0): Slot[] {
-  const schema = resolve(doc, node);
+  const schema = flattenAllOf(doc, node);
   const found: Slot[] = [{ path, schema, requiredProperty }];
   if (depth > 6 || schema.anyOf || schema.oneOf) return found;
   for (const [name, property] of Object.entries<Schema>(schema.properties ?? {})) {
@@ -254,10 +254,10 @@ function withValue(root: Schema, base: unknown, path: (string | number)[], value
   if (path.length === 0) return value;
   const result = structuredClone(base);
   let node: any = result;
-  let schema = resolve(doc, root);
+  let schema = flattenAllOf(doc, root);
   for (let i = 0; i < path.length; i++) {
     const key = path[i]!;
-    const childSchema = resolve(doc, typeof key === "number" ? schema.items : schema.properties?.[key]);
+    const childSchema = flattenAllOf(doc, typeof key === "number" ? schema.items : schema.properties?.[key]);
     if (i === path.length - 1) {
       if (remove) delete node[key];
       else node[key] = value;

@@ -111,35 +111,55 @@ export function jsonTypeOf(value: unknown): JsonType {
   return typeof value as JsonType;
 }
 
+/** An allOf of object schemas as one object schema (zod-openapi writes `.extend()` this way). */
+export function flattenAllOf(doc: Doc, node: Schema): Schema {
+  const schema = resolve(doc, node);
+  if (!schema || !Array.isArray(schema.allOf)) return schema;
+  const parts = schema.allOf.map((part: Schema) => flattenAllOf(doc, part));
+  if (parts.length === 1 && Object.keys(schema).length === 1) return parts[0]!;
+  const merged: Schema = { ...schema, type: "object", properties: {}, required: [] };
+  delete merged.allOf;
+  for (const part of parts) {
+    Object.assign(merged.properties, part.properties ?? {});
+    merged.required.push(...(part.required ?? []));
+    if (part.additionalProperties === false) merged.additionalProperties = false;
+  }
+  return merged;
+}
+
 /** The first non-null alternative of a schema, for building a value. */
 function mainAlternative(doc: Doc, node: Schema): Schema {
-  const schema = resolve(doc, node);
+  const schema = flattenAllOf(doc, node);
   const alternatives = schema?.anyOf ?? schema?.oneOf;
   if (Array.isArray(alternatives)) {
     const chosen = alternatives.find((alt: Schema) => resolve(doc, alt)?.type !== "null") ?? alternatives[0];
     return mainAlternative(doc, chosen);
   }
-  if (Array.isArray(schema?.allOf) && schema.type === undefined && schema.allOf.length === 1) return mainAlternative(doc, schema.allOf[0]);
   return schema ?? {};
 }
 
 /**
  * A value the schema most likely accepts: its example, else the simplest value of its type meeting
- * its bounds. Objects get their required properties. Used as the valid background for one fault.
+ * its bounds. Objects get their required properties, and the optional ones the schema gives an example
+ * for (rules across fields, like "content or attachments", are not in the document; examples are).
+ * Used as the valid background for one fault, and as the body of the isolation calls.
  */
 export function exampleValue(doc: Doc, node: Schema, depth = 0): unknown {
   const schema = mainAlternative(doc, node);
-  if (schema.example !== undefined) return schema.example;
-  if (Array.isArray(schema.examples) && schema.examples.length > 0) return schema.examples[0];
+  if (schema.example !== undefined) return structuredClone(schema.example);
+  if (Array.isArray(schema.examples) && schema.examples.length > 0) return structuredClone(schema.examples[0]);
   if ("const" in schema) return schema.const;
   if (Array.isArray(schema.enum)) return schema.enum[0];
-  if (schema.default !== undefined) return schema.default;
-  const type = Array.isArray(schema.type) ? schema.type.find((t: string) => t !== "null") : schema.type;
+  if (schema.default !== undefined) return structuredClone(schema.default);
+  const type = Array.isArray(schema.type) ? schema.type.find((t: string) => t !== "null") : (schema.type ?? (schema.properties ? "object" : undefined));
   switch (type) {
     case "object": {
       const result: Record<string, unknown> = {};
-      for (const name of schema.required ?? []) {
-        result[name] = depth > 8 ? null : exampleValue(doc, schema.properties?.[name] ?? {}, depth + 1);
+      const required: string[] = schema.required ?? [];
+      for (const [name, property] of Object.entries<Schema>(schema.properties ?? {})) {
+        const exemplified = mainAlternative(doc, property).example !== undefined;
+        if (!required.includes(name) && !exemplified) continue;
+        result[name] = depth > 8 ? null : exampleValue(doc, property, depth + 1);
       }
       return result;
     }

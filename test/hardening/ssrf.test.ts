@@ -1,10 +1,11 @@
-// SSRF: every URL field of every request body in /openapi.json (an inbox's webhook_url, an automation's
-// send_webhook_event URL, whatever comes next) refuses addresses the Worker must never call. Tests run
-// with ALLOW_LOOPBACK_WEBHOOKS=true, which allows http://127.0.0.1 and http://localhost only.
+// SSRF: every place in a request body of /openapi.json where a client names a URL the platform will
+// call (an inbox's webhook_url, an automation's send_webhook_event, …) refuses addresses the Worker
+// must never call. Tests run with ALLOW_LOOPBACK_WEBHOOKS=true, which allows http://127.0.0.1 and
+// http://localhost only.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { api } from "../support/api";
-import { exampleValue, fillPath, loadDocument, resolve, type Operation, type Schema } from "./openapi";
+import { api, TEST_PLATFORM_TOKEN, type ApiResponse } from "../support/api";
+import { exampleValue, fillPath, flattenAllOf, loadDocument, type Operation, type Schema } from "./openapi";
 import { buildWorld, paramsFor, rowCounts, tableNames, type World } from "./world";
 
 // https throughout, so each address is refused for what it is, not for being http.
@@ -36,45 +37,60 @@ const REFUSED = [
   "https://",
 ];
 
-type UrlSlot = { path: (string | number)[]; schemas: Schema[] };
+/** Where a request puts a URL that the platform will later call, and how to put one there. */
+type CallSite = { label: string; pointer: string; body: (url: string) => unknown };
 
-/** String fields named like a URL, through objects, arrays and the alternatives of unions. */
-function urlSlots(node: Schema, path: (string | number)[] = [], schemas: Schema[] = [], depth = 0): UrlSlot[] {
-  const schema = resolve(doc, node);
-  if (!schema || depth > 8) return [];
-  const here = [...schemas, schema];
-  const found: UrlSlot[] = [];
-  const name = path[path.length - 1];
-  if (typeof name === "string" && /(^|_)url$/i.test(name)) found.push({ path, schemas: here });
-  for (const alternative of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])]) {
-    found.push(...urlSlots(alternative, path, schemas, depth + 1));
-  }
-  for (const [property, child] of Object.entries<Schema>(schema.properties ?? {})) {
-    found.push(...urlSlots(child, [...path, property], here, depth + 1));
-  }
-  if (schema.items && !Array.isArray(schema.items)) found.push(...urlSlots(schema.items, [...path, 0], here, depth + 1));
-  return found;
+/**
+ * The URLs the platform calls: every `…webhook_url` / `…callback_url` field (through objects, arrays and
+ * unions), and automation actions `{name: "send_webhook_event", params: [url]}`. Other URL fields (an
+ * attachment's url) are links the platform stores and shows, never fetches.
+ */
+function callSites(op: Operation): CallSite[] {
+  const root = op.body!.schema;
+  const sites: CallSite[] = [];
+  const walk = (node: Schema, path: (string | number)[], schemas: Schema[], depth: number) => {
+    const schema = flattenAllOf(doc, node);
+    if (!schema || depth > 8) return;
+    const here = [...schemas, schema];
+    const name = path[path.length - 1];
+    if (typeof name === "string" && /(webhook|callback)_url$/i.test(name)) {
+      sites.push({ label: "/" + path.join("/"), pointer: "/" + path.join("/"), body: (url) => bodyWith(root, path, here, url) });
+    }
+    const items = flattenAllOf(doc, schema.items ?? {});
+    if (name === "actions" && items?.properties?.name && items?.properties?.params) {
+      const pointer = "/" + [...path, 0].join("/");
+      sites.push({
+        label: `${pointer} send_webhook_event`,
+        pointer,
+        body: (url) => bodyWith(root, path, here, [{ name: "send_webhook_event", params: [url] }]),
+      });
+    }
+    for (const alternative of [...(schema.anyOf ?? []), ...(schema.oneOf ?? [])]) walk(alternative, path, schemas, depth + 1);
+    for (const [property, child] of Object.entries<Schema>(schema.properties ?? {})) walk(child, [...path, property], here, depth + 1);
+    if (schema.items && !Array.isArray(schema.items)) walk(schema.items, [...path, 0], here, depth + 1);
+  };
+  walk(root, [], [], 0);
+  return sites;
 }
 
-/** A valid body with the URL field set: parents are built from the schema branch that holds the field. */
-function bodyWith(op: Operation, slot: UrlSlot, url: string): unknown {
-  const root = exampleValue(doc, op.body!.schema) as any;
-  let node = root;
-  for (let i = 0; i < slot.path.length - 1; i++) {
-    const key = slot.path[i]!;
-    const made = exampleValue(doc, slot.schemas[i + 1]!);
-    if (typeof slot.path[i + 1] === "number") node[key] = [made];
-    else if (typeof key === "number" && Array.isArray(node)) node[key] = made;
-    else if (node[key] === undefined || typeof node[key] !== "object") node[key] = made;
+/** A valid body with `value` at `path`: parents are built from the schema branch that holds the field. */
+function bodyWith(root: Schema, path: (string | number)[], schemas: Schema[], value: unknown): unknown {
+  const body = exampleValue(doc, root) as any;
+  let node = body;
+  for (let i = 0; i < path.length - 1; i++) {
+    const key = path[i]!;
+    const made = exampleValue(doc, schemas[i + 1]!);
+    if (typeof path[i + 1] === "number") node[key] = [made];
+    else if (node[key] === undefined || node[key] === null || typeof node[key] !== "object") node[key] = made;
     node = node[key];
   }
-  node[slot.path[slot.path.length - 1]!] = url;
-  return root;
+  node[path[path.length - 1]!] = value;
+  return body;
 }
 
 const { doc, operations } = await loadDocument();
 const targets = operations.flatMap((op) =>
-  op.body && op.method !== "GET" ? urlSlots(op.body.schema).map((slot) => [`${op.id} /${slot.path.join("/")}`, op, slot] as const) : [],
+  op.body && op.method !== "GET" ? callSites(op).map((site) => [`${op.id} ${site.label}`, op, site] as const) : [],
 );
 
 let world: World;
@@ -86,22 +102,23 @@ beforeAll(async () => {
 
 describe("URL fields refuse private, loopback, metadata and non-https addresses", () => {
   if (targets.length === 0) it.skip("no operation takes a URL yet", () => {});
-  it.each(targets)("%s", async (_, op, slot) => {
+  it.each(targets)("%s", async (_, op, site) => {
     const path = fillPath(op, paramsFor(world.a.main, op));
-    const pointer = "/" + slot.path.join("/");
+    const token = op.platformOnly ? TEST_PLATFORM_TOKEN : world.a.adminToken;
+    const names = (res: ApiResponse) => (res.body?.errors ?? []).map((error: { pointer: string }) => error.pointer) as string[];
     for (const url of REFUSED) {
       const before = await rowCounts(tables);
-      const res = await api(op.method, path, { token: op.platformOnly ? undefined : world.a.adminToken, body: bodyWith(op, slot, url) });
-      const what = `${op.method} ${op.path} with ${pointer}=${url}: ${res.status} ${res.text}`;
+      const res = await api(op.method, path, { token, body: site.body(url) });
+      const what = `${op.method} ${op.path} with ${site.label} = ${url}: ${res.status} ${res.text}`;
       expect(res.status, what).toBe(422);
       expect(res.headers.get("content-type"), what).toBe("application/problem+json");
-      expect(res.body.errors?.map((error: { pointer: string }) => error.pointer), what).toContain(pointer);
+      expect(names(res).some((pointer) => pointer.startsWith(site.pointer)), what).toBe(true);
       expect(await rowCounts(tables), `${what}\nrow counts changed`).toEqual(before);
     }
     // Control: the same body with an allowed URL passes the URL check, so the refusals above are the URL's.
-    const allowed = await api(op.method, path, { token: world.a.adminToken, body: bodyWith(op, slot, `${env.RECEIVER_URL}/ssrf-control`) });
-    const pointers = (allowed.body?.errors ?? []).map((error: { pointer: string }) => error.pointer);
-    expect(pointers, `${op.method} ${op.path} with an allowed URL: ${allowed.status} ${allowed.text}`).not.toContain(pointer);
-    expect(allowed.status, allowed.text).toBeLessThan(500);
+    const allowed = await api(op.method, path, { token, body: site.body(`${env.RECEIVER_URL}/ssrf-control`) });
+    const what = `${op.method} ${op.path} with an allowed URL: ${allowed.status} ${allowed.text}`;
+    expect(names(allowed).some((pointer) => pointer.startsWith(site.pointer)), what).toBe(false);
+    expect(allowed.status, what).toBeLessThan(500);
   });
 });
