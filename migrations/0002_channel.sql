@@ -113,10 +113,14 @@ CREATE TABLE messages (
   source_id TEXT,
   status TEXT NOT NULL DEFAULT 'sent' CHECK (status IN ('sent', 'delivered', 'read', 'failed')),
   status_reason TEXT,
+  -- The Idempotency-Key (with its route) that created the message: a retry after the conversation
+  -- object lost its own memory of the key still finds the message instead of writing a second one.
+  request_key TEXT,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX messages_conversation_seq ON messages(conversation_id, seq);
+CREATE UNIQUE INDEX messages_request_key ON messages(conversation_id, request_key) WHERE request_key IS NOT NULL;
 CREATE UNIQUE INDEX messages_source ON messages(inbox_id, source_id) WHERE source_id IS NOT NULL;
 
 -- The outbox. position is assigned in commit order (D1 has one writer), so "events after position P"
@@ -140,6 +144,8 @@ CREATE TABLE events (
 );
 CREATE UNIQUE INDEX events_id ON events(id);
 CREATE INDEX events_inbox ON events(inbox_id, position);
+-- The conversation object hands out sequences; this is the last line of defence if it ever restarts mid-write.
+CREATE UNIQUE INDEX events_conversation_sequence ON events(conversation_id, sequence) WHERE conversation_id IS NOT NULL;
 CREATE INDEX events_unqueued ON events(queued_at) WHERE queued_at IS NULL;
 
 -- One per (event, endpoint).
@@ -159,6 +165,8 @@ CREATE TABLE webhook_deliveries (
   next_attempt_at INTEGER,
   -- When the delivery was last handed to the queue (NULL = waiting for its turn or the sweeper).
   enqueued_at INTEGER,
+  -- A consumer attempting the delivery holds it until then, so a duplicate queue message never sends twice at once.
+  leased_until INTEGER,
   last_status_code INTEGER,
   last_error TEXT,
   created_at INTEGER NOT NULL,

@@ -5,6 +5,10 @@ import { onError, validationHook } from "./errors/handler";
 import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
+import { conversationRoutes } from "./http/conversations/routes";
+import { deliveryRoutes } from "./http/deliveries/routes";
+import { integratorRoutes } from "./http/integrator/routes";
+import { inboxRoutes } from "./http/inboxes/routes";
 import { jsonBody } from "./http/body";
 import { rateLimit } from "./http/rate-limit";
 import type { AppEnv } from "./http/context";
@@ -41,6 +45,10 @@ export function buildApp() {
   app.route("/", docsRoutes);
   app.route("/", accountRoutes);
   app.route("/", userRoutes);
+  app.route("/", integratorRoutes);
+  app.route("/", deliveryRoutes);
+  app.route("/", conversationRoutes);
+  app.route("/", inboxRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

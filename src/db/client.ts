@@ -22,3 +22,23 @@ export function isUniqueViolation(error: unknown, index?: string): boolean {
   if (!/UNIQUE constraint failed/i.test(message)) return false;
   return index === undefined || message.includes(index);
 }
+
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
+import type { SQL } from "drizzle-orm";
+import { faults } from "../faults";
+
+const dialect = new SQLiteAsyncDialect();
+
+type Compilable = SQL | { toSQL(): { sql: string; params: unknown[] } };
+
+/** A D1 statement from a drizzle query or a `sql` template, so both can share one batch. */
+export function prepare(env: Pick<Bindings, "DB">, query: Compilable): D1PreparedStatement {
+  const { sql, params } = "toSQL" in query ? query.toSQL() : dialect.sqlToQuery(query);
+  return env.DB.prepare(sql).bind(...params);
+}
+
+/** Runs statements as one transaction: all commit or none do. */
+export async function commitBatch(env: Pick<Bindings, "DB">, statements: D1PreparedStatement[]): Promise<D1Result[]> {
+  faults.check("d1.batch");
+  return env.DB.batch(statements);
+}

@@ -77,7 +77,9 @@ export const inboxMembers = sqliteTable(
   (t) => [primaryKey({ columns: [t.inboxId, t.userId] }), index("inbox_members_user").on(t.accountId, t.userId)],
 );
 
-export type CustomAttributes = Record<string, unknown>;
+/** JSON as stored and sent: also what Durable Object RPC can carry. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type CustomAttributes = { [key: string]: Json };
 
 export const contacts = sqliteTable(
   "contacts",
@@ -171,7 +173,7 @@ export const messages = sqliteTable(
     seq: integer("seq").notNull(),
     messageType: text("message_type").$type<MessageType>().notNull(),
     content: text("content"),
-    contentAttributes: json<Record<string, unknown>>("content_attributes").notNull().default({}),
+    contentAttributes: json<CustomAttributes>("content_attributes").notNull().default({}),
     attachments: json<Attachment[]>("attachments").notNull().default([]),
     private: integer("private", { mode: "boolean" }).notNull().default(false),
     senderType: text("sender_type").$type<SenderType>().notNull(),
@@ -179,12 +181,14 @@ export const messages = sqliteTable(
     sourceId: text("source_id"),
     status: text("status").$type<MessageStatus>().notNull().default("sent"),
     statusReason: text("status_reason"),
+    requestKey: text("request_key"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [
     uniqueIndex("messages_conversation_seq").on(t.conversationId, t.seq),
     uniqueIndex("messages_source").on(t.inboxId, t.sourceId).where(sql`source_id IS NOT NULL`),
+    uniqueIndex("messages_request_key").on(t.conversationId, t.requestKey).where(sql`request_key IS NOT NULL`),
   ],
 );
 
@@ -207,13 +211,14 @@ export const events = sqliteTable(
     type: text("type").notNull(),
     private: integer("private", { mode: "boolean" }).notNull().default(false),
     origin: json<Origin>("origin").notNull(),
-    data: json<Record<string, unknown>>("data").notNull(),
+    data: json<{ [key: string]: unknown }>("data").notNull(),
     createdAt: integer("created_at").notNull(),
     queuedAt: integer("queued_at"),
   },
   (t) => [
     uniqueIndex("events_id").on(t.id),
     index("events_inbox").on(t.inboxId, t.position),
+    uniqueIndex("events_conversation_sequence").on(t.conversationId, t.sequence).where(sql`conversation_id IS NOT NULL`),
     index("events_unqueued").on(t.queuedAt).where(sql`queued_at IS NULL`),
   ],
 );
@@ -236,6 +241,7 @@ export const webhookDeliveries = sqliteTable(
     attempts: integer("attempts").notNull().default(0),
     nextAttemptAt: integer("next_attempt_at"),
     enqueuedAt: integer("enqueued_at"),
+    leasedUntil: integer("leased_until"),
     lastStatusCode: integer("last_status_code"),
     lastError: text("last_error"),
     createdAt: integer("created_at").notNull(),

@@ -15,6 +15,8 @@ export type AppEnv = {
     caller: Caller | null;
     /** Set by the accountUser guard. */
     user: UserCaller;
+    /** Set by the idempotency middleware when the request carries an Idempotency-Key. */
+    idempotency: { key: string; fingerprint: string } | undefined;
     /** Set by the inboxAccess guard (integrator routes). */
     inbox: typeof inboxes.$inferSelect;
   };

@@ -14,9 +14,13 @@ export type Scripted = {
   hang?: boolean;
   /** Send this many bytes of body. */
   body_bytes?: number;
+  /** Answer `fail_status` (default 500) instead, at random, this share of the time (0–1). */
+  fail_ratio?: number;
+  fail_status?: number;
 };
 
-export type Received = { path: string; headers: Record<string, string>; body: string; at: number };
+/** `status` is what the receiver answered, so tests can tell accepted deliveries from refused ones. */
+export type Received = { path: string; headers: Record<string, string>; body: string; at: number; status: number };
 
 export function startReceiver() {
   const received = new Map<string, Received[]>();
@@ -46,16 +50,18 @@ export function startReceiver() {
     const headers = Object.fromEntries(
       Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(", ") : (value ?? "")]),
     );
-    const list = received.get(url.pathname) ?? [];
-    list.push({ path: url.pathname, headers, body, at: Date.now() });
-    received.set(url.pathname, list);
-
     const script = scripts.get(url.pathname);
     const step = script?.steps.shift() ?? script?.fallback ?? { status: 200 };
+    const failed = step.fail_ratio !== undefined && Math.random() < step.fail_ratio;
+    const status = failed ? (step.fail_status ?? 500) : (step.status ?? 200);
+    const list = received.get(url.pathname) ?? [];
+    list.push({ path: url.pathname, headers, body, at: Date.now(), status: step.hang || step.reset ? 0 : status });
+    received.set(url.pathname, list);
+
     if (step.delay_ms) await new Promise((resolve) => setTimeout(resolve, step.delay_ms));
     if (step.hang) return;
     if (step.reset) return request.socket.destroy();
-    response.writeHead(step.status ?? 200, step.headers ?? { "content-type": "text/plain" });
+    response.writeHead(status, step.headers ?? { "content-type": "text/plain" });
     if (step.body_bytes) {
       const chunk = Buffer.alloc(64 * 1024, "x");
       let left = step.body_bytes;

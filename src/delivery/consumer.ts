@@ -1,0 +1,216 @@
+import { and, eq, lt, sql } from "drizzle-orm";
+import { database } from "../db/client";
+import { deliveryAttempts, events, inboxes, webhookDeliveries } from "../db/schema";
+import { newId } from "../domain/ids";
+import { config, type Bindings } from "../env";
+import { attemptDelivery, type AttemptResult } from "./attempt";
+import { sendDeliveries, type QueueMessage } from "./outbox";
+import { eventEnvelope } from "./payload";
+import { nextDelaySeconds, queueDelay } from "./schedule";
+import { activeSecrets, webhookHeaders } from "./signing";
+
+type Decision = { kind: "ack" } | { kind: "retry"; delaySeconds: number };
+
+type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+
+/** The deliveries queue: one attempt per message; the queue's own delay carries the retry schedule. */
+export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      try {
+        const decision = message.body.kind === "delivery" ? await processDelivery(env, message.body.deliveryId) : { kind: "ack" as const };
+        if (decision.kind === "ack") message.ack();
+        else message.retry({ delaySeconds: decision.delaySeconds });
+      } catch (error) {
+        // Our own failure (D1 down…): the queue retries; after max_retries the dead-letter consumer settles it.
+        console.error(JSON.stringify({ level: "error", message: "delivery consumer failed", body: message.body, error: String(error) }));
+        message.retry({ delaySeconds: 5 });
+      }
+    }),
+  );
+}
+
+/** The dead-letter queue: deliveries whose schedule ran out (or whose consumer kept crashing) end failed. */
+export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+  for (const message of batch.messages) {
+    if (message.body.kind === "delivery") {
+      const delivery = await loadDelivery(env, message.body.deliveryId);
+      if (delivery && delivery.state === "pending") {
+        await settle(env, delivery, "failed", { last_error: delivery.lastError ?? "gave up: the delivery could not be processed" });
+      }
+    }
+    message.ack();
+  }
+}
+
+async function loadDelivery(env: Bindings, deliveryId: string) {
+  return database(env).select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)).get();
+}
+
+export async function processDelivery(env: Bindings, deliveryId: string): Promise<Decision> {
+  const db = database(env);
+  const now = Date.now();
+  const delivery = await loadDelivery(env, deliveryId);
+  if (!delivery || delivery.state !== "pending") return { kind: "ack" };
+
+  // A wait longer than the queue can delay arrives early: delay again for the rest.
+  if (delivery.nextAttemptAt !== null && delivery.nextAttemptAt > now + 1000) {
+    return { kind: "retry", delaySeconds: queueDelay((delivery.nextAttemptAt - now) / 1000) };
+  }
+
+  // Per conversation and endpoint, one delivery at a time, in sequence order: a later one waits (unqueued)
+  // until the earlier one succeeds or fails for good, which then queues it.
+  if (delivery.conversationId !== null && delivery.sequence !== null) {
+    const earlier = await db
+      .select({ id: webhookDeliveries.id })
+      .from(webhookDeliveries)
+      .where(
+        and(
+          eq(webhookDeliveries.conversationId, delivery.conversationId),
+          eq(webhookDeliveries.endpoint, delivery.endpoint),
+          eq(webhookDeliveries.state, "pending"),
+          lt(webhookDeliveries.sequence, delivery.sequence),
+        ),
+      )
+      .limit(1)
+      .get();
+    if (earlier) {
+      await db.update(webhookDeliveries).set({ enqueuedAt: null }).where(eq(webhookDeliveries.id, delivery.id));
+      // The earlier one may have settled between our read and our write: look once more so nothing stalls.
+      const stillEarlier = await db.select({ state: webhookDeliveries.state }).from(webhookDeliveries).where(eq(webhookDeliveries.id, earlier.id)).get();
+      if (stillEarlier?.state === "pending") return { kind: "ack" };
+    }
+  }
+
+  const inbox = await db.select().from(inboxes).where(eq(inboxes.id, delivery.inboxId)).get();
+  const url = delivery.endpoint === "inbox" ? inbox?.webhookUrl : delivery.url;
+  if (!inbox || inbox.deletedAt !== null) {
+    await settle(env, delivery, "failed", { last_error: "The inbox was deleted; its webhooks stopped." });
+    return { kind: "ack" };
+  }
+  if (delivery.endpoint === "inbox" && inbox.webhookDisabledAt !== null) {
+    await settle(env, delivery, "failed", { last_error: `The endpoint is disabled: ${inbox.webhookDisabledReason ?? "410 Gone"}. Update the inbox to re-enable it, then replay.` });
+    return { kind: "ack" };
+  }
+  if (!url) {
+    await settle(env, delivery, "failed", { last_error: "The inbox has no webhook URL any more." });
+    return { kind: "ack" };
+  }
+
+  const { webhookTimeoutMs, webhookRetryDelays } = config(env);
+  const leased = await db
+    .update(webhookDeliveries)
+    .set({ leasedUntil: now + webhookTimeoutMs + 5_000 })
+    .where(
+      and(
+        eq(webhookDeliveries.id, delivery.id),
+        eq(webhookDeliveries.state, "pending"),
+        sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${now})`,
+      ),
+    )
+    .returning({ attempts: webhookDeliveries.attempts });
+  // Another consumer holds it: it will settle and queue what follows.
+  if (leased.length === 0) return { kind: "ack" };
+
+  const event = await db.select().from(events).where(eq(events.id, delivery.eventId)).get();
+  if (!event) {
+    await settle(env, delivery, "failed", { last_error: "The event no longer exists." });
+    return { kind: "ack" };
+  }
+  const body = JSON.stringify(eventEnvelope(event, inbox));
+  const headers = await webhookHeaders({
+    secrets: activeSecrets(inbox, now),
+    id: event.id,
+    timestamp: Math.floor(now / 1000),
+    body,
+  });
+  const result = await attemptDelivery({ url, headers, body, timeoutMs: webhookTimeoutMs });
+  const attemptsMade = leased[0]!.attempts + 1;
+  await recordAttempt(env, delivery, attemptsMade, now, result);
+
+  if (result.ok) {
+    await settle(env, delivery, "succeeded", { attempts: attemptsMade, last_status_code: result.status_code, last_error: null });
+    return { kind: "ack" };
+  }
+  const failure = result.error ?? `The endpoint answered ${result.status_code}.`;
+  if (result.status_code === 410 && delivery.endpoint === "inbox") {
+    const reason = "The endpoint answered 410 Gone";
+    await db
+      .update(inboxes)
+      .set({ webhookDisabledAt: Date.now(), webhookDisabledReason: reason })
+      .where(and(eq(inboxes.id, inbox.id), sql`${inboxes.webhookDisabledAt} IS NULL`));
+    await settle(env, delivery, "failed", { attempts: attemptsMade, last_status_code: 410, last_error: `${reason}; the endpoint is disabled until the inbox is updated.` });
+    return { kind: "ack" };
+  }
+  const delay = nextDelaySeconds(webhookRetryDelays, attemptsMade, result.retry_after_seconds);
+  if (delay === null) {
+    await db
+      .update(webhookDeliveries)
+      .set({ attempts: attemptsMade, lastStatusCode: result.status_code, lastError: `${failure} Gave up after ${attemptsMade} attempts.`, leasedUntil: null, updatedAt: Date.now() })
+      .where(eq(webhookDeliveries.id, delivery.id));
+    // The dead-letter consumer marks it failed and lets the next delivery of the conversation go.
+    await env.DELIVERIES_DLQ.send({ kind: "delivery", deliveryId: delivery.id } satisfies QueueMessage);
+    return { kind: "ack" };
+  }
+  const nextAttemptAt = Date.now() + delay * 1000;
+  await db
+    .update(webhookDeliveries)
+    .set({ attempts: attemptsMade, nextAttemptAt, lastStatusCode: result.status_code, lastError: failure, leasedUntil: null, updatedAt: Date.now() })
+    .where(eq(webhookDeliveries.id, delivery.id));
+  return { kind: "retry", delaySeconds: queueDelay(delay) };
+}
+
+async function recordAttempt(env: Bindings, delivery: DeliveryRow, attempt: number, startedAt: number, result: AttemptResult) {
+  await database(env)
+    .insert(deliveryAttempts)
+    .values({
+      id: newId("att", startedAt),
+      deliveryId: delivery.id,
+      accountId: delivery.accountId,
+      attempt,
+      startedAt,
+      durationMs: result.duration_ms,
+      statusCode: result.status_code,
+      error: result.error ?? null,
+      responseExcerpt: result.response_excerpt,
+    });
+}
+
+/** Ends a delivery (succeeded or failed) and queues the next one of its conversation to that endpoint. */
+export async function settle(
+  env: Bindings,
+  delivery: DeliveryRow,
+  state: "succeeded" | "failed",
+  fields: { attempts?: number; last_status_code?: number | null; last_error: string | null },
+) {
+  const db = database(env);
+  const now = Date.now();
+  await db
+    .update(webhookDeliveries)
+    .set({
+      state,
+      attempts: fields.attempts ?? delivery.attempts,
+      lastStatusCode: fields.last_status_code === undefined ? delivery.lastStatusCode : fields.last_status_code,
+      lastError: fields.last_error,
+      leasedUntil: null,
+      nextAttemptAt: null,
+      completedAt: now,
+      updatedAt: now,
+    })
+    .where(eq(webhookDeliveries.id, delivery.id));
+  if (delivery.conversationId === null) return;
+  const next = await db
+    .select({ id: webhookDeliveries.id })
+    .from(webhookDeliveries)
+    .where(
+      and(
+        eq(webhookDeliveries.conversationId, delivery.conversationId),
+        eq(webhookDeliveries.endpoint, delivery.endpoint),
+        eq(webhookDeliveries.state, "pending"),
+      ),
+    )
+    .orderBy(webhookDeliveries.sequence)
+    .limit(1)
+    .get();
+  if (next) await sendDeliveries(env, [next.id]);
+}

@@ -1,0 +1,51 @@
+import { and, inArray, isNull, lt, sql } from "drizzle-orm";
+import { database } from "../db/client";
+import { events, webhookDeliveries } from "../db/schema";
+import type { Bindings } from "../env";
+import { enqueueReady, sendDeliveries } from "./outbox";
+
+/** How long a committed event may wait for its own request to queue it before the sweeper does. */
+export const OUTBOX_GRACE_MS = 30_000;
+/** A queued delivery not attempted for this long after it was due is considered lost and queued again. */
+const LOST_AFTER_MS = 15 * 60 * 1000;
+
+export type SweepReport = { events_marked: number; deliveries_queued: number; deliveries_requeued: number };
+
+/**
+ * Runs every minute (Cron Trigger). Nothing committed is lost between D1 and the queue: events whose
+ * request died before queueing them (or whose queue send failed) are handed over here. Safe to run
+ * concurrently and repeatedly: the consumer leases each delivery and skips settled ones.
+ */
+export async function sweep(env: Bindings, options: { graceMs?: number } = {}): Promise<SweepReport> {
+  const graceMs = options.graceMs ?? OUTBOX_GRACE_MS;
+  const db = database(env);
+  const now = Date.now();
+
+  const deliveriesQueued = await enqueueReady(env, { olderThanMs: graceMs });
+
+  // Deliveries queued long ago but never attempted when due: the message was lost; queue it again.
+  const lost = await db
+    .select({ id: webhookDeliveries.id })
+    .from(webhookDeliveries)
+    .where(
+      and(
+        sql`${webhookDeliveries.state} = 'pending'`,
+        lt(webhookDeliveries.enqueuedAt, now - LOST_AFTER_MS),
+        sql`COALESCE(${webhookDeliveries.nextAttemptAt}, ${webhookDeliveries.enqueuedAt}) < ${now - LOST_AFTER_MS}`,
+        sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${now})`,
+      ),
+    )
+    .limit(500);
+  await sendDeliveries(env, lost.map((row) => row.id));
+
+  // Events whose deliveries are now queued (or that had none) leave the outbox.
+  const stale = await db
+    .select({ id: events.id })
+    .from(events)
+    .where(and(isNull(events.queuedAt), lt(events.createdAt, now - graceMs)))
+    .limit(1000);
+  if (stale.length > 0) {
+    await db.update(events).set({ queuedAt: now }).where(inArray(events.id, stale.map((row) => row.id)));
+  }
+  return { events_marked: stale.length, deliveries_queued: deliveriesQueued, deliveries_requeued: lost.length };
+}

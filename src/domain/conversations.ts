@@ -1,0 +1,205 @@
+import { and, desc, eq, lt, ne, or, sql } from "drizzle-orm";
+import { commitBatch, database, prepare } from "../db/client";
+import { contactInboxes, contacts, conversations, type ConversationStatus, type CustomAttributes, type Origin } from "../db/schema";
+import type { Bindings } from "../env";
+import { ApiError, notFound } from "../errors/problem";
+import { toContact, type ContactInboxRow, type ContactRow } from "./contacts";
+import { fanOutStatements, publish } from "../delivery/outbox";
+import { insertEventWhere, newEvent } from "./events";
+import { newId } from "./ids";
+import { decodeCursor, page } from "./pagination";
+import { iso } from "./time";
+
+export type ConversationRow = typeof conversations.$inferSelect;
+
+export type Conversation = {
+  id: string;
+  inbox_id: string;
+  contact_id: string;
+  source_id: string | null;
+  status: ConversationStatus;
+  assignee_id: string | null;
+  labels: string[];
+  custom_attributes: CustomAttributes;
+  snoozed_until: string | null;
+  messages_count: number;
+  last_activity_at: string;
+  created_at: string;
+  updated_at: string;
+};
+
+export function toConversation(row: ConversationRow): Conversation {
+  return {
+    id: row.id,
+    inbox_id: row.inboxId,
+    contact_id: row.contactId,
+    source_id: row.sourceId,
+    status: row.status,
+    assignee_id: row.assigneeId,
+    labels: row.labels,
+    custom_attributes: row.customAttributes,
+    snoozed_until: iso(row.snoozedUntil),
+    messages_count: row.lastSeq,
+    last_activity_at: iso(row.lastActivityAt),
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  };
+}
+
+type InboxSettings = { id: string; accountId: string; lockToSingleConversation: boolean };
+
+/**
+ * The key that makes "one unresolved conversation per contact" a unique index: set while the inbox locks
+ * the contact to a single conversation and this one is not resolved. Threads the integrator names with
+ * its own source_id are exempt — it asked for several.
+ */
+export function singleOpenKey(inbox: { lockToSingleConversation: boolean }, conversation: { sourceId: string | null; contactInboxId: string; status: ConversationStatus }) {
+  return inbox.lockToSingleConversation && conversation.sourceId === null && conversation.status !== "resolved"
+    ? conversation.contactInboxId
+    : null;
+}
+
+/** The contact's conversation to continue: its locked open one, else its most recent unresolved one. */
+export async function findUnresolvedConversation(env: Bindings, inbox: InboxSettings, contactInboxId: string) {
+  const db = database(env);
+  if (inbox.lockToSingleConversation) {
+    const locked = await db.select().from(conversations).where(eq(conversations.singleOpenKey, contactInboxId)).get();
+    if (locked) return locked;
+  }
+  return db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.contactInboxId, contactInboxId), ne(conversations.status, "resolved")))
+    .orderBy(desc(conversations.createdAt))
+    .limit(1)
+    .get();
+}
+
+export type OpenedConversation = { conversation: ConversationRow; created: boolean };
+
+/**
+ * Find-or-create, race-free: by the integrator's thread id when given; else, when the inbox locks contacts
+ * to one conversation, the contact's unresolved one; else a new conversation. The insert relies on the
+ * unique indexes (inbox_id, source_id) and single_open_key, never on check-then-insert.
+ */
+export async function openConversation(
+  env: Bindings,
+  inbox: InboxSettings,
+  contact: { contact: ContactRow; contactInbox: ContactInboxRow },
+  input: { sourceId?: string; customAttributes?: CustomAttributes },
+  origin: Origin,
+): Promise<OpenedConversation> {
+  const db = database(env);
+  const sourceId = input.sourceId ?? null;
+  const findWinner = async () => {
+    if (sourceId !== null) {
+      return db
+        .select()
+        .from(conversations)
+        .where(and(eq(conversations.inboxId, inbox.id), eq(conversations.sourceId, sourceId)))
+        .get();
+    }
+    if (inbox.lockToSingleConversation) {
+      return db.select().from(conversations).where(eq(conversations.singleOpenKey, contact.contactInbox.id)).get();
+    }
+    return undefined;
+  };
+  const checkOwner = (row: ConversationRow) => {
+    if (row.contactInboxId !== contact.contactInbox.id) {
+      throw new ApiError(
+        "invalid_state",
+        `Conversation source_id '${sourceId}' already belongs to another contact's conversation (${row.id}) in this inbox.`,
+      );
+    }
+    return row;
+  };
+
+  const existing = await findWinner();
+  if (existing) return { conversation: checkOwner(existing), created: false };
+
+  const now = Date.now();
+  const row: ConversationRow = {
+    id: newId("cnv", now),
+    accountId: inbox.accountId,
+    inboxId: inbox.id,
+    contactId: contact.contact.id,
+    contactInboxId: contact.contactInbox.id,
+    sourceId,
+    status: "open",
+    assigneeId: null,
+    labels: [],
+    customAttributes: input.customAttributes ?? {},
+    snoozedUntil: null,
+    singleOpenKey: null,
+    lastSeq: 0,
+    // conversation_created is event 1 of the conversation.
+    lastEventSequence: 1,
+    lastActivityAt: now,
+    createdAt: now,
+    updatedAt: now,
+  };
+  row.singleOpenKey = singleOpenKey(inbox, row);
+  const event = newEvent({
+    type: "conversation_created",
+    accountId: inbox.accountId,
+    inboxId: inbox.id,
+    conversationId: row.id,
+    sequence: 1,
+    origin,
+    data: { conversation: toConversation(row), contact: toContact(contact.contact, contact.contactInbox.sourceId) },
+    now,
+  });
+  const fanOut = fanOutStatements(env, event);
+  await commitBatch(env, [
+    prepare(env, db.insert(conversations).values(row).onConflictDoNothing()),
+    insertEventWhere(env, event, sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${row.id})`),
+    ...fanOut.statements,
+  ]);
+  const inserted = await db.select().from(conversations).where(eq(conversations.id, row.id)).get();
+  if (inserted) {
+    await publish(env, [fanOut.committed]);
+    return { conversation: inserted, created: true };
+  }
+  const winner = await findWinner();
+  if (!winner) throw new Error(`conversation insert for ${contact.contactInbox.id} lost a race but no winner was found`);
+  return { conversation: checkOwner(winner), created: false };
+}
+
+export async function listContactConversations(
+  env: Bindings,
+  contactInboxId: string,
+  options: { limit: number; cursor?: string },
+) {
+  const after = decodeCursor(options.cursor, { created_at: "number", id: "string" });
+  const rows = await database(env)
+    .select()
+    .from(conversations)
+    .where(
+      and(
+        eq(conversations.contactInboxId, contactInboxId),
+        after
+          ? or(
+              lt(conversations.createdAt, after.created_at),
+              and(eq(conversations.createdAt, after.created_at), lt(conversations.id, after.id)),
+            )
+          : undefined,
+      ),
+    )
+    .orderBy(desc(conversations.createdAt), desc(conversations.id))
+    .limit(options.limit + 1);
+  const result = page(rows, options.limit, (row) => ({ created_at: row.createdAt, id: row.id }));
+  return { data: result.data.map(toConversation), next_cursor: result.next_cursor };
+}
+
+/** A conversation of this inbox with its contact, or a 404 naming the id. */
+export async function getInboxConversation(env: Bindings, inboxId: string, conversationId: string) {
+  const row = await database(env)
+    .select({ conversation: conversations, contact: contacts, contactInbox: contactInboxes })
+    .from(conversations)
+    .innerJoin(contacts, eq(contacts.id, conversations.contactId))
+    .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
+    .where(and(eq(conversations.inboxId, inboxId), eq(conversations.id, conversationId)))
+    .get();
+  if (!row) throw notFound("conversation_not_found", "conversation", conversationId);
+  return row;
+}

@@ -1,0 +1,173 @@
+import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { database } from "../db/client";
+import { deliveryAttempts, events, webhookDeliveries, type DeliveryState } from "../db/schema";
+import { eventEnvelope } from "../delivery/payload";
+import { enqueueReady } from "../delivery/outbox";
+import type { Bindings } from "../env";
+import { ApiError, notFound } from "../errors/problem";
+import { requireInbox } from "./inboxes";
+import { decodeCursor, page } from "./pagination";
+import { iso } from "./time";
+
+type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+type AttemptRow = typeof deliveryAttempts.$inferSelect;
+
+function toAttempt(row: AttemptRow) {
+  return {
+    attempt: row.attempt,
+    started_at: iso(row.startedAt),
+    duration_ms: row.durationMs,
+    status_code: row.statusCode,
+    error: row.error,
+    response_excerpt: row.responseExcerpt,
+  };
+}
+
+export type Delivery = ReturnType<typeof toDelivery>;
+
+function toDelivery(row: DeliveryRow, attempts: AttemptRow[]) {
+  return {
+    id: row.id,
+    event_id: row.eventId,
+    event_type: row.eventType,
+    conversation_id: row.conversationId,
+    sequence: row.sequence,
+    url: row.url,
+    state: row.state,
+    attempts_count: row.attempts,
+    next_attempt_at: iso(row.nextAttemptAt),
+    last_status_code: row.lastStatusCode,
+    last_error: row.lastError,
+    created_at: iso(row.createdAt),
+    completed_at: iso(row.completedAt),
+    attempts: attempts.map(toAttempt),
+  };
+}
+
+async function withAttempts(env: Bindings, rows: DeliveryRow[]) {
+  if (rows.length === 0) return [];
+  const attempts = await database(env)
+    .select()
+    .from(deliveryAttempts)
+    .where(inArray(deliveryAttempts.deliveryId, rows.map((row) => row.id)))
+    .orderBy(deliveryAttempts.attempt);
+  return rows.map((row) => toDelivery(row, attempts.filter((attempt) => attempt.deliveryId === row.id)));
+}
+
+/** The inbox's delivery log, newest first, each with its attempts. */
+export async function listDeliveries(
+  env: Bindings,
+  accountId: string,
+  inboxId: string,
+  options: { state?: DeliveryState; event_type?: string; limit: number; cursor?: string },
+) {
+  await requireInbox(env, accountId, inboxId);
+  const after = decodeCursor(options.cursor, { created_at: "number", id: "string" });
+  const rows = await database(env)
+    .select()
+    .from(webhookDeliveries)
+    .where(
+      and(
+        eq(webhookDeliveries.accountId, accountId),
+        eq(webhookDeliveries.inboxId, inboxId),
+        options.state ? eq(webhookDeliveries.state, options.state) : undefined,
+        options.event_type ? eq(webhookDeliveries.eventType, options.event_type) : undefined,
+        after
+          ? or(
+              lt(webhookDeliveries.createdAt, after.created_at),
+              and(eq(webhookDeliveries.createdAt, after.created_at), lt(webhookDeliveries.id, after.id)),
+            )
+          : undefined,
+      ),
+    )
+    .orderBy(desc(webhookDeliveries.createdAt), desc(webhookDeliveries.id))
+    .limit(options.limit + 1);
+  const result = page(rows, options.limit, (row) => ({ created_at: row.createdAt, id: row.id }));
+  return { data: await withAttempts(env, result.data), next_cursor: result.next_cursor };
+}
+
+/** Sends a failed delivery again, from a fresh schedule, keeping its history and its webhook-id. */
+export async function retryDelivery(env: Bindings, accountId: string, inboxId: string, deliveryId: string) {
+  const inbox = await requireInbox(env, accountId, inboxId);
+  if (!inbox.webhookUrl) throw new ApiError("no_webhook_url", "The inbox has no webhook URL; set one before retrying.");
+  const db = database(env);
+  const [row] = await db
+    .update(webhookDeliveries)
+    .set({ state: "pending", attempts: 0, nextAttemptAt: null, enqueuedAt: null, leasedUntil: null, completedAt: null, updatedAt: Date.now() })
+    .where(
+      and(
+        eq(webhookDeliveries.accountId, accountId),
+        eq(webhookDeliveries.inboxId, inboxId),
+        eq(webhookDeliveries.id, deliveryId),
+        eq(webhookDeliveries.state, "failed"),
+      ),
+    )
+    .returning();
+  if (!row) {
+    const exists = await db
+      .select({ state: webhookDeliveries.state })
+      .from(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.accountId, accountId), eq(webhookDeliveries.inboxId, inboxId), eq(webhookDeliveries.id, deliveryId)))
+      .get();
+    if (!exists) throw notFound("delivery_not_found", "webhook delivery", deliveryId);
+    throw new ApiError("invalid_state", `Delivery '${deliveryId}' is ${exists.state}; only failed deliveries can be retried.`);
+  }
+  await enqueueReady(env, { inboxId });
+  return (await withAttempts(env, [row]))[0]!;
+}
+
+/**
+ * Re-sends every event of the inbox since a time, with the same webhook-ids (receivers dedupe on them),
+ * in each conversation's order. Events that never had a delivery (endpoint disabled or unset then) get one.
+ */
+export async function replayDeliveries(env: Bindings, accountId: string, inboxId: string, since: number) {
+  const inbox = await requireInbox(env, accountId, inboxId);
+  if (!inbox.webhookUrl) throw new ApiError("no_webhook_url", "The inbox has no webhook URL; set one before replaying.");
+  if (inbox.webhookDisabledAt !== null) {
+    throw new ApiError("invalid_state", "The endpoint is disabled (it answered 410 Gone); update the inbox to re-enable it, then replay.");
+  }
+  const db = database(env);
+  const now = Date.now();
+  const selected = await db
+    .select({ id: events.id })
+    .from(events)
+    .where(and(eq(events.inboxId, inboxId), eq(events.private, false), sql`${events.createdAt} >= ${since}`, sql`${events.type} <> 'webhook.test'`));
+  const ids = selected.map((row) => row.id);
+  for (let i = 0; i < ids.length; i += 50) {
+    const chunk = ids.slice(i, i + 50);
+    await db.run(sql`INSERT INTO webhook_deliveries
+        (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, endpoint, url, state, created_at, updated_at)
+      SELECT 'whd_' || substr(e.id, 5) || lower(hex(randomblob(2))), e.account_id, e.inbox_id, e.id, e.type, e.conversation_id, e.sequence,
+             'inbox', ${inbox.webhookUrl}, 'pending', ${now}, ${now}
+      FROM events e WHERE e.id IN (${sql.join(chunk.map((id) => sql`${id}`), sql`, `)})
+      ON CONFLICT (event_id, endpoint) DO UPDATE SET
+        state = 'pending', attempts = 0, next_attempt_at = NULL, enqueued_at = NULL, leased_until = NULL,
+        completed_at = NULL, url = excluded.url, updated_at = excluded.updated_at`);
+  }
+  await enqueueReady(env, { inboxId, limit: 1000 });
+  return { replayed: ids.length, since: iso(since) };
+}
+
+/** The pull fallback: the inbox's events in commit order, as the webhook carries them. */
+export async function pullEvents(env: Bindings, inbox: { id: string; name: string }, options: { after?: string; limit: number }) {
+  let after = 0;
+  if (options.after !== undefined) {
+    if (!/^\d{1,15}$/.test(options.after)) {
+      throw new ApiError("invalid_cursor", "`after` must be the next_cursor of a previous page (a position number).");
+    }
+    after = Number(options.after);
+  }
+  const rows = await database(env)
+    .select()
+    .from(events)
+    .where(and(eq(events.inboxId, inbox.id), eq(events.private, false), sql`${events.position} > ${after}`, sql`${events.type} <> 'webhook.test'`))
+    .orderBy(events.position)
+    .limit(options.limit);
+  const last = rows[rows.length - 1];
+  return {
+    data: rows.map((row) => eventEnvelope(row, inbox)),
+    // Always a cursor: new events may commit later, so polling continues from here.
+    next_cursor: String(last ? last.position : after),
+  };
+}
+

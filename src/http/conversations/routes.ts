@@ -1,0 +1,224 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import {
+  actorFor,
+  assignConversation,
+  changeConversationStatus,
+  getConversationDetail,
+  labelConversation,
+  listConversations,
+  listLabels,
+  postAgentMessage,
+  requireVisibleConversation,
+  type Viewer,
+} from "../../domain/agent";
+import { originOf } from "../../domain/events";
+import { listMessages } from "../../domain/messages";
+import { accountUser } from "../auth";
+import type { AppContext, AppEnv } from "../context";
+import { ContactSchema, ConversationSchema, HistoryQuery, MessageSchema } from "../integrator/schemas";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
+
+const tags = ["Agent"];
+const guard = { middleware: [accountUser()], security: bearerSecurity, tags };
+
+const AccountParams = z.object({ account_id: z.string().max(64).openapi({ param: { name: "account_id", in: "path" } }) });
+const ConversationParams = AccountParams.extend({
+  conversation_id: z.string().max(64).openapi({ param: { name: "conversation_id", in: "path" } }),
+});
+
+export const LabelName = z
+  .string()
+  .regex(/^[a-z0-9_-]{1,50}$/, "labels are 1–50 characters of a–z, 0–9, '_' and '-'")
+  .openapi({ example: "refund" });
+
+const ConversationDetailSchema = ConversationSchema.extend({
+  inbox_deleted: z.boolean(),
+  contact: ContactSchema,
+  assignee: z.object({ id: z.string(), name: z.string(), email: z.string() }).nullable(),
+  last_message: MessageSchema.nullable(),
+}).openapi("ConversationDetail");
+
+const StatusCounts = z.object({
+  open: z.number().int(),
+  pending: z.number().int(),
+  snoozed: z.number().int(),
+  resolved: z.number().int(),
+  all: z.number().int(),
+});
+
+function viewer(c: AppContext): Viewer {
+  const user = c.get("user");
+  return { accountId: user.accountId, userId: user.userId, role: user.role };
+}
+
+async function actor(c: AppContext) {
+  return actorFor(c.env, viewer(c), originOf(c.get("user")));
+}
+
+const listRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/accounts/{account_id}/conversations",
+  operationId: "listConversations",
+  summary: "Conversations the caller can see, newest activity first, with counts per status",
+  request: {
+    params: AccountParams,
+    query: PaginationQuery.extend({
+      status: z.enum(["open", "pending", "snoozed", "resolved"]).optional(),
+      inbox_id: z.string().max(64).optional(),
+      assignee: z.string().max(64).optional().openapi({ description: "me, unassigned, or a user id" }),
+      label: LabelName.optional(),
+    }),
+  },
+  responses: {
+    200: jsonResponse(
+      listOf(ConversationSchema, "AgentConversationList").extend({ meta: z.object({ counts: StatusCounts }) }),
+      "A page of conversations",
+    ),
+    ...errorResponses(400, 403, 404, 422),
+  },
+});
+
+const getRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/accounts/{account_id}/conversations/{conversation_id}",
+  operationId: "getConversation",
+  summary: "A conversation with its contact, assignee, labels and last message",
+  request: { params: ConversationParams },
+  responses: { 200: jsonResponse(ConversationDetailSchema, "The conversation"), ...errorResponses(403, 404, 422) },
+});
+
+const messagesRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
+  operationId: "listAgentMessages",
+  summary: "Everything in the conversation, private notes and activity included, in seq order",
+  request: { params: ConversationParams, query: HistoryQuery },
+  responses: { 200: jsonResponse(listOf(MessageSchema, "AgentMessageList"), "A page of messages"), ...errorResponses(400, 403, 404, 422) },
+});
+
+const replyRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: "/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
+  operationId: "postAgentMessage",
+  summary: "Reply to the contact (sent to the integrator's webhook) or write a private note",
+  request: {
+    params: ConversationParams,
+    headers: IdempotencyKeyHeader,
+    body: jsonBody(
+      z
+        .strictObject({
+          content: z.string().trim().min(1).max(150_000),
+          private: z.boolean().optional().openapi({ description: "A private note: never leaves the platform" }),
+          content_attributes: z
+            .strictObject({ in_reply_to: z.string().max(64).optional().openapi({ description: "Id of the message this replies to" }) })
+            .optional(),
+        })
+        .openapi("NewAgentMessage"),
+    ),
+  },
+  responses: { 201: jsonResponse(MessageSchema, "Created"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+});
+
+const assignRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: "/v1/accounts/{account_id}/conversations/{conversation_id}/assignment",
+  operationId: "assignConversation",
+  summary: "Assign to a member of the inbox, or unassign with null",
+  request: {
+    params: ConversationParams,
+    headers: IdempotencyKeyHeader,
+    body: jsonBody(z.strictObject({ assignee_id: z.string().max(64).nullable() }).openapi("Assignment")),
+  },
+  responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+});
+
+const labelsRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: "/v1/accounts/{account_id}/conversations/{conversation_id}/labels",
+  operationId: "setConversationLabels",
+  summary: "Replace the conversation's labels",
+  request: {
+    params: ConversationParams,
+    headers: IdempotencyKeyHeader,
+    body: jsonBody(z.strictObject({ labels: z.array(LabelName).max(20) }).openapi("LabelSet")),
+  },
+  responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+});
+
+const StatusChange = z
+  .strictObject({
+    status: z.enum(["open", "pending", "snoozed", "resolved"]),
+    snoozed_until: z.iso.datetime({ offset: true }).optional().openapi({ description: "Required with snoozed; a future time" }),
+  })
+  .superRefine((value, ctx) => {
+    if (value.status === "snoozed") {
+      if (value.snoozed_until === undefined) {
+        ctx.addIssue({ code: "custom", path: ["snoozed_until"], message: "required when status is snoozed" });
+      } else if (Date.parse(value.snoozed_until) <= Date.now()) {
+        ctx.addIssue({ code: "custom", path: ["snoozed_until"], message: "must be in the future" });
+      }
+    } else if (value.snoozed_until !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["snoozed_until"], message: "only allowed when status is snoozed" });
+    }
+  })
+  .openapi("StatusChange");
+
+const statusRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: "/v1/accounts/{account_id}/conversations/{conversation_id}/status",
+  operationId: "changeConversationStatus",
+  summary: "open, pending, snoozed (reopens at snoozed_until) or resolved",
+  request: { params: ConversationParams, headers: IdempotencyKeyHeader, body: jsonBody(StatusChange) },
+  responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+});
+
+const listLabelsRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/accounts/{account_id}/labels",
+  operationId: "listLabels",
+  summary: "The account's labels (created on first use)",
+  request: { params: AccountParams },
+  responses: {
+    200: jsonResponse(listOf(z.object({ name: z.string(), created_at: z.string() }), "LabelList"), "All labels"),
+    ...errorResponses(403, 404, 422),
+  },
+});
+
+export const conversationRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(listRoute, async (c) => c.json(await listConversations(c.env, viewer(c), c.req.valid("query")), 200))
+  .openapi(getRoute, async (c) => c.json(await getConversationDetail(c.env, viewer(c), c.req.valid("param").conversation_id), 200))
+  .openapi(messagesRoute, async (c) => {
+    const { conversation_id } = c.req.valid("param");
+    await requireVisibleConversation(c.env, viewer(c), conversation_id);
+    const query = c.req.valid("query");
+    return c.json(
+      await listMessages(c.env, conversation_id, { afterSeq: query.after_seq, cursor: query.cursor, limit: query.limit, includePrivate: true }),
+      200,
+    );
+  })
+  .openapi(replyRoute, async (c) => {
+    const { conversation_id } = c.req.valid("param");
+    const appended = await postAgentMessage(c.env, viewer(c), await actor(c), conversation_id, c.req.valid("json"), c.get("idempotency"));
+    return c.json(appended.message, 201);
+  })
+  .openapi(assignRoute, async (c) => {
+    const { conversation_id } = c.req.valid("param");
+    return c.json(await assignConversation(c.env, viewer(c), await actor(c), conversation_id, c.req.valid("json").assignee_id), 200);
+  })
+  .openapi(labelsRoute, async (c) => {
+    const { conversation_id } = c.req.valid("param");
+    return c.json(await labelConversation(c.env, viewer(c), await actor(c), conversation_id, c.req.valid("json").labels), 200);
+  })
+  .openapi(statusRoute, async (c) => {
+    const { conversation_id } = c.req.valid("param");
+    return c.json(await changeConversationStatus(c.env, viewer(c), await actor(c), conversation_id, c.req.valid("json")), 200);
+  })
+  .openapi(listLabelsRoute, async (c) => c.json(await listLabels(c.env, c.req.valid("param").account_id), 200));

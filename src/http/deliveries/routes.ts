@@ -1,0 +1,109 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { listDeliveries, replayDeliveries, retryDelivery } from "../../domain/deliveries";
+import { accountUser } from "../auth";
+import type { AppEnv } from "../context";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
+
+const AttemptSchema = z
+  .object({
+    attempt: z.number().int(),
+    started_at: z.string(),
+    duration_ms: z.number().int(),
+    status_code: z.number().int().nullable(),
+    error: z.string().nullable(),
+    response_excerpt: z.string().nullable().openapi({ description: "The first 1 KiB of the response body" }),
+  })
+  .openapi("DeliveryAttempt");
+
+export const DeliverySchema = z
+  .object({
+    id: z.string(),
+    event_id: z.string().openapi({ description: "Also the webhook-id header: stable across retries and replays" }),
+    event_type: z.string(),
+    conversation_id: z.string().nullable(),
+    sequence: z.number().int().nullable(),
+    url: z.string(),
+    state: z.enum(["pending", "succeeded", "failed"]),
+    attempts_count: z.number().int(),
+    next_attempt_at: z.string().nullable(),
+    last_status_code: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    created_at: z.string(),
+    completed_at: z.string().nullable(),
+    attempts: z.array(AttemptSchema),
+  })
+  .openapi("WebhookDelivery");
+
+const InboxParams = z.object({
+  account_id: z.string().max(64).openapi({ param: { name: "account_id", in: "path" } }),
+  inbox_id: z.string().max(64).openapi({ param: { name: "inbox_id", in: "path" } }),
+});
+
+const tags = ["Webhook deliveries"];
+
+const listRoute = createRoute({
+  middleware: [accountUser("administrator")],
+  method: "get",
+  path: "/v1/accounts/{account_id}/inboxes/{inbox_id}/deliveries",
+  operationId: "listDeliveries",
+  tags,
+  summary: "The inbox's webhook delivery log, newest first, with every attempt",
+  security: bearerSecurity,
+  request: {
+    params: InboxParams,
+    query: PaginationQuery.extend({
+      state: z.enum(["pending", "succeeded", "failed"]).optional(),
+      event_type: z.string().max(64).optional(),
+    }),
+  },
+  responses: { 200: jsonResponse(listOf(DeliverySchema, "DeliveryList"), "A page of deliveries"), ...errorResponses(400, 403, 404, 422) },
+});
+
+const retryRoute = createRoute({
+  middleware: [accountUser("administrator")],
+  method: "post",
+  path: "/v1/accounts/{account_id}/inboxes/{inbox_id}/deliveries/{delivery_id}/retry",
+  operationId: "retryDelivery",
+  tags,
+  summary: "Send a failed delivery again (same webhook-id, fresh retry schedule)",
+  security: bearerSecurity,
+  request: {
+    params: InboxParams.extend({ delivery_id: z.string().max(64).openapi({ param: { name: "delivery_id", in: "path" } }) }),
+    headers: IdempotencyKeyHeader,
+  },
+  responses: { 202: jsonResponse(DeliverySchema, "Queued again"), ...errorResponses(400, 403, 404, 409, 422) },
+});
+
+const replayRoute = createRoute({
+  middleware: [accountUser("administrator")],
+  method: "post",
+  path: "/v1/accounts/{account_id}/inboxes/{inbox_id}/deliveries/replay",
+  operationId: "replayDeliveries",
+  tags,
+  summary: "Re-send every event since a time, in order, with the same webhook-ids",
+  security: bearerSecurity,
+  request: {
+    params: InboxParams,
+    headers: IdempotencyKeyHeader,
+    body: jsonBody(z.strictObject({ since: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-25T12:00:00Z" }) }).openapi("ReplayRequest")),
+  },
+  responses: {
+    202: jsonResponse(z.object({ replayed: z.number().int(), since: z.string() }).openapi("ReplayResult"), "Queued"),
+    ...errorResponses(400, 403, 404, 409, 413, 415, 422),
+  },
+});
+
+export const deliveryRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(listRoute, async (c) => {
+    const { account_id, inbox_id } = c.req.valid("param");
+    return c.json(await listDeliveries(c.env, account_id, inbox_id, c.req.valid("query")), 200);
+  })
+  .openapi(retryRoute, async (c) => {
+    const { account_id, inbox_id, delivery_id } = c.req.valid("param");
+    return c.json(await retryDelivery(c.env, account_id, inbox_id, delivery_id), 202);
+  })
+  .openapi(replayRoute, async (c) => {
+    const { account_id, inbox_id } = c.req.valid("param");
+    const since = Date.parse(c.req.valid("json").since);
+    return c.json(await replayDeliveries(c.env, account_id, inbox_id, since), 202);
+  });

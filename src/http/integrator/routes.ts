@@ -1,0 +1,266 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { conversationObject } from "../../conversation/stub";
+import { findContactBySource, toContact, upsertContact } from "../../domain/contacts";
+import { pullEvents } from "../../domain/deliveries";
+import { getInboxConversation, listContactConversations, openConversation, toConversation } from "../../domain/conversations";
+import { originOf } from "../../domain/events";
+import { appendIncoming, receiveMessage } from "../../domain/incoming";
+import { getInboxMessage, listMessages } from "../../domain/messages";
+import { ApiError } from "../../errors/problem";
+import { integratorCaller } from "../auth";
+import type { AppContext, AppEnv } from "../context";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
+import { inboxAccess } from "./access";
+import {
+  ContactAttributesSchema,
+  ContactParams,
+  ContactSchema,
+  ConversationParams,
+  ConversationSchema,
+  HistoryQuery,
+  InboxParams,
+  MessageParams,
+  MessageSchema,
+  MessageStatusSchema,
+  NewConversationSchema,
+  NewMessageSchema,
+  OneCallMessageSchema,
+  OneCallResultSchema,
+} from "./schemas";
+
+const tags = ["Integrator"];
+const guard = { middleware: [inboxAccess], security: bearerSecurity, tags };
+
+async function contactOr404(c: AppContext, sourceId: string) {
+  const found = await findContactBySource(c.env, c.get("inbox"), sourceId);
+  if (!found) {
+    throw new ApiError("contact_not_found", `No contact with source_id '${sourceId}' exists in this inbox; create it with PUT …/contacts/${sourceId}.`);
+  }
+  return found;
+}
+
+const upsertContactRoute = createRoute({
+  ...guard,
+  method: "put",
+  path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}",
+  operationId: "upsertContact",
+  summary: "Create or update the contact behind your source id",
+  request: { params: ContactParams, body: jsonBody(ContactAttributesSchema) },
+  responses: {
+    200: jsonResponse(ContactSchema, "Updated (or unchanged)"),
+    201: jsonResponse(ContactSchema, "Created"),
+    ...errorResponses(400, 403, 404, 409, 413, 415, 422),
+  },
+});
+
+const getContactRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}",
+  operationId: "getContact",
+  summary: "Get the contact behind a source id",
+  request: { params: ContactParams },
+  responses: { 200: jsonResponse(ContactSchema, "The contact"), ...errorResponses(403, 404, 422) },
+});
+
+const openConversationRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
+  operationId: "openConversation",
+  summary: "Open a conversation (find-or-create by your thread source_id)",
+  request: { params: ContactParams, headers: IdempotencyKeyHeader, body: jsonBody(NewConversationSchema) },
+  responses: {
+    200: jsonResponse(ConversationSchema, "An existing conversation was returned"),
+    201: jsonResponse(ConversationSchema, "Opened"),
+    ...errorResponses(400, 403, 404, 409, 413, 415, 422),
+  },
+});
+
+const listContactConversationsRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
+  operationId: "listContactConversations",
+  summary: "The contact's conversations in this inbox, newest first",
+  request: { params: ContactParams, query: PaginationQuery },
+  responses: {
+    200: jsonResponse(listOf(ConversationSchema, "ConversationList"), "A page of conversations"),
+    ...errorResponses(400, 403, 404, 422),
+  },
+});
+
+const getConversationRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}",
+  operationId: "getInboxConversation",
+  summary: "Get a conversation of this inbox",
+  request: { params: ConversationParams },
+  responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errorResponses(403, 404, 422) },
+});
+
+const postMessageRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
+  operationId: "postIncomingMessage",
+  summary: "Send a message from the contact into a conversation",
+  request: { params: ConversationParams, headers: IdempotencyKeyHeader, body: jsonBody(NewMessageSchema) },
+  responses: {
+    200: jsonResponse(MessageSchema, "A message with this source_id already existed; it is returned"),
+    201: jsonResponse(MessageSchema, "Created"),
+    ...errorResponses(400, 403, 404, 409, 413, 415, 422),
+  },
+});
+
+const historyRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
+  operationId: "listConversationHistory",
+  summary: "The conversation's messages in seq order (private notes excluded)",
+  request: { params: ConversationParams, query: HistoryQuery },
+  responses: {
+    200: jsonResponse(listOf(MessageSchema, "MessageList"), "A page of messages; pass next_cursor as cursor"),
+    ...errorResponses(400, 403, 404, 422),
+  },
+});
+
+const oneCallRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: "/v1/inboxes/{inbox_identifier}/messages",
+  operationId: "receiveMessage",
+  summary: "One call: upsert the contact, find or open its conversation, append the message",
+  request: { params: InboxParams, headers: IdempotencyKeyHeader, body: jsonBody(OneCallMessageSchema) },
+  responses: {
+    200: jsonResponse(OneCallResultSchema, "The message existed already (same source_id); nothing was written"),
+    201: jsonResponse(OneCallResultSchema, "Created"),
+    ...errorResponses(400, 403, 404, 409, 413, 415, 422),
+  },
+});
+
+const messageStatusRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: "/v1/inboxes/{inbox_identifier}/messages/{message_id}/status",
+  operationId: "reportMessageStatus",
+  summary: "Delivery receipt for one of our replies: delivered, read or failed",
+  request: { params: MessageParams, headers: IdempotencyKeyHeader, body: jsonBody(MessageStatusSchema) },
+  responses: { 200: jsonResponse(MessageSchema, "The message with its new status"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+});
+
+const EventSchema = z
+  .object({
+    id: z.string().openapi({ description: "Event id; the webhook-id header of its deliveries" }),
+    event: z.string().openapi({ example: "message_created" }),
+    sequence: z.number().int().nullable().openapi({ description: "Per conversation, increasing" }),
+    created_at: z.string(),
+    account: z.object({ id: z.string() }),
+    inbox: z.object({ id: z.string(), name: z.string() }),
+    conversation_id: z.string().nullable(),
+    origin: z.object({ type: z.string(), id: z.string().nullable() }).passthrough(),
+  })
+  .passthrough()
+  .openapi("Event", { description: "Plus the snapshot objects: message, conversation, contact, changed_attributes" });
+
+const pullEventsRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: "/v1/inboxes/{inbox_identifier}/events",
+  operationId: "pullEvents",
+  summary: "The events the webhook carries, in commit order (pull fallback)",
+  request: {
+    params: InboxParams,
+    query: z.object({
+      after: z.string().max(20).optional().openapi({ description: "next_cursor of the previous page" }),
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+    }),
+  },
+  responses: {
+    200: jsonResponse(
+      z.object({ data: z.array(EventSchema), next_cursor: z.string() }).openapi("EventPage"),
+      "A page of events; poll again with after=next_cursor",
+    ),
+    ...errorResponses(400, 403, 404, 422),
+  },
+});
+
+export const integratorRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(upsertContactRoute, async (c) => {
+    const { source_id } = c.req.valid("param");
+    const result = await upsertContact(c.env, c.get("inbox"), source_id, c.req.valid("json"), originOf(integratorCaller(c)));
+    return c.json(toContact(result.contact, result.contactInbox.sourceId), result.created ? 201 : 200);
+  })
+  .openapi(getContactRoute, async (c) => {
+    const found = await contactOr404(c, c.req.valid("param").source_id);
+    return c.json(toContact(found.contact, found.contactInbox.sourceId), 200);
+  })
+  .openapi(openConversationRoute, async (c) => {
+    const contact = await contactOr404(c, c.req.valid("param").source_id);
+    const body = c.req.valid("json");
+    const opened = await openConversation(
+      c.env,
+      c.get("inbox"),
+      contact,
+      { sourceId: body.source_id, customAttributes: body.custom_attributes },
+      originOf(integratorCaller(c)),
+    );
+    return c.json(toConversation(opened.conversation), opened.created ? 201 : 200);
+  })
+  .openapi(listContactConversationsRoute, async (c) => {
+    const contact = await contactOr404(c, c.req.valid("param").source_id);
+    return c.json(await listContactConversations(c.env, contact.contactInbox.id, c.req.valid("query")), 200);
+  })
+  .openapi(getConversationRoute, async (c) => {
+    const found = await getInboxConversation(c.env, c.get("inbox").id, c.req.valid("param").conversation_id);
+    return c.json(toConversation(found.conversation), 200);
+  })
+  .openapi(postMessageRoute, async (c) => {
+    const { conversation_id } = c.req.valid("param");
+    const target = await getInboxConversation(c.env, c.get("inbox").id, conversation_id);
+    const appended = await appendIncoming(
+      c.env,
+      { conversationId: conversation_id, contact: target.contact, contactInbox: target.contactInbox },
+      c.req.valid("json"),
+      originOf(integratorCaller(c)),
+      c.get("idempotency"),
+    );
+    return c.json(appended.message, appended.created ? 201 : 200);
+  })
+  .openapi(historyRoute, async (c) => {
+    const { conversation_id } = c.req.valid("param");
+    await getInboxConversation(c.env, c.get("inbox").id, conversation_id);
+    const query = c.req.valid("query");
+    return c.json(
+      await listMessages(c.env, conversation_id, { afterSeq: query.after_seq, cursor: query.cursor, limit: query.limit, includePrivate: false }),
+      200,
+    );
+  })
+  .openapi(oneCallRoute, async (c) => {
+    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), originOf(integratorCaller(c)), c.get("idempotency"));
+    const { created, ...body } = result;
+    return c.json(body, created ? 201 : 200);
+  })
+  .openapi(pullEventsRoute, async (c) => {
+    return c.json(await pullEvents(c.env, c.get("inbox"), c.req.valid("query")), 200);
+  })
+  .openapi(messageStatusRoute, async (c) => {
+    const { message_id } = c.req.valid("param");
+    const message = await getInboxMessage(c.env, c.get("inbox").id, message_id);
+    const body = c.req.valid("json");
+    const outcome = await conversationObject(c.env, message.conversationId).updateMessageStatus({
+      conversationId: message.conversationId,
+      messageId: message_id,
+      status: body.status,
+      reason: body.reason ?? null,
+      origin: originOf(integratorCaller(c)),
+    });
+    if (outcome.kind === "not_found") throw new ApiError("message_not_found", `No message with id '${message_id}' exists in this inbox.`);
+    if (outcome.kind === "not_outgoing") {
+      throw new ApiError("invalid_state", `Message '${message_id}' is not an outgoing reply; only replies carry delivery receipts.`);
+    }
+    return c.json(outcome.message, 200);
+  });
+

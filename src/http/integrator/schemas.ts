@@ -1,0 +1,149 @@
+import { z } from "@hono/zod-openapi";
+import type { Json } from "../../db/schema";
+
+const MAX_CONTENT = 150_000;
+const MAX_ATTRIBUTES_BYTES = 16 * 1024;
+
+export const SourceId = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, "visible ASCII characters only, no spaces");
+
+/** Any JSON value (the body was parsed as JSON already). A recursive schema would not fit OpenAPI generation. */
+const JsonValue = z.unknown().openapi({ description: "Any JSON value" }) as z.ZodType<Json>;
+
+/** Free-form key/value data the integrator attaches; bounded so one field cannot bloat every event. */
+export const CustomAttributes = z
+  .record(z.string().min(1).max(100), JsonValue)
+  .refine((value) => JSON.stringify(value).length <= MAX_ATTRIBUTES_BYTES, `must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`)
+  .openapi({ example: { plan: "pro" } });
+
+export const ContactAttributesSchema = z
+  .strictObject({
+    name: z.string().trim().max(255).nullable().optional().openapi({ example: "Maria Silva" }),
+    email: z.email().max(320).nullable().optional().openapi({ example: "maria@example.com" }),
+    phone: z.string().regex(/^\+?[0-9 ().-]{3,32}$/, "a phone number such as +5511999990000").nullable().optional(),
+    identifier: z.string().min(1).max(255).nullable().optional().openapi({
+      description: "Your id for the person; links the same contact across inboxes of the account.",
+    }),
+    custom_attributes: CustomAttributes.optional(),
+  })
+  .openapi("ContactAttributes");
+
+export const AttachmentSchema = z
+  .strictObject({
+    url: z
+      .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+      .max(2048),
+    file_type: z.enum(["image", "audio", "video", "file", "location", "contact"]),
+    name: z.string().max(255).optional(),
+  })
+  .openapi("Attachment");
+
+const messageFields = {
+  content: z.string().max(MAX_CONTENT).optional().openapi({ example: "Hi! My order hasn't arrived." }),
+  source_id: SourceId.optional().openapi({ description: "Your message id: a message with this source_id is created once, ever." }),
+  content_attributes: CustomAttributes.optional(),
+  attachments: z.array(AttachmentSchema).max(10).optional(),
+};
+
+const hasContent = (body: { content?: string; attachments?: unknown[] }) =>
+  (body.content !== undefined && body.content.trim().length > 0) || (body.attachments?.length ?? 0) > 0;
+const contentRequired = { message: "content must not be empty unless attachments are sent", path: ["content"] };
+
+export const NewMessageSchema = z.strictObject(messageFields).refine(hasContent, contentRequired).openapi("NewIncomingMessage");
+
+export const NewConversationSchema = z
+  .strictObject({
+    source_id: SourceId.optional().openapi({ description: "Your thread id: find-or-create by it." }),
+    custom_attributes: CustomAttributes.optional(),
+  })
+  .openapi("NewConversation");
+
+export const OneCallMessageSchema = z
+  .strictObject({
+    contact: ContactAttributesSchema.extend({ source_id: SourceId.openapi({ example: "user-42" }) }),
+    conversation: NewConversationSchema.optional(),
+    ...messageFields,
+  })
+  .refine(hasContent, contentRequired)
+  .openapi("OneCallMessage");
+
+export const MessageStatusSchema = z
+  .strictObject({
+    status: z.enum(["delivered", "read", "failed"]),
+    reason: z.string().max(1000).optional().openapi({ description: "Why delivery failed" }),
+  })
+  .openapi("MessageStatusReport");
+
+export const ContactSchema = z
+  .object({
+    id: z.string(),
+    source_id: z.string().nullable(),
+    name: z.string().nullable(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    identifier: z.string().nullable(),
+    custom_attributes: z.record(z.string(), z.unknown()),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Contact");
+
+export const ConversationSchema = z
+  .object({
+    id: z.string(),
+    inbox_id: z.string(),
+    contact_id: z.string(),
+    source_id: z.string().nullable(),
+    status: z.enum(["open", "pending", "snoozed", "resolved"]),
+    assignee_id: z.string().nullable(),
+    labels: z.array(z.string()),
+    custom_attributes: z.record(z.string(), z.unknown()),
+    snoozed_until: z.string().nullable(),
+    messages_count: z.number().int(),
+    last_activity_at: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Conversation");
+
+export const MessageSchema = z
+  .object({
+    id: z.string(),
+    conversation_id: z.string(),
+    inbox_id: z.string(),
+    seq: z.number().int().openapi({ description: "1, 2, 3… without gaps within the conversation" }),
+    message_type: z.enum(["incoming", "outgoing", "activity"]),
+    content: z.string().nullable(),
+    content_attributes: z.record(z.string(), z.unknown()),
+    attachments: z.array(z.object({ url: z.string(), file_type: z.string(), name: z.string().optional() })),
+    private: z.boolean(),
+    sender: z.object({ type: z.enum(["contact", "user", "automation", "system"]), id: z.string().nullable() }),
+    source_id: z.string().nullable(),
+    status: z.enum(["sent", "delivered", "read", "failed"]),
+    status_reason: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Message");
+
+export const OneCallResultSchema = z
+  .object({ contact: ContactSchema, conversation: ConversationSchema, message: MessageSchema })
+  .openapi("OneCallResult");
+
+export const InboxParams = z.object({
+  inbox_identifier: z.string().max(64).openapi({ param: { name: "inbox_identifier", in: "path" } }),
+});
+export const ContactParams = InboxParams.extend({
+  source_id: SourceId.openapi({ param: { name: "source_id", in: "path" } }),
+});
+export const ConversationParams = InboxParams.extend({
+  conversation_id: z.string().max(64).openapi({ param: { name: "conversation_id", in: "path" } }),
+});
+export const MessageParams = InboxParams.extend({
+  message_id: z.string().max(64).openapi({ param: { name: "message_id", in: "path" } }),
+});
+
+export const HistoryQuery = z.object({
+  after_seq: z.coerce.number().int().min(0).optional().openapi({ description: "Return messages with a larger seq" }),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
