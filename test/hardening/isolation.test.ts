@@ -3,6 +3,7 @@
 // outside the inbox, and with ids of another tenant or inbox mixed into an otherwise valid URL) and must
 // refuse them without revealing whether the resource exists. Then every operation is called by its owner
 // with the same fixtures, so a refusal above cannot come from a broken fixture.
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, TEST_PLATFORM_TOKEN, type ApiResponse } from "../support/api";
 import { exampleValue, fillPath, loadDocument, type Operation } from "./openapi";
@@ -33,7 +34,20 @@ function scopeOf(op: Operation): Scope {
  * before the look-up: the route has to find, or not find, the resource.
  */
 function call(op: Operation, token: string | undefined, fixtures: Fixtures): Promise<ApiResponse> {
-  return api(op.method, fillPath(op, paramsFor(fixtures, op)), { token, body: op.body ? exampleValue(doc, op.body.schema) : undefined });
+  const body = op.body ? localWebhooks(exampleValue(doc, op.body.schema)) : undefined;
+  return api(op.method, fillPath(op, paramsFor(fixtures, op)), { token, body });
+}
+
+/** Webhook URLs from the document's examples point at the test receiver, not at hosts this machine cannot reach. */
+function localWebhooks(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(localWebhooks);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [
+      key,
+      /(webhook|callback)_url$/.test(key) && typeof inner === "string" ? `${env.RECEIVER_URL}/isolation` : localWebhooks(inner),
+    ]),
+  );
 }
 
 function describeCall(op: Operation, who: string, res: ApiResponse) {
