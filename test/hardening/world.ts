@@ -21,6 +21,7 @@ export const SERVER_ISSUED = new Set([
   "conversation_id",
   "message_id",
   "delivery_id",
+  "rule_id",
 ]);
 
 export type Tenant = {
@@ -213,18 +214,37 @@ async function buildTenant(b: Builder, label: string, webhooks: boolean): Promis
   const account = { account_id: accountId, user_id: subject.id, userTokenId: subject.tokenId };
   const otherAccount = { account_id: accountId, user_id: otherSubject.id, userTokenId: otherSubject.tokenId };
 
+  const accountRows: Record<string, string> = {};
+  const otherAccountRows: Record<string, string> = {};
+  if (b.has("POST", "/v1/accounts/{account_id}/automation_rules")) {
+    // Inactive, so it never acts on the traffic the suites send.
+    const rule = async () => {
+      const res = await must(
+        api("POST", `/v1/accounts/${accountId}/automation_rules`, {
+          token: adminToken,
+          body: { name: `${label} rule`, event_name: "message_created", conditions: [], actions: [{ name: "add_label", params: ["hardening"] }], active: false },
+        }),
+        "create automation rule",
+      );
+      if (typeof res.body.secret === "string") b.secrets.add(res.body.secret);
+      return idIn(res.body, "rule id", ["id"]);
+    };
+    accountRows.rule_id = await rule();
+    otherAccountRows.rule_id = await rule();
+  }
+
   const tenant: Tenant = {
     accountId,
     adminId: created.body.user.id,
     adminToken,
-    main: fixturesOf(account, {}),
-    sibling: fixturesOf(otherAccount, {}),
+    main: fixturesOf(account, accountRows),
+    sibling: fixturesOf(otherAccount, otherAccountRows),
   };
   if (b.has("POST", "/v1/accounts/{account_id}/inboxes")) {
     const first = await inboxRows(b, accountId, adminToken, `${label}-1`, webhooks);
     const second = await inboxRows(b, accountId, adminToken, `${label}-2`, webhooks);
-    tenant.main = fixturesOf(account, first.rows);
-    tenant.sibling = fixturesOf(otherAccount, second.rows);
+    tenant.main = fixturesOf(account, { ...accountRows, ...first.rows });
+    tenant.sibling = fixturesOf(otherAccount, { ...otherAccountRows, ...second.rows });
     tenant.inboxToken = first.inboxToken;
     tenant.siblingInboxToken = second.inboxToken;
     const member = await userWithToken(b, accountId, adminToken, "agent", `${label} member`);
