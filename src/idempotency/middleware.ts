@@ -32,7 +32,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const fingerprint = await sha256Hex(`${c.req.method} ${path}\n${await c.req.text()}`);
 
   // Write paths that can be re-run after a crash (the conversation object) dedupe on this too.
-  c.set("idempotency", { key: `${path} ${key}`, fingerprint });
+  c.set("idempotency", { key: `${scope} ${path} ${key}`, fingerprint });
   const claim = await stub.claim(fingerprint, LEASE_MS, WAIT_MS);
   if (claim.outcome === "replay") return replay(claim.response);
   if (claim.outcome === "mismatch") {
