@@ -5,12 +5,15 @@ import { onError, validationHook } from "./errors/handler";
 import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
+import { automationRoutes } from "./http/automation/routes";
 import { conversationRoutes } from "./http/conversations/routes";
 import { deliveryRoutes } from "./http/deliveries/routes";
 import { integratorRoutes } from "./http/integrator/routes";
 import { inboxRoutes } from "./http/inboxes/routes";
 import { jsonBody } from "./http/body";
+import { rateLimit } from "./http/rate-limit";
 import type { AppEnv } from "./http/context";
+import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
 import { idempotency } from "./idempotency/middleware";
@@ -27,20 +30,37 @@ export function buildApp() {
     c.header("x-request-id", c.get("requestId"));
   });
   app.use("*", secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
-  app.use("/v1/*", jsonBody, authenticate, idempotency);
+  app.use("*", async (c, next) => {
+    await next();
+    // API answers are data, never a page to render or frame; /docs sets its own policy.
+    if (!c.res.headers.has("content-security-policy")) c.header("content-security-policy", "default-src 'none'; frame-ancestors 'none'");
+  });
+  app.use("/v1/*", async (c, next) => {
+    await next();
+    // Answers carry tokens, secrets and one account's data: no shared or browser cache may keep them.
+    if (!c.res.headers.has("cache-control")) c.header("cache-control", "no-store");
+  });
+  app.use("/v1/*", jsonBody, authenticate, rateLimit, idempotency);
 
   app.route("/", systemRoutes);
+  app.route("/", docsRoutes);
   app.route("/", accountRoutes);
   app.route("/", userRoutes);
   app.route("/", integratorRoutes);
   app.route("/", deliveryRoutes);
   app.route("/", conversationRoutes);
   app.route("/", inboxRoutes);
+  app.route("/", automationRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
-    description: "A user token, an inbox token (integrator routes) or the platform token (account creation).",
+    description: "A user token, or an inbox token on the integrator routes of its inbox (/v1/inboxes/…).",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "platformToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "The operator's PLATFORM_TOKEN (a Worker secret): creates and configures accounts.",
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -64,7 +84,9 @@ function routeNotFound(app: OpenAPIHono<AppEnv>, c: Context<AppEnv>): Response {
   const allowed = new Set<string>();
   for (const route of app.routes) {
     if (route.method === "ALL" || route.path.includes("*")) continue;
-    const pattern = new RegExp("^" + route.path.replace(/:[^/]+/g, "[^/]+") + "/?$");
+    // Exactly as the router matches (strict: a trailing slash is another path), else a 405 would
+    // list the very method that was used.
+    const pattern = new RegExp("^" + route.path.replace(/:[^/]+/g, "[^/]+") + "$");
     if (pattern.test(path)) allowed.add(route.method);
   }
   if (allowed.size > 0) {

@@ -26,6 +26,8 @@ const configSchema = z.object({
     .transform((value) => value === "true"),
   WEBHOOK_RETRY_DELAYS: commaSeparatedSeconds,
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  RATE_LIMIT_PER_TOKEN: z.coerce.number().int().positive().default(1200),
+  RATE_LIMIT_PER_INBOX: z.coerce.number().int().positive().default(2400),
 });
 
 /** Configuration variables, parsed once per env object. */
@@ -35,6 +37,8 @@ export type Config = {
   /** Seconds to wait before attempt 2, 3, …; its length + 1 is the number of attempts. */
   webhookRetryDelays: number[];
   webhookTimeoutMs: number;
+  /** Default requests per minute per token and per inbox identifier; accounts may override them. */
+  rateLimits: { perToken: number; perInbox: number };
 };
 
 const parsed = new WeakMap<object, Config>();
@@ -48,6 +52,7 @@ export function config(env: Bindings): Config {
       allowLoopbackWebhooks: raw.ALLOW_LOOPBACK_WEBHOOKS,
       webhookRetryDelays: raw.WEBHOOK_RETRY_DELAYS,
       webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
+      rateLimits: { perToken: raw.RATE_LIMIT_PER_TOKEN, perInbox: raw.RATE_LIMIT_PER_INBOX },
     };
     parsed.set(env, cached);
   }

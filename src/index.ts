@@ -6,6 +6,8 @@ import type { Bindings } from "./env";
 
 export { IdempotencyObject } from "./idempotency/object";
 export { ConversationObject } from "./conversation/object";
+export { AssignmentObject } from "./automation/round-robin";
+export { RateLimitObject } from "./rate-limit/object";
 
 const app = buildApp();
 

@@ -215,12 +215,19 @@ export class ConversationObject extends DurableObject<Bindings> {
   }
 
   /** Assigns the conversation to a member of its inbox, or unassigns it (null). */
-  async assign(input: { conversationId: string; assignee: { id: string; name: string } | null; actor: Actor }): Promise<ConversationOutcome> {
+  async assign(input: {
+    conversationId: string;
+    assignee: { id: string; name: string } | null;
+    actor: Actor;
+    /** Leave it alone if someone has it already (auto-assignment must not take a conversation from an agent). */
+    onlyIfUnassigned?: boolean;
+  }): Promise<ConversationOutcome> {
     return this.exclusive(async () => {
       const current = await this.load(input.conversationId);
       if (!current) return { kind: "not_found" };
       const next = input.assignee?.id ?? null;
       if (current.assigneeId === next) return { kind: "unchanged", conversation: toConversation(current) };
+      if (input.onlyIfUnassigned && current.assigneeId !== null) return { kind: "unchanged", conversation: toConversation(current) };
       return this.conversationChange(input.conversationId, input.actor, (mutation) => {
         const previous = mutation.conversation.assigneeId;
         mutation.conversation.assigneeId = next;
@@ -237,12 +244,21 @@ export class ConversationObject extends DurableObject<Bindings> {
     });
   }
 
-  /** Replaces the conversation's labels (account-level labels are created on first use). */
-  async setLabels(input: { conversationId: string; labels: string[]; actor: Actor }): Promise<ConversationOutcome> {
+  /**
+   * Replaces the conversation's labels, or edits them (`add`/`remove` against the set as it is now, so a
+   * concurrent change is not lost). Account-level labels are created on first use.
+   */
+  async setLabels(
+    input: { conversationId: string; actor: Actor } & ({ labels: string[] } | { edit: { add: string[]; remove: string[] } }),
+  ): Promise<ConversationOutcome> {
     return this.exclusive(async () => {
       const current = await this.load(input.conversationId);
       if (!current) return { kind: "not_found" };
-      const next = [...new Set(input.labels)].sort();
+      const wanted =
+        "labels" in input
+          ? input.labels
+          : [...current.labels, ...input.edit.add].filter((label) => !input.edit.remove.includes(label));
+      const next = [...new Set(wanted)].sort();
       if (JSON.stringify(next) === JSON.stringify(current.labels)) return { kind: "unchanged", conversation: toConversation(current) };
       return this.conversationChange(input.conversationId, input.actor, (mutation) => {
         const previous = mutation.conversation.labels;

@@ -145,6 +145,7 @@ export const conversations = sqliteTable(
     index("conversations_account_activity").on(t.accountId, t.lastActivityAt, t.id),
     index("conversations_inbox_activity").on(t.inboxId, t.lastActivityAt, t.id),
     index("conversations_snoozed").on(t.snoozedUntil).where(sql`snoozed_until IS NOT NULL`),
+    index("conversations_inbox_open_assignee").on(t.inboxId, t.assigneeId).where(sql`status = 'open'`),
   ],
 );
 
@@ -272,4 +273,68 @@ export const deliveryAttempts = sqliteTable(
     responseExcerpt: text("response_excerpt"),
   },
   (t) => [index("delivery_attempts_delivery").on(t.deliveryId, t.attempt)],
+);
+
+export type RuleEventName = "conversation_created" | "conversation_updated" | "conversation_status_changed" | "message_created";
+export type RuleConditionValue = string | number | boolean;
+export type RuleCondition = {
+  attribute: string;
+  operator: string;
+  values: RuleConditionValue[];
+  /** Joins this condition to the next one; null on the last. */
+  query_operator: "and" | "or" | null;
+};
+export type RuleAction = { name: string; params: (string | number)[] };
+
+export const automationRules = sqliteTable(
+  "automation_rules",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    name: text("name").notNull(),
+    description: text("description"),
+    eventName: text("event_name").$type<RuleEventName>().notNull(),
+    conditions: json<RuleCondition[]>("conditions").notNull().default([]),
+    actions: json<RuleAction[]>("actions").notNull().default([]),
+    active: integer("active", { mode: "boolean" }).notNull().default(true),
+    webhookSecret: text("webhook_secret").notNull(),
+    previousWebhookSecret: text("previous_webhook_secret"),
+    previousSecretExpiresAt: integer("previous_secret_expires_at"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    deletedAt: integer("deleted_at"),
+  },
+  (t) => [
+    index("automation_rules_event").on(t.accountId, t.eventName, t.createdAt, t.id).where(sql`deleted_at IS NULL`),
+  ],
+);
+
+export type RunState = "running" | "completed" | "failed";
+export type ConditionResult = { attribute: string; operator: string; result: boolean };
+export type ActionResult = { name: string; params: (string | number)[]; result: "applied" | "skipped" | "failed"; detail: string | null };
+
+export const automationRuns = sqliteTable(
+  "automation_runs",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    ruleId: text("rule_id").notNull(),
+    eventId: text("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    conversationId: text("conversation_id"),
+    state: text("state").$type<RunState>().notNull().default("running"),
+    leaseUntil: integer("lease_until"),
+    attempts: integer("attempts").notNull().default(1),
+    matched: integer("matched", { mode: "boolean" }),
+    conditionResults: json<ConditionResult[]>("condition_results").notNull().default([]),
+    actionResults: json<ActionResult[]>("action_results").notNull().default([]),
+    error: text("error"),
+    createdAt: integer("created_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    uniqueIndex("automation_runs_event_rule").on(t.eventId, t.ruleId),
+    index("automation_runs_rule").on(t.ruleId, t.createdAt, t.id),
+    index("automation_runs_created").on(t.createdAt),
+  ],
 );

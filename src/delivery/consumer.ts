@@ -3,13 +3,16 @@ import { database } from "../db/client";
 import { deliveryAttempts, events, inboxes, webhookDeliveries } from "../db/schema";
 import { newId } from "../domain/ids";
 import { config, type Bindings } from "../env";
+import { abandonAutomationEvent, processAutomationEvent } from "../automation/engine";
+import { findRuleById } from "../domain/automation-rules";
+import { judgeWebhookUrl } from "../domain/webhook-url";
 import { attemptDelivery, type AttemptResult } from "./attempt";
-import { sendDeliveries, type QueueMessage } from "./outbox";
+import { sendDeliveries, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
 import { nextDelaySeconds, queueDelay } from "./schedule";
 import { activeSecrets, webhookHeaders } from "./signing";
 
-type Decision = { kind: "ack" } | { kind: "retry"; delaySeconds: number };
+type Decision = QueueDecision;
 
 type DeliveryRow = typeof webhookDeliveries.$inferSelect;
 
@@ -18,7 +21,8 @@ export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: 
   await Promise.all(
     batch.messages.map(async (message) => {
       try {
-        const decision = message.body.kind === "delivery" ? await processDelivery(env, message.body.deliveryId) : { kind: "ack" as const };
+        const decision =
+          message.body.kind === "delivery" ? await processDelivery(env, message.body.deliveryId) : await processAutomationEvent(env, message.body.eventId);
         if (decision.kind === "ack") message.ack();
         else message.retry({ delaySeconds: decision.delaySeconds });
       } catch (error) {
@@ -30,9 +34,13 @@ export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: 
   );
 }
 
-/** The dead-letter queue: deliveries whose schedule ran out (or whose consumer kept crashing) end failed. */
+/**
+ * The dead-letter queue: deliveries whose schedule ran out (or whose consumer kept crashing) end failed;
+ * so do automation runs the engine could never finish.
+ */
 export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
   for (const message of batch.messages) {
+    if (message.body.kind === "automation") await abandonAutomationEvent(env, message.body.eventId);
     if (message.body.kind === "delivery") {
       const delivery = await loadDelivery(env, message.body.deliveryId);
       if (delivery && delivery.state === "pending") {
@@ -85,19 +93,16 @@ export async function processDelivery(env: Bindings, deliveryId: string): Promis
   }
 
   const inbox = await db.select().from(inboxes).where(eq(inboxes.id, delivery.inboxId)).get();
-  const url = delivery.endpoint === "inbox" ? inbox?.webhookUrl : delivery.url;
   if (!inbox || inbox.deletedAt !== null) {
     await settle(env, delivery, "failed", { last_error: "The inbox was deleted; its webhooks stopped." });
     return { kind: "ack" };
   }
-  if (delivery.endpoint === "inbox" && inbox.webhookDisabledAt !== null) {
-    await settle(env, delivery, "failed", { last_error: `The endpoint is disabled: ${inbox.webhookDisabledReason ?? "410 Gone"}. Update the inbox to re-enable it, then replay.` });
+  const endpoint = await resolveEndpoint(env, delivery, inbox, now);
+  if (!endpoint.ok) {
+    await settle(env, delivery, "failed", { last_error: endpoint.error });
     return { kind: "ack" };
   }
-  if (!url) {
-    await settle(env, delivery, "failed", { last_error: "The inbox has no webhook URL any more." });
-    return { kind: "ack" };
-  }
+  const { url, secrets } = endpoint;
 
   const { webhookTimeoutMs, webhookRetryDelays } = config(env);
   const leased = await db
@@ -121,7 +126,7 @@ export async function processDelivery(env: Bindings, deliveryId: string): Promis
   }
   const body = JSON.stringify(eventEnvelope(event, inbox));
   const headers = await webhookHeaders({
-    secrets: activeSecrets(inbox, now),
+    secrets,
     id: event.id,
     timestamp: Math.floor(now / 1000),
     body,
@@ -144,6 +149,11 @@ export async function processDelivery(env: Bindings, deliveryId: string): Promis
     await settle(env, delivery, "failed", { attempts: attemptsMade, last_status_code: 410, last_error: `${reason}; the endpoint is disabled until the inbox is updated.` });
     return { kind: "ack" };
   }
+  if (result.status_code === 410) {
+    // A rule's URL: this delivery is over; the rule itself stays as its administrator set it.
+    await settle(env, delivery, "failed", { attempts: attemptsMade, last_status_code: 410, last_error: "The endpoint answered 410 Gone; not retried." });
+    return { kind: "ack" };
+  }
   const delay = nextDelaySeconds(webhookRetryDelays, attemptsMade, result.retry_after_seconds);
   if (delay === null) {
     await db
@@ -160,6 +170,34 @@ export async function processDelivery(env: Bindings, deliveryId: string): Promis
     .set({ attempts: attemptsMade, nextAttemptAt, lastStatusCode: result.status_code, lastError: failure, leasedUntil: null, updatedAt: Date.now() })
     .where(eq(webhookDeliveries.id, delivery.id));
   return { kind: "retry", delaySeconds: queueDelay(delay) };
+}
+
+type Endpoint = { ok: true; url: string; secrets: string[] } | { ok: false; error: string };
+
+/**
+ * Where a delivery goes and which secrets sign it: the inbox's webhook ("inbox"), or the URL of the
+ * automation rule whose id is the endpoint (send_webhook_event), signed with the rule's own secret. The
+ * URL policy is checked again at send time: it may have changed since the URL was saved.
+ */
+async function resolveEndpoint(env: Bindings, delivery: DeliveryRow, inbox: typeof inboxes.$inferSelect, now: number): Promise<Endpoint> {
+  let url: string | null;
+  let secrets: string[];
+  if (delivery.endpoint === "inbox") {
+    if (inbox.webhookDisabledAt !== null) {
+      return { ok: false, error: `The endpoint is disabled: ${inbox.webhookDisabledReason ?? "410 Gone"}. Update the inbox to re-enable it, then replay.` };
+    }
+    url = inbox.webhookUrl;
+    if (!url) return { ok: false, error: "The inbox has no webhook URL any more." };
+    secrets = activeSecrets(inbox, now);
+  } else {
+    const rule = await findRuleById(env, delivery.endpoint);
+    if (!rule || rule.deletedAt !== null) return { ok: false, error: "The automation rule that sent this webhook was deleted." };
+    url = delivery.url;
+    secrets = activeSecrets(rule, now);
+  }
+  const verdict = judgeWebhookUrl(url, { allowLoopback: config(env).allowLoopbackWebhooks });
+  if (!verdict.ok) return { ok: false, error: `The URL is not allowed any more (rule '${verdict.rule}'): ${verdict.reason}.` };
+  return { ok: true, url: verdict.url, secrets };
 }
 
 async function recordAttempt(env: Bindings, delivery: DeliveryRow, attempt: number, startedAt: number, result: AttemptResult) {

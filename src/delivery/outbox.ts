@@ -1,6 +1,7 @@
 import { inArray, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
+import { triggersAutomation } from "../automation/catalogue";
 import type { EventRow } from "../domain/events";
 import { newId } from "../domain/ids";
 import type { Bindings } from "../env";
@@ -9,16 +10,23 @@ import { faults } from "../faults";
 /** What the deliveries queue carries. */
 export type QueueMessage = { kind: "delivery"; deliveryId: string } | { kind: "automation"; eventId: string };
 
-/** An event ready to leave the outbox, with the deliveries its commit created. */
-export type Committed = { eventId: string; deliveryIds: string[] };
+/** What a consumer does with a message once it handled it. */
+export type QueueDecision = { kind: "ack" } | { kind: "retry"; delaySeconds: number };
+
+/**
+ * An event ready to leave the outbox, with the deliveries its commit created and whether the rules
+ * engine should see it.
+ */
+export type Committed = { eventId: string; deliveryIds: string[]; automation: boolean };
 
 /**
  * Statements that, in the event's own transaction, create the webhook delivery to the inbox endpoint —
  * only if the inbox has a webhook URL that is enabled, read inside the transaction so a concurrent
- * update or 410 is respected. Private events never leave the platform.
+ * update or 410 is respected. Private events never leave the platform (automation rules still see them).
  */
 export function fanOutStatements(env: Bindings, event: EventRow): { statements: D1PreparedStatement[]; committed: Committed } {
-  if (event.private || event.inboxId === null) return { statements: [], committed: { eventId: event.id!, deliveryIds: [] } };
+  const automation = triggersAutomation(event);
+  if (event.private || event.inboxId === null) return { statements: [], committed: { eventId: event.id!, deliveryIds: [], automation } };
   const deliveryId = newId("whd", event.createdAt);
   const statement = prepare(env, sql`INSERT INTO webhook_deliveries
       (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, endpoint, url, state, created_at, updated_at)
@@ -27,17 +35,22 @@ export function fanOutStatements(env: Bindings, event: EventRow): { statements: 
     FROM inboxes i
     WHERE i.id = ${event.inboxId} AND i.webhook_url IS NOT NULL AND i.webhook_disabled_at IS NULL AND i.deleted_at IS NULL
       AND EXISTS (SELECT 1 FROM events WHERE id = ${event.id})`);
-  return { statements: [statement], committed: { eventId: event.id!, deliveryIds: [deliveryId] } };
+  return { statements: [statement], committed: { eventId: event.id!, deliveryIds: [deliveryId], automation } };
 }
 
 /**
- * After commit: hands the events' deliveries to the queue and marks them queued. A failure here loses
- * nothing — the rows stay unqueued and the sweeper hands them over later.
+ * After commit: hands the events' deliveries (and, for the rules engine, the events) to the queue and
+ * marks them queued. A failure here loses nothing — the rows stay unqueued and the sweeper hands them
+ * over later.
  */
 export async function publish(env: Bindings, committed: Committed[]): Promise<void> {
   if (committed.length === 0) return;
   try {
-    await sendDeliveries(env, committed.flatMap((item) => item.deliveryIds));
+    await sendDeliveries(
+      env,
+      committed.flatMap((item) => item.deliveryIds),
+      committed.filter((item) => item.automation).map((item) => item.eventId),
+    );
     await database(env)
       .update(events)
       .set({ queuedAt: Date.now() })
@@ -77,13 +90,23 @@ export async function enqueueReady(
  */
 export const ID_CHUNK = 90;
 
-/** Queues deliveries and records when; a delivery queued twice is attempted once (the consumer leases it). */
-export async function sendDeliveries(env: Bindings, deliveryIds: string[]): Promise<void> {
-  if (deliveryIds.length === 0) return;
+/**
+ * Queues deliveries and records when; a delivery queued twice is attempted once (the consumer leases it).
+ * Events for the rules engine ride in the same batches: the engine dedupes by (event, rule).
+ */
+export async function sendDeliveries(env: Bindings, deliveryIds: string[], automationEventIds: string[] = []): Promise<void> {
+  const messages: QueueMessage[] = [
+    ...deliveryIds.map((deliveryId) => ({ kind: "delivery" as const, deliveryId })),
+    ...automationEventIds.map((eventId) => ({ kind: "automation" as const, eventId })),
+  ];
+  if (messages.length === 0) return;
   faults.check("queue.send");
-  for (let i = 0; i < deliveryIds.length; i += ID_CHUNK) {
-    const chunk = deliveryIds.slice(i, i + ID_CHUNK);
-    await env.DELIVERIES.sendBatch(chunk.map((deliveryId) => ({ body: { kind: "delivery", deliveryId } satisfies QueueMessage })));
-    await database(env).update(webhookDeliveries).set({ enqueuedAt: Date.now() }).where(inArray(webhookDeliveries.id, chunk));
+  for (let i = 0; i < messages.length; i += ID_CHUNK) {
+    const chunk = messages.slice(i, i + ID_CHUNK);
+    await env.DELIVERIES.sendBatch(chunk.map((body) => ({ body })));
+    const queued = chunk.flatMap((message) => (message.kind === "delivery" ? [message.deliveryId] : []));
+    if (queued.length > 0) {
+      await database(env).update(webhookDeliveries).set({ enqueuedAt: Date.now() }).where(inArray(webhookDeliveries.id, queued));
+    }
   }
 }

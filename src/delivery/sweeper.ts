@@ -1,15 +1,18 @@
 import { and, inArray, isNull, lt, sql } from "drizzle-orm";
 import { database } from "../db/client";
+import { triggersAutomation } from "../automation/catalogue";
 import { events, webhookDeliveries } from "../db/schema";
 import type { Bindings } from "../env";
 import { enqueueReady, ID_CHUNK, sendDeliveries } from "./outbox";
 
 /** How long a committed event may wait for its own request to queue it before the sweeper does. */
 export const OUTBOX_GRACE_MS = 30_000;
+/** The trace of automation runs is kept this long (and their dedupe with it: far beyond any queue redelivery). */
+export const RUN_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** A queued delivery not attempted for this long after it was due is considered lost and queued again. */
 const LOST_AFTER_MS = 15 * 60 * 1000;
 
-export type SweepReport = { events_marked: number; deliveries_queued: number; deliveries_requeued: number };
+export type SweepReport = { events_marked: number; deliveries_queued: number; deliveries_requeued: number; automation_queued: number };
 
 /**
  * Runs every minute (Cron Trigger). Nothing committed is lost between D1 and the queue: events whose
@@ -38,15 +41,20 @@ export async function sweep(env: Bindings, options: { graceMs?: number } = {}): 
     .limit(500);
   await sendDeliveries(env, lost.map((row) => row.id));
 
-  // Events whose deliveries are now queued (or that had none) leave the outbox.
+  // Events whose deliveries are now queued (or that had none) leave the outbox; those the rules engine
+  // never got are handed to it now (it dedupes by event and rule, so a second hand-over costs nothing).
   const stale = await db
-    .select({ id: events.id })
+    .select({ id: events.id, type: events.type, origin: events.origin, messageType: sql<string | null>`json_extract(${events.data}, '$.message.message_type')` })
     .from(events)
     .where(and(isNull(events.queuedAt), lt(events.createdAt, now - graceMs)))
     .limit(1000);
+  const forRules = stale.filter((row) => triggersAutomation({ ...row, data: { message: { message_type: row.messageType } } }));
+  await sendDeliveries(env, [], forRules.map((row) => row.id));
   for (let i = 0; i < stale.length; i += ID_CHUNK) {
     const chunk = stale.slice(i, i + ID_CHUNK).map((row) => row.id);
     await db.update(events).set({ queuedAt: now }).where(inArray(events.id, chunk));
   }
-  return { events_marked: stale.length, deliveries_queued: deliveriesQueued, deliveries_requeued: lost.length };
+  await db.run(sql`DELETE FROM automation_runs WHERE id IN (
+    SELECT id FROM automation_runs WHERE created_at < ${now - RUN_RETENTION_MS} AND state <> 'running' LIMIT 1000)`);
+  return { events_marked: stale.length, deliveries_queued: deliveriesQueued, deliveries_requeued: lost.length, automation_queued: forRules.length };
 }

@@ -1,7 +1,11 @@
+import { eq } from "drizzle-orm";
 import { database } from "../db/client";
 import { accounts, apiTokens, users } from "../db/schema";
-import type { Bindings } from "../env";
+import { config, type Bindings } from "../env";
+import { ApiError } from "../errors/problem";
+import { parseOverrides, rateLimiter, type RateLimits } from "../rate-limit/object";
 import { newId } from "./ids";
+import { iso } from "./time";
 import { mintToken, type IssuedToken } from "./tokens";
 import { toUser, type User } from "./users";
 
@@ -39,4 +43,53 @@ export async function createAccount(env: Bindings, input: NewAccount): Promise<C
     user: toUser(user),
     token: issued,
   };
+}
+
+export type Account = {
+  id: string;
+  name: string;
+  /** The limits in force (the account's own where set, else the deployment's defaults), per minute. */
+  rate_limits: RateLimits;
+  created_at: string;
+};
+
+function toAccount(env: Bindings, row: typeof accounts.$inferSelect): Account {
+  const defaults = config(env).rateLimits;
+  return {
+    id: row.id,
+    name: row.name,
+    rate_limits: { per_token: defaults.perToken, per_inbox: defaults.perInbox, ...parseOverrides(row.rateLimits) },
+    created_at: iso(row.createdAt),
+  };
+}
+
+export async function getAccount(env: Bindings, accountId: string): Promise<Account> {
+  const row = await database(env).select().from(accounts).where(eq(accounts.id, accountId)).get();
+  if (!row) throw new ApiError("account_not_found", `No account with id '${accountId}' exists.`);
+  return toAccount(env, row);
+}
+
+export type AccountPatch = {
+  name?: string;
+  /** null resets every limit to the default; a null member resets that one. */
+  rate_limits?: { per_token?: number | null; per_inbox?: number | null } | null;
+};
+
+/** The operator renames an account or sets its own rate limits; the limits apply from the next request. */
+export async function updateAccount(env: Bindings, accountId: string, patch: AccountPatch): Promise<Account> {
+  const db = database(env);
+  const current = await db.select().from(accounts).where(eq(accounts.id, accountId)).get();
+  if (!current) throw new ApiError("account_not_found", `No account with id '${accountId}' exists.`);
+  const set: Partial<typeof accounts.$inferInsert> = {};
+  if (patch.name !== undefined) set.name = patch.name;
+  if (patch.rate_limits !== undefined) {
+    const merged: Record<string, number | null | undefined> = { ...parseOverrides(current.rateLimits), ...patch.rate_limits };
+    const kept = Object.fromEntries(Object.entries(merged).filter(([, value]) => typeof value === "number"));
+    set.rateLimits = patch.rate_limits === null || Object.keys(kept).length === 0 ? null : kept;
+  }
+  if (Object.keys(set).length === 0) return toAccount(env, current);
+  const [row] = await db.update(accounts).set(set).where(eq(accounts.id, accountId)).returning();
+  if (!row) throw new ApiError("account_not_found", `No account with id '${accountId}' exists.`);
+  if (patch.rate_limits !== undefined) await rateLimiter(env, accountId).limitsChanged();
+  return toAccount(env, row);
 }

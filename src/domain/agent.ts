@@ -25,11 +25,14 @@ import { appendedOrThrow, type Dedupe } from "./incoming";
 import { toMessage } from "./messages";
 import { decodeCursor, encodeCursor } from "./pagination";
 
-export type Viewer = { accountId: string; userId: string; role: Role };
+/** A person (or bot) with a user token. */
+export type UserViewer = { kind: "user"; accountId: string; userId: string; role: Role };
+/** Who is looking: a user, or an automation rule, which sees its whole account like an administrator. */
+export type Viewer = UserViewer | { kind: "automation"; accountId: string };
 
-/** Agents see the inboxes they are members of; administrators see all. */
+/** Agents see the inboxes they are members of; administrators and automations see all. */
 function memberInboxCondition(viewer: Viewer): SQL | undefined {
-  if (viewer.role === "administrator") return undefined;
+  if (viewer.kind === "automation" || viewer.role === "administrator") return undefined;
   return sql`${conversations.inboxId} IN (SELECT inbox_id FROM inbox_members WHERE user_id = ${viewer.userId} AND account_id = ${viewer.accountId})`;
 }
 
@@ -56,7 +59,7 @@ async function requireWritableConversation(env: Bindings, viewer: Viewer, conver
   return row;
 }
 
-export async function actorFor(env: Bindings, viewer: Viewer, origin: Actor["origin"]): Promise<Actor> {
+export async function actorFor(env: Bindings, viewer: UserViewer, origin: Actor["origin"]): Promise<Actor> {
   const user = await database(env).select({ name: users.name }).from(users).where(eq(users.id, viewer.userId)).get();
   return { origin, name: user?.name ?? "an agent", sender: { type: "user", id: viewer.userId } };
 }
@@ -71,7 +74,7 @@ export type ConversationFilters = {
 };
 
 /** Newest activity first, with the count per status of the same filters (ignoring status). */
-export async function listConversations(env: Bindings, viewer: Viewer, filters: ConversationFilters) {
+export async function listConversations(env: Bindings, viewer: UserViewer, filters: ConversationFilters) {
   const db = database(env);
   const after = decodeCursor(filters.cursor, { at: "number", id: "string" });
   const assignee =
@@ -193,7 +196,15 @@ export async function postAgentMessage(
   return appendedOrThrow(outcome, conversationId);
 }
 
-export async function assignConversation(env: Bindings, viewer: Viewer, actor: Actor, conversationId: string, assigneeId: string | null) {
+/** `onlyIfUnassigned`: leave a conversation someone already took alone (auto-assignment). */
+export async function assignConversation(
+  env: Bindings,
+  viewer: Viewer,
+  actor: Actor,
+  conversationId: string,
+  assigneeId: string | null,
+  options: { onlyIfUnassigned?: boolean } = {},
+) {
   const row = await requireWritableConversation(env, viewer, conversationId);
   let assignee: { id: string; name: string } | null = null;
   if (assigneeId !== null) {
@@ -210,12 +221,30 @@ export async function assignConversation(env: Bindings, viewer: Viewer, actor: A
     }
     assignee = member;
   }
-  return conversationOrThrow(await conversationObject(env, conversationId).assign({ conversationId, assignee, actor }), conversationId);
+  return conversationOrThrow(
+    await conversationObject(env, conversationId).assign({ conversationId, assignee, actor, onlyIfUnassigned: options.onlyIfUnassigned }),
+    conversationId,
+  );
 }
 
 export async function labelConversation(env: Bindings, viewer: Viewer, actor: Actor, conversationId: string, names: string[]) {
   await requireWritableConversation(env, viewer, conversationId);
   return conversationOrThrow(await conversationObject(env, conversationId).setLabels({ conversationId, labels: names, actor }), conversationId);
+}
+
+/** Adds and removes labels against the set as it is when the change applies, so concurrent edits are not lost. */
+export async function editConversationLabels(
+  env: Bindings,
+  viewer: Viewer,
+  actor: Actor,
+  conversationId: string,
+  edit: { add?: string[]; remove?: string[] },
+) {
+  await requireWritableConversation(env, viewer, conversationId);
+  return conversationOrThrow(
+    await conversationObject(env, conversationId).setLabels({ conversationId, edit: { add: edit.add ?? [], remove: edit.remove ?? [] }, actor }),
+    conversationId,
+  );
 }
 
 export async function changeConversationStatus(

@@ -32,6 +32,7 @@ function toDelivery(row: DeliveryRow, attempts: AttemptRow[]) {
     event_type: row.eventType,
     conversation_id: row.conversationId,
     sequence: row.sequence,
+    endpoint: row.endpoint,
     url: row.url,
     state: row.state,
     attempts_count: row.attempts,
@@ -54,7 +55,7 @@ async function withAttempts(env: Bindings, rows: DeliveryRow[]) {
   return rows.map((row) => toDelivery(row, attempts.filter((attempt) => attempt.deliveryId === row.id)));
 }
 
-/** The inbox's delivery log, newest first, each with its attempts. */
+/** The inbox's delivery log, newest first, each with its attempts: its webhook's and its automation rules' webhooks'. */
 export async function listDeliveries(
   env: Bindings,
   accountId: string,
@@ -89,8 +90,16 @@ export async function listDeliveries(
 /** Sends a failed delivery again, from a fresh schedule, keeping its history and its webhook-id. */
 export async function retryDelivery(env: Bindings, accountId: string, inboxId: string, deliveryId: string) {
   const inbox = await requireInbox(env, accountId, inboxId);
-  if (!inbox.webhookUrl) throw new ApiError("no_webhook_url", "The inbox has no webhook URL; set one before retrying.");
   const db = database(env);
+  const target = await db
+    .select({ endpoint: webhookDeliveries.endpoint })
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.accountId, accountId), eq(webhookDeliveries.inboxId, inboxId), eq(webhookDeliveries.id, deliveryId)))
+    .get();
+  // An automation rule's webhook (endpoint = the rule id) has its own URL.
+  if (target?.endpoint === "inbox" && !inbox.webhookUrl) {
+    throw new ApiError("no_webhook_url", "The inbox has no webhook URL; set one before retrying.");
+  }
   const [row] = await db
     .update(webhookDeliveries)
     .set({ state: "pending", attempts: 0, nextAttemptAt: null, enqueuedAt: null, leasedUntil: null, completedAt: null, updatedAt: Date.now() })

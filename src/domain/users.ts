@@ -66,6 +66,12 @@ export async function updateUser(
   userId: string,
   patch: { name?: string; role?: Role; available?: boolean },
 ): Promise<User> {
+  if (Object.values(patch).every((value) => value === undefined)) {
+    // Nothing to change (drizzle refuses an empty SET): answer with the user as it is.
+    const current = await findUser(env, accountId, userId);
+    if (!current) throw notFound("user_not_found", "user", userId);
+    return toUser(current);
+  }
   const [row] = await database(env)
     .update(users)
     .set(patch)

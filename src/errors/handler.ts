@@ -11,11 +11,18 @@ export class TransientFailure extends Error {
   }
 }
 
+/** The error and the errors it wraps (drizzle wraps D1's own error as `cause`). */
+function errorChain(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let current = error; current instanceof Error && chain.length < 5; current = current.cause) chain.push(current);
+  return chain;
+}
+
 function isStorageFailure(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
   // D1 prefixes its errors with D1_ (D1_ERROR, D1_EXEC_ERROR…); constraint violations are answered by
-  // the domain code before they get here, so what is left is the database being unavailable.
-  return /^D1_|D1 DB|Network connection lost/i.test(error.message);
+  // the domain code before they get here, so what is left is the database being unavailable. Drizzle
+  // wraps them ("Failed query: …" / "Failed to run the query …"), so look through the causes.
+  return errorChain(error).some((link) => /^D1_|D1 DB|Network connection lost/i.test(link.message));
 }
 
 function isDurableObjectFailure(error: unknown): boolean {
@@ -24,25 +31,49 @@ function isDurableObjectFailure(error: unknown): boolean {
   return flags.retryable === true || flags.overloaded === true || /Durable Object/i.test(error.message);
 }
 
+/**
+ * What is safe to log about an error: names and messages along the cause chain, without the bound
+ * parameters drizzle puts in its messages (they hold emails, token hashes and webhook secrets).
+ */
+export function describeForLog(error: unknown): string {
+  const chain = errorChain(error);
+  if (chain.length === 0) return String(error);
+  return chain
+    .map((link) => {
+      const message = "params" in link ? link.message.replace(/\nparams: [\s\S]*$/, "") : link.message;
+      return `${link.name}: ${message}`;
+    })
+    .join(" <- caused by ");
+}
+
+/** Only the "at …" lines: the stack's first lines repeat the message, parameters included. */
+function stackFrames(error: Error): string | undefined {
+  return error.stack
+    ?.split("\n")
+    .filter((line) => /^\s+at /.test(line))
+    .join("\n");
+}
+
 /** Turns anything thrown into the API's error model. Unknown exceptions become a logged 500 with a request id. */
 export function toApiError(error: unknown, requestId: string): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof TransientFailure || isStorageFailure(error)) {
-    console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "storage", message: String(error) }));
+    console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "storage", message: describeForLog(error) }));
     return new ApiError("storage_unavailable", "The database did not answer; nothing was written. Retry the request.", {
       headers: { "retry-after": "1" },
     });
   }
   if (isDurableObjectFailure(error)) {
-    console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "durable_object", message: String(error) }));
+    console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "durable_object", message: describeForLog(error) }));
     return new ApiError("service_unavailable", "The conversation was briefly unavailable. Retry the request.", {
       headers: { "retry-after": "1" },
     });
   }
   if (error instanceof HTTPException) {
-    // Hono's own validators and body-limit raise these.
+    // Hono's own validators and body-limit raise these; zod-openapi's media-type gate says only
+    // "Unsupported Media Type", so the status decides.
     if (error.status === 413) return new ApiError("payload_too_large", "The request body is over the 1 MiB limit.");
-    if (/content-type/i.test(error.message)) {
+    if (error.status === 415 || /content-type/i.test(error.message)) {
       return new ApiError("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.");
     }
     if (/json/i.test(error.message)) return new ApiError("invalid_json", "The request body is not valid JSON.");
@@ -51,8 +82,9 @@ export function toApiError(error: unknown, requestId: string): ApiError {
     JSON.stringify({
       level: "error",
       request_id: requestId,
-      message: error instanceof Error ? error.message : String(error),
-      stack: error instanceof Error ? error.stack : undefined,
+      message: describeForLog(error),
+      // The stack stays in the log; the client only ever sees the request id.
+      stack: error instanceof Error ? stackFrames(error) : undefined,
     }),
   );
   return new ApiError("internal_error", `An unexpected error occurred. Quote request id ${requestId} when reporting it.`);

@@ -27,7 +27,7 @@ export function authenticated(c: Context<AppEnv>): Caller {
 
 /** Guard: only the operator's platform token. */
 export const platformOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (authenticated(c).kind !== "platform") throw new ApiError("forbidden", "Only the platform token can create accounts.");
+  if (authenticated(c).kind !== "platform") throw new ApiError("forbidden", "Only the operator's platform token may call this operation.");
   return next();
 };
 

@@ -4,7 +4,9 @@ import type { AppEnv } from "./context";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-const JSON_CONTENT_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;.*)?$/i;
+// Exactly the JSON content types @hono/zod-openapi's validator reads (its jsonRequestRegex). A wider
+// rule here let e.g. 'application/a+b+json' through, and the route then ignored the body or failed.
+const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
 
 async function readCapped(request: Request): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");

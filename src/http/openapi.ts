@@ -48,6 +48,8 @@ export function errorResponses(...statuses: number[]) {
 }
 
 export const bearerSecurity = [{ bearerAuth: [] }];
+/** Operations only the operator's PLATFORM_TOKEN may call (the document says so; the test suites read it). */
+export const platformSecurity = [{ platformToken: [] }];
 
 /** Request bodies reject unknown fields: a typo is a 422, not silently ignored. */
 export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {

@@ -12,7 +12,7 @@ const REPLAYABLE = (status: number) => status < 500 && ![401, 403, 404, 429].inc
 /**
  * `Idempotency-Key` on any POST: the first response (status and body) is stored for 24 h and replayed to
  * repeats with `Idempotent-Replayed: true`; the same key with another body is a 422. The key is scoped to
- * the caller's account and the request path.
+ * the caller (user or inbox, within its account) and the request path.
  */
 export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = c.req.header("idempotency-key");
@@ -23,13 +23,16 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const caller = c.get("caller");
   // Unauthenticated requests fail in the route's guard; nothing worth remembering.
   if (!caller) return next();
-  const scope = caller.kind === "platform" ? "platform" : caller.accountId;
+  // Scoped to who is calling, not only to the account: the guards run after this middleware, so a
+  // replay to another user of the account would hand them a response they may not see (a new token).
+  const scope =
+    caller.kind === "platform" ? "platform" : `${caller.accountId} ${caller.kind === "user" ? caller.userId : caller.inboxId}`;
   const path = new URL(c.req.url).pathname;
   const stub = c.env.IDEMPOTENCY.get(c.env.IDEMPOTENCY.idFromName(`${scope} ${path} ${key}`));
   const fingerprint = await sha256Hex(`${c.req.method} ${path}\n${await c.req.text()}`);
 
   // Write paths that can be re-run after a crash (the conversation object) dedupe on this too.
-  c.set("idempotency", { key: `${path} ${key}`, fingerprint });
+  c.set("idempotency", { key: `${scope} ${path} ${key}`, fingerprint });
   const claim = await stub.claim(fingerprint, LEASE_MS, WAIT_MS);
   if (claim.outcome === "replay") return replay(claim.response);
   if (claim.outcome === "mismatch") {

@@ -33,6 +33,9 @@ describe("replies and notes", () => {
     expect(note.status).toBe(201);
     expect(note.body).toMatchObject({ private: true, seq: 3 });
 
+    // The contact's message arrives first; wait for the reply itself, then a little for any stray duplicate.
+    const isReply = (item: { body: Record<string, any> }) => item.body.message.message_type === "outgoing";
+    await expect.poll(async () => (await payloads(webhookPath!, "message_created")).filter(isReply).length, { timeout: 10_000 }).toBe(1);
     const outgoing = await waitForPayloads(webhookPath!, 1, "message_created");
     await new Promise((resolve) => setTimeout(resolve, 300));
     const created = (await payloads(webhookPath!, "message_created")).map((item) => item.body.message);

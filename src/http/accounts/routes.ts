@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { createAccount } from "../../domain/accounts";
-import { platformOnly } from "../auth";
+import type { MiddlewareHandler } from "hono";
+import { createAccount, getAccount, updateAccount } from "../../domain/accounts";
+import { authenticated, checkAccountUser, platformOnly } from "../auth";
 import type { AppEnv } from "../context";
-import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse } from "../openapi";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, platformSecurity } from "../openapi";
 import { IssuedTokenSchema, UserSchema } from "../users/schemas";
 
 const NewAccountSchema = z
@@ -30,7 +31,7 @@ const createAccountRoute = createRoute({
   operationId: "createAccount",
   tags: ["Accounts"],
   summary: "Create an account with its first administrator (platform token)",
-  security: bearerSecurity,
+  security: platformSecurity,
   request: { headers: IdempotencyKeyHeader, body: jsonBody(NewAccountSchema) },
   responses: {
     201: jsonResponse(CreatedAccountSchema, "The account, its administrator and the administrator's token (shown once)"),
@@ -38,7 +39,81 @@ const createAccountRoute = createRoute({
   },
 });
 
-export const accountRoutes = new OpenAPIHono<AppEnv>().openapi(createAccountRoute, async (c) => {
-  const created = await createAccount(c.env, c.req.valid("json"));
-  return c.json(created, 201);
+const RateLimitsSchema = z
+  .object({
+    per_token: z.number().int().openapi({ example: 1200, description: "Requests per minute per token" }),
+    per_inbox: z.number().int().openapi({
+      example: 2400,
+      description: "Requests per minute per inbox identifier on the integrator API, from this account's tokens",
+    }),
+  })
+  .openapi("RateLimits", { description: "Token buckets: a full minute's allowance may be used at once, then it refills steadily." });
+
+const AccountSchema = z
+  .object({
+    id: z.string().openapi({ example: "acc_01JD3Q4X5Y6Z7A8B9C0D1E2F3G" }),
+    name: z.string(),
+    rate_limits: RateLimitsSchema,
+    created_at: z.string(),
+  })
+  .openapi("Account");
+
+const limitValue = z.number().int().min(1).max(1_000_000).nullable().optional();
+
+const AccountPatchSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(255).optional(),
+    rate_limits: z
+      .strictObject({ per_token: limitValue, per_inbox: limitValue })
+      .nullable()
+      .optional()
+      .openapi({ description: "This account's own limits; null (or a null member) goes back to the deployment's default." }),
+  })
+  .openapi("AccountPatch");
+
+const AccountIdParams = z.object({
+  account_id: z.string().max(64).openapi({ param: { name: "account_id", in: "path" } }),
 });
+
+/** The operator, or any user of the account. */
+const platformOrAccountUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const caller = authenticated(c);
+  if (caller.kind !== "platform") c.set("user", checkAccountUser(caller, c.req.param("account_id") ?? "", "agent"));
+  return next();
+};
+
+const getAccountRoute = createRoute({
+  middleware: [platformOrAccountUser] as const,
+  method: "get",
+  path: "/v1/accounts/{account_id}",
+  operationId: "getAccount",
+  tags: ["Accounts"],
+  summary: "Get an account and the rate limits in force for it",
+  security: [...bearerSecurity, ...platformSecurity],
+  request: { params: AccountIdParams },
+  responses: { 200: jsonResponse(AccountSchema, "The account"), ...errorResponses(403, 404, 422) },
+});
+
+const updateAccountRoute = createRoute({
+  middleware: [platformOnly] as const,
+  method: "patch",
+  path: "/v1/accounts/{account_id}",
+  operationId: "updateAccount",
+  tags: ["Accounts"],
+  summary: "Rename an account or set its own rate limits (platform token)",
+  security: platformSecurity,
+  request: { params: AccountIdParams, body: jsonBody(AccountPatchSchema) },
+  responses: { 200: jsonResponse(AccountSchema, "The updated account"), ...errorResponses(400, 403, 404, 413, 415, 422) },
+});
+
+export const accountRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(createAccountRoute, async (c) => {
+    const created = await createAccount(c.env, c.req.valid("json"));
+    return c.json(created, 201);
+  })
+  .openapi(getAccountRoute, async (c) => {
+    return c.json(await getAccount(c.env, c.req.valid("param").account_id), 200);
+  })
+  .openapi(updateAccountRoute, async (c) => {
+    return c.json(await updateAccount(c.env, c.req.valid("param").account_id, c.req.valid("json")), 200);
+  });

@@ -9,7 +9,7 @@ import {
   listLabels,
   postAgentMessage,
   requireVisibleConversation,
-  type Viewer,
+  type UserViewer,
 } from "../../domain/agent";
 import { originOf } from "../../domain/events";
 import { listMessages } from "../../domain/messages";
@@ -46,9 +46,9 @@ const StatusCounts = z.object({
   all: z.number().int(),
 });
 
-function viewer(c: AppContext): Viewer {
+function viewer(c: AppContext): UserViewer {
   const user = c.get("user");
-  return { accountId: user.accountId, userId: user.userId, role: user.role };
+  return { kind: "user", accountId: user.accountId, userId: user.userId, role: user.role };
 }
 
 async function actor(c: AppContext) {

@@ -22,6 +22,7 @@ export const DeliverySchema = z
     event_type: z.string(),
     conversation_id: z.string().nullable(),
     sequence: z.number().int().nullable(),
+    endpoint: z.string().openapi({ description: "inbox for the inbox's webhook_url; an automation rule id for its send_webhook_event" }),
     url: z.string(),
     state: z.enum(["pending", "succeeded", "failed"]),
     attempts_count: z.number().int(),

@@ -1,0 +1,114 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRule, deleteRule, getRule, listRules, listRuns, rotateRuleSecret, updateRule } from "../../domain/automation-rules";
+import { accountUser } from "../auth";
+import type { AppEnv } from "../context";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
+import { AccountParams } from "../users/schemas";
+import { NewRuleSchema, RuleParams, RulePatchSchema, RuleSchema, RuleWithSecretSchema, RunSchema } from "./schemas";
+
+const base = "/v1/accounts/{account_id}/automation_rules";
+const guard = { middleware: [accountUser("administrator")], security: bearerSecurity, tags: ["Automation rules"] };
+
+const createRuleRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: base,
+  operationId: "createAutomationRule",
+  summary: "Create a rule: on an event, if the conditions hold, apply the actions (administrators only)",
+  request: { params: AccountParams, headers: IdempotencyKeyHeader, body: jsonBody(NewRuleSchema) },
+  responses: {
+    201: jsonResponse(RuleWithSecretSchema, "The rule, with the secret that signs its webhooks (shown only here)"),
+    ...errorResponses(400, 403, 404, 413, 415, 422),
+  },
+});
+
+const listRulesRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: base,
+  operationId: "listAutomationRules",
+  summary: "The account's rules in evaluation order (oldest first)",
+  request: { params: AccountParams, query: PaginationQuery },
+  responses: { 200: jsonResponse(listOf(RuleSchema, "AutomationRuleList"), "A page of rules"), ...errorResponses(400, 403, 404, 422) },
+});
+
+const getRuleRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: `${base}/{rule_id}`,
+  operationId: "getAutomationRule",
+  summary: "Get a rule",
+  request: { params: RuleParams },
+  responses: { 200: jsonResponse(RuleSchema, "The rule"), ...errorResponses(403, 404, 422) },
+});
+
+const updateRuleRoute = createRoute({
+  ...guard,
+  method: "patch",
+  path: `${base}/{rule_id}`,
+  operationId: "updateAutomationRule",
+  summary: "Change a rule; conditions and actions are replaced as a whole, and the result is validated again",
+  request: { params: RuleParams, body: jsonBody(RulePatchSchema) },
+  responses: { 200: jsonResponse(RuleSchema, "The updated rule"), ...errorResponses(400, 403, 404, 413, 415, 422) },
+});
+
+const deleteRuleRoute = createRoute({
+  ...guard,
+  method: "delete",
+  path: `${base}/{rule_id}`,
+  operationId: "deleteAutomationRule",
+  summary: "Delete a rule: it stops at once, and its pending webhooks are not sent",
+  request: { params: RuleParams },
+  responses: { 204: { description: "Deleted" }, ...errorResponses(403, 404, 422) },
+});
+
+const rotateSecretRoute = createRoute({
+  ...guard,
+  method: "post",
+  path: `${base}/{rule_id}/secret/rotate`,
+  operationId: "rotateAutomationRuleSecret",
+  summary: "Issue a new secret for the rule's webhooks; for 24 h they are signed with both the old and the new one",
+  request: { params: RuleParams, headers: IdempotencyKeyHeader },
+  responses: { 200: jsonResponse(RuleWithSecretSchema, "The rule with its new secret, shown only here"), ...errorResponses(400, 403, 404, 422) },
+});
+
+const listRunsRoute = createRoute({
+  ...guard,
+  method: "get",
+  path: `${base}/{rule_id}/runs`,
+  operationId: "listAutomationRuns",
+  summary: "Recent evaluations of the rule, newest first: the event, each condition's result, what each action did",
+  request: {
+    params: RuleParams,
+    query: PaginationQuery.extend({
+      matched: z.enum(["true", "false"]).optional().openapi({ description: "Only runs that matched (true) or did not (false)" }),
+    }),
+  },
+  responses: { 200: jsonResponse(listOf(RunSchema, "AutomationRunList"), "A page of runs"), ...errorResponses(400, 403, 404, 422) },
+});
+
+export const automationRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(createRuleRoute, async (c) => c.json(await createRule(c.env, c.req.valid("param").account_id, c.req.valid("json")), 201))
+  .openapi(listRulesRoute, async (c) => c.json(await listRules(c.env, c.req.valid("param").account_id, c.req.valid("query")), 200))
+  .openapi(getRuleRoute, async (c) => {
+    const { account_id, rule_id } = c.req.valid("param");
+    return c.json(await getRule(c.env, account_id, rule_id), 200);
+  })
+  .openapi(updateRuleRoute, async (c) => {
+    const { account_id, rule_id } = c.req.valid("param");
+    return c.json(await updateRule(c.env, account_id, rule_id, c.req.valid("json")), 200);
+  })
+  .openapi(deleteRuleRoute, async (c) => {
+    const { account_id, rule_id } = c.req.valid("param");
+    await deleteRule(c.env, account_id, rule_id);
+    return c.body(null, 204);
+  })
+  .openapi(rotateSecretRoute, async (c) => {
+    const { account_id, rule_id } = c.req.valid("param");
+    return c.json(await rotateRuleSecret(c.env, account_id, rule_id), 200);
+  })
+  .openapi(listRunsRoute, async (c) => {
+    const { account_id, rule_id } = c.req.valid("param");
+    const { matched, ...query } = c.req.valid("query");
+    return c.json(await listRuns(c.env, account_id, rule_id, { ...query, matched: matched === undefined ? undefined : matched === "true" }), 200);
+  });

@@ -1,0 +1,81 @@
+import type { MiddlewareHandler } from "hono";
+import { config } from "../env";
+import { ApiError } from "../errors/problem";
+import { describeForLog } from "../errors/handler";
+import type { Decision, PolicyState } from "../rate-limit/bucket";
+import { rateLimiter } from "../rate-limit/object";
+import type { AppEnv } from "./context";
+
+const INTEGRATOR_PATH = /^\/v1\/inboxes\/([^/]+)/;
+
+/** Structured-field strings (RFC 8941) for the policy names: they are fixed ASCII words. */
+function item(state: PolicyState, parameters: string): string {
+  return `"${state.policy.name}";${parameters}`;
+}
+
+/** The IETF draft's fields (draft-ietf-httpapi-ratelimit-headers-10/11): the policies and where the caller stands. */
+export function rateLimitHeaders(decision: Decision): Record<string, string> {
+  return {
+    "ratelimit-policy": decision.states.map((state) => item(state, `q=${state.policy.limit};w=${state.policy.windowSeconds}`)).join(", "),
+    ratelimit: decision.states.map((state) => item(state, `r=${state.remaining};t=${state.resetSeconds}`)).join(", "),
+  };
+}
+
+function refusal(decision: Decision, subject: { token: string; inbox?: string }): ApiError {
+  const reasons = decision.states
+    .filter((state) => decision.violated.includes(state.policy.name))
+    .map((state) =>
+      state.policy.name === "per_token"
+        ? `token ${subject.token} is over its limit of ${state.policy.limit} requests per minute (per_token)`
+        : `inbox '${subject.inbox}' is over its limit of ${state.policy.limit} requests per minute from this account (per_inbox)`,
+    );
+  return new ApiError(
+    "rate_limited",
+    `Rate limit exceeded: ${reasons.join("; ")}. Retry after ${decision.retryAfterSeconds} s; the RateLimit header shows what is left.`,
+    {
+      headers: { ...rateLimitHeaders(decision), "retry-after": String(decision.retryAfterSeconds) },
+      // The draft's quota-exceeded problem names the policies; `limit` is the first, for a switch statement.
+      extensions: { "violated-policies": decision.violated, limit: decision.violated[0] },
+    },
+  );
+}
+
+/**
+ * Counts every authenticated request against the caller's token and, on integrator routes, the inbox
+ * identifier in the URL; answers 429 `rate_limited` naming the limit hit. Requests without a token are
+ * not counted here: their route answers 401 before doing any work.
+ */
+export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const caller = c.get("caller");
+  if (!caller) return next();
+  const inbox = INTEGRATOR_PATH.exec(new URL(c.req.url).pathname)?.[1];
+  const subject = {
+    token: caller.kind === "platform" ? "platform" : caller.tokenId,
+    inbox: inbox === undefined ? undefined : safeDecode(inbox).slice(0, 200),
+  };
+  const defaults = config(c.env).rateLimits;
+  let decision: Decision;
+  try {
+    decision = await rateLimiter(c.env, caller.kind === "platform" ? "platform" : caller.accountId).take({
+      accountId: caller.kind === "platform" ? null : caller.accountId,
+      token: subject.token,
+      inbox: subject.inbox,
+      defaults: { per_token: defaults.perToken, per_inbox: defaults.perInbox },
+    });
+  } catch (error) {
+    // Fail open: a limiter hiccup must not turn away legitimate traffic.
+    console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), kind: "rate_limit", message: describeForLog(error) }));
+    return next();
+  }
+  if (!decision.allowed) throw refusal(decision, subject);
+  await next();
+  for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.header(name, value);
+};
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}

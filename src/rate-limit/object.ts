@@ -1,0 +1,102 @@
+import { DurableObject } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
+import { database } from "../db/client";
+import { accounts } from "../db/schema";
+import type { Bindings } from "../env";
+import { refill, take, type Bucket, type Decision, type Policy } from "./bucket";
+
+/** Requests per minute, as stored in accounts.rate_limits and shown by GET /v1/accounts/{id}. */
+export type RateLimits = { per_token: number; per_inbox: number };
+
+export type TakeRequest = {
+  /** null for the platform token. */
+  accountId: string | null;
+  /** The token's id (never the token itself). */
+  token: string;
+  /** The inbox identifier of an integrator route, when the request has one. */
+  inbox?: string;
+  /** The deployment's defaults (Worker variables), overridden by the account's own limits. */
+  defaults: RateLimits;
+};
+
+export const WINDOW_SECONDS = 60;
+/** An account's own limits are re-read at least this often (PATCH also tells the object at once). */
+const OVERRIDES_TTL_MS = 60_000;
+/** Beyond this many buckets, full ones (which carry no information) are dropped. */
+const SWEEP_THRESHOLD = 10_000;
+
+/** Only positive integers count; anything else in the column falls back to the default. */
+export function parseOverrides(stored: unknown): Partial<RateLimits> {
+  const result: Partial<RateLimits> = {};
+  if (typeof stored !== "object" || stored === null) return result;
+  for (const name of ["per_token", "per_inbox"] as const) {
+    const value = (stored as Record<string, unknown>)[name];
+    if (typeof value === "number" && Number.isSafeInteger(value) && value > 0) result[name] = value;
+  }
+  return result;
+}
+
+/**
+ * The token buckets of one account (or of the platform token): one object per account keeps each
+ * request to a single round trip and makes the account's limits one read. Buckets live in memory: if
+ * the object is evicted, its clients simply start again with full buckets.
+ */
+export class RateLimitObject extends DurableObject<Bindings> {
+  private buckets = new Map<string, Bucket>();
+  private overrides?: { value: Partial<RateLimits>; loadedAt: number };
+
+  async take(request: TakeRequest): Promise<Decision> {
+    const limits = { ...request.defaults, ...(await this.accountOverrides(request.accountId)) };
+    const entries: { key: string; policy: Policy }[] = [
+      { key: `token:${request.token}`, policy: { name: "per_token", limit: limits.per_token, windowSeconds: WINDOW_SECONDS } },
+    ];
+    if (request.inbox !== undefined) {
+      entries.push({
+        key: `inbox:${request.inbox}`,
+        policy: { name: "per_inbox", limit: limits.per_inbox, windowSeconds: WINDOW_SECONDS },
+      });
+    }
+    // From here on nothing awaits, so concurrent requests cannot interleave between read and write.
+    const now = Date.now();
+    const { buckets, decision } = take(
+      entries.map(({ key, policy }) => ({ policy, bucket: this.buckets.get(key) })),
+      now,
+    );
+    entries.forEach(({ key }, i) => this.buckets.set(key, buckets[i]!));
+    if (this.buckets.size > SWEEP_THRESHOLD) this.sweep(now, limits);
+    return decision;
+  }
+
+  /**
+   * The operator changed the account's limits: read them again, and start every bucket full at the new
+   * limit (raising a limit to unblock a customer should work at once).
+   */
+  async limitsChanged(): Promise<void> {
+    this.overrides = undefined;
+    this.buckets.clear();
+  }
+
+  private async accountOverrides(accountId: string | null): Promise<Partial<RateLimits>> {
+    if (accountId === null) return {};
+    if (this.overrides && Date.now() - this.overrides.loadedAt < OVERRIDES_TTL_MS) return this.overrides.value;
+    const row = await database(this.env)
+      .select({ rateLimits: accounts.rateLimits })
+      .from(accounts)
+      .where(eq(accounts.id, accountId))
+      .get();
+    this.overrides = { value: parseOverrides(row?.rateLimits), loadedAt: Date.now() };
+    return this.overrides.value;
+  }
+
+  private sweep(now: number, limits: RateLimits) {
+    for (const [key, bucket] of this.buckets) {
+      const limit = key.startsWith("inbox:") ? limits.per_inbox : limits.per_token;
+      if (refill(bucket, { name: "per_token", limit, windowSeconds: WINDOW_SECONDS }, now).tokens >= limit) this.buckets.delete(key);
+    }
+  }
+}
+
+/** The rate-limit object of an account (or "platform"). */
+export function rateLimiter(env: Bindings, scope: string) {
+  return env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(scope));
+}
