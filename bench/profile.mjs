@@ -27,7 +27,14 @@ const receiver = await startReceiver();
 const host = await startHost({
   name: "profile",
   config,
-  vars: { PLATFORM_TOKEN, ALLOW_LOOPBACK_WEBHOOKS: "true", WEBHOOK_RETRY_DELAYS: "1,1", WEBHOOK_TIMEOUT_MS: "5000" },
+  vars: {
+    PLATFORM_TOKEN,
+    ALLOW_LOOPBACK_WEBHOOKS: "true",
+    WEBHOOK_RETRY_DELAYS: "1,1",
+    WEBHOOK_TIMEOUT_MS: "5000",
+    RATE_LIMIT_PER_TOKEN: "1000000000",
+    RATE_LIMIT_PER_INBOX: "1000000000",
+  },
 });
 setServerCpuSampler(host.cpuSeconds);
 const base = host.directUrl ?? host.proxyUrl;

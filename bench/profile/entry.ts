@@ -2,9 +2,12 @@
 // text), queue send and Durable Object call, and the time spent waiting for D1. `node bench/profile.mjs`
 // runs it under wrangler dev, drives requests one at a time and reads the totals from /__profile.
 // Durable Objects of a Worker share its isolate under wrangler dev, so one module-level tally sees both.
-import worker from "../../src/index";
-import { ConversationObject as Conversation } from "../../src/conversation/object";
-import { IdempotencyObject as Idempotency } from "../../src/idempotency/object";
+import worker, {
+  AssignmentObject as Assignment,
+  ConversationObject as Conversation,
+  IdempotencyObject as Idempotency,
+  RateLimitObject as RateLimit,
+} from "../../src/index";
 import type { Bindings } from "../../src/env";
 
 type Tally = { count: number; ms: number };
@@ -114,29 +117,40 @@ function countQueue(name: string, queue: Queue) {
 }
 
 const countedEnvs = new WeakMap<object, Bindings>();
+/** The env with every D1 database, Durable Object namespace and queue binding replaced by a counting one. */
 function countEnv(env: Bindings): Bindings {
   let counted = countedEnvs.get(env);
   if (!counted) {
-    counted = {
-      ...env,
-      DB: countDb(env.DB),
-      CONVERSATIONS: countNamespace("ConversationObject", env.CONVERSATIONS),
-      IDEMPOTENCY: countNamespace("IdempotencyObject", env.IDEMPOTENCY),
-      DELIVERIES: countQueue("queue DELIVERIES", env.DELIVERIES),
-      DELIVERIES_DLQ: countQueue("queue DELIVERIES_DLQ", env.DELIVERIES_DLQ),
-    } as Bindings;
+    const bindings: Record<string, unknown> = { ...env };
+    for (const [name, value] of Object.entries(env as unknown as Record<string, unknown>)) {
+      const binding = value as Record<string, unknown>;
+      if (typeof binding?.prepare === "function" && typeof binding?.batch === "function") bindings[name] = countDb(value as D1Database);
+      else if (typeof binding?.idFromName === "function") bindings[name] = countNamespace(name, value as DurableObjectNamespace);
+      else if (typeof binding?.sendBatch === "function") bindings[name] = countQueue(`queue ${name}`, value as Queue);
+    }
+    counted = bindings as unknown as Bindings;
     countedEnvs.set(env, counted);
   }
   return counted;
 }
 
+// Every Durable Object class of the product, constructed with the counting env.
 export class ConversationObject extends Conversation {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, countEnv(env));
   }
 }
-
 export class IdempotencyObject extends Idempotency {
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, countEnv(env));
+  }
+}
+export class RateLimitObject extends RateLimit {
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, countEnv(env));
+  }
+}
+export class AssignmentObject extends Assignment {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, countEnv(env));
   }
