@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
-import { commitBatch, database, isUniqueViolation, prepare } from "../db/client";
+import { database, isUniqueViolation, prepare } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
 import type { Contact } from "../domain/contacts";
 import { singleOpenKey, toConversation, type ConversationRow } from "../domain/conversations";
@@ -8,7 +8,7 @@ import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../domai
 import { iso } from "../domain/time";
 import { newId } from "../domain/ids";
 import { findMessageBySource, toMessage, type MessageRow } from "../domain/messages";
-import { fanOutStatements, publish, type Committed } from "../delivery/outbox";
+import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { faults } from "../faults";
 import type { Actor, ConversationOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
@@ -451,7 +451,6 @@ export class ConversationObject extends DurableObject<Bindings> {
       const result = await build(mutation);
       const db = database(this.env);
       const after = mutation.conversation;
-      const committed: Committed[] = [];
       const batch: D1PreparedStatement[] = [...mutation.statements];
       batch.push(
         prepare(this.env, db
@@ -471,14 +470,10 @@ export class ConversationObject extends DurableObject<Bindings> {
           .where(eq(conversations.id, conversationId))),
       );
       if (mutation.events.length > 0) batch.push(prepare(this.env, db.insert(events).values(mutation.events)));
-      for (const event of mutation.events) {
-        const fanOut = fanOutStatements(this.env, event);
-        batch.push(...fanOut.statements);
-        committed.push(fanOut.committed);
-      }
+      let committed: Committed[];
       try {
         faults.check("conversation.commit");
-        await commitBatch(this.env, batch);
+        ({ committed } = await commitWithEvents(this.env, batch, mutation.events));
       } catch (error) {
         // Whatever happened, D1 is the truth: re-read before the next write.
         this.cached = undefined;

@@ -1,9 +1,9 @@
 import { and, eq, sql } from "drizzle-orm";
-import { commitBatch, database, isUniqueViolation, prepare } from "../db/client";
+import { database, isUniqueViolation, prepare } from "../db/client";
 import { contactInboxes, contacts, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
-import { fanOutStatements, publish } from "../delivery/outbox";
+import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "./events";
 import { newId } from "./ids";
 import { iso } from "./time";
@@ -101,8 +101,7 @@ export async function upsertContact(
     data: { contact: toContact(row, sourceId) },
     now,
   });
-  const fanOut = fanOutStatements(env, event);
-  await commitBatch(env, [
+  const { committed } = await commitWithEvents(env, [
     // Conflicts only on (account_id, identifier): the person exists already and is linked below.
     prepare(env, db.insert(contacts).values(row).onConflictDoNothing()),
     prepare(env, sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)
@@ -113,14 +112,13 @@ export async function upsertContact(
     prepare(env, sql`DELETE FROM contacts WHERE id = ${contactId}
       AND NOT EXISTS (SELECT 1 FROM contact_inboxes WHERE contact_id = ${contactId})`),
     insertEventWhere(env, event, sql`EXISTS (SELECT 1 FROM contacts WHERE id = ${contactId})`),
-    ...fanOut.statements,
-  ]);
+  ], [event]);
 
   const winner = await findContactBySource(env, inbox, sourceId);
   if (!winner) throw new Error(`contact_inboxes row for source id ${sourceId} vanished after insert`);
   const created = winner.contactInbox.id === contactInboxId;
   if (winner.contact.id === contactId) {
-    await publish(env, [fanOut.committed]);
+    await publish(env, committed);
     return { ...winner, created };
   }
   // Linked to a contact that already existed (same identifier), or a concurrent request won: apply our attributes.
@@ -169,9 +167,9 @@ async function updateContact(
     data: { contact: toContact(after, current.contactInbox.sourceId), changed_attributes: changed },
     now,
   });
-  const fanOut = fanOutStatements(env, event);
+  let committed;
   try {
-    await commitBatch(env, [
+    ({ committed } = await commitWithEvents(env, [
       prepare(env, db
         .update(contacts)
         .set({
@@ -184,14 +182,13 @@ async function updateContact(
         })
         .where(and(eq(contacts.accountId, inbox.accountId), eq(contacts.id, before.id)))),
       insertEventWhere(env, event, sql`1`),
-      ...fanOut.statements,
-    ]);
+    ], [event]));
   } catch (error) {
     if (isUniqueViolation(error)) {
       throw new ApiError("identifier_taken", `Another contact in this account already has identifier '${after.identifier}'.`);
     }
     throw error;
   }
-  await publish(env, [fanOut.committed]);
+  await publish(env, committed);
   return { contact: after, contactInbox: current.contactInbox };
 }

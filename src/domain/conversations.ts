@@ -1,10 +1,10 @@
 import { and, desc, eq, lt, ne, or, sql } from "drizzle-orm";
-import { commitBatch, database, prepare } from "../db/client";
+import { database, prepare } from "../db/client";
 import { contactInboxes, contacts, conversations, type ConversationStatus, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { toContact, type ContactInboxRow, type ContactRow } from "./contacts";
-import { fanOutStatements, publish } from "../delivery/outbox";
+import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "./events";
 import { newId } from "./ids";
 import { decodeCursor, page } from "./pagination";
@@ -149,15 +149,13 @@ export async function openConversation(
     data: { conversation: toConversation(row), contact: toContact(contact.contact, contact.contactInbox.sourceId) },
     now,
   });
-  const fanOut = fanOutStatements(env, event);
-  await commitBatch(env, [
+  const { committed } = await commitWithEvents(env, [
     prepare(env, db.insert(conversations).values(row).onConflictDoNothing()),
     insertEventWhere(env, event, sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${row.id})`),
-    ...fanOut.statements,
-  ]);
+  ], [event]);
   const inserted = await db.select().from(conversations).where(eq(conversations.id, row.id)).get();
   if (inserted) {
-    await publish(env, [fanOut.committed]);
+    await publish(env, committed);
     return { conversation: inserted, created: true };
   }
   const winner = await findWinner();
