@@ -3,7 +3,7 @@
 // D1 round trips (reads, writes, batches, by SQL), Durable Object calls and queue sends — including the
 // work the request leaves behind (waitUntil, the queue consumer delivering its webhooks) — then 300 at 32
 // connections for throughput and the server's CPU per request. `--json` prints the raw tallies too.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../scripts/dev-server.mjs";
 import { apiClient } from "./lib/api.mjs";
@@ -102,6 +102,7 @@ try {
   }), 200);
 } finally {
   await host.stop();
+  rmSync(host.persistTo, { recursive: true, force: true });
   await receiver.close();
 }
 print();
@@ -118,6 +119,7 @@ async function profileWriteCeiling() {
     cases.push({ name: "write ceiling Worker: one INSERT (reference)", ...sequential, d1_round_trips: 1, reads: 0, writes: 1, batches: 0, ...loaded, calls: {}, queries: {} });
   } finally {
     await ceiling.stop();
+    rmSync(ceiling.persistTo, { recursive: true, force: true });
   }
 }
 

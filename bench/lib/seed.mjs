@@ -4,7 +4,7 @@
 // reads exactly as if the messages had come through the API (minus their events, which scenario 6
 // does not read).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { projectRoot } from "../../scripts/dev-server.mjs";
@@ -22,7 +22,8 @@ SELECT 'msg_seed' || printf('%08d', c.last_seq + n.i) || lower(hex(randomblob(4)
 FROM n, conversations c WHERE c.id = '${conversationId}';
 UPDATE conversations SET last_seq = last_seq + ${Number(count)}, updated_at = ${now} WHERE id = '${conversationId}';
 `;
-  const file = path.join(mkdtempSync(path.join(tmpdir(), "edge-inbox-bench-seed-")), "seed.sql");
+  const dir = mkdtempSync(path.join(tmpdir(), "edge-inbox-bench-seed-"));
+  const file = path.join(dir, "seed.sql");
   writeFileSync(file, sql);
   const wrangler = path.join(projectRoot, "node_modules", ".bin", "wrangler");
   const result = spawnSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--config", config, "--file", file, "--yes"], {
@@ -35,5 +36,6 @@ UPDATE conversations SET last_seq = last_seq + ${Number(count)}, updated_at = ${
       PATH: `${path.join(projectRoot, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}`,
     },
   });
+  rmSync(dir, { recursive: true, force: true });
   if (result.status !== 0) throw new Error(`seeding with wrangler d1 execute failed:\n${result.stdout}\n${result.stderr}`);
 }
