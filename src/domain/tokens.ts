@@ -1,6 +1,6 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { database } from "../db/client";
-import { apiTokens, inboxes, users, type Role } from "../db/schema";
+import { apiTokens, inboxes, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { base64url, newId, randomBytes } from "./ids";
@@ -51,15 +51,27 @@ export type Caller =
   | { kind: "user"; accountId: string; userId: string; role: Role; tokenId: string }
   | { kind: "inbox"; accountId: string; inboxId: string; tokenId: string };
 
-/** Who is calling, from a bearer token; null when the token is unknown, revoked or its owner is gone. */
-export async function resolveCaller(env: Bindings, bearer: string, platformToken: string | undefined): Promise<Caller | null> {
+/** The inbox an integrator URL names, read with the token (one round trip), and whether the token's user is a member. */
+export type CalledInbox = { inbox: typeof inboxes.$inferSelect | null; callerIsMember: boolean };
+
+/**
+ * Who is calling, from a bearer token; null when the token is unknown, revoked or its owner is gone.
+ * With `inboxIdentifier` (an integrator URL) the inbox is read in the same D1 round trip.
+ */
+export async function resolveCaller(
+  env: Bindings,
+  bearer: string,
+  platformToken: string | undefined,
+  inboxIdentifier?: string,
+): Promise<{ caller: Caller | null; called?: CalledInbox }> {
   if (!bearer.startsWith(TOKEN_PREFIX)) {
-    if (platformToken && (await secretsEqual(bearer, platformToken))) return { kind: "platform" };
-    return null;
+    if (platformToken && (await secretsEqual(bearer, platformToken))) return { caller: { kind: "platform" } };
+    return { caller: null };
   }
   // Looked up by hash: the index finds it, and the comparison never touches the secret itself.
   const tokenHash = await sha256Hex(bearer);
-  const row = await database(env)
+  const db = database(env);
+  const tokenQuery = db
     .select({
       id: apiTokens.id,
       accountId: apiTokens.accountId,
@@ -73,14 +85,33 @@ export async function resolveCaller(env: Bindings, bearer: string, platformToken
     .leftJoin(users, and(eq(users.id, apiTokens.userId), isNull(users.deletedAt)))
     .leftJoin(inboxes, eq(inboxes.id, apiTokens.inboxId))
     .where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt)))
-    .get();
-  if (!row) return null;
-  if (row.kind === "user") {
-    if (!row.userId || !row.role) return null;
-    return { kind: "user", accountId: row.accountId, userId: row.userId, role: row.role, tokenId: row.id };
+    .limit(1);
+  let row: Awaited<typeof tokenQuery>[number] | undefined;
+  let called: CalledInbox | undefined;
+  if (inboxIdentifier === undefined) {
+    [row] = await tokenQuery;
+  } else {
+    const [tokenRows, inboxRows, memberRows] = await db.batch([
+      tokenQuery,
+      db.select().from(inboxes).where(and(eq(inboxes.identifier, inboxIdentifier), isNull(inboxes.deletedAt))).limit(1),
+      db
+        .select({ userId: inboxMembers.userId })
+        .from(inboxMembers)
+        .innerJoin(inboxes, eq(inboxes.id, inboxMembers.inboxId))
+        .innerJoin(apiTokens, eq(apiTokens.userId, inboxMembers.userId))
+        .where(and(eq(inboxes.identifier, inboxIdentifier), eq(apiTokens.tokenHash, tokenHash)))
+        .limit(1),
+    ]);
+    row = tokenRows[0];
+    called = { inbox: inboxRows[0] ?? null, callerIsMember: memberRows.length > 0 };
   }
-  if (!row.inboxId || row.inboxDeletedAt !== null) return null;
-  return { kind: "inbox", accountId: row.accountId, inboxId: row.inboxId, tokenId: row.id };
+  if (!row) return { caller: null };
+  if (row.kind === "user") {
+    if (!row.userId || !row.role) return { caller: null };
+    return { caller: { kind: "user", accountId: row.accountId, userId: row.userId, role: row.role, tokenId: row.id }, called };
+  }
+  if (!row.inboxId || row.inboxDeletedAt !== null) return { caller: null };
+  return { caller: { kind: "inbox", accountId: row.accountId, inboxId: row.inboxId, tokenId: row.id }, called };
 }
 
 export async function issueUserToken(env: Bindings, accountId: string, userId: string): Promise<IssuedToken> {

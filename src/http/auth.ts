@@ -13,9 +13,17 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ApiError("invalid_token", "Send the token as 'Authorization: Bearer <token>'.");
-  const caller = await resolveCaller(c.env, match[1]!, config(c.env).platformToken);
+  // An integrator URL names its inbox: read it with the token, in the same round trip.
+  const inboxIdentifier = /^\/v1\/inboxes\/([^/]+)\//.exec(c.req.path)?.[1];
+  const { caller, called } = await resolveCaller(
+    c.env,
+    match[1]!,
+    config(c.env).platformToken,
+    inboxIdentifier === undefined ? undefined : decodeURIComponent(inboxIdentifier),
+  );
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
   c.set("caller", caller);
+  if (called) c.set("calledInbox", called);
   return next();
 };
 

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { Bindings } from "../env";
-import type { Caller } from "../domain/tokens";
+import type { CalledInbox, Caller } from "../domain/tokens";
 import type { inboxes } from "../db/schema";
 
 export type UserCaller = Extract<Caller, { kind: "user" }>;
@@ -17,6 +17,8 @@ export type AppEnv = {
     user: UserCaller;
     /** Set by the idempotency middleware when the request carries an Idempotency-Key. */
     idempotency: { key: string; fingerprint: string } | undefined;
+    /** Read by authenticate together with the token on integrator URLs. */
+    calledInbox: CalledInbox | undefined;
     /** Set by the inboxAccess guard (integrator routes). */
     inbox: typeof inboxes.$inferSelect;
   };
