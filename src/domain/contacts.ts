@@ -48,7 +48,7 @@ export type ContactAttributes = {
 type InboxRef = { id: string; accountId: string };
 
 /** The contact behind a source id in an inbox, or undefined. */
-export async function findContactBySource(env: Bindings, inbox: InboxRef, sourceId: string) {
+export async function findContactBySource(env: Bindings, inbox: { id: string }, sourceId: string) {
   return database(env)
     .select({ contact: contacts, contactInbox: contactInboxes })
     .from(contactInboxes)
@@ -71,8 +71,10 @@ export async function upsertContact(
   sourceId: string,
   attributes: ContactAttributes,
   origin: Origin,
+  /** The caller already read it (undefined: not looked up yet; null: looked up, absent). */
+  known?: { contact: ContactRow; contactInbox: ContactInboxRow } | null,
 ): Promise<UpsertedContact> {
-  const existing = await findContactBySource(env, inbox, sourceId);
+  const existing = known === undefined ? await findContactBySource(env, inbox, sourceId) : (known ?? undefined);
   if (existing) return { ...(await updateContact(env, inbox, existing, attributes, origin)), created: false };
 
   const db = database(env);

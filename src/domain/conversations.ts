@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, ne, or, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
 import { contactInboxes, contacts, conversations, type ConversationStatus, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
@@ -59,20 +59,36 @@ export function singleOpenKey(inbox: { lockToSingleConversation: boolean }, conv
     : null;
 }
 
-/** The contact's conversation to continue: its locked open one, else its most recent unresolved one. */
-export async function findUnresolvedConversation(env: Bindings, inbox: InboxSettings, contactInboxId: string) {
+/**
+ * In one D1 round trip: the contact behind a source id and the conversation to continue with it — its
+ * locked open conversation if the inbox locks contacts to one, else its most recent unresolved one.
+ */
+export async function findContactAndConversation(env: Bindings, inbox: { id: string }, sourceId: string) {
   const db = database(env);
-  if (inbox.lockToSingleConversation) {
-    const locked = await db.select().from(conversations).where(eq(conversations.singleOpenKey, contactInboxId)).get();
-    if (locked) return locked;
-  }
-  return db
-    .select()
-    .from(conversations)
-    .where(and(eq(conversations.contactInboxId, contactInboxId), ne(conversations.status, "resolved")))
-    .orderBy(desc(conversations.createdAt))
-    .limit(1)
-    .get();
+  const bySource = and(eq(contactInboxes.inboxId, inbox.id), eq(contactInboxes.sourceId, sourceId));
+  // Single-table selects only: drizzle maps batched rows by column name, so a join's duplicate names
+  // (id, account_id…) would be mixed up.
+  const [contactInboxRows, contactRows, conversationRows] = await db.batch([
+    db.select().from(contactInboxes).where(bySource).limit(1),
+    db
+      .select()
+      .from(contacts)
+      .where(inArray(contacts.id, db.select({ id: contactInboxes.contactId }).from(contactInboxes).where(bySource)))
+      .limit(1),
+    db
+      .select({ conversation: conversations })
+      .from(conversations)
+      .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
+      .where(and(bySource, ne(conversations.status, "resolved")))
+      .orderBy(desc(sql`${conversations.singleOpenKey} IS NOT NULL`), desc(conversations.createdAt))
+      .limit(1),
+  ]);
+  const contactInbox = contactInboxRows[0];
+  const contact = contactRows[0];
+  return {
+    contact: contactInbox && contact ? { contact, contactInbox } : undefined,
+    conversation: conversationRows[0]?.conversation,
+  };
 }
 
 export type OpenedConversation = { conversation: ConversationRow; created: boolean };

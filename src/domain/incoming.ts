@@ -5,7 +5,7 @@ import type { MessageOutcome } from "../conversation/protocol";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { toContact, upsertContact, type ContactAttributes, type ContactInboxRow, type ContactRow } from "./contacts";
-import { findUnresolvedConversation, openConversation, toConversation, type Conversation } from "./conversations";
+import { findContactAndConversation, openConversation, toConversation, type Conversation } from "./conversations";
 import type { Message } from "./messages";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
@@ -78,10 +78,12 @@ export async function receiveMessage(
   dedupe: Dedupe,
 ) {
   const { source_id: contactSourceId, ...attributes } = input.contact;
-  const contact = await upsertContact(env, inbox, contactSourceId, attributes, origin);
+  const known = await findContactAndConversation(env, inbox, contactSourceId);
+  const contact = await upsertContact(env, inbox, contactSourceId, attributes, origin, known.contact ?? null);
+  // A contact that was just linked or created has no conversation in this inbox yet.
   let conversation =
-    input.conversation?.source_id === undefined
-      ? await findUnresolvedConversation(env, inbox, contact.contactInbox.id)
+    input.conversation?.source_id === undefined && known.contact?.contactInbox.id === contact.contactInbox.id
+      ? known.conversation
       : undefined;
   if (!conversation) {
     conversation = (
