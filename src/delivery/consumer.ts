@@ -1,5 +1,6 @@
-import { and, eq, lt, sql } from "drizzle-orm";
-import { database } from "../db/client";
+import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
+import { commitBatch, database, prepare } from "../db/client";
 import { deliveryAttempts, events, inboxes, webhookDeliveries } from "../db/schema";
 import { newId } from "../domain/ids";
 import { config, type Bindings } from "../env";
@@ -22,8 +23,13 @@ export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: 
     batch.messages.map(async (message) => {
       try {
         const decision =
-          message.body.kind === "delivery" ? await processDelivery(env, message.body.deliveryId) : await processAutomationEvent(env, message.body.eventId);
-        if (decision.kind === "ack") message.ack();
+          message.body.kind === "delivery"
+            ? await processDelivery(env, message.body.deliveryId, message.body.attempt)
+            : await processAutomationEvent(env, message.body.eventId);
+        if (decision.kind === "schedule") {
+          await env.DELIVERIES.send(decision.message, { delaySeconds: decision.delaySeconds });
+          message.ack();
+        } else if (decision.kind === "ack") message.ack();
         else message.retry({ delaySeconds: decision.delaySeconds });
       } catch (error) {
         // Our own failure (D1 down…): the queue retries; after max_retries the dead-letter consumer settles it.
@@ -64,35 +70,55 @@ async function loadDelivery(env: Bindings, deliveryId: string) {
   return database(env).select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)).get();
 }
 
-export async function processDelivery(env: Bindings, deliveryId: string): Promise<Decision> {
+export async function processDelivery(env: Bindings, deliveryId: string, forAttempt?: number): Promise<Decision> {
   const db = database(env);
   const now = Date.now();
-  const delivery = await loadDelivery(env, deliveryId);
+  // One round trip: the delivery, its inbox and event, and whether an earlier one of its line is pending.
+  const earlier = alias(webhookDeliveries, "earlier");
+  const [deliveryRows, inboxRows, eventRows, earlierRows] = await db.batch([
+    db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
+    db.select().from(inboxes).where(inArray(inboxes.id, db.select({ id: webhookDeliveries.inboxId }).from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)))),
+    db.select().from(events).where(inArray(events.id, db.select({ id: webhookDeliveries.eventId }).from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)))),
+    db
+      .select({ id: earlier.id })
+      .from(earlier)
+      .innerJoin(
+        webhookDeliveries,
+        and(
+          eq(webhookDeliveries.id, deliveryId),
+          eq(earlier.conversationId, webhookDeliveries.conversationId),
+          eq(earlier.endpoint, webhookDeliveries.endpoint),
+          lt(earlier.sequence, webhookDeliveries.sequence),
+        ),
+      )
+      .where(eq(earlier.state, "pending"))
+      .limit(1),
+  ]);
+  const delivery = deliveryRows[0];
   if (!delivery || delivery.state !== "pending") return { kind: "ack" };
+  // A duplicate of a message whose attempt already happened.
+  if ((forAttempt ?? 1) !== delivery.attempts + 1) return { kind: "ack" };
 
   // A wait longer than the queue can delay arrives early: delay again for the rest.
   if (delivery.nextAttemptAt !== null && delivery.nextAttemptAt > now + 1000) {
-    return { kind: "retry", delaySeconds: queueDelay((delivery.nextAttemptAt - now) / 1000) };
+    return {
+      kind: "schedule",
+      message: { kind: "delivery", deliveryId, attempt: delivery.attempts + 1 },
+      delaySeconds: queueDelay((delivery.nextAttemptAt - now) / 1000),
+    };
   }
 
   // Per conversation and endpoint, one delivery at a time, in sequence order: a later one waits (unqueued)
   // until the earlier one succeeds or fails for good, which then queues it.
-  if (delivery.conversationId !== null && delivery.sequence !== null) {
-    const earlier = await db
-      .select({ id: webhookDeliveries.id })
-      .from(webhookDeliveries)
-      .where(and(pendingInLine(delivery.conversationId, delivery.endpoint), lt(webhookDeliveries.sequence, delivery.sequence)))
-      .limit(1)
-      .get();
-    if (earlier) {
-      await db.update(webhookDeliveries).set({ enqueuedAt: null }).where(eq(webhookDeliveries.id, delivery.id));
-      // The earlier one may have settled between our read and our write: look once more so nothing stalls.
-      const stillEarlier = await db.select({ state: webhookDeliveries.state }).from(webhookDeliveries).where(eq(webhookDeliveries.id, earlier.id)).get();
-      if (stillEarlier?.state === "pending") return { kind: "ack" };
-    }
+  const blockedBy = earlierRows[0];
+  if (blockedBy) {
+    await db.update(webhookDeliveries).set({ enqueuedAt: null }).where(eq(webhookDeliveries.id, delivery.id));
+    // The earlier one may have settled between our read and our write: look once more so nothing stalls.
+    const stillEarlier = await db.select({ state: webhookDeliveries.state }).from(webhookDeliveries).where(eq(webhookDeliveries.id, blockedBy.id)).get();
+    if (stillEarlier?.state === "pending") return { kind: "ack" };
   }
 
-  const inbox = await db.select().from(inboxes).where(eq(inboxes.id, delivery.inboxId)).get();
+  const inbox = inboxRows[0];
   if (!inbox || inbox.deletedAt !== null) {
     await settle(env, delivery, "failed", { last_error: "The inbox was deleted; its webhooks stopped." });
     return { kind: "ack" };
@@ -119,7 +145,7 @@ export async function processDelivery(env: Bindings, deliveryId: string): Promis
   // Another consumer holds it: it will settle and queue what follows.
   if (leased.length === 0) return { kind: "ack" };
 
-  const event = await db.select().from(events).where(eq(events.id, delivery.eventId)).get();
+  const event = eventRows[0];
   if (!event) {
     await settle(env, delivery, "failed", { last_error: "The event no longer exists." });
     return { kind: "ack" };
@@ -133,43 +159,65 @@ export async function processDelivery(env: Bindings, deliveryId: string): Promis
   });
   const result = await attemptDelivery({ url, headers, body, timeoutMs: webhookTimeoutMs });
   const attemptsMade = leased[0]!.attempts + 1;
-  await recordAttempt(env, delivery, attemptsMade, now, result);
+  // The attempt is recorded in the same write that settles or reschedules the delivery.
+  const attempt = attemptRow(env, delivery, attemptsMade, now, result);
 
   if (result.ok) {
-    await settle(env, delivery, "succeeded", { attempts: attemptsMade, last_status_code: result.status_code, last_error: null });
+    await settle(env, delivery, "succeeded", { attempts: attemptsMade, last_status_code: result.status_code, last_error: null }, [attempt]);
     return { kind: "ack" };
   }
   const failure = result.error ?? `The endpoint answered ${result.status_code}.`;
   if (result.status_code === 410 && delivery.endpoint === "inbox") {
     const reason = "The endpoint answered 410 Gone";
-    await db
-      .update(inboxes)
-      .set({ webhookDisabledAt: Date.now(), webhookDisabledReason: reason })
-      .where(and(eq(inboxes.id, inbox.id), sql`${inboxes.webhookDisabledAt} IS NULL`));
-    await settle(env, delivery, "failed", { attempts: attemptsMade, last_status_code: 410, last_error: `${reason}; the endpoint is disabled until the inbox is updated.` });
+    const disable = prepare(
+      env,
+      db
+        .update(inboxes)
+        .set({ webhookDisabledAt: Date.now(), webhookDisabledReason: reason })
+        .where(and(eq(inboxes.id, inbox.id), sql`${inboxes.webhookDisabledAt} IS NULL`)),
+    );
+    await settle(
+      env,
+      delivery,
+      "failed",
+      { attempts: attemptsMade, last_status_code: 410, last_error: `${reason}; the endpoint is disabled until the inbox is updated.` },
+      [attempt, disable],
+    );
     return { kind: "ack" };
   }
   if (result.status_code === 410) {
     // A rule's URL: this delivery is over; the rule itself stays as its administrator set it.
-    await settle(env, delivery, "failed", { attempts: attemptsMade, last_status_code: 410, last_error: "The endpoint answered 410 Gone; not retried." });
+    await settle(env, delivery, "failed", { attempts: attemptsMade, last_status_code: 410, last_error: "The endpoint answered 410 Gone; not retried." }, [attempt]);
     return { kind: "ack" };
   }
   const delay = nextDelaySeconds(webhookRetryDelays, attemptsMade, result.retry_after_seconds);
   if (delay === null) {
-    await db
-      .update(webhookDeliveries)
-      .set({ attempts: attemptsMade, lastStatusCode: result.status_code, lastError: `${failure} Gave up after ${attemptsMade} attempts.`, leasedUntil: null, updatedAt: Date.now() })
-      .where(eq(webhookDeliveries.id, delivery.id));
+    await commitBatch(env, [
+      attempt,
+      prepare(
+        env,
+        db
+          .update(webhookDeliveries)
+          .set({ attempts: attemptsMade, lastStatusCode: result.status_code, lastError: `${failure} Gave up after ${attemptsMade} attempts.`, leasedUntil: null, updatedAt: Date.now() })
+          .where(eq(webhookDeliveries.id, delivery.id)),
+      ),
+    ]);
     // The dead-letter consumer marks it failed and lets the next delivery of the conversation go.
     await env.DELIVERIES_DLQ.send({ kind: "delivery", deliveryId: delivery.id } satisfies QueueMessage);
     return { kind: "ack" };
   }
   const nextAttemptAt = Date.now() + delay * 1000;
-  await db
-    .update(webhookDeliveries)
-    .set({ attempts: attemptsMade, nextAttemptAt, lastStatusCode: result.status_code, lastError: failure, leasedUntil: null, updatedAt: Date.now() })
-    .where(eq(webhookDeliveries.id, delivery.id));
-  return { kind: "retry", delaySeconds: queueDelay(delay) };
+  await commitBatch(env, [
+    attempt,
+    prepare(
+      env,
+      db
+        .update(webhookDeliveries)
+        .set({ attempts: attemptsMade, nextAttemptAt, lastStatusCode: result.status_code, lastError: failure, leasedUntil: null, updatedAt: Date.now() })
+        .where(eq(webhookDeliveries.id, delivery.id)),
+    ),
+  ]);
+  return { kind: "schedule", message: { kind: "delivery", deliveryId, attempt: attemptsMade + 1 }, delaySeconds: queueDelay(delay) };
 }
 
 type Endpoint = { ok: true; url: string; secrets: string[] } | { ok: false; error: string };
@@ -200,9 +248,11 @@ async function resolveEndpoint(env: Bindings, delivery: DeliveryRow, inbox: type
   return { ok: true, url: verdict.url, secrets };
 }
 
-async function recordAttempt(env: Bindings, delivery: DeliveryRow, attempt: number, startedAt: number, result: AttemptResult) {
-  await database(env)
-    .insert(deliveryAttempts)
+function attemptRow(env: Bindings, delivery: DeliveryRow, attempt: number, startedAt: number, result: AttemptResult) {
+  return prepare(
+    env,
+    database(env)
+      .insert(deliveryAttempts)
     .values({
       id: newId("att", startedAt),
       deliveryId: delivery.id,
@@ -213,19 +263,24 @@ async function recordAttempt(env: Bindings, delivery: DeliveryRow, attempt: numb
       statusCode: result.status_code,
       error: result.error ?? null,
       responseExcerpt: result.response_excerpt,
-    });
+    }),
+  );
 }
 
-/** Ends a delivery (succeeded or failed) and queues the next one of its conversation to that endpoint. */
+/**
+ * Ends a delivery (succeeded or failed), with `alongside` in the same write, and queues the next one of its
+ * conversation to that endpoint.
+ */
 export async function settle(
   env: Bindings,
   delivery: DeliveryRow,
   state: "succeeded" | "failed",
   fields: { attempts?: number; last_status_code?: number | null; last_error: string | null },
+  alongside: D1PreparedStatement[] = [],
 ) {
   const db = database(env);
   const now = Date.now();
-  await db
+  const update = db
     .update(webhookDeliveries)
     .set({
       state,
@@ -238,13 +293,21 @@ export async function settle(
       updatedAt: now,
     })
     .where(eq(webhookDeliveries.id, delivery.id));
-  if (delivery.conversationId === null) return;
-  const next = await db
-    .select({ id: webhookDeliveries.id })
-    .from(webhookDeliveries)
-    .where(pendingInLine(delivery.conversationId, delivery.endpoint))
-    .orderBy(webhookDeliveries.sequence)
-    .limit(1)
-    .get();
-  if (next) await sendDeliveries(env, [next.id]);
+  const statements = [...alongside, prepare(env, update)];
+  if (delivery.conversationId !== null) {
+    statements.push(
+      prepare(
+        env,
+        db
+          .select({ id: webhookDeliveries.id, attempts: webhookDeliveries.attempts })
+          .from(webhookDeliveries)
+          .where(pendingInLine(delivery.conversationId, delivery.endpoint))
+          .orderBy(webhookDeliveries.sequence)
+          .limit(1),
+      ),
+    );
+  }
+  const results = await commitBatch(env, statements);
+  const next = delivery.conversationId === null ? undefined : (results.at(-1)!.results as { id: string; attempts: number }[])[0];
+  if (next) await sendDeliveries(env, [next]);
 }

@@ -8,10 +8,20 @@ import type { Bindings } from "../env";
 import { faults } from "../faults";
 
 /** What the deliveries queue carries. */
-export type QueueMessage = { kind: "delivery"; deliveryId: string } | { kind: "automation"; eventId: string };
+export type QueueMessage =
+  /**
+   * `attempt` names the attempt the message is for; without it, the delivery's first attempt (of its
+   * current cycle). A message for any other attempt is a stale duplicate and is dropped, so a copy queued
+   * twice never adds attempts to the schedule.
+   */
+  | { kind: "delivery"; deliveryId: string; attempt?: number }
+  | { kind: "automation"; eventId: string };
 
-/** What a consumer does with a message once it handled it. */
-export type QueueDecision = { kind: "ack" } | { kind: "retry"; delaySeconds: number };
+/** What a consumer does with a message once it handled it: done, redeliver it later, or queue the next attempt. */
+export type QueueDecision =
+  | { kind: "ack" }
+  | { kind: "retry"; delaySeconds: number }
+  | { kind: "schedule"; message: QueueMessage; delaySeconds: number };
 
 /**
  * An event ready to leave the outbox, with the deliveries its commit created and whether the rules
@@ -113,15 +123,15 @@ export async function enqueueReady(
   const cutoff = Date.now() - (options.olderThanMs ?? 0);
   const limit = options.limit ?? 500;
   const inboxFilter = options.inboxId === undefined ? sql`1` : sql`d.inbox_id = ${options.inboxId}`;
-  const rows = await database(env).all<{ id: string }>(sql`
-    SELECT d.id FROM webhook_deliveries d
+  const rows = await database(env).all<{ id: string; attempts: number }>(sql`
+    SELECT d.id, d.attempts FROM webhook_deliveries d
     WHERE d.state = 'pending' AND d.enqueued_at IS NULL AND d.created_at <= ${cutoff} AND ${inboxFilter}
       AND (d.conversation_id IS NULL OR NOT EXISTS (
         SELECT 1 FROM webhook_deliveries earlier
         WHERE earlier.conversation_id = d.conversation_id AND earlier.endpoint = d.endpoint
           AND earlier.state = 'pending' AND earlier.sequence < d.sequence))
     ORDER BY d.created_at LIMIT ${limit}`);
-  await sendDeliveries(env, rows.map((row) => row.id));
+  await sendDeliveries(env, rows);
   return rows.length;
 }
 
@@ -137,13 +147,18 @@ export const ID_CHUNK = 90;
  */
 export async function sendDeliveries(
   env: Bindings,
-  deliveryIds: string[],
+  /** Ids (for a delivery's first attempt) or ids with the attempt the message is for. */
+  deliveries: Array<string | { id: string; attempts: number }>,
   automationEventIds: string[] = [],
   /** Events to mark as handed over, in the same write as the deliveries. */
   eventIds: string[] = [],
 ): Promise<void> {
   const messages: QueueMessage[] = [
-    ...deliveryIds.map((deliveryId) => ({ kind: "delivery" as const, deliveryId })),
+    ...deliveries.map((delivery) =>
+      typeof delivery === "string"
+        ? { kind: "delivery" as const, deliveryId: delivery }
+        : { kind: "delivery" as const, deliveryId: delivery.id, attempt: delivery.attempts + 1 },
+    ),
     ...automationEventIds.map((eventId) => ({ kind: "automation" as const, eventId })),
   ];
   if (messages.length === 0) return;

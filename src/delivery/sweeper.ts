@@ -28,7 +28,7 @@ export async function sweep(env: Bindings, options: { graceMs?: number } = {}): 
 
   // Deliveries queued long ago but never attempted when due: the message was lost; queue it again.
   const lost = await db
-    .select({ id: webhookDeliveries.id })
+    .select({ id: webhookDeliveries.id, attempts: webhookDeliveries.attempts })
     .from(webhookDeliveries)
     .where(
       and(
@@ -39,7 +39,7 @@ export async function sweep(env: Bindings, options: { graceMs?: number } = {}): 
       ),
     )
     .limit(500);
-  await sendDeliveries(env, lost.map((row) => row.id));
+  await sendDeliveries(env, lost);
 
   // Events whose deliveries are now queued (or that had none) leave the outbox; those the rules engine
   // never got are handed to it now (it dedupes by event and rule, so a second hand-over costs nothing).

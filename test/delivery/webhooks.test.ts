@@ -59,6 +59,24 @@ describe("webhook delivery", () => {
     expect(retried!.attempts[0].response_excerpt).toBe("boom");
   });
 
+  it("drops duplicate queue messages: a copy never adds an attempt or cuts a retry wait short", async () => {
+    const { account, inbox, token, webhookPath } = await setup([{ status: 500 }, { status: 500 }]);
+    await api("PUT", `/v1/inboxes/${inbox.identifier}/contacts/dup-1`, { token, body: {} });
+    await waitForPayloads(webhookPath, 1);
+    const [delivery] = await deliveries(account, inbox.id);
+    // Copies of the first-attempt message and of the attempt already made arrive while the retry waits.
+    await env.DELIVERIES.send({ kind: "delivery", deliveryId: delivery!.id });
+    await env.DELIVERIES.send({ kind: "delivery", deliveryId: delivery!.id, attempt: 1 });
+    await expect.poll(async () => (await deliveries(account, inbox.id, "?state=succeeded")).length, { timeout: 10_000 }).toBe(1);
+    const [done] = await deliveries(account, inbox.id);
+    expect(done!.attempts.map((attempt: { status_code: number }) => attempt.status_code)).toEqual([500, 500, 200]);
+    const arrivals = (await payloads(webhookPath)).map((item) => item.request.at);
+    expect(arrivals).toHaveLength(3);
+    // WEBHOOK_RETRY_DELAYS=1,1,1 with ±10 % jitter: every retry waited its turn.
+    expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(850);
+    expect(arrivals[2]! - arrivals[1]!).toBeGreaterThanOrEqual(850);
+  });
+
   it("marks a delivery failed after the whole schedule, and a manual retry then delivers it", async () => {
     const { account, inbox, token, webhookPath } = await setup([], { status: 503 });
     await api("PUT", `/v1/inboxes/${inbox.identifier}/contacts/down-1`, { token, body: { name: "X" } });
