@@ -79,16 +79,26 @@ export function buildApp() {
 }
 
 /** 405 with Allow when the path exists under other methods, else 404; both as problems. */
+const routePatterns = new WeakMap<OpenAPIHono<AppEnv>, { method: string; pattern: RegExp }[]>();
+
+/** The app's routes as patterns, built once (the app is complete before it serves its first request). */
+function patternsOf(app: OpenAPIHono<AppEnv>) {
+  let patterns = routePatterns.get(app);
+  if (!patterns) {
+    patterns = app.routes
+      .filter((route) => route.method !== "ALL" && !route.path.includes("*"))
+      // Exactly as the router matches (strict: a trailing slash is another path), else a 405 would
+      // list the very method that was used.
+      .map((route) => ({ method: route.method, pattern: new RegExp("^" + route.path.replace(/:[^/]+/g, "[^/]+") + "$") }));
+    routePatterns.set(app, patterns);
+  }
+  return patterns;
+}
+
 function routeNotFound(app: OpenAPIHono<AppEnv>, c: Context<AppEnv>): Response {
   const path = new URL(c.req.url).pathname;
   const allowed = new Set<string>();
-  for (const route of app.routes) {
-    if (route.method === "ALL" || route.path.includes("*")) continue;
-    // Exactly as the router matches (strict: a trailing slash is another path), else a 405 would
-    // list the very method that was used.
-    const pattern = new RegExp("^" + route.path.replace(/:[^/]+/g, "[^/]+") + "$");
-    if (pattern.test(path)) allowed.add(route.method);
-  }
+  for (const route of patternsOf(app)) if (route.pattern.test(path)) allowed.add(route.method);
   if (allowed.size > 0) {
     const allow = [...allowed].sort().join(", ");
     return problemResponse(
