@@ -1,6 +1,6 @@
 // What agents do with conversations — people through the API, bots, and automation rules alike: read,
 // reply, note, assign, label, change status. Every change goes through the conversation's object.
-import { and, desc, eq, isNull, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, isNull, sql, type SQL } from "drizzle-orm";
 import { conversationObject } from "../conversation/stub";
 import type { Actor, ConversationOutcome } from "../conversation/protocol";
 import { database } from "../db/client";
@@ -23,7 +23,7 @@ import { toContact } from "./contacts";
 import { toConversation, type Conversation } from "./conversations";
 import { appendedOrThrow, type Dedupe } from "./incoming";
 import { toMessage } from "./messages";
-import { decodeCursor, encodeCursor } from "./pagination";
+import { beyondKey, decodeCursor, encodeCursor } from "./pagination";
 
 /** A person (or bot) with a user token. */
 export type UserViewer = { kind: "user"; accountId: string; userId: string; role: Role };
@@ -98,12 +98,7 @@ export async function listConversations(env: Bindings, viewer: UserViewer, filte
         and(
           common,
           filters.status ? eq(conversations.status, filters.status) : undefined,
-          after
-            ? or(
-                lt(conversations.lastActivityAt, after.at),
-                and(eq(conversations.lastActivityAt, after.at), lt(conversations.id, after.id)),
-              )
-            : undefined,
+          beyondKey(conversations.lastActivityAt, conversations.id, after && { time: after.at, id: after.id }, "desc"),
         ),
       )
       .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))

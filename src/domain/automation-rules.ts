@@ -1,5 +1,5 @@
 // Automation rules as administrators manage them, and the trace of their runs.
-import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import {
   automationRules,
@@ -16,7 +16,7 @@ import { config, type Bindings } from "../env";
 import { ApiError, notFound, type FieldError } from "../errors/problem";
 import { newId } from "./ids";
 import { newWebhookSecret, SECRET_GRACE_MS } from "./inboxes";
-import { decodeCursor, page } from "./pagination";
+import { beyondKey, decodeCursor, page } from "./pagination";
 import { iso } from "./time";
 
 export type RuleRow = typeof automationRules.$inferSelect;
@@ -152,12 +152,7 @@ export async function listRules(env: Bindings, accountId: string, options: { lim
       and(
         eq(automationRules.accountId, accountId),
         isNull(automationRules.deletedAt),
-        after
-          ? or(
-              gt(automationRules.createdAt, after.created_at),
-              and(eq(automationRules.createdAt, after.created_at), gt(automationRules.id, after.id)),
-            )
-          : undefined,
+        beyondKey(automationRules.createdAt, automationRules.id, after && { time: after.created_at, id: after.id }, "asc"),
       ),
     )
     .orderBy(asc(automationRules.createdAt), asc(automationRules.id))

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, ne, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
 import { contactInboxes, contacts, conversations, type ConversationStatus, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
@@ -7,7 +7,7 @@ import { toContact, type ContactInboxRow, type ContactRow } from "./contacts";
 import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "./events";
 import { newId } from "./ids";
-import { decodeCursor, page } from "./pagination";
+import { beyondKey, decodeCursor, page } from "./pagination";
 import { iso } from "./time";
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -191,12 +191,7 @@ export async function listContactConversations(
     .where(
       and(
         eq(conversations.contactInboxId, contactInboxId),
-        after
-          ? or(
-              lt(conversations.createdAt, after.created_at),
-              and(eq(conversations.createdAt, after.created_at), lt(conversations.id, after.id)),
-            )
-          : undefined,
+        beyondKey(conversations.createdAt, conversations.id, after && { time: after.created_at, id: after.id }, "desc"),
       ),
     )
     .orderBy(desc(conversations.createdAt), desc(conversations.id))

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import { deliveryAttempts, events, webhookDeliveries, type DeliveryState } from "../db/schema";
 import { eventEnvelope } from "../delivery/payload";
@@ -6,7 +6,7 @@ import { enqueueReady } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { requireInbox } from "./inboxes";
-import { decodeCursor, page } from "./pagination";
+import { beyondKey, decodeCursor, page } from "./pagination";
 import { iso } from "./time";
 
 type DeliveryRow = typeof webhookDeliveries.$inferSelect;
@@ -73,12 +73,7 @@ export async function listDeliveries(
         eq(webhookDeliveries.inboxId, inboxId),
         options.state ? eq(webhookDeliveries.state, options.state) : undefined,
         options.event_type ? eq(webhookDeliveries.eventType, options.event_type) : undefined,
-        after
-          ? or(
-              lt(webhookDeliveries.createdAt, after.created_at),
-              and(eq(webhookDeliveries.createdAt, after.created_at), lt(webhookDeliveries.id, after.id)),
-            )
-          : undefined,
+        beyondKey(webhookDeliveries.createdAt, webhookDeliveries.id, after && { time: after.created_at, id: after.id }, "desc"),
       ),
     )
     .orderBy(desc(webhookDeliveries.createdAt), desc(webhookDeliveries.id))

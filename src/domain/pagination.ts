@@ -1,3 +1,4 @@
+import { and, eq, gt, lt, or, type Column, type SQL } from "drizzle-orm";
 import { ApiError } from "../errors/problem";
 import { base64url } from "./ids";
 
@@ -34,4 +35,11 @@ export function page<T>(rows: T[], limit: number, cursorOf: (row: T) => Record<s
   const data = hasMore ? rows.slice(0, limit) : rows;
   const last = data[data.length - 1];
   return { data, next_cursor: hasMore && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}
+
+/** Keyset condition for the next page: rows beyond (time, id) in the listing's order; undefined on page one. */
+export function beyondKey(time: Column, id: Column, after: { time: number; id: string } | undefined, order: "asc" | "desc"): SQL | undefined {
+  if (!after) return undefined;
+  const beyond = order === "desc" ? lt : gt;
+  return or(beyond(time, after.time), and(eq(time, after.time), beyond(id, after.id)));
 }
