@@ -101,7 +101,9 @@ beforeAll(async () => {
 }, 120_000);
 
 describe("URL fields refuse private, loopback, metadata and non-https addresses", () => {
-  if (targets.length === 0) it.skip("no operation takes a URL yet", () => {});
+  it("finds the operations that take a URL the platform calls (inbox webhooks, rule webhooks)", () => {
+    expect(targets.length).toBeGreaterThanOrEqual(2);
+  });
   it.each(targets)("%s", async (_, op, site) => {
     const path = fillPath(op, paramsFor(world.a.main, op));
     const token = op.platformOnly ? TEST_PLATFORM_TOKEN : world.a.adminToken;
