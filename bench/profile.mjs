@@ -10,6 +10,7 @@ import { apiClient } from "./lib/api.mjs";
 import { startHost } from "./lib/host.mjs";
 import { load, percentile, round, setServerCpuSampler } from "./lib/load.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
+import { seedAccount } from "./lib/seed.mjs";
 
 const N = 20;
 const LOAD_CONNECTIONS = 32;
@@ -40,20 +41,7 @@ setServerCpuSampler(host.cpuSeconds);
 const base = host.directUrl ?? host.proxyUrl;
 const api = apiClient(() => base);
 try {
-  const account = (
-    await api.call("POST", "/v1/accounts", {
-      token: PLATFORM_TOKEN,
-      body: { name: "Profile", administrator: { name: "Admin", email: "admin@profile.example" } },
-      expect: 201,
-    })
-  ).json;
-  const accountId = account.account.id;
-  const admin = account.token.token;
-  const inbox = async (name, webhookUrl) => {
-    const created = (await api.call("POST", `/v1/accounts/${accountId}/inboxes`, { token: admin, body: { name, ...(webhookUrl ? { webhook_url: webhookUrl } : {}) }, expect: 201 })).json;
-    const token = (await api.call("POST", `/v1/accounts/${accountId}/inboxes/${created.id}/tokens`, { token: admin, body: {}, expect: 201 })).json.token;
-    return { ...created, token };
-  };
+  const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Profile");
   const quiet = await inbox("No webhook");
   const hook = receiver.endpoint("profile");
   const loud = await inbox("With webhook", hook.url);

@@ -11,7 +11,7 @@ import { apiClient } from "./lib/api.mjs";
 import { startHost } from "./lib/host.mjs";
 import { load, percentile, round, serverCpuSeconds, setServerCpuSampler } from "./lib/load.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
-import { seedConversationSql } from "./lib/seed.mjs";
+import { seedConversationSql, seedAccount } from "./lib/seed.mjs";
 
 const quick = process.argv.includes("--quick");
 const scale = quick ? 0.2 : 1;
@@ -135,26 +135,7 @@ async function measureApp() {
   // The account, inboxes and tokens, through the API as an operator and an administrator would.
   const receiver = await startReceiver();
   stops.push(receiver.close);
-  const account = (
-    await api.call("POST", "/v1/accounts", {
-      token: PLATFORM_TOKEN,
-      body: { name: "Bench", administrator: { name: "Bench Admin", email: "admin@bench.example" } },
-      expect: 201,
-    })
-  ).json;
-  const accountId = account.account.id;
-  const admin = account.token.token;
-  const inbox = async (name, webhookUrl) => {
-    const created = (
-      await api.call("POST", `/v1/accounts/${accountId}/inboxes`, {
-        token: admin,
-        body: { name, ...(webhookUrl ? { webhook_url: webhookUrl } : {}) },
-        expect: 201,
-      })
-    ).json;
-    const token = (await api.call("POST", `/v1/accounts/${accountId}/inboxes/${created.id}/tokens`, { token: admin, body: {}, expect: 201 })).json.token;
-    return { ...created, token };
-  };
+  const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Bench");
 
   await ingestSpread(base, await inbox("Ingest"));
   const hot = await hotConversation(base, api, await inbox("Hot conversation"));

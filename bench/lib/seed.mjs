@@ -39,3 +39,31 @@ UPDATE conversations SET last_seq = last_seq + ${Number(count)}, updated_at = ${
   rmSync(dir, { recursive: true, force: true });
   if (result.status !== 0) throw new Error(`seeding with wrangler d1 execute failed:\n${result.stdout}\n${result.stderr}`);
 }
+
+/**
+ * An account through the platform API, and a maker of inboxes (with an inbox token) in it — the way an
+ * operator and an administrator set things up.
+ */
+export async function seedAccount(api, platformToken, name) {
+  const account = (
+    await api.call("POST", "/v1/accounts", {
+      token: platformToken,
+      body: { name, administrator: { name: `${name} Admin`, email: `admin@${name.toLowerCase()}.example` } },
+      expect: 201,
+    })
+  ).json;
+  const accountId = account.account.id;
+  const admin = account.token.token;
+  const inbox = async (inboxName, webhookUrl) => {
+    const created = (
+      await api.call("POST", `/v1/accounts/${accountId}/inboxes`, {
+        token: admin,
+        body: { name: inboxName, ...(webhookUrl ? { webhook_url: webhookUrl } : {}) },
+        expect: 201,
+      })
+    ).json;
+    const token = (await api.call("POST", `/v1/accounts/${accountId}/inboxes/${created.id}/tokens`, { token: admin, body: {}, expect: 201 })).json.token;
+    return { ...created, token };
+  };
+  return { accountId, admin, inbox };
+}
