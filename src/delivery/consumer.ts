@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, eq, inArray, lt, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import { commitBatch, database, prepare } from "../db/client";
 import { deliveryAttempts, events, inboxes, webhookDeliveries } from "../db/schema";
@@ -57,6 +57,22 @@ export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env:
   }
 }
 
+/** Takes the delivery's lease for one attempt if it is pending, not held by another consumer, and `also` holds. */
+function leaseQuery(env: Bindings, deliveryId: string, now: number, timeoutMs: number, also: SQL) {
+  return database(env)
+    .update(webhookDeliveries)
+    .set({ leasedUntil: now + timeoutMs + 5_000 })
+    .where(
+      and(
+        eq(webhookDeliveries.id, deliveryId),
+        eq(webhookDeliveries.state, "pending"),
+        sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${now})`,
+        also,
+      ),
+    )
+    .returning({ attempts: webhookDeliveries.attempts });
+}
+
 /** The pending deliveries of one conversation to one endpoint: the line that is delivered in sequence order. */
 function pendingInLine(conversationId: string, endpoint: string) {
   return and(
@@ -73,9 +89,17 @@ async function loadDelivery(env: Bindings, deliveryId: string) {
 export async function processDelivery(env: Bindings, deliveryId: string, forAttempt?: number): Promise<Decision> {
   const db = database(env);
   const now = Date.now();
-  // One round trip: the delivery, its inbox and event, and whether an earlier one of its line is pending.
+  const { webhookTimeoutMs, webhookRetryDelays } = config(env);
+  // One round trip: the lease, taken only if this message may attempt now (the delivery is pending, this is
+  // its next attempt, it is due, no earlier delivery of its line is pending, nobody else holds it), then the
+  // delivery, its inbox and event, and the earlier delivery that blocks it if any.
   const earlier = alias(webhookDeliveries, "earlier");
-  const [deliveryRows, inboxRows, eventRows, earlierRows] = await db.batch([
+  const [leased, deliveryRows, inboxRows, eventRows, earlierRows] = await db.batch([
+    leaseQuery(env, deliveryId, now, webhookTimeoutMs, sql`${webhookDeliveries.attempts} = ${(forAttempt ?? 1) - 1}
+      AND (${webhookDeliveries.nextAttemptAt} IS NULL OR ${webhookDeliveries.nextAttemptAt} <= ${now + 1000})
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS earlier
+        WHERE earlier.conversation_id = ${webhookDeliveries.conversationId} AND earlier.endpoint = ${webhookDeliveries.endpoint}
+          AND earlier.state = 'pending' AND earlier.sequence < ${webhookDeliveries.sequence})`),
     db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
     db.select().from(inboxes).where(inArray(inboxes.id, db.select({ id: webhookDeliveries.inboxId }).from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)))),
     db.select().from(events).where(inArray(events.id, db.select({ id: webhookDeliveries.eventId }).from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)))),
@@ -116,7 +140,10 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
     // The earlier one may have settled between our read and our write: look once more so nothing stalls.
     const stillEarlier = await db.select({ state: webhookDeliveries.state }).from(webhookDeliveries).where(eq(webhookDeliveries.id, blockedBy.id)).get();
     if (stillEarlier?.state === "pending") return { kind: "ack" };
+    leased.push(...(await leaseQuery(env, deliveryId, now, webhookTimeoutMs, sql`1`)));
   }
+  // Another consumer holds it: it will settle and queue what follows.
+  if (leased.length === 0) return { kind: "ack" };
 
   const inbox = inboxRows[0];
   if (!inbox || inbox.deletedAt !== null) {
@@ -129,21 +156,6 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
     return { kind: "ack" };
   }
   const { url, secrets } = endpoint;
-
-  const { webhookTimeoutMs, webhookRetryDelays } = config(env);
-  const leased = await db
-    .update(webhookDeliveries)
-    .set({ leasedUntil: now + webhookTimeoutMs + 5_000 })
-    .where(
-      and(
-        eq(webhookDeliveries.id, delivery.id),
-        eq(webhookDeliveries.state, "pending"),
-        sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${now})`,
-      ),
-    )
-    .returning({ attempts: webhookDeliveries.attempts });
-  // Another consumer holds it: it will settle and queue what follows.
-  if (leased.length === 0) return { kind: "ack" };
 
   const event = eventRows[0];
   if (!event) {
