@@ -16,6 +16,7 @@ import type { AppEnv } from "./http/context";
 import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
+import { describeWebhooks } from "./http/webhooks";
 import { idempotency } from "./idempotency/middleware";
 
 export const API_VERSION = "1.0.0";
@@ -62,6 +63,7 @@ export function buildApp() {
     scheme: "bearer",
     description: "The operator's PLATFORM_TOKEN (a Worker secret): creates and configures accounts.",
   });
+  describeWebhooks(app);
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {

@@ -47,6 +47,22 @@ describe("webhook delivery", () => {
     expect(() => verifier.verify(message.request.body.replace("hello", "HELLO"), message.request.headers)).toThrow();
   });
 
+  it("documents every event in the OpenAPI webhooks section, matching what arrives", async () => {
+    const doc = (await api("GET", "/openapi.json")).body;
+    const names = ["message_created", "message_updated", "conversation_created", "conversation_status_changed", "conversation_updated", "contact_created", "contact_updated", "webhook.test"];
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...names].sort());
+    for (const name of names) {
+      const post = doc.webhooks[name].post;
+      expect(post.parameters.map((parameter: { name: string }) => parameter.name)).toEqual(["webhook-id", "webhook-timestamp", "webhook-signature"]);
+    }
+    const { inbox, token, webhookPath } = await setup();
+    await sendMessage(token, inbox, { contact: { source_id: "doc-1" }, content: "documented" });
+    const [arrived] = await waitForPayloads(webhookPath, 1, "message_created");
+    const schema = doc.webhooks.message_created.post.requestBody.content["application/json"].schema;
+    const documented = Object.keys((schema.$ref ? doc.components.schemas[schema.$ref.split("/").at(-1)] : schema).properties);
+    expect(Object.keys(arrived!.body).filter((key) => !documented.includes(key))).toEqual([]);
+  });
+
   it("retries a failing endpoint with the same webhook-id until it succeeds, logging each attempt", async () => {
     const { account, inbox, token, webhookPath } = await setup([{ status: 500, body: "boom" }, { status: 500 }]);
     await api("PUT", `/v1/inboxes/${inbox.identifier}/contacts/r-1`, { token, body: { name: "one event" } });
