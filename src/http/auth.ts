@@ -19,13 +19,22 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     c.env,
     match[1]!,
     config(c.env).platformToken,
-    inboxIdentifier === undefined ? undefined : decodeURIComponent(inboxIdentifier),
+    inboxIdentifier === undefined ? undefined : safeDecode(inboxIdentifier),
   );
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
   c.set("caller", caller);
   if (called) c.set("calledInbox", called);
   return next();
 };
+
+/** Like the router's decoding: a malformed %-sequence stays as it is (and then names no inbox). */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
 
 export function authenticated(c: Context<AppEnv>): Caller {
   const caller = c.get("caller");

@@ -312,3 +312,11 @@ describe("the conversation object failing", () => {
     expect(history.body.data.map((m: { seq: number }) => m.seq)).toEqual([1, 2, 3]);
   });
 });
+
+describe("malformed integrator URLs", () => {
+  it("answers a malformed %-encoded inbox identifier with 404, not a 500", async () => {
+    const { token } = await setup();
+    const res = await api("GET", "/v1/inboxes/%E0%A4%A/contacts/x", { token });
+    expectProblem(res, 404, "inbox_not_found");
+  });
+});
