@@ -47,6 +47,9 @@ export function errorResponses(...statuses: number[]) {
   );
 }
 
+/** A path parameter carrying an id: bounded, and named in the OpenAPI document. */
+export const pathParam = (name: string) => z.string().max(64).openapi({ param: { name, in: "path" } });
+
 export const bearerSecurity = [{ bearerAuth: [] }];
 /** Operations only the operator's PLATFORM_TOKEN may call (the document says so; the test suites read it). */
 export const platformSecurity = [{ platformToken: [] }];

@@ -4,7 +4,7 @@ import { createAccount, getAccount, updateAccount } from "../../domain/accounts"
 import { authenticated, checkAccountUser, platformOnly } from "../auth";
 import type { AppEnv } from "../context";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, platformSecurity } from "../openapi";
-import { IssuedTokenSchema, UserSchema } from "../users/schemas";
+import { AccountParams, IssuedTokenSchema, UserSchema } from "../users/schemas";
 
 const NewAccountSchema = z
   .strictObject({
@@ -71,9 +71,6 @@ const AccountPatchSchema = z
   })
   .openapi("AccountPatch");
 
-const AccountIdParams = z.object({
-  account_id: z.string().max(64).openapi({ param: { name: "account_id", in: "path" } }),
-});
 
 /** The operator, or any user of the account. */
 const platformOrAccountUser: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -90,7 +87,7 @@ const getAccountRoute = createRoute({
   tags: ["Accounts"],
   summary: "Get an account and the rate limits in force for it",
   security: [...bearerSecurity, ...platformSecurity],
-  request: { params: AccountIdParams },
+  request: { params: AccountParams },
   responses: { 200: jsonResponse(AccountSchema, "The account"), ...errorResponses(403, 404, 422) },
 });
 
@@ -102,7 +99,7 @@ const updateAccountRoute = createRoute({
   tags: ["Accounts"],
   summary: "Rename an account or set its own rate limits (platform token)",
   security: platformSecurity,
-  request: { params: AccountIdParams, body: jsonBody(AccountPatchSchema) },
+  request: { params: AccountParams, body: jsonBody(AccountPatchSchema) },
   responses: { 200: jsonResponse(AccountSchema, "The updated account"), ...errorResponses(400, 403, 404, 413, 415, 422) },
 });
 

@@ -1,9 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { ACTIONS, ATTRIBUTES, OPERATORS, RULE_EVENTS } from "../../automation/catalogue";
 import { AccountParams } from "../users/schemas";
+import { pathParam } from "../openapi";
 
 export const RuleParams = AccountParams.extend({
-  rule_id: z.string().max(64).openapi({ param: { name: "rule_id", in: "path" }, example: "rule_01JD3Q4X5Y6Z7A8B9C0D1E2F3G" }),
+  rule_id: pathParam("rule_id").openapi({ example: "rule_01JD3Q4X5Y6Z7A8B9C0D1E2F3G" }),
 });
 
 const ConditionValue = z.union([z.string().max(1000), z.number().finite(), z.boolean()]);

@@ -15,15 +15,15 @@ import { originOf } from "../../domain/events";
 import { listMessages } from "../../domain/messages";
 import { accountUser } from "../auth";
 import type { AppContext, AppEnv } from "../context";
+import { AccountParams } from "../users/schemas";
 import { ContactSchema, ConversationSchema, HistoryQuery, MessageSchema } from "../integrator/schemas";
-import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";
 
 const tags = ["Agent"];
 const guard = { middleware: [accountUser()], security: bearerSecurity, tags };
 
-const AccountParams = z.object({ account_id: z.string().max(64).openapi({ param: { name: "account_id", in: "path" } }) });
 const ConversationParams = AccountParams.extend({
-  conversation_id: z.string().max(64).openapi({ param: { name: "conversation_id", in: "path" } }),
+  conversation_id: pathParam("conversation_id"),
 });
 
 export const LabelName = z

@@ -2,7 +2,8 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { listDeliveries, replayDeliveries, retryDelivery } from "../../domain/deliveries";
 import { accountUser } from "../auth";
 import type { AppEnv } from "../context";
-import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
+import { InboxParams } from "../inboxes/schemas";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";
 
 const AttemptSchema = z
   .object({
@@ -35,10 +36,6 @@ export const DeliverySchema = z
   })
   .openapi("WebhookDelivery");
 
-const InboxParams = z.object({
-  account_id: z.string().max(64).openapi({ param: { name: "account_id", in: "path" } }),
-  inbox_id: z.string().max(64).openapi({ param: { name: "inbox_id", in: "path" } }),
-});
 
 const tags = ["Webhook deliveries"];
 
@@ -69,7 +66,7 @@ const retryRoute = createRoute({
   summary: "Send a failed delivery again (same webhook-id, fresh retry schedule)",
   security: bearerSecurity,
   request: {
-    params: InboxParams.extend({ delivery_id: z.string().max(64).openapi({ param: { name: "delivery_id", in: "path" } }) }),
+    params: InboxParams.extend({ delivery_id: pathParam("delivery_id") }),
     headers: IdempotencyKeyHeader,
   },
   responses: { 202: jsonResponse(DeliverySchema, "Queued again"), ...errorResponses(400, 403, 404, 409, 422) },

@@ -1,8 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { MAX_MEMBERS } from "../../domain/inboxes";
+import { pathParam } from "../openapi";
 import { AccountParams, UserSchema } from "../users/schemas";
-
-const pathParam = (name: string) => z.string().max(64).openapi({ param: { name, in: "path" } });
 
 export const InboxParams = AccountParams.extend({ inbox_id: pathParam("inbox_id") });
 export const InboxTokenParams = InboxParams.extend({ token_id: pathParam("token_id") });

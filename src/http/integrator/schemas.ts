@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type { Json } from "../../db/schema";
+import { pathParam } from "../openapi";
 
 const MAX_CONTENT = 150_000;
 const MAX_ATTRIBUTES_BYTES = 16 * 1024;
@@ -130,16 +131,16 @@ export const OneCallResultSchema = z
   .openapi("OneCallResult");
 
 export const InboxParams = z.object({
-  inbox_identifier: z.string().max(64).openapi({ param: { name: "inbox_identifier", in: "path" } }),
+  inbox_identifier: pathParam("inbox_identifier"),
 });
 export const ContactParams = InboxParams.extend({
   source_id: SourceId.openapi({ param: { name: "source_id", in: "path" } }),
 });
 export const ConversationParams = InboxParams.extend({
-  conversation_id: z.string().max(64).openapi({ param: { name: "conversation_id", in: "path" } }),
+  conversation_id: pathParam("conversation_id"),
 });
 export const MessageParams = InboxParams.extend({
-  message_id: z.string().max(64).openapi({ param: { name: "message_id", in: "path" } }),
+  message_id: pathParam("message_id"),
 });
 
 export const HistoryQuery = z.object({

@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { issueUserToken, revokeToken } from "../../domain/tokens";
 import { createUser, deleteUser, findUser, listUsers, toUser, updateUser } from "../../domain/users";
 import { notFound } from "../../errors/problem";
@@ -13,6 +13,7 @@ import {
   jsonResponse,
   listOf,
   PaginationQuery,
+  pathParam,
 } from "../openapi";
 import { AccountParams, AccountUserParams, IssuedTokenSchema, NewUserSchema, UserPatchSchema, UserSchema } from "./schemas";
 
@@ -108,7 +109,7 @@ const revokeTokenRoute = createRoute({
   security: bearerSecurity,
   request: {
     params: AccountUserParams.extend({
-      token_id: z.string().max(64).openapi({ param: { name: "token_id", in: "path" } }),
+      token_id: pathParam("token_id"),
     }),
   },
   responses: { 204: { description: "Revoked" }, ...errorResponses(403, 404) },

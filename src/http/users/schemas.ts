@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { pathParam } from "../openapi";
 
 export const UserSchema = z
   .object({
@@ -36,9 +37,9 @@ export const IssuedTokenSchema = z
   .openapi("IssuedToken");
 
 export const AccountUserParams = z.object({
-  account_id: z.string().max(64).openapi({ param: { name: "account_id", in: "path" } }),
-  user_id: z.string().max(64).openapi({ param: { name: "user_id", in: "path" } }),
+  account_id: pathParam("account_id"),
+  user_id: pathParam("user_id"),
 });
 export const AccountParams = z.object({
-  account_id: z.string().max(64).openapi({ param: { name: "account_id", in: "path" } }),
+  account_id: pathParam("account_id"),
 });
