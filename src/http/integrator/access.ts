@@ -1,7 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { and, eq, isNull } from "drizzle-orm";
-import { database } from "../../db/client";
-import { inboxes, inboxMembers } from "../../db/schema";
+import { findInboxByIdentifier, isInboxMember } from "../../domain/inboxes";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppEnv, IntegratorCaller } from "../context";
@@ -28,15 +26,9 @@ export const inboxAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
   return next();
 };
 
-/** When authenticate did not read the inbox with the token (it always does for these URLs today). */
+/** When authenticate did not read the inbox with the token (it does for every URL these routes match). */
 async function lookUp(env: Bindings, identifier: string, caller: IntegratorCaller): Promise<CalledInbox> {
-  const db = database(env);
-  const inbox = (await db.select().from(inboxes).where(and(eq(inboxes.identifier, identifier), isNull(inboxes.deletedAt))).get()) ?? null;
-  if (!inbox || caller.kind !== "user") return { inbox, callerIsMember: false };
-  const member = await db
-    .select({ userId: inboxMembers.userId })
-    .from(inboxMembers)
-    .where(and(eq(inboxMembers.inboxId, inbox.id), eq(inboxMembers.userId, caller.userId)))
-    .get();
-  return { inbox, callerIsMember: member !== undefined };
+  const inbox = await findInboxByIdentifier(env, identifier);
+  const callerIsMember = inbox !== null && caller.kind === "user" && (await isInboxMember(env, inbox.accountId, inbox.id, caller.userId));
+  return { inbox, callerIsMember };
 }
