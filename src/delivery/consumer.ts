@@ -8,7 +8,7 @@ import { abandonAutomationEvent, processAutomationEvent } from "../automation/en
 import { findRuleById } from "../domain/automation-rules";
 import { judgeWebhookUrl } from "../domain/webhook-url";
 import { attemptDelivery, type AttemptResult } from "./attempt";
-import { sendDeliveries, type QueueDecision, type QueueMessage } from "./outbox";
+import { earlierInLinePending, sendDeliveries, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
 import { nextDelaySeconds, queueDelay } from "./schedule";
 import { activeSecrets, webhookHeaders } from "./signing";
@@ -97,9 +97,7 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
   const [leased, deliveryRows, inboxRows, eventRows, earlierRows] = await db.batch([
     leaseQuery(env, deliveryId, now, webhookTimeoutMs, sql`${webhookDeliveries.attempts} = ${(forAttempt ?? 1) - 1}
       AND (${webhookDeliveries.nextAttemptAt} IS NULL OR ${webhookDeliveries.nextAttemptAt} <= ${now + 1000})
-      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS earlier
-        WHERE earlier.conversation_id = ${webhookDeliveries.conversationId} AND earlier.endpoint = ${webhookDeliveries.endpoint}
-          AND earlier.state = 'pending' AND earlier.sequence < ${webhookDeliveries.sequence})`),
+      AND NOT ${earlierInLinePending(sql`"webhook_deliveries"`)}`),
     db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
     db.select().from(inboxes).where(inArray(inboxes.id, db.select({ id: webhookDeliveries.inboxId }).from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)))),
     db.select().from(events).where(inArray(events.id, db.select({ id: webhookDeliveries.eventId }).from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)))),

@@ -1,4 +1,4 @@
-import { inArray, sql } from "drizzle-orm";
+import { inArray, sql, type SQL } from "drizzle-orm";
 import { commitBatch, database, prepare } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
 import { triggersAutomation } from "../automation/catalogue";
@@ -112,6 +112,16 @@ export async function publish(env: Bindings, committed: Committed[]): Promise<vo
 }
 
 /**
+ * True when an earlier delivery of the same line (conversation and endpoint) is still pending: the
+ * delivery `outer` must wait its turn. Deliveries outside a conversation are never blocked.
+ */
+export function earlierInLinePending(outer: SQL) {
+  return sql`EXISTS (SELECT 1 FROM webhook_deliveries AS earlier
+    WHERE earlier.conversation_id = ${outer}.conversation_id AND earlier.endpoint = ${outer}.endpoint
+      AND earlier.state = 'pending' AND earlier.sequence < ${outer}.sequence)`;
+}
+
+/**
  * Hands to the queue every pending delivery that is not queued yet and is next in line: the head of its
  * conversation's deliveries to that endpoint (or outside any conversation). Used by the sweeper and by
  * the retry and replay operations. `olderThanMs` leaves fresh rows to the request that created them.
@@ -126,10 +136,7 @@ export async function enqueueReady(
   const rows = await database(env).all<{ id: string; attempts: number }>(sql`
     SELECT d.id, d.attempts FROM webhook_deliveries d
     WHERE d.state = 'pending' AND d.enqueued_at IS NULL AND d.created_at <= ${cutoff} AND ${inboxFilter}
-      AND (d.conversation_id IS NULL OR NOT EXISTS (
-        SELECT 1 FROM webhook_deliveries earlier
-        WHERE earlier.conversation_id = d.conversation_id AND earlier.endpoint = d.endpoint
-          AND earlier.state = 'pending' AND earlier.sequence < d.sequence))
+      AND NOT ${earlierInLinePending(sql`d`)}
     ORDER BY d.created_at LIMIT ${limit}`);
   await sendDeliveries(env, rows);
   return rows.length;
