@@ -14,8 +14,8 @@ import {
   type Viewer,
 } from "../domain/agent";
 import type { RuleRow } from "../domain/automation-rules";
-import { newId } from "../domain/ids";
-import { iso } from "../domain/time";
+import { newId } from "../core/ids";
+import { iso } from "../core/time";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { assignRoundRobin } from "./round-robin";

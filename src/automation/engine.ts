@@ -7,7 +7,7 @@ import { rulesForEvent, type RuleRow } from "../domain/automation-rules";
 import type { Contact } from "../domain/contacts";
 import type { Conversation } from "../domain/conversations";
 import type { Message } from "../domain/messages";
-import { newId } from "../domain/ids";
+import { newId } from "../core/ids";
 import type { Bindings } from "../env";
 import { applyAction } from "./actions";
 import { triggersAutomation } from "./catalogue";

@@ -5,8 +5,8 @@ import { conversations, events, inboxes, messages, type ConversationStatus, type
 import type { Contact } from "../domain/contacts";
 import { singleOpenKey, toConversation, type ConversationRow } from "../domain/conversations";
 import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../domain/events";
-import { iso } from "../domain/time";
-import { newId } from "../domain/ids";
+import { iso } from "../core/time";
+import { newId } from "../core/ids";
 import { findMessageBySource, toMessage, type MessageRow } from "../domain/messages";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
 import type { Bindings } from "../env";

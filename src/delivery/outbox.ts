@@ -3,7 +3,7 @@ import { commitBatch, database, prepare } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
 import { triggersAutomation } from "../automation/catalogue";
 import type { EventRow } from "../domain/events";
-import { newId } from "../domain/ids";
+import { newId } from "../core/ids";
 import type { Bindings } from "../env";
 import { faults } from "../faults";
 

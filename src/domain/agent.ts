@@ -23,7 +23,7 @@ import { toContact } from "./contacts";
 import { toConversation, type Conversation } from "./conversations";
 import { appendedOrThrow, type Dedupe } from "./incoming";
 import { toMessage } from "./messages";
-import { beyondKey, decodeCursor, encodeCursor } from "./pagination";
+import { beyondKey, decodeCursor, encodeCursor } from "../core/pagination";
 
 /** A person (or bot) with a user token. */
 export type UserViewer = { kind: "user"; accountId: string; userId: string; role: Role };

@@ -11,13 +11,13 @@ import {
   type RuleEventName,
 } from "../db/schema";
 import { normalizeConditions, validateRule, type References } from "../automation/validation";
-import { judgeWebhookUrl } from "./webhook-url";
+import { judgeWebhookUrl } from "../core/webhook-url";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound, type FieldError } from "../errors/problem";
-import { newId } from "./ids";
+import { newId } from "../core/ids";
 import { newWebhookSecret, SECRET_GRACE_MS } from "./inboxes";
-import { beyondKey, decodeCursor, page } from "./pagination";
-import { iso } from "./time";
+import { beyondKey, decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
 
 export type RuleRow = typeof automationRules.$inferSelect;
 type RunRow = typeof automationRuns.$inferSelect;

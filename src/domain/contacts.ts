@@ -5,8 +5,8 @@ import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "./events";
-import { newId } from "./ids";
-import { iso } from "./time";
+import { newId } from "../core/ids";
+import { iso } from "../core/time";
 
 export type ContactRow = typeof contacts.$inferSelect;
 export type ContactInboxRow = typeof contactInboxes.$inferSelect;

@@ -6,9 +6,9 @@ import { ApiError, notFound } from "../errors/problem";
 import { toContact, type ContactInboxRow, type ContactRow } from "./contacts";
 import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "./events";
-import { newId } from "./ids";
-import { beyondKey, decodeCursor, page } from "./pagination";
-import { iso } from "./time";
+import { newId } from "../core/ids";
+import { beyondKey, decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
 
 export type ConversationRow = typeof conversations.$inferSelect;
 

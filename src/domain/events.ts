@@ -1,6 +1,6 @@
 import type { events, Origin } from "../db/schema";
 import type { Caller } from "./tokens";
-import { newId } from "./ids";
+import { newId } from "../core/ids";
 
 /** Event names follow Chatwoot's webhooks where it has them. */
 export type EventType =

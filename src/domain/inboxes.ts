@@ -6,12 +6,12 @@ import { attemptDelivery, type AttemptResult } from "../delivery/attempt";
 import { activeSecrets, SECRET_PREFIX, webhookHeaders } from "../delivery/signing";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { base64, newId, newInboxIdentifier, randomBytes } from "./ids";
-import { decodeCursor, page } from "./pagination";
-import { iso } from "./time";
+import { base64, newId, newInboxIdentifier, randomBytes } from "../core/ids";
+import { decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
 import { mintToken, revokeToken, type IssuedToken } from "./tokens";
 import { toUser, type User } from "./users";
-import { checkWebhookUrl, judgeWebhookUrl } from "./webhook-url";
+import { checkWebhookUrl, judgeWebhookUrl } from "../core/webhook-url";
 
 export type InboxRow = typeof inboxes.$inferSelect;
 

@@ -3,8 +3,8 @@ import { database } from "../db/client";
 import { messages, type Attachment, type CustomAttributes, type MessageStatus, type MessageType, type SenderType } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
-import { decodeCursor, encodeCursor } from "./pagination";
-import { iso } from "./time";
+import { decodeCursor, encodeCursor } from "../core/pagination";
+import { iso } from "../core/time";
 
 export type MessageRow = typeof messages.$inferSelect;
 

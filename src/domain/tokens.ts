@@ -3,7 +3,7 @@ import { database } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
-import { base64url, newId, randomBytes } from "./ids";
+import { base64url, newId, randomBytes } from "../core/ids";
 
 /** Every token starts with this, so a leaked one is recognisable (and secret scanners can match it). */
 export const TOKEN_PREFIX = "edgeinbox_";
