@@ -15,7 +15,8 @@ import { judgeWebhookUrl } from "../core/webhook-url";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound, type FieldError } from "../errors/problem";
 import { newId } from "../core/ids";
-import { newWebhookSecret, SECRET_GRACE_MS } from "./inboxes";
+import { newWebhookSecret } from "../core/crypto";
+import { SECRET_GRACE_MS } from "./inboxes";
 import { beyondKey, decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 

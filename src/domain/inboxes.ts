@@ -3,10 +3,11 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { database } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, users, webhookDeliveries, type Role } from "../db/schema";
 import { attemptDelivery, type AttemptResult } from "../delivery/attempt";
-import { activeSecrets, SECRET_PREFIX, webhookHeaders } from "../delivery/signing";
+import { activeSecrets, webhookHeaders } from "../delivery/signing";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { base64, newId, newInboxIdentifier, randomBytes } from "../core/ids";
+import { newWebhookSecret } from "../core/crypto";
+import { newId, newInboxIdentifier } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 import { mintToken, revokeToken, type IssuedToken } from "./tokens";
@@ -55,11 +56,6 @@ export function toInbox(row: InboxRow): Inbox {
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };
-}
-
-/** `whsec_` + base64 of 32 random bytes: the Standard Webhooks secret format. */
-export function newWebhookSecret(): string {
-  return SECRET_PREFIX + base64(randomBytes(32));
 }
 
 function webhookUrl(env: Bindings, raw: string): string {

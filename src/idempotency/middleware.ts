@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { sha256Hex } from "../domain/tokens";
+import { sha256Hex } from "../core/crypto";
 import { ApiError } from "../errors/problem";
 import type { AppEnv } from "../http/context";
 import type { StoredResponse } from "./object";
