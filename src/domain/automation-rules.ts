@@ -15,6 +15,7 @@ import { judgeWebhookUrl } from "../core/webhook-url";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound, type FieldError } from "../errors/problem";
 import { newId } from "../core/ids";
+import { chunks } from "../core/chunks";
 import { newWebhookSecret } from "../core/crypto";
 import { SECRET_GRACE_MS } from "./inboxes";
 import { beyondKey, decodeCursor, page } from "../core/pagination";
@@ -98,8 +99,7 @@ async function foreignReferences(env: Bindings, accountId: string, references: R
   const known = async (ids: string[], lookup: (chunk: string[]) => Promise<{ id: string }[]>) => {
     const found = new Set<string>();
     const unique = [...new Set(ids)];
-    // D1 binds at most 100 parameters per statement.
-    for (let i = 0; i < unique.length; i += 90) for (const row of await lookup(unique.slice(i, i + 90))) found.add(row.id);
+    for (const chunk of chunks(unique)) for (const row of await lookup(chunk)) found.add(row.id);
     return found;
   };
   const [knownUsers, knownInboxes] = await Promise.all([

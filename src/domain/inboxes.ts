@@ -6,6 +6,7 @@ import { attemptDelivery, type AttemptResult } from "../delivery/attempt";
 import { activeSecrets, webhookHeaders } from "../delivery/signing";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
+import { chunks } from "../core/chunks";
 import { newWebhookSecret } from "../core/crypto";
 import { newId, newInboxIdentifier } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
@@ -18,8 +19,6 @@ export type InboxRow = typeof inboxes.$inferSelect;
 
 /** How long the previous secret keeps signing after a rotation. */
 export const SECRET_GRACE_MS = 24 * 60 * 60 * 1000;
-/** D1 binds at most 100 parameters per statement; id lists are split into chunks below that. */
-const ID_CHUNK = 90;
 export const MAX_MEMBERS = 500;
 
 export type Inbox = {
@@ -250,12 +249,6 @@ export async function rotateSecret(env: Bindings, accountId: string, inboxId: st
   return { ...toInbox(row), secret };
 }
 
-function chunks<T>(items: T[], size: number): T[][] {
-  const result: T[][] = [];
-  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
-  return result;
-}
-
 export async function listMembers(env: Bindings, accountId: string, inboxId: string): Promise<User[]> {
   const rows = await database(env)
     .select({ user: users })
@@ -276,7 +269,7 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
   const db = database(env);
   const wanted = [...new Set(userIds)];
   const found = new Set<string>();
-  for (const chunk of chunks(wanted, ID_CHUNK)) {
+  for (const chunk of chunks(wanted)) {
     const rows = await db
       .select({ id: users.id })
       .from(users)
@@ -299,7 +292,7 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
     );
   }
   const now = Date.now();
-  const writes: BatchItem<"sqlite">[] = chunks(wanted, ID_CHUNK).map((chunk) =>
+  const writes: BatchItem<"sqlite">[] = chunks(wanted).map((chunk) =>
     db.insert(inboxMembers).select(
       db
         .select({
