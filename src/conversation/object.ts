@@ -4,7 +4,7 @@ import { database, isUniqueViolation, prepare } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
 import type { Contact } from "../domain/contacts";
 import { singleOpenKey, toConversation, type ConversationRow } from "../domain/conversations";
-import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../domain/events";
+import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../delivery/events";
 import { iso } from "../core/time";
 import { newId } from "../core/ids";
 import { findMessageBySource, toMessage, type MessageRow } from "../domain/messages";

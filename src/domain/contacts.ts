@@ -4,7 +4,7 @@ import { contactInboxes, contacts, type CustomAttributes, type Origin } from "..
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
-import { insertEventWhere, newEvent } from "./events";
+import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
 

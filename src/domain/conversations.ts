@@ -5,7 +5,7 @@ import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { toContact, type ContactInboxRow, type ContactRow } from "./contacts";
 import { commitWithEvents, publish } from "../delivery/outbox";
-import { insertEventWhere, newEvent } from "./events";
+import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
 import { beyondKey, decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
