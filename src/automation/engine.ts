@@ -2,6 +2,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import { automationRuns, contacts, events, inboxes, type ActionResult, type ConditionResult } from "../db/schema";
+import { triggersAutomation } from "../delivery/events";
 import type { QueueDecision } from "../delivery/outbox";
 import { rulesForEvent, type RuleRow } from "../domain/automation-rules";
 import type { Contact } from "../domain/contacts";
@@ -10,7 +11,6 @@ import type { Message } from "../domain/messages";
 import { newId } from "../core/ids";
 import type { Bindings } from "../env";
 import { applyAction } from "./actions";
-import { triggersAutomation } from "./catalogue";
 import { evaluateConditions, type Facts } from "./conditions";
 import { assignRoundRobin } from "./round-robin";
 

@@ -1,7 +1,10 @@
 // The events a change writes to the outbox (the events table): built here so that every writer — the
 // conversation object, contacts, conversations — and the outbox share one shape.
-import type { events, Origin } from "../db/schema";
+import { sql, type SQL } from "drizzle-orm";
 import { newId } from "../core/ids";
+import { prepare } from "../db/client";
+import type { events, Origin, RuleEventName } from "../db/schema";
+import type { Bindings } from "../env";
 
 /** Event names follow Chatwoot's webhooks where it has them. */
 export type EventType =
@@ -48,10 +51,6 @@ export function newEvent(input: {
   };
 }
 
-import { sql, type SQL } from "drizzle-orm";
-import { prepare } from "../db/client";
-import type { Bindings } from "../env";
-
 /**
  * `INSERT INTO events … SELECT … WHERE condition`: the event is written only if the condition holds inside
  * the same transaction (e.g. "our new row won the race"), so a change and its event commit together or
@@ -62,4 +61,19 @@ export function insertEventWhere(env: Bindings, event: EventRow, condition: SQL)
     SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, ${event.conversationId}, ${event.sequence}, ${event.type},
            ${event.private ? 1 : 0}, ${JSON.stringify(event.origin)}, ${JSON.stringify(event.data)}, ${event.createdAt}
     WHERE ${condition}`);
+}
+
+/** The events automation rules can be written for. */
+export const RULE_EVENTS = ["conversation_created", "conversation_updated", "conversation_status_changed", "message_created"] as const satisfies readonly RuleEventName[];
+
+/**
+ * Whether an event goes to the rules engine. Loop safety starts here: what an automation did never
+ * triggers rules again. Activity lines ("Assigned to Ana by Bruno") are history, not messages (as in
+ * Chatwoot).
+ */
+export function triggersAutomation(event: { type: string; origin: Origin; data: unknown }): boolean {
+  if (!(RULE_EVENTS as readonly string[]).includes(event.type)) return false;
+  if (event.origin.type === "automation") return false;
+  const message = (event.data as { message?: { message_type?: string } } | null)?.message;
+  return !(event.type === "message_created" && message?.message_type === "activity");
 }

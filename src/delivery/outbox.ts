@@ -1,8 +1,7 @@
 import { inArray, sql, type SQL } from "drizzle-orm";
 import { commitBatch, database, prepare } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
-import { triggersAutomation } from "../automation/catalogue";
-import type { EventRow } from "./events";
+import { triggersAutomation, type EventRow } from "./events";
 import { ID_CHUNK } from "../core/chunks";
 import { newId } from "../core/ids";
 import type { Bindings } from "../env";

@@ -1,9 +1,9 @@
 import { and, inArray, isNull, lt, sql } from "drizzle-orm";
 import { chunks } from "../core/chunks";
 import { database } from "../db/client";
-import { triggersAutomation } from "../automation/catalogue";
 import { events, webhookDeliveries } from "../db/schema";
 import type { Bindings } from "../env";
+import { triggersAutomation } from "./events";
 import { enqueueReady, sendDeliveries } from "./outbox";
 
 /** How long a committed event may wait for its own request to queue it before the sweeper does. */
