@@ -247,11 +247,6 @@ export async function rulesForEvent(env: Bindings, accountId: string, eventName:
     .orderBy(asc(automationRules.createdAt), asc(automationRules.id));
 }
 
-/** The rule behind a send_webhook_event delivery (its endpoint is the rule id), deleted or not. */
-export async function findRuleById(env: Bindings, ruleId: string): Promise<RuleRow | undefined> {
-  return database(env).select().from(automationRules).where(eq(automationRules.id, ruleId)).get();
-}
-
 export function toRun(row: RunRow) {
   return {
     id: row.id,
