@@ -5,9 +5,7 @@ import { automationRuns, contacts, events, inboxes, type ActionResult, type Cond
 import { triggersAutomation } from "../delivery/events";
 import type { QueueDecision } from "../delivery/outbox";
 import { rulesForEvent, type RuleRow } from "../domain/automation-rules";
-import type { Contact } from "../domain/contacts";
-import type { Conversation } from "../domain/conversations";
-import type { Message } from "../domain/messages";
+import type { Contact, Conversation, Message } from "../conversation/resources";
 import { newId } from "../core/ids";
 import type { Bindings } from "../env";
 import { applyAction } from "./actions";

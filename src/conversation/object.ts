@@ -2,16 +2,15 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { database, isUniqueViolation, prepare } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
-import type { Contact } from "../domain/contacts";
-import { singleOpenKey, toConversation, type ConversationRow } from "../domain/conversations";
 import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../delivery/events";
 import { iso } from "../core/time";
 import { newId } from "../core/ids";
-import { findMessageBySource, toMessage, type MessageRow } from "../domain/messages";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { faults } from "../faults";
 import type { Actor, ConversationOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
+import { findMessageBySource } from "./queries";
+import { singleOpenKey, toConversation, toMessage, type Contact, type ConversationRow, type MessageRow } from "./resources";
 
 
 /** One write to the conversation: its statements and events commit in a single D1 batch. */

@@ -19,10 +19,8 @@ import {
 } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { toContact } from "./contacts";
-import { toConversation, type Conversation } from "./conversations";
 import { appendedOrThrow, type Dedupe } from "./incoming";
-import { toMessage } from "./messages";
+import { toContact, toConversation, toMessage, type Conversation } from "../conversation/resources";
 import { beyondKey, decodeCursor, encodeCursor } from "../core/pagination";
 
 /** A person (or bot) with a user token. */

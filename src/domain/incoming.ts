@@ -4,9 +4,9 @@ import { conversationObject } from "../conversation/stub";
 import type { MessageOutcome } from "../conversation/protocol";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { toContact, upsertContact, type ContactAttributes, type ContactInboxRow, type ContactRow } from "./contacts";
-import { findContactAndConversation, openConversation, toConversation, type Conversation } from "./conversations";
-import type { Message } from "./messages";
+import { toContact, toConversation, type ContactInboxRow, type ContactRow, type Conversation, type Message } from "../conversation/resources";
+import { upsertContact, type ContactAttributes } from "./contacts";
+import { findContactAndConversation, openConversation } from "./conversations";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
 export type Dedupe = { key: string; fingerprint: string } | undefined;
