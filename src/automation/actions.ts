@@ -13,12 +13,12 @@ import {
   postAgentMessage,
   type Viewer,
 } from "../domain/agent";
-import type { RuleRow } from "../domain/automation-rules";
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { assignRoundRobin } from "./round-robin";
+import type { RuleRow } from "./rules";
 
 type EventRow = typeof events.$inferSelect;
 

@@ -1,5 +1,5 @@
 // Automation rules as administrators manage them, and the trace of their runs.
-import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import {
   automationRules,
@@ -10,6 +10,7 @@ import {
   type RuleCondition,
   type RuleEventName,
 } from "../db/schema";
+import type { RuleRow } from "../automation/rules";
 import { normalizeConditions, validateRule, type References } from "../automation/validation";
 import { judgeWebhookUrl } from "../core/webhook-url";
 import { config, type Bindings } from "../env";
@@ -21,7 +22,6 @@ import { SECRET_GRACE_MS } from "./inboxes";
 import { beyondKey, decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 
-export type RuleRow = typeof automationRules.$inferSelect;
 type RunRow = typeof automationRuns.$inferSelect;
 
 export type AutomationRule = {
@@ -228,23 +228,6 @@ export async function rotateRuleSecret(env: Bindings, accountId: string, ruleId:
     .returning();
   if (!row) throw notFound("automation_rule_not_found", "automation rule", ruleId);
   return { ...toRule(row), secret };
-}
-
-/** The account's active rules for an event, in evaluation order; rules created after the event do not apply to it. */
-export async function rulesForEvent(env: Bindings, accountId: string, eventName: string, eventCreatedAt: number): Promise<RuleRow[]> {
-  return database(env)
-    .select()
-    .from(automationRules)
-    .where(
-      and(
-        eq(automationRules.accountId, accountId),
-        eq(automationRules.eventName, eventName as RuleEventName),
-        isNull(automationRules.deletedAt),
-        eq(automationRules.active, true),
-        lte(automationRules.createdAt, eventCreatedAt),
-      ),
-    )
-    .orderBy(asc(automationRules.createdAt), asc(automationRules.id));
 }
 
 export function toRun(row: RunRow) {
