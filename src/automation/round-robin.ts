@@ -1,11 +1,11 @@
 // Round-robin assignment among an inbox's members, fair under concurrency (docs/automation.md).
 import { DurableObject } from "cloudflare:workers";
 import { and, asc, eq, isNotNull, isNull, sql } from "drizzle-orm";
+import { assignConversation } from "../conversation/commands";
 import type { Actor } from "../conversation/protocol";
 import { serialized } from "../core/serial";
 import { database } from "../db/client";
 import { conversations, inboxes, inboxMembers, users } from "../db/schema";
-import { assignConversation } from "../domain/agent";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 

@@ -1,11 +1,12 @@
 import { and, asc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { database } from "../db/client";
-import { apiTokens, inboxes, inboxMembers, users, webhookDeliveries, type Role } from "../db/schema";
+import { apiTokens, inboxes, inboxMembers, users, webhookDeliveries } from "../db/schema";
 import { attemptDelivery, type AttemptResult } from "../delivery/attempt";
 import { activeSecrets, webhookHeaders } from "../delivery/signing";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
+import type { UserViewer } from "../conversation/access";
 import { chunks } from "../core/chunks";
 import { newWebhookSecret } from "../core/crypto";
 import { newId, newInboxIdentifier } from "../core/ids";
@@ -93,13 +94,11 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
   return { ...toInbox(row), secret: row.webhookSecret };
 }
 
-/** Who is looking: administrators see every inbox of the account, agents only those they are members of. */
-export type Viewer = { userId: string; role: Role };
-
+/** Administrators see every inbox of the account, agents only those they are members of. */
 export async function listInboxes(
   env: Bindings,
   accountId: string,
-  viewer: Viewer,
+  viewer: UserViewer,
   options: { limit: number; cursor?: string },
 ): Promise<{ data: Inbox[]; next_cursor: string | null }> {
   const after = decodeCursor(options.cursor, { id: "string" });
@@ -138,7 +137,7 @@ export async function requireInbox(env: Bindings, accountId: string, inboxId: st
 }
 
 /** The inbox if the viewer may see it; an agent who is not a member gets the same 404 as a missing inbox. */
-export async function requireVisibleInbox(env: Bindings, accountId: string, inboxId: string, viewer: Viewer): Promise<InboxRow> {
+export async function requireVisibleInbox(env: Bindings, accountId: string, inboxId: string, viewer: UserViewer): Promise<InboxRow> {
   if (viewer.role === "administrator") return requireInbox(env, accountId, inboxId);
   const row = await database(env)
     .select({ inbox: inboxes })

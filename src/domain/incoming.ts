@@ -1,15 +1,13 @@
 // The integrator's side of a conversation: messages from the contact come in through here.
 import type { CustomAttributes, Origin } from "../db/schema";
 import { conversationObject } from "../conversation/stub";
-import type { MessageOutcome } from "../conversation/protocol";
+import { appendedOrThrow, type Appended, type Dedupe } from "../conversation/commands";
 import type { Bindings } from "../env";
-import { ApiError, notFound } from "../errors/problem";
-import { toContact, toConversation, type ContactInboxRow, type ContactRow, type Conversation, type Message } from "../conversation/resources";
+import { toContact, toConversation, type ContactInboxRow, type ContactRow } from "../conversation/resources";
 import { upsertContact, type ContactAttributes } from "./contacts";
 import { findContactAndConversation, openConversation } from "./conversations";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
-export type Dedupe = { key: string; fingerprint: string } | undefined;
 
 export type IncomingMessage = {
   content?: string;
@@ -17,23 +15,6 @@ export type IncomingMessage = {
   content_attributes?: CustomAttributes;
   attachments?: { url: string; file_type: string; name?: string }[];
 };
-
-export type Appended = { created: boolean; message: Message; conversation: Conversation };
-
-/** Turns the conversation object's answer into a result or the API's error. */
-export function appendedOrThrow(outcome: MessageOutcome, conversationId: string): Appended {
-  switch (outcome.kind) {
-    case "created":
-    case "existing":
-      return { created: outcome.kind === "created", message: outcome.message, conversation: outcome.conversation };
-    case "dedupe_mismatch":
-      throw new ApiError("idempotency_key_reused", "This Idempotency-Key was already used for a different message; use a new key.");
-    case "not_found":
-      throw notFound("conversation_not_found", "conversation", conversationId);
-    case "conflict":
-      throw new ApiError("invalid_state", outcome.detail);
-  }
-}
 
 /** Appends an incoming message from the conversation's contact; reopens it if resolved or snoozed. */
 export async function appendIncoming(
