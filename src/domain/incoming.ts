@@ -3,9 +3,11 @@ import type { CustomAttributes, Origin } from "../db/schema";
 import { conversationObject } from "../conversation/stub";
 import { appendedOrThrow, type Appended, type Dedupe } from "../conversation/commands";
 import type { Bindings } from "../env";
-import { toContact, toConversation, type ContactInboxRow, type ContactRow } from "../conversation/resources";
+import { ApiError } from "../errors/problem";
+import { toContact, toConversation, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
 import { upsertContact, type ContactAttributes } from "./contacts";
 import { findContactAndConversation, openConversation } from "./conversations";
+import { getInboxMessage } from "./messages";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
 
@@ -90,4 +92,27 @@ export async function receiveMessage(
     conversation: appended.conversation ?? toConversation(conversation),
     message: appended.message,
   };
+}
+
+/** A delivery receipt the integrator reports for an outgoing reply of this inbox: delivered, read or failed. */
+export async function reportMessageStatus(
+  env: Bindings,
+  inboxId: string,
+  messageId: string,
+  input: { status: "delivered" | "read" | "failed"; reason?: string | null },
+  origin: Origin,
+): Promise<Message> {
+  const message = await getInboxMessage(env, inboxId, messageId);
+  const outcome = await conversationObject(env, message.conversationId).updateMessageStatus({
+    conversationId: message.conversationId,
+    messageId,
+    status: input.status,
+    reason: input.reason ?? null,
+    origin,
+  });
+  if (outcome.kind === "not_found") throw new ApiError("message_not_found", `No message with id '${messageId}' exists in this inbox.`);
+  if (outcome.kind === "not_outgoing") {
+    throw new ApiError("invalid_state", `Message '${messageId}' is not an outgoing reply; only replies carry delivery receipts.`);
+  }
+  return outcome.message;
 }
