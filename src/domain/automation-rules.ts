@@ -24,6 +24,9 @@ import { iso } from "../core/time";
 
 type RunRow = typeof automationRuns.$inferSelect;
 
+// What a rule may say, for the routes' schemas.
+export { ACTIONS, ATTRIBUTES, OPERATORS, RULE_EVENTS } from "../automation/catalogue";
+
 export type AutomationRule = {
   id: string;
   name: string;

@@ -10,6 +10,8 @@ import { toContact, type ContactInboxRow, type ContactRow } from "../conversatio
 
 // Routes answer with this shape; it is defined with the conversation, whose events carry it.
 export { toContact };
+/** A custom attribute's value, as request bodies carry it. */
+export type { Json } from "../db/schema";
 
 export type ContactAttributes = {
   name?: string | null;
