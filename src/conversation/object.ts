@@ -3,6 +3,7 @@ import { and, eq } from "drizzle-orm";
 import { database, isUniqueViolation, prepare } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
 import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../delivery/events";
+import { serialized } from "../core/serial";
 import { iso } from "../core/time";
 import { newId } from "../core/ids";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
@@ -60,7 +61,7 @@ class Mutation {
  */
 export class ConversationObject extends DurableObject<Bindings> {
   private cached: ConversationRow | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly exclusive = serialized();
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -496,12 +497,6 @@ export class ConversationObject extends DurableObject<Bindings> {
       this.ctx.waitUntil(publish(this.env, committed));
       return { kind: "committed", result, conversation: after };
     }
-  }
-
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work, work);
-    this.tail = run.catch(() => undefined);
-    return run;
   }
 }
 
