@@ -37,6 +37,8 @@ try {
   if (written.length > 0) {
     const sql = written.filter((name) => name.endsWith(".sql")).map((name) => readFileSync(path.join(work, "copy", "migrations", name), "utf8"));
     problems.push(`src/db/schema.ts has changes that no migration makes; drizzle-kit generate would write ${written.join(", ")}:\n${indent(sql.join("\n"))}`);
+  } else if (/Interactive prompts require a TTY/.test(pending)) {
+    problems.push("src/db/schema.ts has changes that no migration makes, and drizzle-kit must ask whether a table or column was renamed or replaced: run `npm run db:generate` in a terminal");
   } else if (!/No schema changes/.test(pending)) {
     problems.push(`drizzle-kit generate did not say "No schema changes":\n${indent(pending)}`);
   }
