@@ -1,7 +1,7 @@
 // The English of the activity lines a conversation's history shows ("Resolved by Ana"). All of it is here,
 // so the wording is found, reviewed and one day translated in one place.
 import type { ConversationStatus } from "../../db/schema";
-import { iso } from "../../domain/time";
+import { iso } from "../../core/time";
 import type { Actor } from "../protocol";
 
 export function assignedText(assignee: { name: string } | null, actor: Actor): string {

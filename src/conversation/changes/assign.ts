@@ -1,5 +1,5 @@
 // Assigning the conversation to a member of its inbox, or unassigning it.
-import { toConversation } from "../../domain/conversations";
+import { toConversation } from "../resources";
 import type { Actor } from "../protocol";
 import { assignedText } from "./activity";
 import { Draft, type ConversationState, type Decision } from "./state";

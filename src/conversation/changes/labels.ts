@@ -1,6 +1,6 @@
 // Replacing the conversation's labels, or editing them against the set as it is now (so a concurrent
 // change is not lost). Account-level labels are created on first use.
-import { toConversation } from "../../domain/conversations";
+import { toConversation } from "../resources";
 import type { Actor } from "../protocol";
 import { labelsText } from "./activity";
 import { Draft, type ConversationState, type Decision } from "./state";

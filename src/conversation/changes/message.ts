@@ -1,8 +1,6 @@
 // A message appended to the conversation: incoming from the contact (which reopens a resolved or snoozed
 // conversation), an agent's reply, or a private note.
-import { toConversation } from "../../domain/conversations";
-import type { Contact } from "../../domain/contacts";
-import { toMessage, type MessageRow } from "../../domain/messages";
+import { toConversation, toMessage, type Contact, type MessageRow } from "../resources";
 import type { Origin } from "../../db/schema";
 import type { MessageDraft } from "../protocol";
 import { Draft, NEEDS_INBOX, type ConversationState, type InboxLock, type NeedsInbox, type Writes } from "./state";

@@ -1,8 +1,7 @@
 // A delivery receipt for an outgoing reply: delivered / read / failed. Receipts are taken as they come —
 // the latest one sets the status, whatever it was — and one repeating the current status and reason is a no-op.
 import type { Origin } from "../../db/schema";
-import { toConversation } from "../../domain/conversations";
-import { toMessage, type MessageRow } from "../../domain/messages";
+import { toConversation, toMessage, type MessageRow } from "../resources";
 import { Draft, type ConversationState, type Writes } from "./state";
 
 export type ReceiptCommand = { status: "delivered" | "read" | "failed"; reason: string | null };

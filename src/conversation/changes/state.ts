@@ -2,10 +2,9 @@
 // the conversation as it is now + a command → the rows to write, the events to publish and the activity
 // lines to add. The Durable Object (../object.ts) only serialises, loads, calls the change and commits.
 import type { ConversationStatus, MessageStatus, Origin } from "../../db/schema";
-import { singleOpenKey, toConversation, type ConversationRow } from "../../domain/conversations";
-import { newEvent, type EventRow, type EventType } from "../../domain/events";
-import { newId } from "../../domain/ids";
-import { toMessage, type MessageRow } from "../../domain/messages";
+import { newId } from "../../core/ids";
+import { newEvent, type EventRow, type EventType } from "../../delivery/events";
+import { singleOpenKey, toConversation, toMessage, type ConversationRow, type MessageRow } from "../resources";
 import type { Actor } from "../protocol";
 
 /** The conversation's summary row as D1 has it: the state every change starts from. */
@@ -29,8 +28,14 @@ export type Writes = {
   now: number;
 };
 
+export type Changed = { kind: "changed"; writes: Writes };
+export type Unchanged = { kind: "unchanged" };
+
 /** A change that may turn out to be a no-op. */
-export type Decision = { kind: "unchanged" } | { kind: "changed"; writes: Writes };
+export type Decision = Unchanged | Changed;
+
+/** What every change is given besides the state and its command: the time, and the inbox's lock setting once asked for. */
+export type ChangeContext = { now: number; inbox?: InboxLock };
 
 /**
  * The answer of a change that needs the inbox's lock setting and was called without it: the shell reads

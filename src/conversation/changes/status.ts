@@ -1,6 +1,6 @@
 // open / pending / snoozed (until a time, then it reopens by itself) / resolved, and the snooze's wake-up.
 import type { ConversationStatus } from "../../db/schema";
-import { SYSTEM_ORIGIN } from "../../domain/events";
+import { SYSTEM_ORIGIN } from "../../delivery/events";
 import type { Actor } from "../protocol";
 import { statusText } from "./activity";
 import { Draft, NEEDS_INBOX, type ConversationState, type Decision, type InboxLock, type NeedsInbox, type Writes } from "./state";

@@ -1,8 +1,6 @@
 // Plain values for the conversation's pure changes: no workerd, no D1.
 import type { Actor, MessageDraft } from "../../../src/conversation/protocol";
-import type { Contact } from "../../../src/domain/contacts";
-import type { ConversationRow } from "../../../src/domain/conversations";
-import type { MessageRow } from "../../../src/domain/messages";
+import type { Contact, ConversationRow, MessageRow } from "../../../src/conversation/resources";
 
 export const NOW = Date.UTC(2026, 10, 29, 12, 0, 0);
 export const EARLIER = NOW - 60_000;
