@@ -3,7 +3,7 @@
 import { toConversation, toMessage, type Contact, type MessageRow } from "../resources";
 import type { Origin } from "../../db/schema";
 import type { MessageDraft } from "../protocol";
-import { Draft, NEEDS_INBOX, type ConversationState, type InboxLock, type NeedsInbox, type Writes } from "./state";
+import { Draft, NEEDS_INBOX, type ChangeContext, type Changed, type ConversationState, type NeedsInbox } from "./state";
 
 export type AppendCommand = {
   message: MessageDraft;
@@ -23,8 +23,8 @@ export function reopens(state: ConversationState, command: Pick<AppendCommand, "
 export function appendMessage(
   state: ConversationState,
   command: AppendCommand,
-  context: { now: number; origin: Origin; inbox?: InboxLock },
-): { kind: "changed"; writes: Writes; message: MessageRow } | NeedsInbox {
+  context: ChangeContext & { origin: Origin },
+): (Changed & { message: MessageRow }) | NeedsInbox {
   const draft = new Draft(state, context.now, context.origin);
   if (reopens(state, command)) {
     if (!context.inbox) return NEEDS_INBOX;

@@ -2,7 +2,7 @@
 // the latest one sets the status, whatever it was — and one repeating the current status and reason is a no-op.
 import type { Origin } from "../../db/schema";
 import { toConversation, toMessage, type MessageRow } from "../resources";
-import { Draft, type ConversationState, type Writes } from "./state";
+import { Draft, type Changed, type ConversationState } from "./state";
 
 export type ReceiptCommand = { status: "delivered" | "read" | "failed"; reason: string | null };
 
@@ -18,7 +18,7 @@ export function applyReceipt(
   message: MessageRow,
   command: ReceiptCommand,
   context: { now: number; origin: Origin },
-): { kind: "changed"; writes: Writes; message: MessageRow } {
+): Changed & { message: MessageRow } {
   const draft = new Draft(state, context.now, context.origin);
   const updated: MessageRow = { ...message, status: command.status, statusReason: command.reason, updatedAt: context.now };
   draft.messageStatus = { id: message.id, status: updated.status, statusReason: updated.statusReason, updatedAt: context.now };

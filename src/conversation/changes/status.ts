@@ -3,7 +3,7 @@ import type { ConversationStatus } from "../../db/schema";
 import { SYSTEM_ORIGIN } from "../../delivery/events";
 import type { Actor } from "../protocol";
 import { statusText } from "./activity";
-import { Draft, NEEDS_INBOX, type ConversationState, type Decision, type InboxLock, type NeedsInbox, type Writes } from "./state";
+import { Draft, NEEDS_INBOX, type ChangeContext, type Changed, type ConversationState, type Decision, type NeedsInbox, type Unchanged } from "./state";
 
 export type StatusCommand = { status: ConversationStatus; snoozedUntil: number | null; actor: Actor };
 
@@ -17,8 +17,8 @@ export const SYSTEM_ACTOR: Actor = { origin: SYSTEM_ORIGIN, name: "system", send
 export function setStatus(
   state: ConversationState,
   command: StatusCommand,
-  context: { now: number; inbox?: InboxLock },
-): { kind: "unchanged" } | { kind: "changed"; writes: Writes; snoozeUntil: number | null } | NeedsInbox {
+  context: ChangeContext,
+): Unchanged | (Changed & { snoozeUntil: number | null }) | NeedsInbox {
   const snoozedUntil = command.status === "snoozed" ? command.snoozedUntil : null;
   if (state.status === command.status && state.snoozedUntil === snoozedUntil) return { kind: "unchanged" };
   if (!context.inbox) return NEEDS_INBOX;
@@ -34,7 +34,7 @@ export function snoozeEnded(state: ConversationState, now: number): boolean {
 }
 
 /** Reopens a snoozed conversation whose time has come, as the system; anything else is left alone. */
-export function wakeIfDue(state: ConversationState, context: { now: number; inbox?: InboxLock }): Decision | NeedsInbox {
+export function wakeIfDue(state: ConversationState, context: ChangeContext): Decision | NeedsInbox {
   if (!snoozeEnded(state, context.now)) return { kind: "unchanged" };
   if (!context.inbox) return NEEDS_INBOX;
   const draft = new Draft(state, context.now, SYSTEM_ACTOR.origin);
