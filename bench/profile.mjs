@@ -143,6 +143,7 @@ async function profile(name, makeRequest, expect = 201) {
     ...loaded,
     calls: Object.fromEntries(Object.entries(tally.calls).map(([key, value]) => [key, round(value / N, 2)])),
     queries: Object.fromEntries(Object.entries(tally.d1).map(([sql, { count, ms }]) => [sql, { per_request: round(count / N, 2), ms_each: round(ms / count, 2) }])),
+    phases: Object.fromEntries(Object.entries(tally.phases ?? {}).map(([phase, ms]) => [phase, round(ms / N, 2)])),
   });
   const c = cases.at(-1);
   process.stderr.write(`[profile] ${name}: ${c.d1_round_trips} D1 round trips, p50 ${c.p50_ms} ms; loaded ${c.loaded_rps} req/s, ${c.cpu_ms_per_request} ms CPU/req\n`);
@@ -218,6 +219,7 @@ function print() {
       .join(", ");
     console.log(`| ${c.name} | ${c.p50_ms} | ${c.d1_round_trips} | ${c.reads} | ${c.writes} | ${c.batches} | ${c.d1_wait_ms ?? "—"} | ${c.loaded_rps} | ${c.cpu_ms_per_request} | ${other} |`);
   }
+  printPhases();
   for (const c of cases.filter((c) => Object.keys(c.queries).length > 0)) {
     console.log("");
     console.log(`${c.name} — D1 statements per request × ms each (alone):`);
@@ -225,6 +227,39 @@ function print() {
   }
   if (process.argv.includes("--json")) console.log(JSON.stringify(cases, null, 2));
 }
+
+/** Server time per request by phase (ms, one at a time, including the work it leaves behind). */
+function printPhases() {
+  const profiled = cases.filter((c) => c.phases && Object.keys(c.phases).length > 0);
+  if (profiled.length === 0) return;
+  const phases = [...PHASES, ...new Set(profiled.flatMap((c) => Object.keys(c.phases)).filter((phase) => !PHASES.includes(phase)))];
+  console.log("");
+  console.log("Server time by phase, ms per request (one at a time, wall time of the single thread that runs the Worker, its");
+  console.log("Durable Objects and D1; nested phases count for themselves, so the columns add up to the total):");
+  console.log("");
+  console.log(`| request | ${phases.join(" | ")} | total |`);
+  console.log(`|---|${phases.map(() => "---:").join("|")}|---:|`);
+  for (const c of profiled) {
+    const total = Object.values(c.phases).reduce((sum, ms) => sum + ms, 0);
+    console.log(`| ${c.name} | ${phases.map((phase) => (c.phases[phase] === undefined ? "—" : c.phases[phase].toFixed(2))).join(" | ")} | ${total.toFixed(2)} |`);
+  }
+}
+
+/** The phases in the order a request meets them (bench/profile/entry.ts, src/http/phases.ts). */
+const PHASES = [
+  "framework (routing, headers)",
+  "parse/validate",
+  "authenticate",
+  "rate limit",
+  "idempotency",
+  "route handler",
+  "Durable Object hop (conversation)",
+  "conversation object (own work)",
+  "D1 round trips",
+  "events/outbox",
+  "serialise",
+  "queue consumer (delivery, rules)",
+];
 
 /** bench/profile/wrangler.generated.toml: the root wrangler.toml with the counting entry, paths re-rooted and no cron. */
 function generateConfig() {
