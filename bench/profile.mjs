@@ -2,7 +2,8 @@
 // (bench/profile/entry.ts) under wrangler dev and, per kind of request: sends 20 one at a time and counts
 // D1 round trips (reads, writes, batches, by SQL), Durable Object calls and queue sends — including the
 // work the request leaves behind (waitUntil, the queue consumer delivering its webhooks) — then 300 at 32
-// connections for throughput and the server's CPU per request. `--json` prints the raw tallies too.
+// connections for throughput and the server's CPU per request. `--json` prints the raw tallies too;
+// `--only "known contact"` profiles only the requests whose name contains the text.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../scripts/dev-server.mjs";
@@ -12,6 +13,22 @@ import { load, percentile, round, setServerCpuSampler } from "./lib/load.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
 import { seedAccount } from "./lib/seed.mjs";
 
+/** The phases in the order a request meets them (bench/profile/entry.ts, src/http/phases.ts). */
+const PHASES = [
+  "framework (routing, headers)",
+  "parse/validate",
+  "authenticate",
+  "rate limit",
+  "idempotency",
+  "route handler",
+  "Durable Object hop (conversation)",
+  "conversation object (own work)",
+  "D1 round trips",
+  "events/outbox",
+  "serialise",
+  "queue consumer (delivery, rules)",
+];
+
 const N = 20;
 const LOAD_CONNECTIONS = 32;
 const LOAD_REQUESTS = 300;
@@ -20,8 +37,10 @@ const QUIET_MS = 1500;
 const PLATFORM_TOKEN = `bench-platform-${crypto.randomUUID()}`;
 const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where it is?";
 
+// `--only <text>`: profile just the requests whose name contains it (and skip the write-ceiling row).
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const cases = [];
-await profileWriteCeiling();
+if (only === undefined) await profileWriteCeiling();
 
 const config = generateConfig();
 const receiver = await startReceiver();
@@ -112,6 +131,7 @@ async function profileWriteCeiling() {
 }
 
 async function profile(name, makeRequest, expect = 201) {
+  if (only !== undefined && !name.includes(only)) return;
   // 1. One at a time, counted: what one request does, uncontended.
   await fetch(`${base}/__profile`, { method: "DELETE" });
   let next = 0;
@@ -245,21 +265,6 @@ function printPhases() {
   }
 }
 
-/** The phases in the order a request meets them (bench/profile/entry.ts, src/http/phases.ts). */
-const PHASES = [
-  "framework (routing, headers)",
-  "parse/validate",
-  "authenticate",
-  "rate limit",
-  "idempotency",
-  "route handler",
-  "Durable Object hop (conversation)",
-  "conversation object (own work)",
-  "D1 round trips",
-  "events/outbox",
-  "serialise",
-  "queue consumer (delivery, rules)",
-];
 
 /** bench/profile/wrangler.generated.toml: the root wrangler.toml with the counting entry, paths re-rooted and no cron. */
 function generateConfig() {
