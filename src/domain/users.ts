@@ -6,6 +6,7 @@ import { ApiError, notFound } from "../errors/problem";
 import { newId } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
+import { forgetCallers } from "./tokens";
 
 export type User = { id: string; name: string; email: string; role: Role; available: boolean; created_at: string };
 
@@ -78,6 +79,7 @@ export async function updateUser(
     .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
     .returning();
   if (!row) throw notFound("user_not_found", "user", userId);
+  forgetCallers();
   return toUser(row);
 }
 
@@ -109,4 +111,5 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
       .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt))),
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, userId))),
   ]);
+  forgetCallers();
 }
