@@ -3,6 +3,7 @@ import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import { describeForLog } from "../errors/handler";
 import type { Decision, PolicyState } from "../rate-limit/bucket";
+import { isolateLeases as leases } from "../rate-limit/lease";
 import { rateLimiter } from "../rate-limit/object";
 import type { AppEnv } from "./context";
 import { safeDecode } from "./path";
@@ -54,19 +55,27 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
     token: caller.kind === "platform" ? "platform" : caller.tokenId,
     inbox: inbox === undefined ? undefined : safeDecode(inbox).slice(0, 200),
   };
-  const defaults = config(c.env).rateLimits;
-  let decision: Decision;
-  try {
-    decision = await rateLimiter(c.env, caller.kind === "platform" ? "platform" : caller.accountId).take({
-      accountId: caller.kind === "platform" ? null : caller.accountId,
-      token: subject.token,
-      inbox: subject.inbox,
-      defaults: { per_token: defaults.perToken, per_inbox: defaults.perInbox },
-    });
-  } catch (error) {
-    // Fail open: a limiter hiccup must not turn away legitimate traffic.
-    console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), kind: "rate_limit", message: describeForLog(error) }));
-    return next();
+  const scope = caller.kind === "platform" ? "platform" : caller.accountId;
+  const keys = subject.inbox === undefined ? [`token:${subject.token}`] : [`token:${subject.token}`, `inbox:${subject.inbox}`];
+  // Admitted from this isolate's lease when it holds one for every key; else the account's object decides.
+  let decision = leases.take(scope, keys, Date.now());
+  if (decision === undefined) {
+    const defaults = config(c.env).rateLimits;
+    try {
+      const result = await rateLimiter(c.env, scope).take({
+        accountId: caller.kind === "platform" ? null : caller.accountId,
+        token: subject.token,
+        inbox: subject.inbox,
+        defaults: { per_token: defaults.perToken, per_inbox: defaults.perInbox },
+        returned: leases.release(scope, keys),
+      });
+      decision = result.decision;
+      leases.hold(scope, keys, result.decision, result.granted, Date.now());
+    } catch (error) {
+      // Fail open: a limiter hiccup must not turn away legitimate traffic.
+      console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), kind: "rate_limit", message: describeForLog(error) }));
+      return next();
+    }
   }
   if (!decision.allowed) throw refusal(decision, subject);
   await next();
