@@ -57,8 +57,15 @@ export class ConversationObject extends DurableObject<Bindings> {
     /** Incoming messages reopen a resolved or snoozed conversation. */
     reopen: boolean;
     dedupe?: { key: string; fingerprint: string };
+    /**
+     * The conversation as the caller read it from D1 moments ago. A cold object starts from it instead of
+     * reading it again; if it is already stale, the commit's unique (conversation, seq/sequence) indexes
+     * refuse it and the object re-reads D1 and tries once more.
+     */
+    lastRead?: ConversationRow;
   }): Promise<MessageOutcome> {
     return this.exclusive(async () => {
+      if (this.cached === undefined && input.lastRead?.id === input.conversationId) this.cached = input.lastRead;
       // First dedupe layer: the Idempotency-Keys this object remembers.
       if (input.dedupe) {
         const key = checkKey(this.rememberedKey(input.dedupe.key), input.dedupe.fingerprint);

@@ -4,7 +4,7 @@ import { conversationObject } from "../conversation/stub";
 import { appendedOrThrow, type Appended, type Dedupe } from "../conversation/commands";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
-import { toContact, toConversation, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
+import { toContact, toConversation, type ContactInboxRow, type ContactRow, type ConversationRow, type Message } from "../conversation/resources";
 import { upsertContact, type ContactAttributes } from "./contacts";
 import { findContactAndConversation, openConversation } from "./conversations";
 import { getInboxMessage } from "./messages";
@@ -21,7 +21,7 @@ export type IncomingMessage = {
 /** Appends an incoming message from the conversation's contact; reopens it if resolved or snoozed. */
 export async function appendIncoming(
   env: Bindings,
-  target: { conversationId: string; contact: ContactRow; contactInbox: ContactInboxRow },
+  target: { conversationId: string; contact: ContactRow; contactInbox: ContactInboxRow; conversation?: ConversationRow },
   message: IncomingMessage,
   origin: Origin,
   dedupe: Dedupe,
@@ -41,6 +41,7 @@ export async function appendIncoming(
     origin,
     reopen: true,
     dedupe,
+    lastRead: target.conversation,
   });
   return appendedOrThrow(outcome, target.conversationId);
 }
@@ -81,7 +82,7 @@ export async function receiveMessage(
   }
   const appended = await appendIncoming(
     env,
-    { conversationId: conversation.id, contact: contact.contact, contactInbox: contact.contactInbox },
+    { conversationId: conversation.id, contact: contact.contact, contactInbox: contact.contactInbox, conversation },
     input,
     origin,
     dedupe,
