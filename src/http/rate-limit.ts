@@ -10,6 +10,9 @@ import { safeDecode } from "./path";
 
 const INTEGRATOR_PATH = /^\/v1\/inboxes\/([^/]+)/;
 
+/** The object calls this isolate has in flight, by scope and keys (at most one each; gone when answered). */
+const asking = new Map<string, Promise<void>>();
+
 /** Structured-field strings (RFC 8941) for the policy names: they are fixed ASCII words. */
 function item(state: PolicyState, parameters: string): string {
   return `"${state.policy.name}";${parameters}`;
@@ -57,24 +60,44 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   };
   const scope = caller.kind === "platform" ? "platform" : caller.accountId;
   const keys = subject.inbox === undefined ? [`token:${subject.token}`] : [`token:${subject.token}`, `inbox:${subject.inbox}`];
-  // Admitted from this isolate's lease when it holds one for every key; else the account's object decides.
+  // Admitted from this isolate's lease when it holds one for every key; else the account's object decides
+  // (one call at a time per key in this isolate: concurrent requests wait for its lease instead of each
+  // draining the bucket with a lease of its own).
+  const id = `${scope} ${keys.join(" ")}`;
   let decision = leases.take(scope, keys, Date.now());
+  while (decision === undefined && asking.has(id)) {
+    await asking.get(id);
+    decision = leases.take(scope, keys, Date.now());
+  }
   if (decision === undefined) {
     const defaults = config(c.env).rateLimits;
-    try {
-      const result = await rateLimiter(c.env, scope).take({
+    const call = rateLimiter(c.env, scope)
+      .take({
         accountId: caller.kind === "platform" ? null : caller.accountId,
         token: subject.token,
         inbox: subject.inbox,
         defaults: { per_token: defaults.perToken, per_inbox: defaults.perInbox },
         returned: leases.release(scope, keys),
+      })
+      .then((result) => {
+        leases.hold(scope, keys, result.decision, result.granted, Date.now());
+        return result.decision;
       });
-      decision = result.decision;
-      leases.hold(scope, keys, result.decision, result.granted, Date.now());
+    asking.set(
+      id,
+      call.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    try {
+      decision = await call;
     } catch (error) {
       // Fail open: a limiter hiccup must not turn away legitimate traffic.
       console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), kind: "rate_limit", message: describeForLog(error) }));
       return next();
+    } finally {
+      asking.delete(id);
     }
   }
   if (!decision.allowed) throw refusal(decision, subject);
