@@ -137,7 +137,9 @@ async function measureApp() {
   stops.push(receiver.close);
   const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Bench");
 
-  await ingestSpread(base, await inbox("Ingest"));
+  const ingest = await inbox("Ingest");
+  const known = await ingestSpread(base, ingest);
+  if (host.directUrl) await ingestViaProxy(host.proxyUrl, ingest, known);
   const hot = await hotConversation(base, api, await inbox("Hot conversation"));
   await duplicateStorm(base, api, await inbox("Duplicate storm"));
   const replies = receiver.endpoint("replies");
@@ -218,6 +220,43 @@ async function ingestSpread(base, inbox) {
     result: steady,
     ceiling: "write",
     notes: "continues each contact's open conversation; the steady-state ingest number",
+  });
+  return known;
+}
+
+// 1c. What a user's client sees: ingest through wrangler dev's own port (its proxy), against GET /health
+// through the same port in the same run (16 connections, as in the issue that asked for it).
+async function ingestViaProxy(proxyUrl, inbox, known) {
+  const connections = 16;
+  const duration = seconds(8);
+  log("1c: GET /health, then POST /messages, through wrangler dev's proxy");
+  results.ceilings.health_via_proxy = {
+    ...(await load({ url: `${proxyUrl}/health`, connections, duration }, { expectStatus: 200 })),
+    what: "GET /health through wrangler dev's proxy (16 connections)",
+  };
+  const path = `/v1/inboxes/${inbox.identifier}/messages`;
+  const result = await load({
+    url: proxyUrl,
+    connections,
+    duration,
+    requests: [
+      {
+        method: "POST",
+        path,
+        headers: { "content-type": "application/json", authorization: `Bearer ${inbox.token}` },
+        setupRequest: (request) => {
+          const contact = known[Math.floor(Math.random() * known.length)];
+          return { ...request, body: JSON.stringify({ contact: { source_id: `customer-${contact}` }, content: CONTENT }) };
+        },
+      },
+    ],
+  });
+  addScenario({
+    id: "1c",
+    name: `POST /messages over ${known.length} known contacts through wrangler dev's proxy (16 connections)`,
+    result,
+    ceiling: "health_via_proxy",
+    notes: "what a client of `wrangler dev` sees; ratio to GET /health through the same port in the same run",
   });
 }
 
@@ -627,6 +666,8 @@ function report() {
     const proxied = results.hosting.write_via_proxy;
     rows.push(["context: write ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / write.rps, 2)}× write`, cpuNote(proxied).slice(2)]);
   }
+  const { health_via_proxy: health } = results.ceilings;
+  if (health) rows.push(["context: " + health.what, health, route ? `${round(health.rps / route.rps, 2)}× route` : "—", `the 1c row's ceiling${cpuNote(health)}`]);
   for (const scenario of results.scenarios) {
     rows.push([`${scenario.id}. ${scenario.name}`, scenario, scenario.ratio === null ? "—" : `${pct(scenario.ratio)} of ${scenario.ratio_to}`, scenario.notes]);
   }
