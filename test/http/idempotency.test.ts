@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage, setMembers } from "../support/fixtures";
 import { receiverPath } from "../support/receiver-client";
+import { buildApp } from "../../src/app";
+import { idempotentMiddlewares } from "../../src/idempotency/middleware";
 
 async function countUsers(accountId: string) {
   const row = await env.DB.prepare("SELECT count(*) AS n FROM users WHERE account_id = ?").bind(accountId).first<{ n: number }>();
@@ -102,6 +104,15 @@ async function conversationWithAgent() {
 }
 
 describe("a replay never outlives the caller's rights", () => {
+  it("is part of every POST route, behind that route's own guard", () => {
+    const posts = buildApp().routes.filter((route) => route.method === "POST" && route.path.startsWith("/v1/"));
+    const paths = [...new Set(posts.map((route) => route.path))];
+    expect(paths.length).toBeGreaterThanOrEqual(19);
+    for (const path of paths) {
+      expect(posts.some((route) => route.path === path && idempotentMiddlewares.has(route.handler)), path).toBe(true);
+    }
+  });
+
   it("refuses the replay of a created inbox (and its secret) to an administrator demoted since: 403", async () => {
     const account = await createTestAccount();
     const bo = await createTestUser(account, "administrator", "Bo");

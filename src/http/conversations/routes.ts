@@ -15,6 +15,7 @@ import { originOf } from "../../domain/events";
 import { listMessages } from "../../domain/messages";
 import { accountUser } from "../auth";
 import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../../idempotency/middleware";
 import { AccountParams } from "../users/schemas";
 import { ContactSchema, ConversationSchema, HistoryQuery, MessageSchema } from "../integrator/schemas";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";
@@ -50,6 +51,9 @@ function viewer(c: AppContext): UserViewer {
   const user = c.get("user");
   return { kind: "user", accountId: user.accountId, userId: user.userId, role: user.role };
 }
+
+/** Before a stored answer about a conversation is replayed: the caller may still see it (an agent still a member of its inbox). */
+const visibleConversation = (c: AppContext) => requireVisibleConversation(c.env, viewer(c), c.req.param("conversation_id") ?? "");
 
 async function actor(c: AppContext) {
   return actorFor(c.env, viewer(c), originOf(c.get("user")));
@@ -101,6 +105,7 @@ const messagesRoute = createRoute({
 
 const replyRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation })],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
   operationId: "postAgentMessage",
@@ -125,6 +130,7 @@ const replyRoute = createRoute({
 
 const assignRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation })],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/assignment",
   operationId: "assignConversation",
@@ -139,6 +145,7 @@ const assignRoute = createRoute({
 
 const labelsRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation })],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/labels",
   operationId: "setConversationLabels",
@@ -171,6 +178,7 @@ const StatusChange = z
 
 const statusRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation })],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/status",
   operationId: "changeConversationStatus",

@@ -9,6 +9,7 @@ import { getInboxMessage, listMessages } from "../../domain/messages";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../../idempotency/middleware";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { inboxAccess } from "./access";
 import {
@@ -65,6 +66,7 @@ const getContactRoute = createRoute({
 
 const openConversationRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
   operationId: "openConversation",
@@ -102,6 +104,7 @@ const getConversationRoute = createRoute({
 
 const postMessageRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
   operationId: "postIncomingMessage",
@@ -129,6 +132,7 @@ const historyRoute = createRoute({
 
 const oneCallRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages",
   operationId: "receiveMessage",
@@ -143,6 +147,7 @@ const oneCallRoute = createRoute({
 
 const messageStatusRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages/{message_id}/status",
   operationId: "reportMessageStatus",
