@@ -25,6 +25,7 @@ export function isUniqueViolation(error: unknown, index?: string): boolean {
 
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import type { SQL } from "drizzle-orm";
+import { OutcomeUnknown } from "../errors/outcome";
 import { faults } from "../faults";
 
 const dialect = new SQLiteAsyncDialect();
@@ -37,8 +38,22 @@ export function prepare(env: Pick<Bindings, "DB">, query: Compilable): D1Prepare
   return env.DB.prepare(sql).bind(...params);
 }
 
-/** Runs statements as one transaction: all commit or none do. */
+/**
+ * Runs statements as one transaction: all commit or none do. A constraint violation is a definite "none";
+ * any other failure comes after the batch was sent, so whether it committed is unknown (OutcomeUnknown).
+ */
 export async function commitBatch(env: Pick<Bindings, "DB">, statements: D1PreparedStatement[]): Promise<D1Result[]> {
   faults.check("d1.batch");
-  return env.DB.batch(statements);
+  let results: D1Result[];
+  try {
+    results = await env.DB.batch(statements);
+  } catch (error) {
+    if (/constraint failed/i.test(error instanceof Error ? error.message : "")) throw error;
+    throw new OutcomeUnknown("a D1 batch failed after it was sent; it may have committed", { cause: error });
+  }
+  // Tests: the batch committed and only its answer was lost.
+  if (faults.take("d1.batch.answer_lost")) {
+    throw new OutcomeUnknown("a D1 batch failed after it was sent; it may have committed", { cause: new Error("D1_ERROR: Network connection lost.") });
+  }
+  return results;
 }

@@ -155,7 +155,7 @@ export async function postAgentMessage(
   viewer: Viewer,
   actor: Actor,
   conversationId: string,
-  input: { content: string; private?: boolean; content_attributes?: CustomAttributes & { in_reply_to?: string } },
+  input: { content: string; private?: boolean; source_id?: string; content_attributes?: CustomAttributes & { in_reply_to?: string } },
   dedupe: Dedupe,
 ) {
   const row = await requireWritableConversation(env, viewer, conversationId);
@@ -181,7 +181,7 @@ export async function postAgentMessage(
       attachments: [],
       private: input.private ?? false,
       sender: actor.sender,
-      sourceId: null,
+      sourceId: input.source_id ?? null,
     },
     contact: toContact(row.contact, row.contactInbox.sourceId),
     origin: actor.origin,

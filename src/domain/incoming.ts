@@ -5,8 +5,8 @@ import type { MessageOutcome } from "../conversation/protocol";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { toContact, upsertContact, type ContactAttributes, type ContactInboxRow, type ContactRow } from "./contacts";
-import { findContactAndConversation, openConversation, toConversation, type Conversation } from "./conversations";
-import type { Message } from "./messages";
+import { findContactAndConversation, getInboxConversation, openConversation, toConversation, type Conversation } from "./conversations";
+import { findMessageByRequestKey, toMessage, type Message } from "./messages";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
 export type Dedupe = { key: string; fingerprint: string } | undefined;
@@ -77,6 +77,20 @@ export async function receiveMessage(
   origin: Origin,
   dedupe: Dedupe,
 ) {
+  // A retry whose first attempt committed (and whose key's lease expired since): the message exists,
+  // perhaps in a conversation resolved since. Return it rather than open another conversation and write it again.
+  if (dedupe) {
+    const earlier = await findMessageByRequestKey(env, inbox.id, dedupe.key);
+    if (earlier) {
+      const found = await getInboxConversation(env, inbox.id, earlier.conversationId);
+      return {
+        created: false,
+        contact: toContact(found.contact, found.contactInbox.sourceId),
+        conversation: toConversation(found.conversation),
+        message: toMessage(earlier),
+      };
+    }
+  }
   const { source_id: contactSourceId, ...attributes } = input.contact;
   const known = await findContactAndConversation(env, inbox, contactSourceId);
   const contact = await upsertContact(env, inbox, contactSourceId, attributes, origin, known.contact ?? null);

@@ -83,6 +83,15 @@ export async function findMessageBySource(env: Bindings, inboxId: string, source
     .get();
 }
 
+/** The message a request key (Idempotency-Key scoped to caller and route) created in this inbox, if any. */
+export async function findMessageByRequestKey(env: Bindings, inboxId: string, requestKey: string) {
+  return database(env)
+    .select()
+    .from(messages)
+    .where(and(eq(messages.inboxId, inboxId), eq(messages.requestKey, requestKey)))
+    .get();
+}
+
 export async function getInboxMessage(env: Bindings, inboxId: string, messageId: string) {
   const row = await database(env)
     .select()

@@ -33,6 +33,7 @@ export const problemCodes = {
   rate_limited: { status: 429, title: "Rate limit exceeded" },
   internal_error: { status: 500, title: "Internal server error" },
   storage_unavailable: { status: 503, title: "Storage temporarily unavailable" },
+  outcome_unknown: { status: 503, title: "The change may or may not have been written" },
   service_unavailable: { status: 503, title: "Service temporarily unavailable" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -33,7 +33,7 @@ const statusDescriptions: Record<number, string> = {
   415: "Body is not JSON",
   422: "Body, query or path fails validation",
   429: "Rate limit exceeded",
-  503: "Storage briefly unavailable; nothing was written, retry",
+  503: "`storage_unavailable` / `service_unavailable`: nothing was written, retry. `outcome_unknown`: the write may have committed; retry with the same Idempotency-Key or source_id, or read the history, to find out",
 };
 
 /** The error responses a route can give, all as problem+json. 401/429/503 apply to every authenticated route. */

@@ -17,7 +17,7 @@ import { accountUser } from "../auth";
 import type { AppContext, AppEnv } from "../context";
 import { idempotent } from "../../idempotency/middleware";
 import { AccountParams } from "../users/schemas";
-import { ContactSchema, ConversationSchema, HistoryQuery, MessageSchema } from "../integrator/schemas";
+import { ContactSchema, ConversationSchema, HistoryQuery, MessageSchema, SourceId } from "../integrator/schemas";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";
 
 const tags = ["Agent"];
@@ -118,6 +118,10 @@ const replyRoute = createRoute({
         .strictObject({
           content: z.string().trim().min(1).max(150_000),
           private: z.boolean().optional().openapi({ description: "A private note: never leaves the platform" }),
+          source_id: SourceId.optional().openapi({
+            description:
+              "Your id for this reply (a console sends one per compose): a message with this source_id is created once, ever, so a retry after a lost answer or a 503 `outcome_unknown` returns it (200) instead of sending a second reply. Unique per inbox, shared with the integrator's message ids.",
+          }),
           content_attributes: z
             .strictObject({ in_reply_to: z.string().max(64).optional().openapi({ description: "Id of the message this replies to" }) })
             .optional(),
@@ -125,7 +129,11 @@ const replyRoute = createRoute({
         .openapi("NewAgentMessage"),
     ),
   },
-  responses: { 201: jsonResponse(MessageSchema, "Created"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+  responses: {
+    200: jsonResponse(MessageSchema, "A message with this source_id already existed; it is returned and nothing is sent"),
+    201: jsonResponse(MessageSchema, "Created"),
+    ...errorResponses(400, 403, 404, 409, 413, 415, 422),
+  },
 });
 
 const assignRoute = createRoute({
@@ -215,7 +223,7 @@ export const conversationRoutes = new OpenAPIHono<AppEnv>()
   .openapi(replyRoute, async (c) => {
     const { conversation_id } = c.req.valid("param");
     const appended = await postAgentMessage(c.env, viewer(c), await actor(c), conversation_id, c.req.valid("json"), c.get("idempotency"));
-    return c.json(appended.message, 201);
+    return c.json(appended.message, appended.created ? 201 : 200);
   })
   .openapi(assignRoute, async (c) => {
     const { conversation_id } = c.req.valid("param");
