@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { database } from "../db/client";
+import { database, sentWrite } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, users, webhookDeliveries, type Role } from "../db/schema";
 import { attemptDelivery, type AttemptResult } from "../delivery/attempt";
 import { activeSecrets, SECRET_PREFIX, webhookHeaders } from "../delivery/signing";
@@ -212,7 +212,7 @@ export async function updateInbox(env: Bindings, accountId: string, inboxId: str
 export async function deleteInbox(env: Bindings, accountId: string, inboxId: string): Promise<void> {
   const now = Date.now();
   const db = database(env);
-  const [deleted] = await db.batch([
+  const [deleted] = await sentWrite(db.batch([
     db
       .update(inboxes)
       .set({ deletedAt: now, updatedAt: now })
@@ -232,7 +232,7 @@ export async function deleteInbox(env: Bindings, accountId: string, inboxId: str
           eq(webhookDeliveries.state, "pending"),
         ),
       ),
-  ]);
+  ]));
   if (deleted.length === 0) throw notFound("inbox_not_found", "inbox", inboxId);
 }
 
@@ -316,10 +316,10 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
         .where(and(eq(users.accountId, accountId), inArray(users.id, chunk), isNull(users.deletedAt))),
     ),
   );
-  await db.batch([
+  await sentWrite(db.batch([
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId))),
     ...writes,
-  ]);
+  ]));
   return listMembers(env, accountId, inboxId);
 }
 

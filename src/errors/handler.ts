@@ -26,6 +26,11 @@ export function isStorageFailure(error: unknown): boolean {
   return errorChain(error).some((link) => /^D1_|D1 DB|Network connection lost/i.test(link.message));
 }
 
+/** A single drizzle write that failed: drizzle names the statement ("Failed query: insert into …"). */
+function isSentWrite(error: unknown): boolean {
+  return errorChain(error).some((link) => /^Failed query: \s*(insert|update|delete|replace)\b/i.test(link.message));
+}
+
 function isDurableObjectFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const flags = error as Error & { retryable?: boolean; overloaded?: boolean; remote?: boolean };
@@ -58,8 +63,8 @@ function stackFrames(error: Error): string | undefined {
 /** Turns anything thrown into the API's error model. Unknown exceptions become a logged 500 with a request id. */
 export function toApiError(error: unknown, requestId: string): ApiError {
   if (error instanceof ApiError) return error;
-  // Before the storage check: its cause is a storage failure too, but one that came after the write was sent.
-  if (isOutcomeUnknown(error)) {
+  // Before the storage check: a storage failure too, but one that came after a write was sent.
+  if (isOutcomeUnknown(error) || (isStorageFailure(error) && isSentWrite(error))) {
     console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "outcome_unknown", message: describeForLog(error) }));
     return new ApiError(
       "outcome_unknown",

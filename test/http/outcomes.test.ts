@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { faults } from "../../src/faults";
 import { api, createTestAccount, expectProblem, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
+import { callWithEnv, failingD1 } from "../support/faults";
+import { TEST_PLATFORM_TOKEN } from "../support/constants";
 
 afterEach(() => {
   faults.disarm();
@@ -67,6 +69,18 @@ describe("a 503 tells the truth", () => {
     expect([200, 201], retried.text).toContain(retried.status);
     expect(retried.body.content).toBe("Shipped");
     expect(await outgoing(conversationId)).toBe(1);
+  });
+
+  it("outside the object too: a write batch sent without an answer is outcome_unknown, a failed read storage_unavailable", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const created = await callWithEnv({ DB: failingD1() }, "POST", "/v1/accounts", {
+      token: TEST_PLATFORM_TOKEN,
+      body: { name: "Lost", administrator: { name: "A", email: `${unique("a")}@example.com` } },
+    });
+    expectProblem(created, 503, "outcome_unknown");
+    const account = await createTestAccount();
+    const read = await callWithEnv({ DB: failingD1() }, "GET", `/v1/accounts/${account.accountId}/users`, { token: account.adminToken });
+    expectProblem(read, 503, "storage_unavailable");
   });
 
   it("storage_unavailable still means nothing was written", async () => {
