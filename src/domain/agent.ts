@@ -22,7 +22,7 @@ import { ApiError, notFound } from "../errors/problem";
 import { toContact } from "./contacts";
 import { toConversation, type Conversation } from "./conversations";
 import { appendedOrThrow, type Dedupe } from "./incoming";
-import { toMessage } from "./messages";
+import { findMessageBySource, toMessage } from "./messages";
 import { beyondKey, decodeCursor, encodeCursor } from "./pagination";
 
 /** A person (or bot) with a user token. */
@@ -159,6 +159,14 @@ export async function postAgentMessage(
   dedupe: Dedupe,
 ) {
   const row = await requireWritableConversation(env, viewer, conversationId);
+  if (input.source_id !== undefined) {
+    // The same source_id in this conversation is a retry (the object returns that message); elsewhere in
+    // the inbox it names another message, and answering with that one would be wrong.
+    const taken = await findMessageBySource(env, row.conversation.inboxId, input.source_id);
+    if (taken && taken.conversationId !== conversationId) {
+      throw new ApiError("invalid_state", `source_id '${input.source_id}' already names a message in another conversation of this inbox; send a new one.`);
+    }
+  }
   const inReplyTo = input.content_attributes?.in_reply_to;
   if (inReplyTo !== undefined) {
     const target = await database(env)

@@ -47,7 +47,7 @@ describe("a 503 tells the truth", () => {
   });
 
   it("an agent reply takes a source_id: a repeat returns the first reply (200) instead of sending a second", async () => {
-    const { account, conversationId, replies } = await conversation();
+    const { account, inbox, token, conversationId, replies } = await conversation();
     const body = { content: "On it", source_id: unique("console") };
     const first = await api("POST", replies, { token: account.adminToken, body });
     expect(first.status, first.text).toBe(201);
@@ -56,6 +56,15 @@ describe("a 503 tells the truth", () => {
     expect(again.status).toBe(200);
     expect(again.body.id).toBe(first.body.id);
     expect(await outgoing(conversationId)).toBe(1);
+
+    // A source_id that names a message of another conversation is refused, not answered with that message.
+    const other = await sendMessage(token, inbox, { contact: { source_id: unique("c2") }, content: "another thread" });
+    const clash = await api("POST", `/v1/accounts/${account.accountId}/conversations/${other.conversation.id}/messages`, {
+      token: account.adminToken,
+      body: { content: "wrong thread", source_id: body.source_id },
+    });
+    expectProblem(clash, 409, "invalid_state");
+    expect(await outgoing(other.conversation.id)).toBe(0);
   });
 
   it("a conversation object reset after committing is 503 outcome_unknown; the retry with the key returns the message", async () => {
