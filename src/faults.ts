@@ -14,7 +14,21 @@ export class InjectedFault extends Error {
   }
 }
 
+const holds = new Map<string, Promise<void>>();
+
 export const faults = {
+  /** Make every pass through `point` wait until the returned function is called (to order a race). */
+  hold(point: string): () => void {
+    let release!: () => void;
+    holds.set(point, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      holds.delete(point);
+      release();
+    };
+  },
+  async pause(point: string): Promise<void> {
+    await holds.get(point);
+  },
   /** Fail the next `times` passes through `point` (Infinity until disarmed). */
   arm(point: string, times = 1, kind: FaultKind = "storage") {
     armed.set(point, { times, kind });

@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { credentialsInForce } from "../domain/credentials";
 import { sha256Hex } from "../domain/tokens";
 import { ApiError } from "../errors/problem";
+import { faults } from "../faults";
 import { reauthenticate } from "../http/auth";
 import type { AppEnv } from "../http/context";
 import type { StoredResponse } from "./object";
@@ -24,15 +25,15 @@ export const idempotentMiddlewares = new WeakSet<MiddlewareHandler<AppEnv>>();
 
 /**
  * `Idempotency-Key` on a POST route, behind the route's own authorisation: `guard` (the route's guard
- * middleware) runs first, so a caller it refuses gets its 401/403/404, never a stored answer. Before a
- * stored answer is replayed:
- * - a duplicate that waited for the first request reads its token again and passes `guard` again (a
- *   demotion or removal during the wait counts);
- * - `beforeReplay` re-checks what the handler itself would check about the resource (an agent may
- *   still see the conversation), as it is now;
- * - every token or webhook secret the answer shows must still be in force: once revoked or rotated,
- *   the answer is dropped and the key answers 409 `idempotency_answer_withdrawn` — the request is not
- *   run a second time.
+ * middleware) runs first, so a caller it refuses gets its 401/403/404, never a stored answer.
+ * - A request that waited for a duplicate reads its token again and passes `guard` again before it
+ *   replays the answer or, if the duplicate's answer was not remembered, runs itself (a demotion or a
+ *   removal during the wait counts).
+ * - Before a replay, `beforeReplay` re-checks what the handler itself would check about the resource
+ *   (an agent may still see the conversation), as it is now.
+ * - Every token or webhook secret a stored answer shows must still be in force: once revoked or
+ *   rotated, the answer is dropped and the key answers 409 `idempotency_answer_withdrawn` — the request
+ *   is not run a second time.
  * The first response (status and body) is stored for 24 h when `remembers` says so; the same key with
  * another body is a 422. Keys are scoped to the caller (the user, or an inbox token's inbox) and the path.
  */
@@ -69,11 +70,18 @@ export function idempotent(guard: MiddlewareHandler<AppEnv>, options: { beforeRe
       });
     }
     if (claim.outcome === "withdrawn") throw withdrawn(key, claim.resourceId);
-    if (claim.outcome === "replay") {
-      if (claim.waited) {
+    // Whatever it waited for (an answer to replay, or a refused request it now runs itself), a request
+    // that waited is authorised again against the caller as it is now.
+    if (claim.waited) {
+      try {
         await reauthenticate(c);
         await passes(c);
+      } catch (error) {
+        if (claim.outcome === "proceed") await stub.release(claim.leaseId);
+        throw error;
       }
+    }
+    if (claim.outcome === "replay") {
       await options.beforeReplay?.(c);
       if (!(await credentialsInForce(c.env, caller.kind === "platform" ? null : caller.accountId, claim.response.body))) {
         const resourceId = resourceIdOf(claim.response.body);
@@ -84,6 +92,7 @@ export function idempotent(guard: MiddlewareHandler<AppEnv>, options: { beforeRe
     }
 
     try {
+      await faults.pause("idempotency.lease_held");
       await next();
     } catch (error) {
       await stub.release(claim.leaseId);

@@ -5,8 +5,8 @@ import type { Bindings } from "../env";
 export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
 
 export type Claim =
-  | { outcome: "proceed"; leaseId: string }
-  /** `waited`: the answer came from a duplicate that ran while this one waited (re-check the caller). */
+  /** `waited`: this request waited for a duplicate to finish, so its caller's rights must be checked again. */
+  | { outcome: "proceed"; leaseId: string; waited: boolean }
   | { outcome: "replay"; response: StoredResponse; waited: boolean }
   /** The request ran, but its answer showed a credential since revoked or rotated, and was dropped. */
   | { outcome: "withdrawn"; resourceId: string | null }
@@ -46,7 +46,7 @@ export class IdempotencyObject extends DurableObject<Bindings> {
         const leaseId = crypto.randomUUID();
         this.ctx.storage.kv.put<Record_>("record", { state: "running", fingerprint, leaseId, leaseExpiresAt: now + leaseMs });
         await this.ctx.storage.setAlarm(now + RETENTION_MS);
-        return { outcome: "proceed", leaseId };
+        return { outcome: "proceed", leaseId, waited };
       }
       const remaining = Math.min(deadline, record.leaseExpiresAt) - now;
       if (deadline <= now) return { outcome: "busy" };

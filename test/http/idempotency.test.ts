@@ -4,6 +4,7 @@ import { api, createTestAccount, createTestUser, expectProblem, unique } from ".
 import { count, createInboxToken, createTestInbox, sendMessage, setMembers } from "../support/fixtures";
 import { receiverPath } from "../support/receiver-client";
 import { buildApp } from "../../src/app";
+import { faults } from "../../src/faults";
 import { idempotentMiddlewares } from "../../src/idempotency/middleware";
 
 async function countUsers(accountId: string) {
@@ -266,6 +267,26 @@ describe("a replay racing a demotion", () => {
     await demote(account, bo.id);
     expect((await first).status).toBe(200);
     expectProblem(await duplicate, 403, "forbidden");
+  });
+
+  it("a duplicate that waited for a first request that was refused runs only if its caller still may: 403 after a demotion", async () => {
+    const account = await createTestAccount();
+    const bo = await createTestUser(account, "administrator", "Bo");
+    const path = `/v1/accounts/${account.accountId}/inboxes`;
+    const key = unique("held");
+    const release = faults.hold("idempotency.lease_held");
+    try {
+      const first = api("POST", path, { token: bo.token, body: { name: 42 }, headers: keyed(key) });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const duplicate = api("POST", path, { token: bo.token, body: { name: 42 }, headers: keyed(key) });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await demote(account, bo.id);
+      release();
+      expectProblem(await first, 422, "validation_failed");
+      expectProblem(await duplicate, 403, "forbidden");
+    } finally {
+      release();
+    }
   });
 
   it("no replay starts after the demotion has answered, however the two interleave", async () => {
