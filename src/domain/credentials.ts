@@ -3,7 +3,7 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { database } from "../db/client";
 import { automationRules, inboxes } from "../db/schema";
-import { SECRET_PREFIX } from "../delivery/signing";
+import { SECRET_PREFIX } from "../core/crypto";
 import type { Bindings } from "../env";
 import { resolveCaller, TOKEN_PREFIX } from "./tokens";
 

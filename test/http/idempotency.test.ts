@@ -5,7 +5,7 @@ import { count, createInboxToken, createTestInbox, sendMessage, setMembers } fro
 import { receiverPath } from "../support/receiver-client";
 import { buildApp } from "../../src/app";
 import { faults } from "../../src/faults";
-import { idempotentMiddlewares } from "../../src/idempotency/middleware";
+import { idempotentMiddlewares } from "../../src/http/idempotency";
 
 async function countUsers(accountId: string) {
   const row = await env.DB.prepare("SELECT count(*) AS n FROM users WHERE account_id = ?").bind(accountId).first<{ n: number }>();

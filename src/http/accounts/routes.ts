@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { createAccount, getAccount, updateAccount } from "../../domain/accounts";
 import { authenticated, checkAccountUser, platformOnly } from "../auth";
 import type { AppEnv } from "../context";
-import { idempotent } from "../../idempotency/middleware";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, platformSecurity } from "../openapi";
 import { AccountParams, IssuedTokenSchema, UserSchema } from "../users/schemas";
 

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { createRule, deleteRule, getRule, listRules, listRuns, rotateRuleSecret, updateRule } from "../../domain/automation-rules";
 import { accountUser } from "../auth";
 import type { AppEnv } from "../context";
-import { idempotent } from "../../idempotency/middleware";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { AccountParams } from "../users/schemas";
 import { NewRuleSchema, RuleParams, RulePatchSchema, RuleSchema, RuleWithSecretSchema, RunSchema } from "./schemas";

@@ -15,7 +15,7 @@ import { originOf } from "../../domain/events";
 import { listMessages } from "../../domain/messages";
 import { accountUser } from "../auth";
 import type { AppContext, AppEnv } from "../context";
-import { idempotent } from "../../idempotency/middleware";
+import { idempotent } from "../idempotency";
 import { AccountParams } from "../users/schemas";
 import { ContactSchema, ConversationSchema, HistoryQuery, MessageSchema, SourceId } from "../integrator/schemas";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { listDeliveries, replayDeliveries, retryDelivery } from "../../domain/deliveries";
 import { accountUser } from "../auth";
 import type { AppEnv } from "../context";
-import { idempotent } from "../../idempotency/middleware";
+import { idempotent } from "../idempotency";
 import { InboxParams } from "../inboxes/schemas";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";
 

@@ -5,7 +5,7 @@ import { notFound } from "../../errors/problem";
 import { accountUser, authenticated, checkAccountUser } from "../auth";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../context";
-import { idempotent } from "../../idempotency/middleware";
+import { idempotent } from "../idempotency";
 import {
   bearerSecurity,
   errorResponses,

@@ -1,11 +1,11 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { sha256Hex } from "../core/crypto";
 import { credentialsInForce } from "../domain/credentials";
-import { sha256Hex } from "../domain/tokens";
 import { ApiError } from "../errors/problem";
 import { faults } from "../faults";
-import { reauthenticate } from "../http/auth";
-import type { AppEnv } from "../http/context";
-import type { StoredResponse } from "./object";
+import type { StoredResponse } from "../idempotency/object";
+import { reauthenticate } from "./auth";
+import type { AppEnv } from "./context";
 
 const LEASE_MS = 30_000;
 const WAIT_MS = 25_000;
