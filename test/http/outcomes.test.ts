@@ -3,6 +3,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { conversationObject } from "../../src/conversation/stub";
+import { SYSTEM_ORIGIN } from "../../src/delivery/events";
 import { faults } from "../../src/faults";
 import { api, createTestAccount, expectProblem, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
@@ -142,5 +144,38 @@ describe("key dedupe outlives the conversation", () => {
     expect(retried.body.message.id).toBe(first.body.message.id);
     expect(await count("SELECT count(*) AS n FROM messages WHERE inbox_id = ? AND message_type = 'incoming'", inbox.id)).toBe(1);
     expect(await count("SELECT count(*) AS n FROM conversations WHERE inbox_id = ?", inbox.id)).toBe(1);
+  });
+
+  it("the conversation object answers a key already used in another conversation of the inbox with that message", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const token = await createInboxToken(account, inbox);
+    const source = unique("c");
+    const first = await api("POST", `/v1/inboxes/${inbox.identifier}/messages`, {
+      token,
+      body: { contact: { source_id: source }, content: "first" },
+      headers: { "idempotency-key": unique("k") },
+    });
+    expect(first.status, first.text).toBe(201);
+    await api("POST", `/v1/accounts/${account.accountId}/conversations/${first.body.conversation.id}/status`, {
+      token: account.adminToken,
+      body: { status: "resolved" },
+    });
+    const second = await sendMessage(token, inbox, { contact: { source_id: source }, content: "a new thread" });
+    expect(second.conversation.id).not.toBe(first.body.conversation.id);
+    const requestKey = (await env.DB.prepare("SELECT request_key FROM messages WHERE id = ?").bind(first.body.message.id).first<{ request_key: string }>())!.request_key;
+
+    // A retry that raced past every other check reaches the object of the new conversation: D1's index
+    // (inbox_id, request_key) refuses the second write, and the object answers with the first message.
+    const outcome = await conversationObject(env, second.conversation.id).appendMessage({
+      conversationId: second.conversation.id,
+      message: { messageType: "incoming", content: "first", contentAttributes: {}, attachments: [], private: false, sender: { type: "contact", id: first.body.contact.id }, sourceId: null },
+      contact: first.body.contact,
+      origin: SYSTEM_ORIGIN,
+      reopen: true,
+      dedupe: { key: requestKey, fingerprint: "raced" },
+    });
+    expect(outcome).toMatchObject({ kind: "existing", message: { id: first.body.message.id } });
+    expect(await count("SELECT count(*) AS n FROM messages WHERE inbox_id = ? AND content = 'first'", inbox.id)).toBe(1);
   });
 });
