@@ -92,6 +92,9 @@ export async function receiveMessage(
         contact,
         { sourceId: input.conversation?.source_id, customAttributes: input.conversation?.custom_attributes },
         origin,
+        // The look-up above found none to continue (or the contact is new here); the insert's unique
+        // indexes still catch a conversation opened meanwhile.
+        true,
       )
     ).conversation;
   }
