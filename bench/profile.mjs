@@ -3,7 +3,7 @@
 // D1 round trips (reads, writes, batches, by SQL), Durable Object calls and queue sends — including the
 // work the request leaves behind (waitUntil, the queue consumer delivering its webhooks) — then 300 at 32
 // connections for throughput and the server's CPU per request. `--json` prints the raw tallies too;
-// `--only "known contact"` profiles only the requests whose name contains the text.
+// `--only "known contact"` profiles only the requests whose name contains the text ("a|b": either).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../scripts/dev-server.mjs";
@@ -131,7 +131,7 @@ async function profileWriteCeiling() {
 }
 
 async function profile(name, makeRequest, expect = 201) {
-  if (only !== undefined && !name.includes(only)) return;
+  if (only !== undefined && !only.split("|").some((part) => name.includes(part))) return;
   // 1. One at a time, counted: what one request does, uncontended.
   await fetch(`${base}/__profile`, { method: "DELETE" });
   let next = 0;
