@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { listMessages, listMessagesJson } from "../../src/domain/messages";
-import { api, createTestAccount } from "../support/api";
+import { api, createTestAccount, expectProblem } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
 
 // History pages are serialised from the stored rows without building message objects
@@ -30,12 +30,17 @@ describe("history pages serialised from the rows", () => {
       for (const options of [{ limit: 100 }, { limit: 1 }, { limit: 1, afterSeq: 1 }]) {
         const expected = JSON.stringify(await listMessages(env, conversationId, { ...options, includePrivate }));
         expect(await listMessagesJson(env, conversationId, { ...options, includePrivate })).toBe(expected);
+        expect(await listMessagesJson(env, conversationId, { ...options, includePrivate, inboxId: inbox.id })).toBe(expected);
       }
     }
     const page = await api("GET", `/v1/inboxes/${inbox.identifier}/conversations/${conversationId}/messages?limit=1`, { token });
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toBe("application/json");
     expect(page.text).toBe(JSON.stringify(await listMessages(env, conversationId, { limit: 1, includePrivate: false })));
+    // Checked against the inbox in the same round trip: another inbox's history is a 404.
+    const other = await createTestInbox(account);
+    const otherToken = await createInboxToken(account, other);
+    expectProblem(await api("GET", `/v1/inboxes/${other.identifier}/conversations/${conversationId}/messages`, { token: otherToken }), 404, "conversation_not_found");
     const next = await api("GET", `/v1/inboxes/${inbox.identifier}/conversations/${conversationId}/messages?limit=1&cursor=${page.body.next_cursor}`, { token });
     expect(next.body.data[0].seq).toBe(2);
   });

@@ -246,10 +246,16 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(historyRoute, async (c) => {
     const { conversation_id } = c.req.valid("param");
-    await getInboxConversation(c.env, c.get("inbox").id, conversation_id);
     const query = c.req.valid("query");
-    // Serialised by the domain (listMessagesJson: the same bytes c.json would send, without the round trip through objects).
-    const page = await listMessagesJson(c.env, conversation_id, { afterSeq: query.after_seq, cursor: query.cursor, limit: query.limit, includePrivate: false });
+    // Serialised by the domain (listMessagesJson: the same bytes c.json would send, without the round trip
+    // through objects); it checks the conversation is this inbox's in the same round trip.
+    const page = await listMessagesJson(c.env, conversation_id, {
+      afterSeq: query.after_seq,
+      cursor: query.cursor,
+      limit: query.limit,
+      includePrivate: false,
+      inboxId: c.get("inbox").id,
+    });
     return jsonText<MessagePage>(c, page);
   })
   .openapi(oneCallRoute, async (c) => {
