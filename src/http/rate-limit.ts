@@ -10,8 +10,8 @@ import { safeDecode } from "./path";
 
 const INTEGRATOR_PATH = /^\/v1\/inboxes\/([^/]+)/;
 
-/** The object calls this isolate has in flight, by scope and keys (at most one each; gone when answered). */
-const asking = new Map<string, Promise<void>>();
+/** The scope and keys this isolate is asking its object for a lease for right now (gone when answered). */
+const asking = new Set<string>();
 
 /** Structured-field strings (RFC 8941) for the policy names: they are fixed ASCII words. */
 function item(state: PolicyState, parameters: string): string {
@@ -60,44 +60,33 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   };
   const scope = caller.kind === "platform" ? "platform" : caller.accountId;
   const keys = subject.inbox === undefined ? [`token:${subject.token}`] : [`token:${subject.token}`, `inbox:${subject.inbox}`];
-  // Admitted from this isolate's lease when it holds one for every key; else the account's object decides
-  // (one call at a time per key in this isolate: concurrent requests wait for its lease instead of each
-  // draining the bucket with a lease of its own).
+  // Admitted from this isolate's lease when it holds one for every key; else the account's object decides.
+  // One request at a time per key asks it for a lease: the others that arrive meanwhile take only their own
+  // request (a lease each would drain the bucket). Nothing waits on another request's promise: workerd
+  // would run the waiter's continuation in the other request's context.
   const id = `${scope} ${keys.join(" ")}`;
   let decision = leases.take(scope, keys, Date.now());
-  while (decision === undefined && asking.has(id)) {
-    await asking.get(id);
-    decision = leases.take(scope, keys, Date.now());
-  }
   if (decision === undefined) {
     const defaults = config(c.env).rateLimits;
-    const call = rateLimiter(c.env, scope)
-      .take({
+    const lease = !asking.has(id);
+    if (lease) asking.add(id);
+    try {
+      const result = await rateLimiter(c.env, scope).take({
         accountId: caller.kind === "platform" ? null : caller.accountId,
         token: subject.token,
         inbox: subject.inbox,
         defaults: { per_token: defaults.perToken, per_inbox: defaults.perInbox },
-        returned: leases.release(scope, keys),
-      })
-      .then((result) => {
-        leases.hold(scope, keys, result.decision, result.granted, Date.now());
-        return result.decision;
+        returned: lease ? leases.release(scope, keys) : undefined,
+        lease,
       });
-    asking.set(
-      id,
-      call.then(
-        () => undefined,
-        () => undefined,
-      ),
-    );
-    try {
-      decision = await call;
+      decision = result.decision;
+      if (lease) leases.hold(scope, keys, result.decision, result.granted, Date.now());
     } catch (error) {
       // Fail open: a limiter hiccup must not turn away legitimate traffic.
       console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), kind: "rate_limit", message: describeForLog(error) }));
       return next();
     } finally {
-      asking.delete(id);
+      if (lease) asking.delete(id);
     }
   }
   if (!decision.allowed) throw refusal(decision, subject);

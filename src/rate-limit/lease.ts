@@ -33,6 +33,7 @@ export function leaseSize(policy: Policy): number {
 export function takeWithLease(
   entries: { policy: Policy; bucket: Bucket | undefined; returned: number }[],
   now: number,
+  lease = true,
 ): { buckets: Bucket[]; decision: Decision; granted: number } {
   const withReturns = entries.map(({ policy, bucket, returned }) => {
     if (!bucket || returned <= 0) return { policy, bucket };
@@ -40,7 +41,7 @@ export function takeWithLease(
     return { policy, bucket: { tokens: Math.min(policy.limit, current.tokens + returned), updatedAt: now } };
   });
   const { buckets, decision } = take(withReturns, now);
-  if (!decision.allowed) return { buckets, decision, granted: 0 };
+  if (!decision.allowed || !lease) return { buckets, decision, granted: 0 };
   const granted = Math.max(0, Math.min(...entries.map(({ policy }, i) => Math.min(leaseSize(policy), Math.floor(buckets[i]!.tokens)))));
   return { buckets: buckets.map((bucket) => ({ ...bucket, tokens: bucket.tokens - granted })), decision, granted };
 }

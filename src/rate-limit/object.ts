@@ -20,6 +20,8 @@ export type TakeRequest = {
   defaults: RateLimits;
   /** What the isolate gives back of its previous leases, per key in order (token, then inbox). */
   returned?: number[];
+  /** Whether to grant a lease with an allowed decision (false: this request only). */
+  lease?: boolean;
 };
 
 /** The decision, and how many further requests of every key the isolate may admit itself (./lease.ts). */
@@ -68,6 +70,7 @@ export class RateLimitObject extends DurableObject<Bindings> {
     const { buckets, decision, granted } = takeWithLease(
       entries.map(({ key, policy }, i) => ({ policy, bucket: this.buckets.get(key), returned: request.returned?.[i] ?? 0 })),
       now,
+      request.lease ?? false,
     );
     entries.forEach(({ key }, i) => this.buckets.set(key, buckets[i]!));
     if (this.buckets.size > SWEEP_THRESHOLD) this.sweep(now, limits);

@@ -90,6 +90,18 @@ describe("rate-limit leases", () => {
     expect(late.every(({ local }) => !local)).toBe(true);
   });
 
+  it("are granted only when asked for: requests that reach the object while a lease is being fetched take only themselves", () => {
+    const policy = perMinute(1200);
+    let bucket: Bucket | undefined;
+    for (let i = 0; i < 100; i++) {
+      const result = takeWithLease([{ policy, bucket, returned: 0 }], 1_000, i === 0);
+      bucket = result.buckets[0];
+      expect(result.granted).toBe(i === 0 ? leaseSize(policy) : 0);
+      expect(result.decision.allowed).toBe(true);
+    }
+    expect(bucket!.tokens).toBe(1200 - 100 - leaseSize(policy));
+  });
+
   it("give back what they did not use with the next call to the object", () => {
     const policy = perMinute(1200);
     const object = limiterObject(policy);
