@@ -78,7 +78,7 @@ const PHASE_OF_NAMESPACE: Record<string, string> = {
   RATE_LIMITER: "rate limit",
   IDEMPOTENCY: "idempotency",
   CONVERSATIONS: "Durable Object hop (conversation)",
-  ASSIGNMENT: "Durable Object hop (assignment)",
+  ASSIGNMENTS: "Durable Object hop (assignment)",
 };
 
 function add(key: string, ms: number) {
