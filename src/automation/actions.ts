@@ -5,6 +5,7 @@ import { and, eq } from "drizzle-orm";
 import type { Actor } from "../conversation/protocol";
 import { database } from "../db/client";
 import { events, webhookDeliveries, type ActionResult, type ConversationStatus, type RuleAction } from "../db/schema";
+import { lineOf } from "../delivery/machine";
 import { sendDeliveries } from "../delivery/outbox";
 import {
   assignConversation,
@@ -129,6 +130,7 @@ async function queueRuleWebhook(env: Bindings, rule: RuleRow, event: EventRow, u
       eventType: event.type,
       conversationId: event.conversationId,
       sequence: event.sequence,
+      line: lineOf(event),
       endpoint: rule.id,
       url,
       state: "pending",

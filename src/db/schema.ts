@@ -91,6 +91,8 @@ export const contacts = sqliteTable(
     phone: text("phone"),
     identifier: text("identifier"),
     customAttributes: json<CustomAttributes>("custom_attributes").notNull().default({}),
+    /** The last `sequence` given to an event of this contact: contact events are ordered per contact. */
+    lastEventSequence: integer("last_event_sequence").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
@@ -236,6 +238,8 @@ export const webhookDeliveries = sqliteTable(
     eventType: text("event_type").notNull(),
     conversationId: text("conversation_id"),
     sequence: integer("sequence"),
+    /** The ordered line (per endpoint): the conversation id, or the contact id for contact events. */
+    line: text("line"),
     endpoint: text("endpoint").notNull().default("inbox"),
     url: text("url").notNull(),
     state: text("state").$type<DeliveryState>().notNull().default("pending"),
@@ -252,10 +256,32 @@ export const webhookDeliveries = sqliteTable(
   (t) => [
     uniqueIndex("webhook_deliveries_event_endpoint").on(t.eventId, t.endpoint),
     index("webhook_deliveries_inbox").on(t.inboxId, t.createdAt, t.id),
-    index("webhook_deliveries_conversation")
-      .on(t.conversationId, t.endpoint, t.sequence)
-      .where(sql`state = 'pending'`),
+    index("webhook_deliveries_line").on(t.line, t.endpoint, t.sequence).where(sql`state = 'pending'`),
     index("webhook_deliveries_pending").on(t.state, t.enqueuedAt).where(sql`state = 'pending'`),
+  ],
+);
+
+export const deliveryReplays = sqliteTable(
+  "delivery_replays",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    inboxId: text("inbox_id").notNull(),
+    endpoint: text("endpoint").notNull().default("inbox"),
+    since: integer("since").notNull(),
+    throughPosition: integer("through_position").notNull(),
+    cursor: integer("cursor").notNull().default(0),
+    stepFrom: integer("step_from").notNull().default(0),
+    step: text("step"),
+    total: integer("total").notNull(),
+    state: text("state").$type<"running" | "done">().notNull().default("running"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    uniqueIndex("delivery_replays_identity").on(t.inboxId, t.endpoint, t.since, t.throughPosition),
+    uniqueIndex("delivery_replays_running").on(t.inboxId, t.endpoint, t.since).where(sql`state = 'running'`),
   ],
 );
 
