@@ -22,7 +22,7 @@ import {
   type Outcome,
   type Transition,
 } from "./machine";
-import { earlierInLinePending, handOver, sameLineAs, type QueueDecision, type QueueMessage } from "./outbox";
+import { handOver, lineBusy, sameLineAs, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
 import { continueReplay } from "./replay";
 import { activeSecrets, webhookHeaders } from "./signing";
@@ -84,9 +84,9 @@ function holds(deliveryId: string, token: number) {
 
 /**
  * One round trip: takes the lease if this message may attempt now — the delivery is pending, this is its
- * next attempt, it is due, nobody holds it, and no earlier delivery of its line is pending — or else
- * parks it if an earlier one is pending (its settle hands this one over); then reads the delivery and,
- * under the lease, what the attempt needs.
+ * next attempt, it is due, nobody holds it, and its line is not busy (no earlier delivery pending, no
+ * other one in flight) — or else parks it if the line is busy (the outcome of the delivery in the way
+ * hands this one over); then reads the delivery and, under the lease, what the attempt needs.
  */
 async function arrive(env: Bindings, deliveryId: string, attempt: number, now: number, token: number) {
   const db = database(env);
@@ -102,14 +102,14 @@ async function arrive(env: Bindings, deliveryId: string, attempt: number, now: n
           current,
           sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${now})`,
           sql`(${webhookDeliveries.nextAttemptAt} IS NULL OR ${webhookDeliveries.nextAttemptAt} <= ${now + DUE_SLACK_MS})`,
-          sql`NOT ${earlierInLinePending(sql`"webhook_deliveries"`)}`,
+          sql`NOT ${lineBusy(sql`"webhook_deliveries"`, now)}`,
         ),
       )
       .returning({ id: webhookDeliveries.id }),
     db
       .update(webhookDeliveries)
       .set({ enqueuedAt: null })
-      .where(and(current, earlierInLinePending(sql`"webhook_deliveries"`)))
+      .where(and(current, lineBusy(sql`"webhook_deliveries"`, now)))
       .returning({ id: webhookDeliveries.id }),
     db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
     db.select().from(inboxes).where(and(sql`${inboxes.id} = ${ofDelivery("inbox_id")}`, holds(deliveryId, token))),
@@ -185,8 +185,9 @@ function resolveTarget(
 
 /**
  * One round trip: the attempt's log row, the 410 disable, the delivery's new state — each written only
- * while this consumer still holds the lease — and, once the delivery settled, the hand-over of its line's
- * next delivery (marked queued here, sent right after). Then the queue messages.
+ * while this consumer still holds the lease — and the hand-over of its line's head if that is parked
+ * (marked queued here, sent right after): after a settle the next one, after a retry an earlier one a
+ * replay made pending meanwhile. Then the queue messages.
  */
 async function commitTransition(
   env: Bindings,
@@ -230,7 +231,7 @@ async function commitTransition(
   );
   if (next.handOverNext) {
     // The head of the line, if it is parked (or was never queued): whichever of its park and this
-    // settle commits first, the other sees it — so nothing waits forever and nothing jumps the line.
+    // write commits first, the other sees it — so nothing waits forever and nothing jumps the line.
     statements.push(
       prepare(env, sql`UPDATE webhook_deliveries SET enqueued_at = ${now}
         WHERE id = (SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, delivery)} AND d.state = 'pending' ORDER BY d.sequence LIMIT 1)

@@ -96,7 +96,7 @@ export type Transition = {
   set: Partial<Pick<DeliveryRow, "state" | "attempts" | "nextAttemptAt" | "leasedUntil" | "enqueuedAt" | "lastStatusCode" | "lastError" | "completedAt" | "updatedAt">>;
   /** Log the attempt (false when none was made). */
   recordAttempt: boolean;
-  /** Settled: the next delivery of its line may go, so hand it to the queue. */
+  /** Hand the line's head to the queue if it is parked (after a settle: the next delivery). */
   handOverNext: boolean;
   disableInbox?: string;
   /** Retry: the message for the next attempt and its delay. */
@@ -118,7 +118,8 @@ export function transition(row: DeliveryRow, outcome: Outcome, attemptMade: bool
         updatedAt: now,
       },
       recordAttempt: attemptMade,
-      handOverNext: false,
+      // An earlier delivery may have become pending meanwhile (replay, manual retry) and parked.
+      handOverNext: row.line !== null,
       schedule: { attempt: attempts + 1, delaySeconds: queueDelay(outcome.delaySeconds) },
     };
   }

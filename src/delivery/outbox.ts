@@ -136,6 +136,19 @@ export function earlierInLinePending(outer: SQL) {
 }
 
 /**
+ * True when the line of `outer` is busy for it: an earlier delivery is pending, or another delivery of the
+ * line holds a lease (is being sent right now — e.g. a later one, while a replay or a manual retry made an
+ * earlier one pending again). Taking a lease requires neither, so a line has at most one delivery in
+ * flight, and it is the earliest pending one.
+ */
+export function lineBusy(outer: SQL, now: number) {
+  return sql`(${earlierInLinePending(outer)} OR EXISTS (SELECT 1 FROM webhook_deliveries AS other
+    WHERE other.line = ${outer}.line AND other.endpoint = ${outer}.endpoint
+      AND (other.endpoint <> 'inbox' OR other.inbox_id = ${outer}.inbox_id)
+      AND other.state = 'pending' AND other.id <> ${outer}.id AND other.leased_until >= ${now}))`;
+}
+
+/**
  * Hands to the queue every pending delivery that is not queued (enqueued_at NULL: parked, or its message
  * may be lost) and is next in line: the head of its line (or outside any line). Marks them queued and
  * sends them in that order — mark, then send — so a message consumed at once can park its delivery
@@ -154,7 +167,7 @@ export async function enqueueReady(
     UPDATE webhook_deliveries SET enqueued_at = ${now}
     WHERE id IN (SELECT d.id FROM webhook_deliveries d
       WHERE d.state = 'pending' AND d.enqueued_at IS NULL AND d.created_at <= ${cutoff} AND ${inboxFilter}
-        AND NOT ${earlierInLinePending(sql`d`)}
+        AND NOT ${lineBusy(sql`d`, now)}
       ORDER BY d.created_at LIMIT ${limit})
     RETURNING id, attempts`);
   await handOver(env, rows, { markedAt: now });

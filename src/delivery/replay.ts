@@ -10,7 +10,7 @@ import { deliveryReplays } from "../db/schema";
 import { newId } from "../domain/ids";
 import type { Bindings } from "../env";
 import { clock } from "../faults";
-import { earlierInLinePending, handOver, type QueueDecision, type QueueMessage } from "./outbox";
+import { handOver, lineBusy, type QueueDecision, type QueueMessage } from "./outbox";
 
 /** Event positions per step: one step's writes stay well inside one invocation's limits. */
 export const REPLAY_STEP = 500;
@@ -110,7 +110,7 @@ async function replayStep(env: Bindings, replayId: string, url: string): Promise
     prepare(env, sql`UPDATE webhook_deliveries SET enqueued_at = ${now}
       WHERE id IN (SELECT d.id FROM delivery_replays r JOIN events e ON ${stepEvents}
                      JOIN webhook_deliveries d ON d.event_id = e.id AND d.endpoint = r.endpoint
-                   WHERE ${inStep} AND d.state = 'pending' AND d.enqueued_at IS NULL AND NOT ${earlierInLinePending(sql`d`)})
+                   WHERE ${inStep} AND d.state = 'pending' AND d.enqueued_at IS NULL AND NOT ${lineBusy(sql`d`, now)})
       RETURNING id, attempts`),
     prepare(env, sql`UPDATE delivery_replays SET state = 'done', completed_at = ${now}
       WHERE id = ${replayId} AND step = ${step} AND cursor >= through_position`),

@@ -59,6 +59,13 @@ export class SimulatedQueue {
     for (const body of bodies) this.push(body);
   }
 
+  /** Loses the queued messages that match (a crash of the local queue); returns how many. */
+  async drop(match: (body: QueueMessage) => boolean): Promise<number> {
+    const before = this.queued.length;
+    this.queued = this.queued.filter((message) => !match(message.body));
+    return before - this.queued.length;
+  }
+
   /** Up to `max` due messages, picked at random (the queue keeps no order); some stay behind as duplicates. */
   private take(max: number): Queued[] {
     const now = clock.now();
