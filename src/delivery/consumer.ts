@@ -4,11 +4,10 @@
 import { and, eq, sql } from "drizzle-orm";
 import { commitBatch, database, prepare } from "../db/client";
 import { automationRules, events, inboxes, webhookDeliveries } from "../db/schema";
-import { newId } from "../domain/ids";
-import { judgeWebhookUrl } from "../domain/webhook-url";
+import { newId } from "../core/ids";
+import { judgeWebhookUrl } from "../core/webhook-url";
 import { config, type Bindings } from "../env";
 import { clock } from "../faults";
-import { abandonAutomationEvent, processAutomationEvent } from "../automation/engine";
 import { attemptDelivery, type AttemptResult } from "./attempt";
 import {
   afterAttempt,
@@ -24,21 +23,21 @@ import {
 } from "./machine";
 import { handOver, lineBusy, sameLineAs, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
-import { continueReplay } from "./replay";
 import { activeSecrets, webhookHeaders } from "./signing";
 
-/** The deliveries queue: one attempt per message; the queue's own delay carries the retry schedule. */
-export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+/** What the Worker's entry (src/index.ts) does with one message of a kind: its consumer's decision. */
+export type QueueRoute = (body: QueueMessage) => Promise<QueueDecision>;
+
+/**
+ * The deliveries queue: each message goes to its kind's consumer (`route`), and its decision is carried
+ * out here — ack, redeliver later, or queue the next attempt. For deliveries that is one attempt per
+ * message; the queue's own delay carries the retry schedule.
+ */
+export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: Bindings, route: QueueRoute): Promise<void> {
   await Promise.all(
     batch.messages.map(async (message) => {
       try {
-        const body = message.body;
-        const decision =
-          body.kind === "delivery"
-            ? await processDelivery(env, body.deliveryId, body.attempt)
-            : body.kind === "replay"
-              ? await continueReplay(env, body.replayId)
-              : await processAutomationEvent(env, body.eventId);
+        const decision = await route(message.body);
         if (decision.kind === "schedule") {
           await env.DELIVERIES.send(decision.message, { delaySeconds: decision.delaySeconds });
           message.ack();
@@ -56,25 +55,39 @@ export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: 
 
 /**
  * The dead-letter queue: messages the consumer could not process for max_retries deliveries (hours of
- * our own trouble). A delivery is not failed for that — only its endpoint's answers fail it: it is
- * parked unqueued, and recovery (enqueueReady) hands it over again. Automation runs that could never
- * finish are abandoned.
+ * our own trouble). Each kind gives up in its own way (`giveUp`, routed by the Worker's entry); if that
+ * fails too, the message is retried.
  */
-export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+export async function consumeDeadLetters(
+  batch: MessageBatch<QueueMessage>,
+  env: Bindings,
+  giveUp: (body: QueueMessage) => Promise<void>,
+): Promise<void> {
   for (const message of batch.messages) {
     try {
-      if (message.body.kind === "automation") await abandonAutomationEvent(env, message.body.eventId);
-      if (message.body.kind === "delivery") {
-        await database(env)
-          .update(webhookDeliveries)
-          .set({ enqueuedAt: null })
-          .where(and(eq(webhookDeliveries.id, message.body.deliveryId), eq(webhookDeliveries.state, "pending"), sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${clock.now()})`));
-      }
+      await giveUp(message.body);
       message.ack();
     } catch {
       message.retry({ delaySeconds: 60 });
     }
   }
+}
+
+/**
+ * A delivery whose message reached the dead-letter queue is not failed — only its endpoint's answers
+ * fail it: it is parked unqueued, and recovery (enqueueReady) hands it over again.
+ */
+export async function parkDeadDelivery(env: Bindings, deliveryId: string): Promise<void> {
+  await database(env)
+    .update(webhookDeliveries)
+    .set({ enqueuedAt: null })
+    .where(
+      and(
+        eq(webhookDeliveries.id, deliveryId),
+        eq(webhookDeliveries.state, "pending"),
+        sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${clock.now()})`,
+      ),
+    );
 }
 
 /** The lease is held while `leased_until` equals the token it was taken with (the value is unique per lease). */

@@ -7,7 +7,7 @@
 import { sql } from "drizzle-orm";
 import { commitBatch, database, prepare } from "../db/client";
 import { deliveryReplays } from "../db/schema";
-import { newId } from "../domain/ids";
+import { newId } from "../core/ids";
 import type { Bindings } from "../env";
 import { clock } from "../faults";
 import { handOver, lineBusy, type QueueDecision, type QueueMessage } from "./outbox";

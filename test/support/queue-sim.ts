@@ -2,9 +2,12 @@
 // loop, with the platform's at-least-once habits made worse on purpose — messages handed to the consumer
 // in random order, some delivered twice, delays honoured on a clock the test may move — and a producer
 // that can be "down" (send throws, as during a queue outage).
-import { consumeDeadLetters, consumeDeliveries } from "../../src/delivery/consumer";
+import worker from "../../src/index";
 import type { QueueMessage } from "../../src/delivery/outbox";
 import { clock } from "../../src/faults";
+
+/** The Worker's queue handler (src/index.ts routes each kind of message), as the platform calls it. */
+const context = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext;
 
 type Queued = { id: string; body: QueueMessage; at: number; attempts: number };
 
@@ -137,12 +140,12 @@ export class SimulatedQueue {
       while (running.size < concurrency) {
         const messages = this.take(batchSize);
         if (messages.length === 0) break;
-        const work = consumeDeliveries(this.batch(messages, "edge-inbox-deliveries"), env).finally(() => running.delete(work));
+        const work = worker.queue(this.batch(messages, "edge-inbox-deliveries"), env, context).finally(() => running.delete(work));
         running.add(work);
       }
       if (this.dead.length > 0) {
         const dead = this.dead.splice(0, this.dead.length);
-        await consumeDeadLetters(this.batch(dead, "edge-inbox-deliveries-dlq"), env);
+        await worker.queue(this.batch(dead, "edge-inbox-deliveries-dlq"), env, context);
       }
       if (running.size > 0) {
         await Promise.race(running);
