@@ -24,7 +24,7 @@ export function isUniqueViolation(error: unknown, index?: string): boolean {
 }
 
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
-import type { SQL } from "drizzle-orm";
+import { getTableColumns, type SQL, type Table } from "drizzle-orm";
 import { faults } from "../faults";
 
 const dialect = new SQLiteAsyncDialect();
@@ -41,4 +41,14 @@ export function prepare(env: Pick<Bindings, "DB">, query: Compilable): D1Prepare
 export async function commitBatch(env: Pick<Bindings, "DB">, statements: D1PreparedStatement[]): Promise<D1Result[]> {
   faults.check("d1.batch");
   return env.DB.batch(statements);
+}
+
+/** A row as a raw D1 statement returns it (column names, driver values) in drizzle's shape for `table`. */
+export function mapRow<T>(table: Table, row: Record<string, unknown>): T {
+  const mapped: Record<string, unknown> = {};
+  for (const [key, column] of Object.entries(getTableColumns(table))) {
+    const value = row[column.name];
+    mapped[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+  }
+  return mapped as T;
 }

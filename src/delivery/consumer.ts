@@ -2,7 +2,7 @@
 // D1 round trip to take the lease and read what the attempt needs, the attempt, and one D1 round trip
 // that writes the outcome — fenced by the lease — and hands the line's next delivery over.
 import { and, eq, sql } from "drizzle-orm";
-import { commitBatch, database, prepare } from "../db/client";
+import { commitBatch, database, mapRow, prepare } from "../db/client";
 import { automationRules, events, inboxes, webhookDeliveries } from "../db/schema";
 import { newId } from "../core/ids";
 import { judgeWebhookUrl } from "../core/webhook-url";
@@ -145,21 +145,45 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
     return { kind: "schedule", message: { kind: "delivery", deliveryId, attempt: forAttempt }, delaySeconds: verdict.delaySeconds };
   }
 
-  const delivery = found.row!;
-  const target = resolveTarget(delivery, found, now, allowLoopbackWebhooks);
-  let outcome: Outcome;
-  let result: AttemptResult | undefined;
-  if (!target.ok) outcome = refusal(target.error);
-  else {
-    const body = JSON.stringify(eventEnvelope(found.event!, found.inbox!));
-    const headers = await webhookHeaders({ secrets: target.secrets, id: found.event!.id, timestamp: Math.floor(now / 1000), body });
-    result = await attemptDelivery({ url: target.url, headers, body, timeoutMs: webhookTimeoutMs });
-    outcome = afterAttempt({ endpoint: delivery.endpoint, attemptsMade: delivery.attempts + 1, result, delays: webhookRetryDelays });
+  // The attempt, then — while the budget lasts — the next delivery of the same line, leased in the same
+  // round trip that wrote this one's outcome: a busy line keeps going without a queue hop.
+  let current: Leased = { row: found.row!, inbox: found.inbox, event: found.event, rule: found.rule, token, now };
+  for (let chained = 0; ; chained++) {
+    const target = resolveTarget(current.row, current, current.now, allowLoopbackWebhooks);
+    let outcome: Outcome;
+    let result: AttemptResult | undefined;
+    if (!target.ok) outcome = refusal(target.error);
+    else {
+      const body = JSON.stringify(eventEnvelope(current.event!, current.inbox!));
+      const headers = await webhookHeaders({ secrets: target.secrets, id: current.event!.id, timestamp: Math.floor(current.now / 1000), body });
+      result = await attemptDelivery({ url: target.url, headers, body, timeoutMs: webhookTimeoutMs });
+      outcome = afterAttempt({ endpoint: current.row.endpoint, attemptsMade: current.row.attempts + 1, result, delays: webhookRetryDelays });
+    }
+    const written = clock.now();
+    const next = transition(current.row, outcome, result !== undefined, written);
+    const keepGoing = chained + 1 < CHAIN_ATTEMPTS && written - now < CHAIN_MS;
+    const following = await commitTransition(env, current.row, current.token, next, result ? { startedAt: current.now, result } : undefined, {
+      chain: keepGoing ? { token: written + webhookTimeoutMs + LEASE_MARGIN_MS } : undefined,
+    });
+    if (!following) break;
+    current = following;
   }
-  const next = transition(delivery, outcome, result !== undefined, clock.now());
-  await commitTransition(env, delivery, token, next, result ? { startedAt: now, result } : undefined);
   return { kind: "ack" };
 }
+
+/** A message attempts at most this many deliveries of its line, within about this long, before handing over. */
+const CHAIN_ATTEMPTS = 25;
+const CHAIN_MS = 30_000;
+
+/** A delivery under this consumer's lease, with what its attempt needs. */
+type Leased = {
+  row: DeliveryRow;
+  inbox?: typeof inboxes.$inferSelect;
+  event?: typeof events.$inferSelect;
+  rule?: typeof automationRules.$inferSelect;
+  token: number;
+  now: number;
+};
 
 type Target = { ok: true; url: string; secrets: string[] } | { ok: false; error: string };
 
@@ -208,7 +232,8 @@ async function commitTransition(
   token: number,
   next: Transition,
   attempt: { startedAt: number; result: AttemptResult } | undefined,
-): Promise<void> {
+  options: { chain?: { token: number } } = {},
+): Promise<Leased | undefined> {
   const db = database(env);
   const now = next.set.updatedAt ?? clock.now();
   const statements: D1PreparedStatement[] = [];
@@ -242,25 +267,58 @@ async function commitTransition(
         .returning({ id: webhookDeliveries.id }),
     ),
   );
+  const wroteAt = statements.length - 1;
+  const head = sql`(SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, delivery)} AND d.state = 'pending' ORDER BY d.sequence LIMIT 1)`;
+  const chain = next.handOverNext ? options.chain : undefined;
+  let chainedAt = -1;
+  if (chain) {
+    // Continue the line here: lease its head if it is parked, due and its line is not busy — the same
+    // conditions as a queue message's lease — and read what its attempt needs, under that lease.
+    const chained = sql`(SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, delivery)} AND d.state = 'pending' AND d.leased_until = ${chain.token})`;
+    const ofChained = (column: string) => sql`(SELECT ${sql.raw(column)} FROM webhook_deliveries WHERE id = ${chained})`;
+    chainedAt = statements.length;
+    statements.push(
+      prepare(env, sql`UPDATE webhook_deliveries SET leased_until = ${chain.token}
+        WHERE id = ${head} AND enqueued_at IS NULL
+          AND (leased_until IS NULL OR leased_until < ${now})
+          AND (next_attempt_at IS NULL OR next_attempt_at <= ${now + DUE_SLACK_MS})
+          AND NOT ${lineBusy(sql`webhook_deliveries`, now)}
+        RETURNING *`),
+      prepare(env, db.select().from(inboxes).where(sql`${inboxes.id} = ${ofChained("inbox_id")}`)),
+      prepare(env, db.select().from(events).where(sql`${events.id} = ${ofChained("event_id")}`)),
+      prepare(env, db.select().from(automationRules).where(sql`${automationRules.id} = ${ofChained("endpoint")}`)),
+    );
+  }
+  let handedAt = -1;
   if (next.handOverNext) {
-    // The head of the line, if it is parked (or was never queued): whichever of its park and this
-    // write commits first, the other sees it — so nothing waits forever and nothing jumps the line.
+    // The head of the line, if it is parked (or was never queued) and not continued here: whichever of
+    // its park and this write commits first, the other sees it — nothing waits forever, nothing jumps the line.
+    handedAt = statements.length;
     statements.push(
       prepare(env, sql`UPDATE webhook_deliveries SET enqueued_at = ${now}
-        WHERE id = (SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, delivery)} AND d.state = 'pending' ORDER BY d.sequence LIMIT 1)
-          AND enqueued_at IS NULL
+        WHERE id = ${head} AND enqueued_at IS NULL ${chain ? sql`AND leased_until IS NOT ${chain.token}` : sql``}
         RETURNING id, attempts`),
     );
   }
   const results = await commitBatch(env, statements);
-  const handed = next.handOverNext ? (results.at(-1)!.results as { id: string; attempts: number }[]) : [];
-  const wrote = (results.at(next.handOverNext ? -2 : -1)!.results as unknown[]).length > 0;
+  const wrote = (results[wroteAt]!.results as unknown[]).length > 0;
   if (!wrote) {
     console.warn(JSON.stringify({ level: "warn", message: "delivery lease lost before its outcome was written", deliveryId: delivery.id }));
-    return;
-  }
-  if (next.schedule) {
+  } else if (next.schedule) {
     await handOver(env, [{ id: delivery.id, attempts: next.schedule.attempt - 1 }], { delaySeconds: next.schedule.delaySeconds, markedAt: now });
   }
+  const handed = handedAt >= 0 ? (results[handedAt]!.results as { id: string; attempts: number }[]) : [];
   if (handed.length > 0) await handOver(env, handed, { markedAt: now });
+  if (chainedAt < 0) return undefined;
+  const rows = (index: number) => results[index]!.results as Record<string, unknown>[];
+  const leased = rows(chainedAt)[0];
+  if (!leased) return undefined;
+  return {
+    row: mapRow<DeliveryRow>(webhookDeliveries, leased),
+    inbox: rows(chainedAt + 1).map((row) => mapRow<typeof inboxes.$inferSelect>(inboxes, row))[0],
+    event: rows(chainedAt + 2).map((row) => mapRow<typeof events.$inferSelect>(events, row))[0],
+    rule: rows(chainedAt + 3).map((row) => mapRow<typeof automationRules.$inferSelect>(automationRules, row))[0],
+    token: chain!.token,
+    now,
+  };
 }
