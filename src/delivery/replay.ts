@@ -46,9 +46,7 @@ export async function startReplay(env: Bindings, input: { accountId: string; inb
   ]);
   const replay = toReplay((found!.results as Record<string, unknown>[])[0]!);
   if (replay.state !== "running") return replay;
-  const stepped = await replayStep(env, replay.id, input.url);
-  if (stepped && stepped.state === "running") await queueNextStep(env, replay.id);
-  return stepped ?? replay;
+  return (await replayStep(env, replay.id, input.url)) ?? replay;
 }
 
 /** The queue message for a replay's next step. */
@@ -56,8 +54,7 @@ export async function continueReplay(env: Bindings, replayId: string): Promise<Q
   const replay = await database(env).select().from(deliveryReplays).where(sql`${deliveryReplays.id} = ${replayId}`).get();
   if (!replay || replay.state !== "running") return { kind: "ack" };
   const inbox = await database(env).all<{ webhook_url: string | null }>(sql`SELECT webhook_url FROM inboxes WHERE id = ${replay.inboxId}`);
-  const stepped = await replayStep(env, replayId, inbox[0]?.webhook_url ?? "");
-  if (stepped?.state === "running") return { kind: "schedule", message: { kind: "replay", replayId }, delaySeconds: 0 };
+  await replayStep(env, replayId, inbox[0]?.webhook_url ?? "");
   return { kind: "ack" };
 }
 
@@ -83,7 +80,7 @@ async function queueNextStep(env: Bindings, replayId: string) {
  * One step, one transaction: advance the cursor over the next REPLAY_STEP positions (fenced by a step
  * token, so concurrent steps take distinct ranges and a stale one writes nothing), create or reset the
  * deliveries of the range's events — only settled ones —, mark the range's line heads queued, and finish
- * the replay at its end. Then the heads' messages.
+ * the replay at its end. Then the next step's message and the heads' messages.
  */
 async function replayStep(env: Bindings, replayId: string, url: string): Promise<Replay | undefined> {
   const now = clock.now();
@@ -117,9 +114,13 @@ async function replayStep(env: Bindings, replayId: string, url: string): Promise
     prepare(env, sql`SELECT * FROM delivery_replays WHERE id = ${replayId}`),
   ]);
   const heads = results[2]!.results as { id: string; attempts: number }[];
-  await handOver(env, heads, { markedAt: now });
   const row = (results[4]!.results as Record<string, unknown>[])[0];
-  return row ? toReplay(row) : undefined;
+  const replay = row ? toReplay(row) : undefined;
+  // The next step's message goes first, so the queue reaches it before this step's deliveries: the
+  // whole range is laid out quickly while the lines drain.
+  if (replay?.state === "running" && replay.step === step) await queueNextStep(env, replayId);
+  await handOver(env, heads, { markedAt: now });
+  return replay;
 }
 
 function toReplay(row: Record<string, unknown>): Replay {
