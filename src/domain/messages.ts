@@ -5,6 +5,7 @@ import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { decodeCursor, encodeCursor } from "../core/pagination";
 import { toMessage } from "../conversation/resources";
+import { iso } from "../core/time";
 
 /**
  * A conversation's history in seq order. Integrators never see private notes (their seq numbers are
@@ -37,22 +38,35 @@ export async function listMessages(
 
 export type MessagePage = Awaited<ReturnType<typeof listMessages>>;
 
-/** `ms` (integer milliseconds) as `iso()` writes it: 2026-11-29T18:53:05.123Z, in integer arithmetic. */
-const isoSql = (ms: string) => `strftime('%Y-%m-%dT%H:%M:%S', ${ms} / 1000, 'unixepoch') || printf('.%03dZ', ${ms} % 1000)`;
+/** The columns of a message in toMessage's order (resources.ts), for the page built as text below. */
+const PAGE_COLUMNS =
+  "id, conversation_id, inbox_id, seq, message_type, content, content_attributes, attachments, private, sender_type, sender_id, source_id, status, status_reason, created_at, updated_at";
 
-/** A message as toMessage shapes it (resources.ts), built by SQLite; the stored JSON columns go in as they are. */
-const MESSAGE_JSON = `json_object('id', id, 'conversation_id', conversation_id, 'inbox_id', inbox_id, 'seq', seq,
-  'message_type', message_type, 'content', content, 'content_attributes', json(content_attributes), 'attachments', json(attachments),
-  'private', json(CASE WHEN private THEN 'true' ELSE 'false' END), 'sender', json_object('type', sender_type, 'id', sender_id),
-  'source_id', source_id, 'status', status, 'status_reason', status_reason,
-  'created_at', ${isoSql("created_at")}, 'updated_at', ${isoSql("updated_at")})`;
+type PageRow = {
+  id: string;
+  conversation_id: string;
+  inbox_id: string;
+  seq: number;
+  message_type: string;
+  content: string | null;
+  content_attributes: string;
+  attachments: string;
+  private: number;
+  sender_type: string;
+  sender_id: string | null;
+  source_id: string | null;
+  status: string;
+  status_reason: string | null;
+  created_at: number;
+  updated_at: number;
+};
 
 /**
  * The same page as `listMessages`, already serialised: byte for byte what `JSON.stringify` makes of it
- * (test/http/history-json.test.ts). SQLite builds the page's JSON in the query, so D1 hands back one
- * string instead of 100 rows, and the Worker builds, parses and stringifies nothing per message. A history
- * page is the heaviest read an integrator makes. With `inboxId` the conversation is checked to belong to
- * that inbox (404 `conversation_not_found` otherwise) in the same D1 round trip.
+ * (test/http/history-json.test.ts), without building 100 message objects, parsing their stored JSON
+ * columns and stringifying them again — the stored text is spliced in as it is. A history page is the
+ * heaviest read an integrator makes; this is most of its CPU. With `inboxId` the conversation is checked to
+ * belong to that inbox (404 `conversation_not_found` otherwise) in the same D1 round trip.
  */
 export async function listMessagesJson(
   env: Bindings,
@@ -61,27 +75,33 @@ export async function listMessagesJson(
 ): Promise<string> {
   const cursor = decodeCursor(options.cursor, { seq: "number" });
   const afterSeq = cursor?.seq ?? options.afterSeq ?? 0;
-  // One row more than the page tells whether there is a next one; it is counted, never shown.
   const pageQuery = env.DB.prepare(
-    `SELECT count(*) AS fetched, max(CASE WHEN rn <= ?1 THEN seq END) AS last_seq,
-       json_group_array(${MESSAGE_JSON} ORDER BY seq) FILTER (WHERE rn <= ?1) AS data
-     FROM (SELECT *, row_number() OVER (ORDER BY seq) AS rn FROM messages
-           WHERE conversation_id = ?2 AND seq > ?3${options.includePrivate ? "" : " AND private = 0"} ORDER BY seq LIMIT ?1 + 1)`,
-  ).bind(options.limit, conversationId, afterSeq);
-  type Page = { fetched: number; last_seq: number | null; data: string | null };
-  let page: Page;
+    `SELECT ${PAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ?${options.includePrivate ? "" : " AND private = 0"} ORDER BY seq LIMIT ?`,
+  ).bind(conversationId, afterSeq, options.limit + 1);
+  let rows: PageRow[];
   if (options.inboxId === undefined) {
-    page = (await pageQuery.first<Page>())!;
+    rows = (await pageQuery.all<PageRow>()).results;
   } else {
-    const [found, result] = await env.DB.batch<unknown>([
+    const [found, page] = await env.DB.batch<unknown>([
       env.DB.prepare("SELECT 1 AS found FROM conversations WHERE inbox_id = ? AND id = ?").bind(options.inboxId, conversationId),
       pageQuery,
     ]);
     if (found!.results.length === 0) throw notFound("conversation_not_found", "conversation", conversationId);
-    page = result!.results[0] as Page;
+    rows = page!.results as PageRow[];
   }
-  const next = page.fetched > options.limit && page.last_seq !== null ? JSON.stringify(encodeCursor({ seq: page.last_seq })) : "null";
-  return `{"data":${page.data ?? "[]"},"next_cursor":${next}}`;
+  const hasMore = rows.length > options.limit;
+  const page = hasMore ? rows.slice(0, options.limit) : rows;
+  const s = JSON.stringify;
+  const data = page.map(
+    (r) =>
+      `{"id":${s(r.id)},"conversation_id":${s(r.conversation_id)},"inbox_id":${s(r.inbox_id)},"seq":${r.seq},"message_type":${s(r.message_type)},` +
+      `"content":${s(r.content)},"content_attributes":${r.content_attributes},"attachments":${r.attachments},"private":${r.private ? "true" : "false"},` +
+      `"sender":{"type":${s(r.sender_type)},"id":${s(r.sender_id)}},"source_id":${s(r.source_id)},"status":${s(r.status)},` +
+      `"status_reason":${s(r.status_reason)},"created_at":${s(iso(r.created_at))},"updated_at":${s(iso(r.updated_at))}}`,
+  );
+  const last = page[page.length - 1];
+  const next = hasMore && last ? encodeCursor({ seq: last.seq }) : null;
+  return `{"data":[${data.join(",")}],"next_cursor":${s(next)}}`;
 }
 
 export async function getInboxMessage(env: Bindings, inboxId: string, messageId: string) {
