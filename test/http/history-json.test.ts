@@ -14,7 +14,7 @@ describe("history pages serialised from the rows", () => {
     const token = await createInboxToken(account, inbox);
     const first = await sendMessage(token, inbox, {
       contact: { source_id: "json-1" },
-      content: 'quotes " backslash \\ newline \n unicode é 😀 \u2028',
+      content: 'quotes " backslash \\ newline \n tab \t control \u0001 \u001f unicode é 😀 \u2028 slash /',
       source_id: "src-1",
       content_attributes: { nested: { list: [1, 2.5, true, null, "x"] }, empty: {} },
       attachments: [{ url: "https://files.example.com/a.png", file_type: "image", name: "a.png" }],
@@ -27,7 +27,7 @@ describe("history pages serialised from the rows", () => {
     });
     expect(reply.status, reply.text).toBe(201);
     for (const includePrivate of [false, true]) {
-      for (const options of [{ limit: 100 }, { limit: 1 }, { limit: 1, afterSeq: 1 }]) {
+      for (const options of [{ limit: 100 }, { limit: 1 }, { limit: 1, afterSeq: 1 }, { limit: 2 }, { limit: 3 }, { limit: 100, afterSeq: 50 }]) {
         const expected = JSON.stringify(await listMessages(env, conversationId, { ...options, includePrivate }));
         expect(await listMessagesJson(env, conversationId, { ...options, includePrivate })).toBe(expected);
         expect(await listMessagesJson(env, conversationId, { ...options, includePrivate, inboxId: inbox.id })).toBe(expected);
