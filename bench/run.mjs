@@ -19,6 +19,8 @@ const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
 
 const CONNECTIONS = 32;
+/** Scenario 4c: reply rates tried, highest first, until one keeps the webhook p99 within 100 ms. */
+const REPLY_SWEEP = [35, 30, 25, 20, 15, 10, 5];
 const CEILING_SECONDS = seconds(10);
 const SCENARIO_SECONDS = seconds(15);
 const CONTACTS = count(1000);
@@ -384,7 +386,7 @@ async function webhookLatency(base, api, { accountId, admin }, inbox, endpoint) 
   await endpoint.waitFor(() => endpoint.events.size >= REPLY_CONVERSATIONS * 3 + (agent ? 1 : 0), 15_000);
 
   let next = 0;
-  const measure = async ({ id, replies, rate, connections }) => {
+  const measure = async ({ id, replies, rate, connections, record = true }) => {
     log(`${id}: ${replies} ${what} at ${rate}/s, webhook latency`);
     const sentAt = new Map();
     const started = performance.now();
@@ -415,6 +417,8 @@ async function webhookLatency(base, api, { accountId, admin }, inbox, endpoint) 
     const lastArrival = Math.max(...delivered.map((messageId) => endpoint.messages.get(messageId)));
     const deliveryRate = delivered.length / ((lastArrival - started) / 1000);
     const missing = sentAt.size - delivered.length;
+    const p99 = round(percentile(latencies, 99), 0);
+    if (!record) return { rate, replies, p50: round(percentile(latencies, 50), 0), p99, missing, errors: result.errors, result };
     addScenario({
       id,
       name: `Webhook latency: ${replies} ${what} at ${rate}/s, 201 → signed POST received`,
@@ -442,6 +446,25 @@ async function webhookLatency(base, api, { accountId, admin }, inbox, endpoint) 
   const last = results.scenarios[results.scenarios.length - 1];
   last.notes += `; whole endpoint: ${endpoint.duplicates} duplicates, ${endpoint.badSignatures} bad signatures`;
   last.errors += endpoint.badSignatures;
+
+  // 4c. The highest of these rates whose webhook p99 stays within 100 ms (5 s of replies each, from the top).
+  const tried = [];
+  let best = null;
+  for (const rate of REPLY_SWEEP) {
+    const run = await measure({ id: "4c", replies: count(rate * 5), rate, connections: 8, record: false });
+    tried.push(`${rate}/s → p99 ${run.p99} ms`);
+    if (run.p99 <= 100 && run.missing === 0 && run.errors === 0) {
+      best = run;
+      break;
+    }
+  }
+  addScenario({
+    id: "4c",
+    name: "Webhook latency: the highest reply rate tried whose p99 stays ≤ 100 ms",
+    result: best ? { ...best.result, rps: best.rate, p50: best.p50, p99: best.p99, errors: 0 } : { rps: null, p50: null, p99: null, errors: 0 },
+    ceiling: null,
+    notes: `${best ? `${best.rate} replies/s` : "none of the rates tried"} (tried ${tried.join(", ")}); req/s = the rate`,
+  });
 }
 
 // 5. Events pile up while the inbox has no webhook; one replay queues them all; how fast do they drain?
