@@ -10,6 +10,7 @@ import { conversationRoutes } from "./http/conversations/routes";
 import { deliveryRoutes } from "./http/deliveries/routes";
 import { integratorRoutes } from "./http/integrator/routes";
 import { inboxRoutes } from "./http/inboxes/routes";
+import { inboxIdentityRoutes } from "./http/inboxes/identity";
 import { jsonBody } from "./http/body";
 import { rateLimit } from "./http/rate-limit";
 import type { AppEnv } from "./http/context";
@@ -51,6 +52,7 @@ export function buildApp() {
   app.route("/", deliveryRoutes);
   app.route("/", conversationRoutes);
   app.route("/", inboxRoutes);
+  app.route("/", inboxIdentityRoutes);
   app.route("/", automationRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {

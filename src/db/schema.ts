@@ -59,6 +59,10 @@ export const inboxes = sqliteTable(
     lockToSingleConversation: integer("lock_to_single_conversation", { mode: "boolean" }).notNull().default(true),
     autoAssignment: integer("auto_assignment", { mode: "boolean" }).notNull().default(false),
     maxAssignmentLimit: integer("max_assignment_limit"),
+    /** Signs contact identifiers (identifier_hash). */
+    identitySecret: text("identity_secret").notNull().default(""),
+    /** When set, an identifier without a valid identifier_hash is refused. */
+    hmacMandatory: integer("hmac_mandatory", { mode: "boolean" }).notNull().default(false),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     deletedAt: integer("deleted_at"),
@@ -90,12 +94,14 @@ export const contacts = sqliteTable(
     email: text("email"),
     phone: text("phone"),
     identifier: text("identifier"),
+    /** Where the identifier is unique: 'account' when it was proven, else the inbox that claimed it. */
+    identifierScope: text("identifier_scope"),
     customAttributes: json<CustomAttributes>("custom_attributes").notNull().default({}),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [
-    uniqueIndex("contacts_account_identifier").on(t.accountId, t.identifier).where(sql`identifier IS NOT NULL`),
+    uniqueIndex("contacts_identifier").on(t.accountId, t.identifierScope, t.identifier).where(sql`identifier IS NOT NULL`),
   ],
 );
 

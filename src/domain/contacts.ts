@@ -5,8 +5,10 @@ import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "./events";
+import { ACCOUNT_SCOPE, identifierScope, type IdentityInbox } from "./identity";
 import { newId } from "./ids";
 import { iso } from "./time";
+import type { Caller } from "./tokens";
 
 export type ContactRow = typeof contacts.$inferSelect;
 export type ContactInboxRow = typeof contactInboxes.$inferSelect;
@@ -18,6 +20,8 @@ export type Contact = {
   email: string | null;
   phone: string | null;
   identifier: string | null;
+  /** The identifier was proven (identifier_hash or a user token) and links the person across inboxes. */
+  identifier_verified: boolean;
   custom_attributes: CustomAttributes;
   created_at: string;
   updated_at: string;
@@ -31,6 +35,7 @@ export function toContact(row: ContactRow, sourceId: string | null = null): Cont
     email: row.email,
     phone: row.phone,
     identifier: row.identifier,
+    identifier_verified: row.identifier !== null && row.identifierScope === ACCOUNT_SCOPE,
     custom_attributes: row.customAttributes,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
@@ -42,10 +47,13 @@ export type ContactAttributes = {
   email?: string | null;
   phone?: string | null;
   identifier?: string | null;
+  /** HMAC-SHA256 (hex) of identifier with the inbox's identity secret: the proof that links across inboxes. */
+  identifier_hash?: string;
   custom_attributes?: CustomAttributes;
 };
 
-type InboxRef = { id: string; accountId: string };
+type InboxRef = { id: string; accountId: string } & IdentityInbox;
+export type ContactCaller = Exclude<Caller, { kind: "platform" }>;
 
 /** The contact behind a source id in an inbox, or undefined. */
 export async function findContactBySource(env: Bindings, inbox: { id: string }, sourceId: string) {
@@ -63,19 +71,24 @@ export type UpsertedContact = { contact: ContactRow; contactInbox: ContactInboxR
  * Creates or updates the contact behind `sourceId` in this inbox. Race-free: concurrent calls for a new
  * source id insert with ON CONFLICT DO NOTHING against the unique indexes and then read back the one row
  * that won; the loser's would-be contact is removed in the same transaction. An `identifier` already
- * known in the account links this source id to that person instead of creating a second contact.
+ * known in the same scope links this source id to that person instead of creating a second contact: a
+ * proven identifier (identity.ts) finds the person anywhere in the account, an unproven one only among
+ * this inbox's own contacts.
  */
 export async function upsertContact(
   env: Bindings,
   inbox: InboxRef,
   sourceId: string,
-  attributes: ContactAttributes,
+  claimed: ContactAttributes,
+  caller: ContactCaller,
   origin: Origin,
   /** The caller already read it (undefined: not looked up yet; null: looked up, absent). */
   known?: { contact: ContactRow; contactInbox: ContactInboxRow } | null,
 ): Promise<UpsertedContact> {
+  const scope = await identifierScope(inbox, caller, claimed);
+  const { identifier_hash: _proof, ...attributes } = claimed;
   const existing = known === undefined ? await findContactBySource(env, inbox, sourceId) : (known ?? undefined);
-  if (existing) return { ...(await updateContact(env, inbox, existing, attributes, origin)), created: false };
+  if (existing) return { ...(await updateContact(env, inbox, existing, attributes, scope, origin)), created: false };
 
   const db = database(env);
   const now = Date.now();
@@ -88,11 +101,13 @@ export async function upsertContact(
     email: attributes.email ?? null,
     phone: attributes.phone ?? null,
     identifier: attributes.identifier ?? null,
+    identifierScope: attributes.identifier ? (scope ?? null) : null,
     customAttributes: attributes.custom_attributes ?? {},
     createdAt: now,
     updatedAt: now,
   };
   const identifier = row.identifier;
+  const identifierScopeValue = row.identifierScope;
   const event = newEvent({
     type: "contact_created",
     accountId: inbox.accountId,
@@ -104,11 +119,12 @@ export async function upsertContact(
     now,
   });
   const { committed } = await commitWithEvents(env, [
-    // Conflicts only on (account_id, identifier): the person exists already and is linked below.
+    // Conflicts only on (account_id, identifier_scope, identifier): the person exists already and is linked below.
     prepare(env, db.insert(contacts).values(row).onConflictDoNothing()),
     prepare(env, sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)
       SELECT ${contactInboxId}, ${inbox.accountId}, ${inbox.id}, c.id, ${sourceId}, ${now} FROM contacts c
-      WHERE c.id = ${contactId} OR (${identifier} IS NOT NULL AND c.account_id = ${inbox.accountId} AND c.identifier = ${identifier})
+      WHERE c.id = ${contactId} OR (${identifier} IS NOT NULL AND c.account_id = ${inbox.accountId}
+        AND c.identifier_scope = ${identifierScopeValue} AND c.identifier = ${identifier})
       ORDER BY c.id = ${contactId} DESC LIMIT 1
       ON CONFLICT DO NOTHING`),
     prepare(env, sql`DELETE FROM contacts WHERE id = ${contactId}
@@ -124,22 +140,45 @@ export async function upsertContact(
     return { ...winner, created };
   }
   // Linked to a contact that already existed (same identifier), or a concurrent request won: apply our attributes.
-  return { ...(await updateContact(env, inbox, winner, attributes, origin)), created };
+  return { ...(await updateContact(env, inbox, winner, attributes, scope, origin)), created };
 }
 
-const scalarFields = ["name", "email", "phone", "identifier"] as const;
+const scalarFields = ["name", "email", "phone"] as const;
 
-/** Applies the given attributes (custom_attributes are merged key by key); writes nothing if nothing changes. */
+/**
+ * Applies the given attributes (custom_attributes are merged key by key); writes nothing if nothing changes.
+ * `scope` is where the claimed identifier holds (identity.ts): a proven claim of the same identifier
+ * verifies it; a verified identifier is only changed with proof of the new one.
+ */
 async function updateContact(
   env: Bindings,
   inbox: InboxRef,
   current: { contact: ContactRow; contactInbox: ContactInboxRow },
-  attributes: ContactAttributes,
+  attributes: Omit<ContactAttributes, "identifier_hash">,
+  scope: string | undefined,
   origin: Origin,
 ): Promise<{ contact: ContactRow; contactInbox: ContactInboxRow }> {
   const before = current.contact;
   const after: ContactRow = { ...before };
   const changed: string[] = [];
+  if (attributes.identifier !== undefined) {
+    const wantedScope = attributes.identifier === null ? null : (scope ?? null);
+    const verifiedBefore = before.identifier !== null && before.identifierScope === ACCOUNT_SCOPE;
+    if (attributes.identifier !== before.identifier) {
+      if (verifiedBefore && wantedScope !== ACCOUNT_SCOPE) {
+        throw new ApiError(
+          "identifier_hash_required",
+          "This contact's identifier is verified: changing it needs an identifier_hash of the new identifier (clearing it needs a user token).",
+        );
+      }
+      after.identifier = attributes.identifier;
+      after.identifierScope = wantedScope;
+      changed.push("identifier");
+    } else if (wantedScope === ACCOUNT_SCOPE && !verifiedBefore) {
+      after.identifierScope = ACCOUNT_SCOPE;
+      changed.push("identifier_verified");
+    }
+  }
   for (const field of scalarFields) {
     const value = attributes[field];
     if (value !== undefined && value !== before[field]) {
@@ -179,6 +218,7 @@ async function updateContact(
           email: after.email,
           phone: after.phone,
           identifier: after.identifier,
+          identifierScope: after.identifierScope,
           customAttributes: after.customAttributes,
           updatedAt: now,
         })
@@ -187,7 +227,12 @@ async function updateContact(
     ], [event]));
   } catch (error) {
     if (isUniqueViolation(error)) {
-      throw new ApiError("identifier_taken", `Another contact in this account already has identifier '${after.identifier}'.`);
+      throw new ApiError(
+        "identifier_taken",
+        after.identifierScope === ACCOUNT_SCOPE
+          ? `Another contact in this account already has the verified identifier '${after.identifier}'.`
+          : `Another contact of this inbox already has identifier '${after.identifier}'.`,
+      );
     }
     throw error;
   }

@@ -6,6 +6,7 @@ import { attemptDelivery, type AttemptResult } from "../delivery/attempt";
 import { activeSecrets, SECRET_PREFIX, webhookHeaders } from "../delivery/signing";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
+import { newIdentitySecret } from "./identity";
 import { base64, newId, newInboxIdentifier, randomBytes } from "./ids";
 import { decodeCursor, page } from "./pagination";
 import { iso } from "./time";
@@ -90,6 +91,8 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
     lockToSingleConversation: input.lock_to_single_conversation ?? true,
     autoAssignment: input.auto_assignment ?? false,
     maxAssignmentLimit: input.max_assignment_limit ?? null,
+    identitySecret: newIdentitySecret(),
+    hmacMandatory: false,
     createdAt: now,
     updatedAt: now,
     deletedAt: null,

@@ -4,11 +4,12 @@ import { conversationObject } from "../conversation/stub";
 import type { MessageOutcome } from "../conversation/protocol";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { toContact, upsertContact, type ContactAttributes, type ContactInboxRow, type ContactRow } from "./contacts";
+import { toContact, upsertContact, type ContactAttributes, type ContactCaller, type ContactInboxRow, type ContactRow } from "./contacts";
+import type { IdentityInbox } from "./identity";
 import { findContactAndConversation, openConversation, toConversation, type Conversation } from "./conversations";
 import type { Message } from "./messages";
 
-type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
+type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean } & IdentityInbox;
 export type Dedupe = { key: string; fingerprint: string } | undefined;
 
 export type IncomingMessage = {
@@ -74,12 +75,13 @@ export async function receiveMessage(
     contact: ContactAttributes & { source_id: string };
     conversation?: { source_id?: string; custom_attributes?: CustomAttributes };
   },
+  caller: ContactCaller,
   origin: Origin,
   dedupe: Dedupe,
 ) {
   const { source_id: contactSourceId, ...attributes } = input.contact;
   const known = await findContactAndConversation(env, inbox, contactSourceId);
-  const contact = await upsertContact(env, inbox, contactSourceId, attributes, origin, known.contact ?? null);
+  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null);
   // A contact that was just linked or created has no conversation in this inbox yet.
   let conversation =
     input.conversation?.source_id === undefined && known.contact?.contactInbox.id === contact.contactInbox.id

@@ -190,7 +190,8 @@ const pullEventsRoute = createRoute({
 export const integratorRoutes = new OpenAPIHono<AppEnv>()
   .openapi(upsertContactRoute, async (c) => {
     const { source_id } = c.req.valid("param");
-    const result = await upsertContact(c.env, c.get("inbox"), source_id, c.req.valid("json"), originOf(integratorCaller(c)));
+    const caller = integratorCaller(c);
+    const result = await upsertContact(c.env, c.get("inbox"), source_id, c.req.valid("json"), caller, originOf(caller));
     return c.json(toContact(result.contact, result.contactInbox.sourceId), result.created ? 201 : 200);
   })
   .openapi(getContactRoute, async (c) => {
@@ -239,7 +240,8 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
     );
   })
   .openapi(oneCallRoute, async (c) => {
-    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), originOf(integratorCaller(c)), c.get("idempotency"));
+    const caller = integratorCaller(c);
+    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), caller, originOf(caller), c.get("idempotency"));
     const { created, ...body } = result;
     return c.json(body, created ? 201 : 200);
   })

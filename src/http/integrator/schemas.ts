@@ -22,8 +22,17 @@ export const ContactAttributesSchema = z
     email: z.email().max(320).nullable().optional().openapi({ example: "maria@example.com" }),
     phone: z.string().regex(/^\+?[0-9 ().-]{3,32}$/, "a phone number such as +5511999990000").nullable().optional(),
     identifier: z.string().min(1).max(255).nullable().optional().openapi({
-      description: "Your id for the person; links the same contact across inboxes of the account.",
+      description:
+        "Your id for the person. Without identifier_hash it is unique only among this inbox's contacts; with a valid identifier_hash (or from a user token) it links the same contact across inboxes of the account.",
     }),
+    identifier_hash: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, "64 hex characters: HMAC-SHA256 of the identifier")
+      .optional()
+      .openapi({
+        description:
+          "HMAC-SHA256 (hex) of identifier, keyed with the inbox's identity secret (GET /v1/accounts/{account_id}/inboxes/{inbox_id}/identity). Required when the inbox has hmac_mandatory.",
+      }),
     custom_attributes: CustomAttributes.optional(),
   })
   .openapi("ContactAttributes");
@@ -82,6 +91,7 @@ export const ContactSchema = z
     email: z.string().nullable(),
     phone: z.string().nullable(),
     identifier: z.string().nullable(),
+    identifier_verified: z.boolean().openapi({ description: "The identifier was proven and links the person across inboxes" }),
     custom_attributes: z.record(z.string(), z.unknown()),
     created_at: z.string(),
     updated_at: z.string(),
