@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, sql, type SQL } from "drizzle-orm";
 import { database, isUniqueViolation, prepare } from "../db/client";
 import { contactInboxes, contacts, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
@@ -88,6 +88,7 @@ export async function upsertContact(
   const scope = await identifierScope(inbox, caller, claimed);
   const { identifier_hash: _proof, ...attributes } = claimed;
   const existing = known === undefined ? await findContactBySource(env, inbox, sourceId) : (known ?? undefined);
+  if (!existing) checkNewAttributes(attributes.custom_attributes);
   if (existing) return { ...(await updateContact(env, inbox, existing, attributes, scope, origin)), created: false };
 
   const db = database(env);
@@ -102,7 +103,8 @@ export async function upsertContact(
     phone: attributes.phone ?? null,
     identifier: attributes.identifier ?? null,
     identifierScope: attributes.identifier ? (scope ?? null) : null,
-    customAttributes: attributes.custom_attributes ?? {},
+    // Stored as a merge would leave them: a key sent as null is absent.
+    customAttributes: Object.fromEntries(Object.entries(attributes.custom_attributes ?? {}).filter(([, value]) => value !== null)),
     createdAt: now,
     updatedAt: now,
   };
@@ -145,10 +147,61 @@ export async function upsertContact(
 
 const scalarFields = ["name", "email", "phone"] as const;
 
+/** A contact's custom_attributes, after merging, stay within these: every event snapshot carries them. */
+export const MAX_CONTACT_ATTRIBUTE_KEYS = 100;
+export const MAX_CONTACT_ATTRIBUTES_BYTES = 16 * 1024;
+
+export function attributesLimitExceeded(kind: "keys" | "bytes", value: number): ApiError {
+  const limit = kind === "keys" ? `at most ${MAX_CONTACT_ATTRIBUTE_KEYS} keys` : `at most ${MAX_CONTACT_ATTRIBUTES_BYTES} bytes as JSON`;
+  return new ApiError(
+    "attributes_limit_exceeded",
+    `A contact's custom_attributes may hold ${limit}; merged with this request they would have ${value}. Remove keys by sending them as null.`,
+    { errors: [{ location: "body", pointer: "/custom_attributes", detail: limit }], extensions: { limit: kind === "keys" ? MAX_CONTACT_ATTRIBUTE_KEYS : MAX_CONTACT_ATTRIBUTES_BYTES } },
+  );
+}
+
+/** The limits on a new contact's attributes (an update checks the merged result in SQL). */
+export function checkNewAttributes(attributes: CustomAttributes | undefined) {
+  if (!attributes) return;
+  const keys = Object.keys(attributes).length;
+  if (keys > MAX_CONTACT_ATTRIBUTE_KEYS) throw attributesLimitExceeded("keys", keys);
+  const bytes = new TextEncoder().encode(JSON.stringify(attributes)).byteLength;
+  if (bytes > MAX_CONTACT_ATTRIBUTES_BYTES) throw attributesLimitExceeded("bytes", bytes);
+}
+
+/** A contacts row as raw SQL returns it (RETURNING *). */
+function contactFromSql(raw: Record<string, unknown>): ContactRow {
+  return {
+    id: raw.id as string,
+    accountId: raw.account_id as string,
+    name: raw.name as string | null,
+    email: raw.email as string | null,
+    phone: raw.phone as string | null,
+    identifier: raw.identifier as string | null,
+    identifierScope: raw.identifier_scope as string | null,
+    customAttributes: JSON.parse(raw.custom_attributes as string) as CustomAttributes,
+    createdAt: raw.created_at as number,
+    updatedAt: raw.updated_at as number,
+  };
+}
+
 /**
- * Applies the given attributes (custom_attributes are merged key by key); writes nothing if nothing changes.
- * `scope` is where the claimed identifier holds (identity.ts): a proven claim of the same identifier
- * verifies it; a verified identifier is only changed with proof of the new one.
+ * The contact as events carry it, built by SQL from the row as committed (`c`), so a snapshot never shows
+ * attributes another concurrent write has already replaced. Mirrors toContact.
+ */
+function contactSnapshotSql(sourceId: string, createdAt: number, updatedAt: number) {
+  return sql`json_object('id', c.id, 'source_id', ${sourceId}, 'name', c.name, 'email', c.email, 'phone', c.phone,
+    'identifier', c.identifier,
+    'identifier_verified', json(CASE WHEN c.identifier IS NOT NULL AND c.identifier_scope = ${ACCOUNT_SCOPE} THEN 'true' ELSE 'false' END),
+    'custom_attributes', json(c.custom_attributes), 'created_at', ${iso(createdAt)}, 'updated_at', ${iso(updatedAt)})`;
+}
+
+/**
+ * Applies the given attributes; writes nothing if nothing changes. custom_attributes are merged in SQL
+ * (json_patch, RFC 7396: a key sent as null is removed) inside the UPDATE itself, so concurrent writes of
+ * different keys all survive; the merged result must stay within the limits above, checked in the same
+ * statement. `scope` is where the claimed identifier holds (identity.ts): a proven claim of the same
+ * identifier verifies it; a verified identifier is only changed with proof of the new one.
  */
 async function updateContact(
   env: Bindings,
@@ -159,7 +212,8 @@ async function updateContact(
   origin: Origin,
 ): Promise<{ contact: ContactRow; contactInbox: ContactInboxRow }> {
   const before = current.contact;
-  const after: ContactRow = { ...before };
+  const set: SQL[] = [];
+  const differs: SQL[] = [];
   const changed: string[] = [];
   if (attributes.identifier !== undefined) {
     const wantedScope = attributes.identifier === null ? null : (scope ?? null);
@@ -171,33 +225,34 @@ async function updateContact(
           "This contact's identifier is verified: changing it needs an identifier_hash of the new identifier (clearing it needs a user token).",
         );
       }
-      after.identifier = attributes.identifier;
-      after.identifierScope = wantedScope;
+      set.push(sql`identifier = ${attributes.identifier}`, sql`identifier_scope = ${wantedScope}`);
+      differs.push(sql`identifier IS NOT ${attributes.identifier}`, sql`identifier_scope IS NOT ${wantedScope}`);
       changed.push("identifier");
     } else if (wantedScope === ACCOUNT_SCOPE && !verifiedBefore) {
-      after.identifierScope = ACCOUNT_SCOPE;
+      set.push(sql`identifier_scope = ${ACCOUNT_SCOPE}`);
+      differs.push(sql`identifier_scope IS NOT ${ACCOUNT_SCOPE}`);
       changed.push("identifier_verified");
     }
   }
   for (const field of scalarFields) {
     const value = attributes[field];
-    if (value !== undefined && value !== before[field]) {
-      after[field] = value;
-      changed.push(field);
-    }
+    if (value === undefined) continue;
+    set.push(sql`${sql.identifier(field)} = ${value}`);
+    differs.push(sql`${sql.identifier(field)} IS NOT ${value}`);
+    if (value !== before[field]) changed.push(field);
   }
-  if (attributes.custom_attributes) {
-    const merged = { ...before.customAttributes, ...attributes.custom_attributes };
-    if (JSON.stringify(merged) !== JSON.stringify(before.customAttributes)) {
-      after.customAttributes = merged;
-      changed.push("custom_attributes");
-    }
+  const patch = attributes.custom_attributes ? JSON.stringify(attributes.custom_attributes) : null;
+  const merged = sql`json_patch(custom_attributes, json(${patch}))`;
+  if (patch !== null) {
+    set.push(sql`custom_attributes = ${merged}`);
+    differs.push(sql`${merged} IS NOT custom_attributes`);
+    const mergedJs = { ...before.customAttributes, ...attributes.custom_attributes };
+    for (const [key, value] of Object.entries(mergedJs)) if (value === null) delete mergedJs[key];
+    if (JSON.stringify(mergedJs) !== JSON.stringify(before.customAttributes)) changed.push("custom_attributes");
   }
-  if (changed.length === 0) return current;
+  if (differs.length === 0) return current;
 
-  const db = database(env);
   const now = Date.now();
-  after.updatedAt = now;
   const event = newEvent({
     type: "contact_updated",
     accountId: inbox.accountId,
@@ -205,37 +260,53 @@ async function updateContact(
     conversationId: null,
     sequence: null,
     origin,
-    data: { contact: toContact(after, current.contactInbox.sourceId), changed_attributes: changed },
+    // The snapshot itself is written by SQL below, from the row as committed.
+    data: {},
     now,
   });
+  const limits =
+    patch === null
+      ? sql`1`
+      : sql`(SELECT count(*) FROM json_each(${merged})) <= ${MAX_CONTACT_ATTRIBUTE_KEYS} AND length(CAST(${merged} AS BLOB)) <= ${MAX_CONTACT_ATTRIBUTES_BYTES}`;
+  const byId = sql`id = ${before.id} AND account_id = ${inbox.accountId}`;
+  let results: D1Result[];
   let committed;
   try {
-    ({ committed } = await commitWithEvents(env, [
-      prepare(env, db
-        .update(contacts)
-        .set({
-          name: after.name,
-          email: after.email,
-          phone: after.phone,
-          identifier: after.identifier,
-          identifierScope: after.identifierScope,
-          customAttributes: after.customAttributes,
-          updatedAt: now,
-        })
-        .where(and(eq(contacts.accountId, inbox.accountId), eq(contacts.id, before.id)))),
-      insertEventWhere(env, event, sql`1`),
+    ({ results, committed } = await commitWithEvents(env, [
+      // What the merge would give, at the moment of the write: says why nothing was written, if so.
+      prepare(env, sql`SELECT *, ${patch === null ? sql`NULL` : sql`(SELECT count(*) FROM json_each(${merged}))`} AS merged_keys,
+          ${patch === null ? sql`NULL` : sql`length(CAST(${merged} AS BLOB))`} AS merged_bytes
+        FROM contacts WHERE ${byId}`),
+      prepare(env, sql`UPDATE contacts SET ${sql.join([...set, sql`updated_at = ${now}`], sql`, `)}
+        WHERE ${byId} AND (${sql.join(differs, sql` OR `)}) AND ${limits}
+        RETURNING *`),
+      prepare(env, sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
+        SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, NULL, NULL, ${event.type}, 0, ${JSON.stringify(origin)},
+          json_object('contact', ${contactSnapshotSql(current.contactInbox.sourceId, before.createdAt, now)},
+                      'changed_attributes', json(${JSON.stringify(changed.length > 0 ? changed : Object.keys(attributes))})),
+          ${now}
+        FROM contacts c WHERE c.id = ${before.id} AND c.updated_at = ${now} AND changes() > 0`),
     ], [event]));
   } catch (error) {
     if (isUniqueViolation(error)) {
       throw new ApiError(
         "identifier_taken",
-        after.identifierScope === ACCOUNT_SCOPE
-          ? `Another contact in this account already has the verified identifier '${after.identifier}'.`
-          : `Another contact of this inbox already has identifier '${after.identifier}'.`,
+        scope === ACCOUNT_SCOPE
+          ? `Another contact in this account already has the verified identifier '${attributes.identifier}'.`
+          : `Another contact of this inbox already has identifier '${attributes.identifier}'.`,
       );
     }
     throw error;
   }
+  const [seen] = results[0]!.results as (Record<string, unknown> & { merged_keys: number | null; merged_bytes: number | null })[];
+  const [written] = results[1]!.results as Record<string, unknown>[];
+  if (!written) {
+    if (!seen) throw new Error(`contact ${before.id} vanished during an update`);
+    if (seen.merged_keys !== null && seen.merged_keys > MAX_CONTACT_ATTRIBUTE_KEYS) throw attributesLimitExceeded("keys", seen.merged_keys);
+    if (seen.merged_bytes !== null && seen.merged_bytes > MAX_CONTACT_ATTRIBUTES_BYTES) throw attributesLimitExceeded("bytes", seen.merged_bytes);
+    // Nothing differs from the row as it is now (a concurrent write did the same).
+    return { contact: contactFromSql(seen), contactInbox: current.contactInbox };
+  }
   await publish(env, committed);
-  return { contact: after, contactInbox: current.contactInbox };
+  return { contact: contactFromSql(written), contactInbox: current.contactInbox };
 }

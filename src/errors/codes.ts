@@ -29,6 +29,7 @@ export const problemCodes = {
   idempotency_key_reused: { status: 422, title: "Idempotency-Key reused with a different request" },
   webhook_url_not_allowed: { status: 422, title: "Webhook URL not allowed" },
   no_webhook_url: { status: 422, title: "Inbox has no webhook URL" },
+  attributes_limit_exceeded: { status: 422, title: "Custom attributes over their limit" },
   identifier_hash_invalid: { status: 422, title: "identifier_hash does not prove the identifier" },
   identifier_hash_required: { status: 422, title: "This identifier needs an identifier_hash" },
   rate_limited: { status: 429, title: "Rate limit exceeded" },
