@@ -6,6 +6,7 @@ import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
 import { automationRoutes } from "./http/automation/routes";
+import { accountContactRoutes } from "./http/contacts/routes";
 import { conversationRoutes } from "./http/conversations/routes";
 import { deliveryRoutes } from "./http/deliveries/routes";
 import { integratorRoutes } from "./http/integrator/routes";
@@ -51,6 +52,7 @@ export function buildApp() {
   app.route("/", integratorRoutes);
   app.route("/", deliveryRoutes);
   app.route("/", conversationRoutes);
+  app.route("/", accountContactRoutes);
   app.route("/", inboxRoutes);
   app.route("/", inboxIdentityRoutes);
   app.route("/", automationRoutes);

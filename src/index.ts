@@ -8,6 +8,7 @@ export { IdempotencyObject } from "./idempotency/object";
 export { ConversationObject } from "./conversation/object";
 export { AssignmentObject } from "./automation/round-robin";
 export { RateLimitObject } from "./rate-limit/object";
+export { ErasureObject } from "./erasure/object";
 
 const app = buildApp();
 

@@ -152,6 +152,7 @@ export const conversations = sqliteTable(
     index("conversations_inbox_activity").on(t.inboxId, t.lastActivityAt, t.id),
     index("conversations_snoozed").on(t.snoozedUntil).where(sql`snoozed_until IS NOT NULL`),
     index("conversations_inbox_open_assignee").on(t.inboxId, t.assigneeId).where(sql`status = 'open'`),
+    index("conversations_contact").on(t.contactId, t.id),
   ],
 );
 
@@ -227,6 +228,7 @@ export const events = sqliteTable(
     index("events_inbox").on(t.inboxId, t.position),
     uniqueIndex("events_conversation_sequence").on(t.conversationId, t.sequence).where(sql`conversation_id IS NOT NULL`),
     index("events_unqueued").on(t.queuedAt).where(sql`queued_at IS NULL`),
+    index("events_contact").on(sql`json_extract(data, '$.contact.id')`).where(sql`conversation_id IS NULL`),
   ],
 );
 
@@ -342,5 +344,33 @@ export const automationRuns = sqliteTable(
     uniqueIndex("automation_runs_event_rule").on(t.eventId, t.ruleId),
     index("automation_runs_rule").on(t.ruleId, t.createdAt, t.id),
     index("automation_runs_created").on(t.createdAt),
+  ],
+);
+
+export type ErasureStatus = "in_progress" | "completed";
+
+/** One erasure request (GDPR / LGPD) and its progress; also the audit line, so ids and counts only. */
+export const contactErasures = sqliteTable(
+  "contact_erasures",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    contactId: text("contact_id").notNull(),
+    /** 'account' (the whole contact) or the inbox id whose reach an integrator erases. */
+    scope: text("scope").notNull(),
+    sourceHash: text("source_hash"),
+    status: text("status").$type<ErasureStatus>().notNull(),
+    requestedBy: json<Origin>("requested_by").notNull(),
+    deleted: json<Record<string, number>>("deleted").notNull().default({}),
+    steps: integer("steps").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    uniqueIndex("contact_erasures_running").on(t.contactId, t.scope).where(sql`status = 'in_progress'`),
+    index("contact_erasures_contact").on(t.accountId, t.contactId, t.createdAt),
+    index("contact_erasures_source").on(t.sourceHash, t.createdAt).where(sql`source_hash IS NOT NULL`),
+    index("contact_erasures_account").on(t.accountId, t.createdAt, t.id),
   ],
 );

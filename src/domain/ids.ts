@@ -2,7 +2,7 @@
 // with 80 random bits (never sequential, never guessable).
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-export type IdPrefix = "acc" | "usr" | "tok" | "inb" | "ct" | "ci" | "cnv" | "msg" | "evt" | "whd" | "att" | "rule" | "run";
+export type IdPrefix = "acc" | "usr" | "tok" | "inb" | "ct" | "ci" | "cnv" | "msg" | "evt" | "whd" | "att" | "rule" | "run" | "era";
 
 function ulid(now = Date.now()): string {
   let time = "";

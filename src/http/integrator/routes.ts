@@ -1,6 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { conversationObject } from "../../conversation/stub";
 import { findContactBySource, toContact, upsertContact } from "../../domain/contacts";
+import { latestErasureOfSource, requestErasure, sourceHash } from "../../domain/erasure";
+import { ContactErasureSchema } from "../contacts/schemas";
 import { pullEvents } from "../../domain/deliveries";
 import { getInboxConversation, listContactConversations, openConversation, toConversation } from "../../domain/conversations";
 import { originOf } from "../../domain/events";
@@ -61,6 +63,22 @@ const getContactRoute = createRoute({
   summary: "Get the contact behind a source id",
   request: { params: ContactParams },
   responses: { 200: jsonResponse(ContactSchema, "The contact"), ...errorResponses(403, 404, 422) },
+});
+
+const eraseContactRoute = createRoute({
+  ...guard,
+  method: "delete",
+  path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}",
+  operationId: "eraseInboxContact",
+  summary: "Erase the person behind a source id (GDPR / LGPD): what this inbox reached of them, and the contact itself unless another inbox still reaches it",
+  description:
+    "The inbox token or an administrator. Idempotent (a repeat answers the same erasure). The source id is free at once: using it again is a new person. A long history finishes in the background (202; repeat the call to see the status).",
+  request: { params: ContactParams },
+  responses: {
+    200: jsonResponse(ContactErasureSchema, "Erased completely"),
+    202: jsonResponse(ContactErasureSchema, "Accepted; the rest of the history is being erased in the background"),
+    ...errorResponses(403, 404, 422),
+  },
 });
 
 const openConversationRoute = createRoute({
@@ -197,6 +215,28 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
   .openapi(getContactRoute, async (c) => {
     const found = await contactOr404(c, c.req.valid("param").source_id);
     return c.json(toContact(found.contact, found.contactInbox.sourceId), 200);
+  })
+  .openapi(eraseContactRoute, async (c) => {
+    const caller = integratorCaller(c);
+    if (caller.kind === "user" && caller.role !== "administrator") {
+      throw new ApiError("forbidden", "Erasing a contact needs the inbox's token or an administrator's.");
+    }
+    const inbox = c.get("inbox");
+    const { source_id } = c.req.valid("param");
+    const found = await findContactBySource(c.env, inbox, source_id);
+    const erasure = found
+      ? await requestErasure(c.env, {
+          accountId: inbox.accountId,
+          contactId: found.contact.id,
+          scope: inbox.id,
+          sourceHash: await sourceHash(inbox.id, source_id),
+          origin: originOf(caller),
+        })
+      : await latestErasureOfSource(c.env, inbox.accountId, inbox.id, source_id);
+    if (!erasure) {
+      throw new ApiError("contact_not_found", `No contact with source_id '${source_id}' exists in this inbox.`);
+    }
+    return c.json(erasure, erasure.status === "completed" ? 200 : 202);
   })
   .openapi(openConversationRoute, async (c) => {
     const contact = await contactOr404(c, c.req.valid("param").source_id);
