@@ -18,7 +18,7 @@ type ErasureJob = { id: string; contact_id: string; scope: string; created_at: n
 
 /** Events outside conversations that carry the contact (contact_created / contact_updated), within the erasure's reach. */
 function contactEvents(job: ErasureJob, rows: number) {
-  return sql`SELECT id FROM events WHERE json_extract(data, '$.contact.id') = ${job.contact_id} AND conversation_id IS NULL
+  return sql`SELECT id FROM events WHERE (data ->> '$.contact.id') = ${job.contact_id} AND conversation_id IS NULL
     AND type <> 'contact_deleted' AND (${job.scope} = ${ACCOUNT_ERASURE} OR inbox_id = ${job.scope}) AND created_at <= ${job.created_at}
     LIMIT ${rows}`;
 }

@@ -43,7 +43,7 @@ async function leftovers(contactId: string, conversations: string[]) {
     events: await count(`SELECT count(*) AS n FROM events WHERE conversation_id IN (${list})`, ...conversations),
     deliveries: await count(`SELECT count(*) AS n FROM webhook_deliveries WHERE conversation_id IN (${list})`, ...conversations),
     contact_events: await count(
-      "SELECT count(*) AS n FROM events WHERE json_extract(data, '$.contact.id') = ? AND type <> 'contact_deleted'",
+      "SELECT count(*) AS n FROM events WHERE (data ->> '$.contact.id') = ? AND type <> 'contact_deleted'",
       contactId,
     ),
     contact: await count("SELECT count(*) AS n FROM contacts WHERE id = ?", contactId),

@@ -46,6 +46,7 @@ const listRoute = createRoute({
   operationId: "listDeliveries",
   tags,
   summary: "The inbox's webhook delivery log, newest first, with every attempt",
+  description: "Administrators only. Every webhook delivery of the inbox, newest first, with each attempt: time, status code, duration, error and the first 1 KiB of your endpoint's answer. Filter by `state` or `event_type` to find what your endpoint missed.",
   security: bearerSecurity,
   request: {
     params: InboxParams,
@@ -64,6 +65,7 @@ const retryRoute = createRoute({
   operationId: "retryDelivery",
   tags,
   summary: "Send a failed delivery again (same webhook-id, fresh retry schedule)",
+  description: "Administrators only. Queues a `failed` delivery again on a fresh retry schedule, with the same `webhook-id`, so your dedupe absorbs a copy you already had. Any other state is 409 `invalid_state`; an inbox without a webhook URL is 409 `no_webhook_url`.",
   security: bearerSecurity,
   request: {
     params: InboxParams.extend({ delivery_id: pathParam("delivery_id") }),
@@ -79,6 +81,7 @@ const replayRoute = createRoute({
   operationId: "replayDeliveries",
   tags,
   summary: "Re-send every event since a time, in order, with the same webhook-ids",
+  description: "Administrators only. Re-sends every event of the inbox since `since`, in order, with the same `webhook-id`s: recovers an endpoint that lost data, and your dedupe absorbs what you already had. 409 when the inbox has no webhook URL or its endpoint is disabled (it answered 410 Gone).",
   security: bearerSecurity,
   request: {
     params: InboxParams,
