@@ -127,6 +127,8 @@ export const contacts = sqliteTable(
   },
   (t) => [
     uniqueIndex("contacts_identifier").on(t.accountId, t.identifierScope, t.identifier).where(sql`identifier IS NOT NULL`),
+    // The account's contact list (agents and administrators), in id order.
+    index("contacts_account").on(t.accountId, t.id),
   ],
 );
 
@@ -447,4 +449,17 @@ export const contactErasures = sqliteTable(
     index("contact_erasures_source").on(t.sourceHash, t.createdAt).where(sql`source_hash IS NOT NULL`),
     index("contact_erasures_account").on(t.accountId, t.createdAt, t.id),
   ],
+);
+
+/**
+ * Full-text search over messages: each indexed message's row id in the FTS5 index (messages_fts). The
+ * index and the triggers that keep it in step with messages are raw SQL in src/db/search.sql.
+ */
+export const searchDocuments = sqliteTable(
+  "search_documents",
+  {
+    docId: integer("doc_id").primaryKey(),
+    messageId: text("message_id").notNull(),
+  },
+  (t) => [uniqueIndex("search_documents_message").on(t.messageId)],
 );

@@ -24,6 +24,7 @@ import { toConversation, type Conversation } from "./conversations";
 import { appendedOrThrow, type Dedupe } from "./incoming";
 import { toMessage } from "./messages";
 import { beyondKey, decodeCursor, encodeCursor } from "./pagination";
+import { conversationsMatching } from "./search";
 
 /** A person (or bot) with a user token. */
 export type UserViewer = { kind: "user"; accountId: string; userId: string; role: Role };
@@ -69,6 +70,8 @@ export type ConversationFilters = {
   inbox_id?: string;
   assignee?: string;
   label?: string;
+  /** Words that a message of the conversation contains (full-text search; private notes included). */
+  q?: string;
   limit: number;
   cursor?: string;
 };
@@ -89,6 +92,7 @@ export async function listConversations(env: Bindings, viewer: UserViewer, filte
     filters.inbox_id ? eq(conversations.inboxId, filters.inbox_id) : undefined,
     assignee,
     filters.label ? sql`EXISTS (SELECT 1 FROM json_each(${conversations.labels}) WHERE value = ${filters.label})` : undefined,
+    filters.q ? sql`${conversations.id} IN (${conversationsMatching(viewer.accountId, filters.q)})` : undefined,
   );
   const [rows, counts] = await Promise.all([
     db

@@ -89,7 +89,7 @@ export async function upsertContact(
   const { identifier_hash: _proof, ...attributes } = claimed;
   const existing = known === undefined ? await findContactBySource(env, inbox, sourceId) : (known ?? undefined);
   if (!existing) checkNewAttributes(attributes.custom_attributes);
-  if (existing) return { ...(await updateContact(env, inbox, existing, attributes, scope, origin)), created: false };
+  if (existing) return { ...(await updateThroughInbox(env, inbox, existing, attributes, scope, origin)), created: false };
 
   const db = database(env);
   const now = Date.now();
@@ -142,7 +142,7 @@ export async function upsertContact(
     return { ...winner, created };
   }
   // Linked to a contact that already existed (same identifier), or a concurrent request won: apply our attributes.
-  return { ...(await updateContact(env, inbox, winner, attributes, scope, origin)), created };
+  return { ...(await updateThroughInbox(env, inbox, winner, attributes, scope, origin)), created };
 }
 
 const scalarFields = ["name", "email", "phone"] as const;
@@ -203,15 +203,16 @@ function contactSnapshotSql(sourceId: string, createdAt: number, updatedAt: numb
  * statement. `scope` is where the claimed identifier holds (identity.ts): a proven claim of the same
  * identifier verifies it; a verified identifier is only changed with proof of the new one.
  */
-async function updateContact(
+export async function updateContact(
   env: Bindings,
-  inbox: InboxRef,
-  current: { contact: ContactRow; contactInbox: ContactInboxRow },
+  accountId: string,
+  before: ContactRow,
+  /** The inboxes that reach the contact: each gets a contact_updated with its own source id. */
+  links: { inboxId: string; sourceId: string }[],
   attributes: Omit<ContactAttributes, "identifier_hash">,
   scope: string | undefined,
   origin: Origin,
-): Promise<{ contact: ContactRow; contactInbox: ContactInboxRow }> {
-  const before = current.contact;
+): Promise<ContactRow> {
   const set: SQL[] = [];
   const differs: SQL[] = [];
   const changed: string[] = [];
@@ -250,25 +251,28 @@ async function updateContact(
     for (const [key, value] of Object.entries(mergedJs)) if (value === null) delete mergedJs[key];
     if (JSON.stringify(mergedJs) !== JSON.stringify(before.customAttributes)) changed.push("custom_attributes");
   }
-  if (differs.length === 0) return current;
+  if (differs.length === 0) return before;
 
   const now = Date.now();
-  const event = newEvent({
-    type: "contact_updated",
-    accountId: inbox.accountId,
-    inboxId: inbox.id,
-    conversationId: null,
-    sequence: null,
-    origin,
-    // The snapshot itself is written by SQL below, from the row as committed.
-    data: {},
-    now,
-  });
+  const events = links.map((link) => ({
+    link,
+    event: newEvent({
+      type: "contact_updated",
+      accountId,
+      inboxId: link.inboxId,
+      conversationId: null,
+      sequence: null,
+      origin,
+      // The snapshot itself is written by SQL below, from the row as committed.
+      data: {},
+      now,
+    }),
+  }));
   const limits =
     patch === null
       ? sql`1`
       : sql`(SELECT count(*) FROM json_each(${merged})) <= ${MAX_CONTACT_ATTRIBUTE_KEYS} AND length(CAST(${merged} AS BLOB)) <= ${MAX_CONTACT_ATTRIBUTES_BYTES}`;
-  const byId = sql`id = ${before.id} AND account_id = ${inbox.accountId}`;
+  const byId = sql`id = ${before.id} AND account_id = ${accountId}`;
   let results: D1Result[];
   let committed;
   try {
@@ -280,13 +284,16 @@ async function updateContact(
       prepare(env, sql`UPDATE contacts SET ${sql.join([...set, sql`updated_at = ${now}`], sql`, `)}
         WHERE ${byId} AND (${sql.join(differs, sql` OR `)}) AND ${limits}
         RETURNING *`),
-      prepare(env, sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
-        SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, NULL, NULL, ${event.type}, 0, ${JSON.stringify(origin)},
-          json_object('contact', ${contactSnapshotSql(current.contactInbox.sourceId, before.createdAt, now)},
-                      'changed_attributes', json(${JSON.stringify(changed.length > 0 ? changed : Object.keys(attributes))})),
-          ${now}
-        FROM contacts c WHERE c.id = ${before.id} AND c.updated_at = ${now} AND changes() > 0`),
-    ], [event]));
+      // changes(): the UPDATE above wrote (the first event follows it directly; the others follow an INSERT of one row).
+      ...events.map(({ link, event }) =>
+        prepare(env, sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
+          SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, NULL, NULL, ${event.type}, 0, ${JSON.stringify(origin)},
+            json_object('contact', ${contactSnapshotSql(link.sourceId, before.createdAt, now)},
+                        'changed_attributes', json(${JSON.stringify(changed.length > 0 ? changed : Object.keys(attributes))})),
+            ${now}
+          FROM contacts c WHERE c.id = ${before.id} AND c.updated_at = ${now} AND changes() > 0`),
+      ),
+    ], events.map(({ event }) => event)));
   } catch (error) {
     if (isUniqueViolation(error)) {
       throw new ApiError(
@@ -305,8 +312,22 @@ async function updateContact(
     if (seen.merged_keys !== null && seen.merged_keys > MAX_CONTACT_ATTRIBUTE_KEYS) throw attributesLimitExceeded("keys", seen.merged_keys);
     if (seen.merged_bytes !== null && seen.merged_bytes > MAX_CONTACT_ATTRIBUTES_BYTES) throw attributesLimitExceeded("bytes", seen.merged_bytes);
     // Nothing differs from the row as it is now (a concurrent write did the same).
-    return { contact: contactFromSql(seen), contactInbox: current.contactInbox };
+    return contactFromSql(seen);
   }
   await publish(env, committed);
-  return { contact: contactFromSql(written), contactInbox: current.contactInbox };
+  return contactFromSql(written);
+}
+
+/** An integrator's update: through its one inbox, which gets the contact_updated. */
+async function updateThroughInbox(
+  env: Bindings,
+  inbox: InboxRef,
+  current: { contact: ContactRow; contactInbox: ContactInboxRow },
+  attributes: Omit<ContactAttributes, "identifier_hash">,
+  scope: string | undefined,
+  origin: Origin,
+): Promise<{ contact: ContactRow; contactInbox: ContactInboxRow }> {
+  const links = [{ inboxId: inbox.id, sourceId: current.contactInbox.sourceId }];
+  const contact = await updateContact(env, inbox.accountId, current.contact, links, attributes, scope, origin);
+  return { contact, contactInbox: current.contactInbox };
 }

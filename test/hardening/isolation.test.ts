@@ -134,7 +134,7 @@ describe("strangers are refused", () => {
       const res = await call(op, a.inboxToken, a.main);
       expect([403, 404], describeCall(op, "an inbox token on an account route", res)).toContain(res.status);
     }
-    const inboxBound = scope === "inbox" || op.pathParams.some((name) => ["inbox_id", "conversation_id", "message_id", "delivery_id"].includes(name));
+    const inboxBound = scope === "inbox" || op.pathParams.some((name) => ["inbox_id", "conversation_id", "contact_id", "message_id", "delivery_id"].includes(name));
     if (inboxBound && a.outsiderAgentToken && a.memberAgentToken) {
       await expectHidden(op, "an agent who is not in the inbox", await call(op, a.outsiderAgentToken, a.main), () =>
         call(op, a.memberAgentToken, a.main),

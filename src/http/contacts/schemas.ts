@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { pathParam } from "../openapi";
+import { ContactAttributesSchema, ContactSchema } from "../integrator/schemas";
+import { PaginationQuery, pathParam } from "../openapi";
 import { AccountParams } from "../users/schemas";
 
 export const AccountContactParams = AccountParams.extend({ contact_id: pathParam("contact_id") });
@@ -18,3 +19,17 @@ export const ContactErasureSchema = z
     completed_at: z.string().nullable(),
   })
   .openapi("ContactErasure", { description: "An erasure and its progress: ids and counts only, never personal data (the audit line)" });
+
+export const AccountContactSchema = ContactSchema.extend({
+  inboxes: z
+    .array(z.object({ inbox_id: z.string(), source_id: z.string() }))
+    .openapi({ description: "The inboxes (that you work) reaching this contact, with the integrator's source id in each" }),
+}).openapi("AccountContact");
+
+export const ContactPatchSchema = ContactAttributesSchema.omit({ identifier_hash: true }).openapi("ContactPatch", {
+  description: "From a user token an identifier is verified: it links the person across inboxes.",
+});
+
+export const ContactListQuery = PaginationQuery.extend({
+  q: z.string().trim().min(1).max(200).optional().openapi({ description: "Case-insensitive substring of the name, email, phone or a source id", example: "maria" }),
+});
