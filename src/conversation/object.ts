@@ -127,13 +127,16 @@ export class ConversationObject extends DurableObject<Bindings> {
           requestKey: input.dedupe?.key ?? null,
           createdAt: mutation.now,
           updatedAt: mutation.now,
+          origin: input.message.origin ?? null,
+          externalCreatedAt: input.message.externalCreatedAt ?? null,
         };
         conversation.lastActivityAt = mutation.now;
         mutation.statements.push(prepare(this.env, database(this.env).insert(messages).values(row)));
         mutation.emit(
           "message_created",
           { message: toMessage(row), conversation: toConversation(conversation), contact: input.contact },
-          { isPrivate: row.private },
+          // An integrator's own outgoing message is not echoed to its webhook unless it asked (echo).
+          { isPrivate: row.private || input.message.echo === false },
         );
         return row;
       });
@@ -356,6 +359,8 @@ export class ConversationObject extends DurableObject<Bindings> {
       requestKey: null,
       createdAt: mutation.now,
       updatedAt: mutation.now,
+      origin: null,
+      externalCreatedAt: null,
     };
     mutation.statements.push(prepare(this.env, database(this.env).insert(messages).values(row)));
     mutation.emit("message_created", { message: toMessage(row), conversation: toConversation(mutation.conversation) });

@@ -235,6 +235,10 @@ export const messages = sqliteTable(
     requestKey: text("request_key"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
+    /** 'integration': the business sent it from its own system and the integrator recorded it (docs/contacts.md). */
+    origin: text("origin").$type<"integration">(),
+    /** When it really happened, for imported history; seq and created_at stay the order of arrival. */
+    externalCreatedAt: integer("external_created_at"),
   },
   (t) => [
     uniqueIndex("messages_conversation_seq").on(t.conversationId, t.seq),

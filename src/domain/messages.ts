@@ -18,10 +18,13 @@ export type Message = {
   content_attributes: CustomAttributes;
   attachments: Attachment[];
   private: boolean;
-  sender: { type: SenderType; id: string | null };
+  /** "integration": recorded by the integrator, sent by the business from its own system. */
+  sender: { type: SenderType | "integration"; id: string | null };
   source_id: string | null;
   status: MessageStatus;
   status_reason: string | null;
+  /** The original time of an imported message; null when it happened on arrival. */
+  external_created_at: string | null;
   created_at: string;
   updated_at: string;
 };
@@ -37,10 +40,11 @@ export function toMessage(row: MessageRow): Message {
     content_attributes: row.contentAttributes,
     attachments: row.attachments,
     private: row.private,
-    sender: { type: row.senderType, id: row.senderId },
+    sender: { type: row.origin === "integration" ? "integration" : row.senderType, id: row.senderId },
     source_id: row.sourceId,
     status: row.status,
     status_reason: row.statusReason,
+    external_created_at: iso(row.externalCreatedAt),
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };

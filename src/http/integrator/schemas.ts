@@ -48,6 +48,15 @@ export const AttachmentSchema = z
   .openapi("Attachment");
 
 const messageFields = {
+  message_type: z.enum(["incoming", "outgoing"]).optional().openapi({
+    description:
+      "incoming (default): from the contact. outgoing: the business sent it from its own system and you record it here (sender: the integration); it is not sent back to your webhook unless echo is true.",
+  }),
+  echo: z.boolean().optional().openapi({ description: "outgoing only: also deliver its message_created to this inbox's webhook" }),
+  external_created_at: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ description: "Importing history: when the message really happened (kept as external_created_at; seq stays the order of arrival)", example: "2024-03-01T12:00:00Z" }),
   content: z.string().max(MAX_CONTENT).optional().openapi({ example: "Hi! My order hasn't arrived." }),
   source_id: SourceId.optional().openapi({ description: "Your message id: a message with this source_id is created once, ever." }),
   content_attributes: CustomAttributes.optional(),
@@ -127,10 +136,11 @@ export const MessageSchema = z
     content_attributes: z.record(z.string(), z.unknown()),
     attachments: z.array(z.object({ url: z.string(), file_type: z.string(), name: z.string().optional() })),
     private: z.boolean(),
-    sender: z.object({ type: z.enum(["contact", "user", "automation", "system"]), id: z.string().nullable() }),
+    sender: z.object({ type: z.enum(["contact", "user", "automation", "system", "integration"]), id: z.string().nullable() }),
     source_id: z.string().nullable(),
     status: z.enum(["sent", "delivered", "read", "failed"]),
     status_reason: z.string().nullable(),
+    external_created_at: z.string().nullable().openapi({ description: "When an imported message really happened" }),
     created_at: z.string(),
     updated_at: z.string(),
   })
