@@ -8,9 +8,10 @@ import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { ACCOUNT_ERASURE } from "../erasure/steps";
 import type { UserViewer } from "./agent";
-import { toContact, updateContact, type Contact } from "./contacts";
+import type { Contact } from "../conversation/resources";
+import { toContact, updateContact } from "./contacts";
 import { ACCOUNT_SCOPE } from "./identity";
-import { decodeCursor, page } from "./pagination";
+import { decodeCursor, page } from "../core/pagination";
 
 /** A link that is not being erased (erasure renames it to a tombstone no request can name). */
 const liveLink = sql`substr(${contactInboxes.sourceId}, 1, 7) <> 'erased '`;

@@ -8,13 +8,15 @@ import { commitWithEvents, publish } from "../delivery/outbox";
 import { contactErasures, contactInboxes, contacts, type Origin } from "../db/schema";
 import { erasureObject, erasureStepRows } from "../erasure/object";
 import { ACCOUNT_ERASURE, eraseStep, tombstonePrefix } from "../erasure/steps";
+
+export { ACCOUNT_ERASURE };
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
-import { insertEventWhere, newEvent } from "./events";
-import { newId } from "./ids";
-import { beyondKey, decodeCursor, page } from "./pagination";
-import { iso } from "./time";
-import { sha256Hex } from "./tokens";
+import { sha256Hex } from "../core/crypto";
+import { newId } from "../core/ids";
+import { beyondKey, decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
+import { insertEventWhere, newEvent } from "../delivery/events";
 
 type ErasureRow = typeof contactErasures.$inferSelect;
 

@@ -8,11 +8,13 @@ import { database } from "../db/client";
 import { inboxes } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { base64url, randomBytes } from "./ids";
+import { base64url } from "../core/base64";
+import { randomBytes } from "../core/crypto";
 import type { Caller } from "./tokens";
 
-/** identifier_scope of a proven identifier: unique in the whole account. */
-export const ACCOUNT_SCOPE = "account";
+import { ACCOUNT_SCOPE } from "../conversation/resources";
+
+export { ACCOUNT_SCOPE };
 
 export type IdentityInbox = { id: string; identitySecret: string | null; hmacMandatory: boolean };
 

@@ -30,10 +30,10 @@ function conversationEvents(conversationId: string, rows: number) {
 /** The statements that delete a bounded set of events with everything hanging off them. */
 function deleteEvents(env: Bindings, eventIds: ReturnType<typeof sql>) {
   return [
-    prepare(env, sql`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE event_id IN (${eventIds}))`),
-    prepare(env, sql`DELETE FROM webhook_deliveries WHERE event_id IN (${eventIds})`),
-    prepare(env, sql`DELETE FROM automation_runs WHERE event_id IN (${eventIds})`),
-    prepare(env, sql`DELETE FROM events WHERE id IN (${eventIds})`),
+    prepare(env, sql`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE event_id IN (${eventIds})) RETURNING 1`),
+    prepare(env, sql`DELETE FROM webhook_deliveries WHERE event_id IN (${eventIds}) RETURNING 1`),
+    prepare(env, sql`DELETE FROM automation_runs WHERE event_id IN (${eventIds}) RETURNING 1`),
+    prepare(env, sql`DELETE FROM events WHERE id IN (${eventIds}) RETURNING 1`),
   ];
 }
 
@@ -63,19 +63,19 @@ export async function eraseStep(env: Bindings, erasureId: string, rows: number):
   const prefix = tombstonePrefix(job.id);
   if (current) {
     deleteEvents(env, conversationEvents(current, rows)).forEach((statement, i) => add(TABLES[i]!, statement));
-    add("messages", prepare(env, sql`DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE conversation_id = ${current} ORDER BY seq LIMIT ${rows})`));
+    add("messages", prepare(env, sql`DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE conversation_id = ${current} ORDER BY seq LIMIT ${rows}) RETURNING 1`));
     add(
       "conversations",
       prepare(env, sql`DELETE FROM conversations WHERE id = ${current}
         AND NOT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ${current})
-        AND NOT EXISTS (SELECT 1 FROM events WHERE conversation_id = ${current})`),
+        AND NOT EXISTS (SELECT 1 FROM events WHERE conversation_id = ${current}) RETURNING 1`),
     );
   } else {
     deleteEvents(env, contactEvents(job, rows)).forEach((statement, i) => add(TABLES[i]!, statement));
     add(
       "contact_inboxes",
       prepare(env, sql`DELETE FROM contact_inboxes WHERE contact_id = ${job.contact_id} AND substr(source_id, 1, ${prefix.length}) = ${prefix}
-        AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.contact_inbox_id = contact_inboxes.id)`),
+        AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.contact_inbox_id = contact_inboxes.id) RETURNING 1`),
     );
     // The person is gone when no inbox reaches them any more (an integrator's erasure of a contact other
     // inboxes still reach keeps the contact for them).
@@ -83,13 +83,14 @@ export async function eraseStep(env: Bindings, erasureId: string, rows: number):
       "contacts",
       prepare(env, sql`DELETE FROM contacts WHERE id = ${job.contact_id}
         AND NOT EXISTS (SELECT 1 FROM contact_inboxes WHERE contact_id = ${job.contact_id})
-        AND NOT EXISTS (SELECT 1 FROM conversations WHERE contact_id = ${job.contact_id})`),
+        AND NOT EXISTS (SELECT 1 FROM conversations WHERE contact_id = ${job.contact_id}) RETURNING 1`),
     );
   }
   const now = Date.now();
   const results = await env.DB.batch(statements);
   results.forEach((result, i) => {
-    counts[labels[i]!] = (counts[labels[i]!] ?? 0) + (result.meta.changes ?? 0);
+    // Rows returned, not meta.changes: that also counts what the search triggers delete alongside.
+    counts[labels[i]!] = (counts[labels[i]!] ?? 0) + (result.results?.length ?? 0);
   });
   // Progress and, when nothing in reach is left, completion: decided in SQL against the rows as they are now.
   const finished = sql`NOT EXISTS (SELECT 1 FROM conversations WHERE ${inScope})

@@ -3,7 +3,7 @@ import { getAccountContact, listAccountContacts, updateAccountContact } from "..
 import type { UserViewer } from "../../domain/agent";
 import { originOf } from "../../domain/events";
 import { contactExists, latestErasureOfContact, listErasures, requestErasure } from "../../domain/erasure";
-import { ACCOUNT_ERASURE } from "../../erasure/steps";
+import { ACCOUNT_ERASURE } from "../../domain/erasure";
 import { notFound } from "../../errors/problem";
 import { accountUser } from "../auth";
 import type { AppContext, AppEnv } from "../context";
