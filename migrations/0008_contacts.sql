@@ -22,7 +22,9 @@ CREATE INDEX `contact_erasures_source` ON `contact_erasures` (`source_hash`,`cre
 CREATE INDEX `contact_erasures_account` ON `contact_erasures` (`account_id`,`created_at`,`id`);--> statement-breakpoint
 CREATE TABLE `search_documents` (
 	`doc_id` integer PRIMARY KEY NOT NULL,
-	`message_id` text NOT NULL
+	`message_id` text NOT NULL,
+	`conversation_id` text NOT NULL,
+	`account_id` text NOT NULL
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `search_documents_message` ON `search_documents` (`message_id`);--> statement-breakpoint
@@ -46,12 +48,12 @@ UPDATE `contacts` SET `identifier_scope` = CASE
 -- Existing inboxes get a random identity secret (new ones get theirs when created).
 UPDATE `inboxes` SET `identity_secret` = lower(hex(randomblob(32))) WHERE `identity_secret` = '';--> statement-breakpoint
 -- From src/db/search.sql (keep identical):
-CREATE VIRTUAL TABLE messages_fts USING fts5(content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE messages_fts USING fts5(content, account, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');
 CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
 WHEN new.content IS NOT NULL AND new.message_type <> 'activity'
 BEGIN
-  INSERT INTO search_documents (message_id) VALUES (new.id);
-  INSERT INTO messages_fts (rowid, content) SELECT doc_id, new.content FROM search_documents WHERE message_id = new.id;
+  INSERT INTO search_documents (message_id, conversation_id, account_id) VALUES (new.id, new.conversation_id, new.account_id);
+  INSERT INTO messages_fts (rowid, content, account) SELECT doc_id, new.content, new.account_id FROM search_documents WHERE message_id = new.id;
 END;
 CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
 BEGIN
@@ -62,9 +64,11 @@ CREATE TRIGGER messages_search_update AFTER UPDATE OF content ON messages
 BEGIN
   DELETE FROM messages_fts WHERE rowid = (SELECT doc_id FROM search_documents WHERE message_id = old.id);
   DELETE FROM search_documents WHERE message_id = old.id;
-  INSERT INTO search_documents (message_id) SELECT new.id WHERE new.content IS NOT NULL AND new.message_type <> 'activity';
-  INSERT INTO messages_fts (rowid, content) SELECT doc_id, new.content FROM search_documents WHERE message_id = new.id;
+  INSERT INTO search_documents (message_id, conversation_id, account_id)
+    SELECT new.id, new.conversation_id, new.account_id WHERE new.content IS NOT NULL AND new.message_type <> 'activity';
+  INSERT INTO messages_fts (rowid, content, account) SELECT doc_id, new.content, new.account_id FROM search_documents WHERE message_id = new.id;
 END;
 -- Index the messages that exist already.
-INSERT INTO search_documents (message_id) SELECT id FROM messages WHERE content IS NOT NULL AND message_type <> 'activity' ORDER BY rowid;
-INSERT INTO messages_fts (rowid, content) SELECT d.doc_id, m.content FROM search_documents d JOIN messages m ON m.id = d.message_id;
+INSERT INTO search_documents (message_id, conversation_id, account_id)
+  SELECT id, conversation_id, account_id FROM messages WHERE content IS NOT NULL AND message_type <> 'activity' ORDER BY rowid;
+INSERT INTO messages_fts (rowid, content, account) SELECT d.doc_id, m.content, d.account_id FROM search_documents d JOIN messages m ON m.id = d.message_id;

@@ -464,6 +464,8 @@ export const searchDocuments = sqliteTable(
   {
     docId: integer("doc_id").primaryKey(),
     messageId: text("message_id").notNull(),
+    conversationId: text("conversation_id").notNull(),
+    accountId: text("account_id").notNull(),
   },
   (t) => [uniqueIndex("search_documents_message").on(t.messageId)],
 );

@@ -5,6 +5,11 @@ import { sql, type SQL } from "drizzle-orm";
 import { ApiError } from "../errors/problem";
 
 const MAX_TERMS = 8;
+/**
+ * A query is answered from at most this many matching messages, the newest: a word in nearly every
+ * message would otherwise make every search read the whole index. Narrower queries see every match.
+ */
+export const MAX_MATCHES = 5000;
 
 export function ftsQuery(q: string): string {
   const words = q.match(/[\p{L}\p{N}]+/gu) ?? [];
@@ -16,10 +21,14 @@ export function ftsQuery(q: string): string {
   return words.slice(0, MAX_TERMS).map((word) => `"${word}"*`).join(" ");
 }
 
-/** Conversations of the account with a message whose text matches `q` (private notes included: only users search). */
+/**
+ * Conversations of the account with a message whose text matches `q` (private notes included: only users
+ * search). The account is part of the FTS query, so other accounts' messages are never read.
+ */
 export function conversationsMatching(accountId: string, q: string): SQL {
-  return sql`SELECT m.conversation_id FROM messages_fts f
-    JOIN search_documents d ON d.doc_id = f.rowid
-    JOIN messages m ON m.id = d.message_id
-    WHERE messages_fts MATCH ${ftsQuery(q)} AND m.account_id = ${accountId}`;
+  if (!/^[A-Za-z0-9_]+$/.test(accountId)) throw new Error(`unexpected account id ${accountId}`);
+  const match = `account : "${accountId}" AND content : (${ftsQuery(q)})`;
+  return sql`SELECT d.conversation_id FROM (
+      SELECT rowid FROM messages_fts WHERE messages_fts MATCH ${match} ORDER BY rowid DESC LIMIT ${MAX_MATCHES}
+    ) f JOIN search_documents d ON d.doc_id = f.rowid`;
 }
