@@ -6,17 +6,16 @@ import { ApiError } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
-import { toContact, type ContactInboxRow, type ContactRow } from "../conversation/resources";
-
-// Routes answer with this shape; it is defined with the conversation, whose events carry it.
-export { toContact };
-/** A custom attribute's value, as request bodies carry it. */
-export type { Json } from "../db/schema";
 import { iso } from "../core/time";
+import { toContact, type ContactInboxRow, type ContactRow } from "../conversation/resources";
 import { ACCOUNT_SCOPE, identifierScope, type IdentityInbox } from "./identity";
 import type { Caller } from "./tokens";
 
+// Routes answer with this shape; it is defined with the conversation, whose events carry it.
+export { toContact };
 export type { ContactInboxRow, ContactRow };
+/** A custom attribute's value, as request bodies carry it. */
+export type { Json } from "../db/schema";
 
 export type ContactAttributes = {
   name?: string | null;
