@@ -46,7 +46,7 @@ UPDATE `contacts` SET `identifier_scope` = CASE
     ELSE 'account' END
   WHERE `identifier` IS NOT NULL;--> statement-breakpoint
 -- Existing inboxes get a random identity secret (new ones get theirs when created).
-UPDATE `inboxes` SET `identity_secret` = lower(hex(randomblob(32))) WHERE `identity_secret` = '';--> statement-breakpoint
+UPDATE `inboxes` SET `identity_secret` = 'idsec_' || lower(hex(randomblob(32))) WHERE `identity_secret` = '';--> statement-breakpoint
 -- From src/db/search.sql (keep identical):
 CREATE VIRTUAL TABLE messages_fts USING fts5(content, account, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');
 CREATE TRIGGER messages_search_insert AFTER INSERT ON messages

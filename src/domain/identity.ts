@@ -8,7 +8,6 @@ import { database } from "../db/client";
 import { inboxes } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { base64url } from "../core/base64";
 import { randomBytes } from "../core/crypto";
 import type { Caller } from "./tokens";
 
@@ -74,8 +73,11 @@ async function identifierHashValid(secret: string | null, identifier: string, ha
 
 export type InboxIdentity = { hmac_mandatory: boolean; identity_secret: string };
 
+/** Recognisable (secret scanners, the idempotency layer's credential check): `idsec_` + 64 hex characters. */
+export const IDENTITY_SECRET_PREFIX = "idsec_";
+
 export function newIdentitySecret(): string {
-  return base64url(randomBytes(32));
+  return IDENTITY_SECRET_PREFIX + [...randomBytes(32)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 const liveInbox = (accountId: string, inboxId: string) =>

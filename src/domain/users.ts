@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, isNull, sql } from "drizzle-orm";
-import { database, isUniqueViolation } from "../db/client";
+import { database, isUniqueViolation, sentWrite } from "../db/client";
 import { apiTokens, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
@@ -115,7 +115,7 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
   const db = database(env);
   const now = Date.now();
   const removedNow = sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND account_id = ${accountId} AND deleted_at = ${now})`;
-  const [removed] = await db.batch([
+  const [removed] = await sentWrite(db.batch([
     db
       .update(users)
       .set({ deletedAt: now })
@@ -126,7 +126,7 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
       .set({ revokedAt: now })
       .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt), removedNow)),
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, userId), removedNow)),
-  ]);
+  ]));
   if (removed.length === 0) {
     if (await findUser(env, accountId, userId)) throw lastAdministrator();
     throw notFound("user_not_found", "user", userId);

@@ -161,6 +161,20 @@ describe("isolation by inbox", () => {
     ).toBe(201);
   });
 
+  it("a replayed rotation never hands out an identity secret that was rotated since", async () => {
+    const { account, shop } = await shopAndPartner();
+    const url = `/v1/accounts/${account.accountId}/inboxes/${shop.id}/identity/rotate`;
+    const key = { "idempotency-key": unique("rotate") };
+    const first = await api("POST", url, { token: account.adminToken, headers: key });
+    expect(first.body.identity_secret).toMatch(/^idsec_[0-9a-f]{64}$/);
+    const replay = await api("POST", url, { token: account.adminToken, headers: key });
+    expect(replay.body.identity_secret).toBe(first.body.identity_secret);
+    await api("POST", url, { token: account.adminToken });
+    const stale = await api("POST", url, { token: account.adminToken, headers: key });
+    expectProblem(stale, 409, "idempotency_answer_withdrawn");
+    expect(stale.text).not.toContain(first.body.identity_secret);
+  });
+
   it("identity settings are for administrators of the account only", async () => {
     const { account, shop } = await shopAndPartner();
     const agent = await createTestUser(account);

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { getInboxIdentity, updateInboxIdentity } from "../../domain/identity";
 import { accountUser } from "../auth";
 import type { AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse } from "../openapi";
 import { InboxParams } from "./schemas";
 
@@ -50,7 +51,8 @@ const updateIdentityRoute = createRoute({
 });
 
 const rotateIdentityRoute = createRoute({
-  middleware: [accountUser("administrator")] as const,
+  // A replayed answer whose secret was rotated again since is withdrawn (domain/credentials.ts).
+  middleware: [idempotent(accountUser("administrator"))] as const,
   method: "post",
   path: `${path}/rotate`,
   operationId: "rotateInboxIdentitySecret",

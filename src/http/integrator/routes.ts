@@ -10,6 +10,7 @@ import { listMessages } from "../../domain/messages";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { inboxAccess } from "./access";
 import {
@@ -84,6 +85,7 @@ const eraseContactRoute = createRoute({
 
 const openConversationRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
   operationId: "openConversation",
@@ -124,6 +126,7 @@ const getConversationRoute = createRoute({
 
 const postMessageRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
   operationId: "postIncomingMessage",
@@ -153,6 +156,7 @@ const historyRoute = createRoute({
 
 const oneCallRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages",
   operationId: "receiveMessage",
@@ -168,6 +172,7 @@ const oneCallRoute = createRoute({
 
 const messageStatusRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages/{message_id}/status",
   operationId: "reportMessageStatus",
