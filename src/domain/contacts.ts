@@ -238,8 +238,9 @@ export async function updateContact(
       conversationId: null,
       sequence: null,
       origin,
-      // The snapshot itself is written by SQL below, from the row as committed.
-      data: {},
+      // The snapshot itself is written by SQL below, from the row as committed; the id is what routing
+      // the event needs before that (a contact's events are one delivery line).
+      data: { contact: { id: before.id } },
       now,
     }),
   }));
