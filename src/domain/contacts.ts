@@ -80,6 +80,8 @@ export async function upsertContact(
     identifierScope: attributes.identifier ? (scope ?? null) : null,
     // Stored as a merge would leave them: a key sent as null is absent.
     customAttributes: Object.fromEntries(Object.entries(attributes.custom_attributes ?? {}).filter(([, value]) => value !== null)),
+    // Contact events are ordered per contact: contact_created is 1, each update the next.
+    lastEventSequence: 1,
     createdAt: now,
     updatedAt: now,
   };
@@ -90,7 +92,7 @@ export async function upsertContact(
     accountId: inbox.accountId,
     inboxId: inbox.id,
     conversationId: null,
-    sequence: null,
+    sequence: 1,
     origin,
     data: { contact: toContact(row, sourceId) },
     now,
@@ -155,6 +157,7 @@ function contactFromSql(raw: Record<string, unknown>): ContactRow {
     identifier: raw.identifier as string | null,
     identifierScope: raw.identifier_scope as string | null,
     customAttributes: JSON.parse(raw.custom_attributes as string) as CustomAttributes,
+    lastEventSequence: raw.last_event_sequence as number,
     createdAt: raw.created_at as number,
     updatedAt: raw.updated_at as number,
   };
@@ -257,13 +260,14 @@ export async function updateContact(
       prepare(env, sql`SELECT *, ${patch === null ? sql`NULL` : sql`(SELECT count(*) FROM json_each(${merged}))`} AS merged_keys,
           ${patch === null ? sql`NULL` : sql`length(CAST(${merged} AS BLOB))`} AS merged_bytes
         FROM contacts WHERE ${byId}`),
-      prepare(env, sql`UPDATE contacts SET ${sql.join([...set, sql`updated_at = ${now}`], sql`, `)}
+      // Each inbox's contact_updated takes the contact's next event sequence (its events are one ordered line).
+      prepare(env, sql`UPDATE contacts SET ${sql.join([...set, sql`last_event_sequence = last_event_sequence + ${events.length}`, sql`updated_at = ${now}`], sql`, `)}
         WHERE ${byId} AND (${sql.join(differs, sql` OR `)}) AND ${limits}
         RETURNING *`),
       // changes(): the UPDATE above wrote (the first event follows it directly; the others follow an INSERT of one row).
-      ...events.map(({ link, event }) =>
+      ...events.map(({ link, event }, i) =>
         prepare(env, sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
-          SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, NULL, NULL, ${event.type}, 0, ${JSON.stringify(origin)},
+          SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, NULL, c.last_event_sequence - ${events.length - 1 - i}, ${event.type}, 0, ${JSON.stringify(origin)},
             json_object('contact', ${contactSnapshotSql(link.sourceId, before.createdAt, now)},
                         'changed_attributes', json(${JSON.stringify(changed.length > 0 ? changed : Object.keys(attributes))})),
             ${now}

@@ -23,8 +23,12 @@ describe("custom attributes", () => {
     const read = await api("GET", `${base}/contacts/${sourceId}`, { token });
     expect(Object.keys(read.body.custom_attributes).sort()).toEqual(["start", ...Array.from({ length: 20 }, (_, i) => `k${i}`)].sort());
     // Every update's event carries the contact as it was committed: the last one has all 21 keys.
-    const events = await env.DB.prepare("SELECT data FROM events WHERE inbox_id = ? AND type = 'contact_updated' ORDER BY position").bind(inbox.id).all<{ data: string }>();
+    const events = await env.DB.prepare("SELECT data, sequence FROM events WHERE inbox_id = ? AND type = 'contact_updated' ORDER BY position")
+      .bind(inbox.id)
+      .all<{ data: string; sequence: number }>();
     expect(events.results).toHaveLength(20);
+    // The contact's events stay one ordered line: contact_created is 1, the 20 updates 2…21 in commit order.
+    expect(events.results.map((row) => row.sequence)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
     const last = JSON.parse(events.results[19]!.data);
     expect(Object.keys(last.contact.custom_attributes)).toHaveLength(21);
     expect(last).toMatchObject({ contact: { source_id: sourceId, identifier_verified: false }, changed_attributes: ["custom_attributes"] });
