@@ -368,7 +368,7 @@ export class ConversationObject extends DurableObject<Bindings> {
     return { kind: "not_found" };
   }
 
-  /** Reopens a snoozed conversation whose time has come (alarm, or the sweeper as a backstop). */
+  /** Reopens a snoozed conversation whose time has come (its alarm, or recovery as the backstop). Idempotent. */
   async wakeIfDue(conversationId: string): Promise<void> {
     await this.exclusive(async () => {
       const current = await this.load(conversationId);
@@ -388,7 +388,8 @@ export class ConversationObject extends DurableObject<Bindings> {
     const snooze = this.ctx.storage.kv.get<{ conversationId: string; until: number }>("snooze");
     if (snooze && snooze.until <= Date.now()) {
       await this.wakeIfDue(snooze.conversationId);
-      this.ctx.storage.kv.delete("snooze");
+      // A setStatus that ran while we waited may have stored a new wake-up time: delete only the one we served.
+      if (this.ctx.storage.kv.get<{ until: number }>("snooze")?.until === snooze.until) this.ctx.storage.kv.delete("snooze");
     }
     this.ctx.storage.sql.exec("DELETE FROM dedupe WHERE created_at < ?", Date.now() - DEDUPE_RETENTION_MS);
     await this.scheduleAlarm();

@@ -59,6 +59,8 @@ export const inboxes = sqliteTable(
     lockToSingleConversation: integer("lock_to_single_conversation", { mode: "boolean" }).notNull().default(true),
     autoAssignment: integer("auto_assignment", { mode: "boolean" }).notNull().default(false),
     maxAssignmentLimit: integer("max_assignment_limit"),
+    /** The last events-feed position retention deleted from this inbox: a cursor before it has lost events. */
+    eventsPrunedThrough: integer("events_pruned_through"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     deletedAt: integer("deleted_at"),

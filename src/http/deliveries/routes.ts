@@ -46,6 +46,9 @@ const listRoute = createRoute({
   operationId: "listDeliveries",
   tags,
   summary: "The inbox's webhook delivery log, newest first, with every attempt",
+  description:
+    "Deliveries and attempts are kept for the retention window (RETENTION_DAYS, 30 days by default); older settled ones are deleted, " +
+    "so the log ends there. Pending deliveries are kept whatever their age.",
   security: bearerSecurity,
   request: {
     params: InboxParams,
@@ -79,6 +82,9 @@ const replayRoute = createRoute({
   operationId: "replayDeliveries",
   tags,
   summary: "Re-send every event since a time, in order, with the same webhook-ids",
+  description:
+    "Events are kept for the retention window (RETENTION_DAYS, 30 days by default): a `since` older than that is refused " +
+    "with 422 `beyond_retention`, which names the oldest replayable time.",
   security: bearerSecurity,
   request: {
     params: InboxParams,
