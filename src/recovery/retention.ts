@@ -1,4 +1,4 @@
-import { sql, type SQL } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { commitBatch, prepare } from "../db/client";
 import { config, type Bindings } from "../env";
 

@@ -3,7 +3,6 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ConversationObject } from "../../src/conversation/object";
 import { faults } from "../../src/faults";
-import type { RecoveryObject } from "../../src/recovery/object";
 import { RECOVERY_PERIOD_MS } from "../../src/recovery/object";
 import { api, createTestAccount, expectProblem } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
