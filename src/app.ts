@@ -71,14 +71,55 @@ export function buildApp() {
       version: API_VERSION,
       description:
         "The API channel of a customer-conversation platform. Errors are RFC 9457 problem+json with a stable `code`.",
+      contact: { name: "The operator of this edge-inbox deployment" },
+      license: LICENSE,
     },
     servers: [{ url: "/" }],
+    tags: API_TAGS,
   });
 
   app.notFound((c) => routeNotFound(app, c));
   app.onError(onError);
   return app;
 }
+
+/**
+ * The project declares no licence (no LICENSE file; package.json is private): all rights reserved. An SPDX
+ * `LicenseRef-` id says so in OpenAPI 3.1's `identifier` field, which doc31's config type (OpenAPI 3.0's) lacks.
+ */
+const LICENSE = { name: "Proprietary", identifier: "LicenseRef-Proprietary" };
+
+/** Every tag an operation uses, in the order the reference shows them. */
+const API_TAGS = [
+  { name: "System", description: "Liveness of the service, for load balancers and uptime checks. No token." },
+  { name: "Accounts", description: "Accounts and their rate limits. Created and configured by the operator with the PLATFORM_TOKEN." },
+  { name: "Users", description: "Administrators and agents of an account, and their API tokens." },
+  {
+    name: "Inboxes",
+    description: "API inboxes: where one integration's conversations arrive. Webhook URL and secret, members, inbox tokens for the integrator.",
+  },
+  {
+    name: "Integrator",
+    description:
+      "What your server calls, with an inbox token under /v1/inboxes/{inbox_identifier}: contacts, conversations, incoming messages, delivery receipts, and the pull fallback of the events.",
+  },
+  {
+    name: "Agent",
+    description: "What the people answering conversations use: the conversation list, history, replies and private notes, assignment, labels, status.",
+  },
+  {
+    name: "Automation rules",
+    description: "Rules that act on events: if the conditions hold, assign, label, reply, note, change status or POST the event to a URL.",
+  },
+  {
+    name: "Webhook deliveries",
+    description: "The delivery log of an inbox's webhooks, with every attempt, and the ways to recover: retry one delivery, replay since a time.",
+  },
+  {
+    name: "Webhooks",
+    description: "What edge-inbox POSTs to your webhook_url: Standard Webhooks signatures, at-least-once, in sequence order per conversation.",
+  },
+];
 
 /** 405 with Allow when the path exists under other methods, else 404; both as problems. */
 const routePatterns = new WeakMap<OpenAPIHono<AppEnv>, { method: string; pattern: RegExp }[]>();

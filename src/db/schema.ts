@@ -1,8 +1,15 @@
-// Mirrors migrations/*.sql (the SQL is the source of truth; wrangler applies it).
+// The one definition of the D1 schema. migrations/*.sql are generated from it (`npm run db:generate`,
+// README "Changing the schema"); `npm run db:check` fails when this file and migrations/ disagree.
+// Times are integer milliseconds since the epoch (UTC); the API renders them as ISO 8601.
+// Every tenant-owned row carries account_id, and every query filters on it.
 import { sql } from "drizzle-orm";
-import { integer, primaryKey, sqliteTable, text, uniqueIndex, index } from "drizzle-orm/sqlite-core";
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
+
+/** CHECK (column IN ('a', 'b', …)): the database refuses any other value. */
+const oneOf = (name: string, column: string, values: readonly string[]) =>
+  check(name, sql.raw(`${column} IN (${values.map((value) => `'${value}'`).join(", ")})`));
 
 export const accounts = sqliteTable("accounts", {
   id: text("id").primaryKey(),
@@ -11,59 +18,76 @@ export const accounts = sqliteTable("accounts", {
   createdAt: integer("created_at").notNull(),
 });
 
-export type Role = "administrator" | "agent";
+export const ROLES = ["administrator", "agent"] as const;
+export type Role = (typeof ROLES)[number];
 
 export const users = sqliteTable(
   "users",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
     name: text("name").notNull(),
     email: text("email").notNull(),
     role: text("role").$type<Role>().notNull(),
+    // Auto-assignment skips agents who are not available.
     available: integer("available", { mode: "boolean" }).notNull().default(true),
     createdAt: integer("created_at").notNull(),
     deletedAt: integer("deleted_at"),
   },
-  (t) => [uniqueIndex("users_account_email").on(t.accountId, t.email).where(sql`deleted_at IS NULL`)],
+  (t) => [
+    // An email identifies one live user per account; a deleted user frees it.
+    uniqueIndex("users_account_email").on(t.accountId, t.email).where(sql`deleted_at IS NULL`),
+    oneOf("users_role", "role", ROLES),
+  ],
 );
+
+export const TOKEN_KINDS = ["user", "inbox"] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
 
 export const apiTokens = sqliteTable(
   "api_tokens",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
-    kind: text("kind").$type<"user" | "inbox">().notNull(),
-    userId: text("user_id"),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    kind: text("kind").$type<TokenKind>().notNull(),
+    userId: text("user_id").references(() => users.id),
     inboxId: text("inbox_id"),
+    // SHA-256 of the token, hex. The token itself is never stored.
     tokenHash: text("token_hash").notNull(),
     createdAt: integer("created_at").notNull(),
     revokedAt: integer("revoked_at"),
   },
-  (t) => [uniqueIndex("api_tokens_hash").on(t.tokenHash), index("api_tokens_user").on(t.accountId, t.userId)],
+  (t) => [
+    uniqueIndex("api_tokens_hash").on(t.tokenHash),
+    index("api_tokens_user").on(t.accountId, t.userId),
+    oneOf("api_tokens_kind", "kind", TOKEN_KINDS),
+  ],
 );
 
 export const inboxes = sqliteTable(
   "inboxes",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    // Public, random, unguessable: what integrators put in their URLs.
     identifier: text("identifier").notNull(),
     name: text("name").notNull(),
     webhookUrl: text("webhook_url"),
     webhookSecret: text("webhook_secret").notNull(),
+    // During a rotation the previous secret still signs, until previous_secret_expires_at.
     previousWebhookSecret: text("previous_webhook_secret"),
     previousSecretExpiresAt: integer("previous_secret_expires_at"),
+    // Set when the endpoint answered 410 Gone; cleared by updating the inbox.
     webhookDisabledAt: integer("webhook_disabled_at"),
     webhookDisabledReason: text("webhook_disabled_reason"),
     lockToSingleConversation: integer("lock_to_single_conversation", { mode: "boolean" }).notNull().default(true),
     autoAssignment: integer("auto_assignment", { mode: "boolean" }).notNull().default(false),
     maxAssignmentLimit: integer("max_assignment_limit"),
-    /** The last events-feed position retention deleted from this inbox: a cursor before it has lost events. */
-    eventsPrunedThrough: integer("events_pruned_through"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     deletedAt: integer("deleted_at"),
+    /** The last events-feed position retention deleted from this inbox: a cursor before it has lost events. */
+    eventsPrunedThrough: integer("events_pruned_through"),
   },
   (t) => [uniqueIndex("inboxes_identifier").on(t.identifier), index("inboxes_account").on(t.accountId, t.id)],
 );
@@ -71,9 +95,9 @@ export const inboxes = sqliteTable(
 export const inboxMembers = sqliteTable(
   "inbox_members",
   {
-    inboxId: text("inbox_id").notNull(),
-    userId: text("user_id").notNull(),
-    accountId: text("account_id").notNull(),
+    inboxId: text("inbox_id").notNull().references(() => inboxes.id),
+    userId: text("user_id").notNull().references(() => users.id),
+    accountId: text("account_id").notNull().references(() => accounts.id),
     createdAt: integer("created_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.inboxId, t.userId] }), index("inbox_members_user").on(t.accountId, t.userId)],
@@ -87,10 +111,11 @@ export const contacts = sqliteTable(
   "contacts",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
     name: text("name"),
     email: text("email"),
     phone: text("phone"),
+    // The integrator's id for the person: links the same contact across inboxes of the account.
     identifier: text("identifier"),
     customAttributes: json<CustomAttributes>("custom_attributes").notNull().default({}),
     createdAt: integer("created_at").notNull(),
@@ -101,13 +126,14 @@ export const contacts = sqliteTable(
   ],
 );
 
+/** A contact as seen through one inbox: source_id is the contact's id in the integrator's system. */
 export const contactInboxes = sqliteTable(
   "contact_inboxes",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
-    inboxId: text("inbox_id").notNull(),
-    contactId: text("contact_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    inboxId: text("inbox_id").notNull().references(() => inboxes.id),
+    contactId: text("contact_id").notNull().references(() => contacts.id),
     sourceId: text("source_id").notNull(),
     createdAt: integer("created_at").notNull(),
   },
@@ -117,23 +143,29 @@ export const contactInboxes = sqliteTable(
   ],
 );
 
-export type ConversationStatus = "open" | "pending" | "snoozed" | "resolved";
+export const CONVERSATION_STATUSES = ["open", "pending", "snoozed", "resolved"] as const;
+export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
 
 export const conversations = sqliteTable(
   "conversations",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
-    inboxId: text("inbox_id").notNull(),
-    contactId: text("contact_id").notNull(),
-    contactInboxId: text("contact_inbox_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    inboxId: text("inbox_id").notNull().references(() => inboxes.id),
+    contactId: text("contact_id").notNull().references(() => contacts.id),
+    contactInboxId: text("contact_inbox_id").notNull().references(() => contactInboxes.id),
+    // The integrator's thread id: find-or-create by it.
     sourceId: text("source_id"),
     status: text("status").$type<ConversationStatus>().notNull().default("open"),
-    assigneeId: text("assignee_id"),
+    assigneeId: text("assignee_id").references(() => users.id),
+    // Label names, kept sorted.
     labels: json<string[]>("labels").notNull().default([]),
     customAttributes: json<CustomAttributes>("custom_attributes").notNull().default({}),
     snoozedUntil: integer("snoozed_until"),
+    // Set while the inbox locks a contact to one conversation and this one is unresolved;
+    // the unique index conversations_single_open makes "one open conversation per contact" hold under races.
     singleOpenKey: text("single_open_key"),
+    // The last message seq and event sequence handed out; the conversation's Durable Object owns them.
     lastSeq: integer("last_seq").notNull().default(0),
     lastEventSequence: integer("last_event_sequence").notNull().default(0),
     lastActivityAt: integer("last_activity_at").notNull(),
@@ -147,32 +179,38 @@ export const conversations = sqliteTable(
     index("conversations_account_activity").on(t.accountId, t.lastActivityAt, t.id),
     index("conversations_inbox_activity").on(t.inboxId, t.lastActivityAt, t.id),
     index("conversations_snoozed").on(t.snoozedUntil).where(sql`snoozed_until IS NOT NULL`),
+    // Auto-assignment counts each member's open conversations in the inbox (max_assignment_limit).
     index("conversations_inbox_open_assignee").on(t.inboxId, t.assigneeId).where(sql`status = 'open'`),
+    oneOf("conversations_status", "status", CONVERSATION_STATUSES),
   ],
 );
 
 export const labels = sqliteTable(
   "labels",
   {
-    accountId: text("account_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
     name: text("name").notNull(),
     createdAt: integer("created_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.accountId, t.name] })],
 );
 
-export type MessageType = "incoming" | "outgoing" | "activity";
-export type SenderType = "contact" | "user" | "automation" | "system";
-export type MessageStatus = "sent" | "delivered" | "read" | "failed";
+export const MESSAGE_TYPES = ["incoming", "outgoing", "activity"] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+export const SENDER_TYPES = ["contact", "user", "automation", "system"] as const;
+export type SenderType = (typeof SENDER_TYPES)[number];
+export const MESSAGE_STATUSES = ["sent", "delivered", "read", "failed"] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export type Attachment = { url: string; file_type: string; name?: string };
 
 export const messages = sqliteTable(
   "messages",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
-    inboxId: text("inbox_id").notNull(),
-    conversationId: text("conversation_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    inboxId: text("inbox_id").notNull().references(() => inboxes.id),
+    conversationId: text("conversation_id").notNull().references(() => conversations.id),
+    // 1, 2, 3… without gaps within the conversation.
     seq: integer("seq").notNull(),
     messageType: text("message_type").$type<MessageType>().notNull(),
     content: text("content"),
@@ -181,9 +219,12 @@ export const messages = sqliteTable(
     private: integer("private", { mode: "boolean" }).notNull().default(false),
     senderType: text("sender_type").$type<SenderType>().notNull(),
     senderId: text("sender_id"),
+    // The integrator's message id: dedupes forever within the inbox.
     sourceId: text("source_id"),
     status: text("status").$type<MessageStatus>().notNull().default("sent"),
     statusReason: text("status_reason"),
+    // The Idempotency-Key (with its route) that created the message: a retry after the conversation
+    // object lost its own memory of the key still finds the message instead of writing a second one.
     requestKey: text("request_key"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
@@ -192,6 +233,9 @@ export const messages = sqliteTable(
     uniqueIndex("messages_conversation_seq").on(t.conversationId, t.seq),
     uniqueIndex("messages_source").on(t.inboxId, t.sourceId).where(sql`source_id IS NOT NULL`),
     uniqueIndex("messages_request_key").on(t.conversationId, t.requestKey).where(sql`request_key IS NOT NULL`),
+    oneOf("messages_message_type", "message_type", MESSAGE_TYPES),
+    oneOf("messages_sender_type", "sender_type", SENDER_TYPES),
+    oneOf("messages_status", "status", MESSAGE_STATUSES),
   ],
 );
 
@@ -202,48 +246,61 @@ export type Origin = {
   rule_id?: string | null;
 };
 
+/**
+ * The outbox. position is assigned in commit order (D1 has one writer), so "events after position P"
+ * never skips an event that committed late: the pull API and the sweeper page by it.
+ */
 export const events = sqliteTable(
   "events",
   {
     position: integer("position").primaryKey({ autoIncrement: true }),
     id: text("id").notNull(),
-    accountId: text("account_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
     inboxId: text("inbox_id"),
     conversationId: text("conversation_id"),
+    // Per conversation, increasing; NULL for events outside a conversation (contacts, pings).
     sequence: integer("sequence"),
     type: text("type").notNull(),
+    // Private notes and their events never reach the integrator.
     private: integer("private", { mode: "boolean" }).notNull().default(false),
     origin: json<Origin>("origin").notNull(),
     data: json<{ [key: string]: unknown }>("data").notNull(),
     createdAt: integer("created_at").notNull(),
+    // When the event was handed to the queue; NULL = the sweeper will hand it over.
     queuedAt: integer("queued_at"),
   },
   (t) => [
     uniqueIndex("events_id").on(t.id),
     index("events_inbox").on(t.inboxId, t.position),
+    // The conversation object hands out sequences; this is the last line of defence if it ever restarts mid-write.
     uniqueIndex("events_conversation_sequence").on(t.conversationId, t.sequence).where(sql`conversation_id IS NOT NULL`),
     index("events_unqueued").on(t.queuedAt).where(sql`queued_at IS NULL`),
   ],
 );
 
-export type DeliveryState = "pending" | "succeeded" | "failed";
+export const DELIVERY_STATES = ["pending", "succeeded", "failed"] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
+/** One per (event, endpoint). */
 export const webhookDeliveries = sqliteTable(
   "webhook_deliveries",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
     inboxId: text("inbox_id").notNull(),
     eventId: text("event_id").notNull(),
     eventType: text("event_type").notNull(),
     conversationId: text("conversation_id"),
     sequence: integer("sequence"),
+    // 'inbox' for the inbox's webhook_url; an automation rule id for send_webhook_event.
     endpoint: text("endpoint").notNull().default("inbox"),
     url: text("url").notNull(),
     state: text("state").$type<DeliveryState>().notNull().default("pending"),
     attempts: integer("attempts").notNull().default(0),
     nextAttemptAt: integer("next_attempt_at"),
+    // When the delivery was last handed to the queue (NULL = waiting for its turn or the sweeper).
     enqueuedAt: integer("enqueued_at"),
+    // A consumer attempting the delivery holds it until then, so a duplicate queue message never sends twice at once.
     leasedUntil: integer("leased_until"),
     lastStatusCode: integer("last_status_code"),
     lastError: text("last_error"),
@@ -258,6 +315,7 @@ export const webhookDeliveries = sqliteTable(
       .on(t.conversationId, t.endpoint, t.sequence)
       .where(sql`state = 'pending'`),
     index("webhook_deliveries_pending").on(t.state, t.enqueuedAt).where(sql`state = 'pending'`),
+    oneOf("webhook_deliveries_state", "state", DELIVERY_STATES),
   ],
 );
 
@@ -265,19 +323,21 @@ export const deliveryAttempts = sqliteTable(
   "delivery_attempts",
   {
     id: text("id").primaryKey(),
-    deliveryId: text("delivery_id").notNull(),
+    deliveryId: text("delivery_id").notNull().references(() => webhookDeliveries.id),
     accountId: text("account_id").notNull(),
     attempt: integer("attempt").notNull(),
     startedAt: integer("started_at").notNull(),
     durationMs: integer("duration_ms").notNull(),
     statusCode: integer("status_code"),
     error: text("error"),
+    // The first 1 KiB of the response body.
     responseExcerpt: text("response_excerpt"),
   },
   (t) => [index("delivery_attempts_delivery").on(t.deliveryId, t.attempt)],
 );
 
-export type RuleEventName = "conversation_created" | "conversation_updated" | "conversation_status_changed" | "message_created";
+export const RULE_EVENT_NAMES = ["conversation_created", "conversation_updated", "conversation_status_changed", "message_created"] as const;
+export type RuleEventName = (typeof RULE_EVENT_NAMES)[number];
 export type RuleConditionValue = string | number | boolean;
 export type RuleCondition = {
   attribute: string;
@@ -288,17 +348,20 @@ export type RuleCondition = {
 };
 export type RuleAction = { name: string; params: (string | number)[] };
 
+/** Automation rules: on a committed event, if the conditions hold, apply the actions (docs/automation.md). */
 export const automationRules = sqliteTable(
   "automation_rules",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
     name: text("name").notNull(),
     description: text("description"),
     eventName: text("event_name").$type<RuleEventName>().notNull(),
+    // Validated when saved.
     conditions: json<RuleCondition[]>("conditions").notNull().default([]),
     actions: json<RuleAction[]>("actions").notNull().default([]),
     active: integer("active", { mode: "boolean" }).notNull().default(true),
+    // Signs send_webhook_event requests (Standard Webhooks, like inbox webhooks); rotatable with a 24 h overlap.
     webhookSecret: text("webhook_secret").notNull(),
     previousWebhookSecret: text("previous_webhook_secret"),
     previousSecretExpiresAt: integer("previous_secret_expires_at"),
@@ -307,27 +370,37 @@ export const automationRules = sqliteTable(
     deletedAt: integer("deleted_at"),
   },
   (t) => [
+    // The engine's look-up: the account's live rules for one event, in evaluation order.
     index("automation_rules_event").on(t.accountId, t.eventName, t.createdAt, t.id).where(sql`deleted_at IS NULL`),
+    oneOf("automation_rules_event_name", "event_name", RULE_EVENT_NAMES),
   ],
 );
 
-export type RunState = "running" | "completed" | "failed";
+export const RUN_STATES = ["running", "completed", "failed"] as const;
+export type RunState = (typeof RUN_STATES)[number];
 export type ConditionResult = { attribute: string; operator: string; result: boolean };
 export type ActionResult = { name: string; params: (string | number)[]; result: "applied" | "skipped" | "failed"; detail: string | null };
 
+/**
+ * One evaluation of one rule on one event: the trace, and the claim that makes a redelivered event
+ * never apply a rule's actions twice (the unique index on (event_id, rule_id)).
+ */
 export const automationRuns = sqliteTable(
   "automation_runs",
   {
     id: text("id").primaryKey(),
-    accountId: text("account_id").notNull(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
     ruleId: text("rule_id").notNull(),
     eventId: text("event_id").notNull(),
     eventType: text("event_type").notNull(),
     conversationId: text("conversation_id"),
+    // running: claimed, actions being applied (until lease_until); completed; failed: gave up.
     state: text("state").$type<RunState>().notNull().default("running"),
     leaseUntil: integer("lease_until"),
     attempts: integer("attempts").notNull().default(1),
+    // NULL until evaluated.
     matched: integer("matched", { mode: "boolean" }),
+    // Each condition with its result, each action with its outcome.
     conditionResults: json<ConditionResult[]>("condition_results").notNull().default([]),
     actionResults: json<ActionResult[]>("action_results").notNull().default([]),
     error: text("error"),
@@ -338,5 +411,6 @@ export const automationRuns = sqliteTable(
     uniqueIndex("automation_runs_event_rule").on(t.eventId, t.ruleId),
     index("automation_runs_rule").on(t.ruleId, t.createdAt, t.id),
     index("automation_runs_created").on(t.createdAt),
+    oneOf("automation_runs_state", "state", RUN_STATES),
   ],
 );

@@ -75,6 +75,11 @@ const events: Array<{ name: string; summary: string; body: z.ZodObject }> = [
   },
 ];
 
+const WEBHOOK_DESCRIPTION =
+  "POSTed to the inbox's `webhook_url`. Verify the Standard Webhooks signature with the inbox secret before trusting the body, " +
+  "and dedupe on `webhook-id`: a delivery may arrive more than once. Answer any 2xx within 15 s; 410 Gone disables the endpoint, " +
+  "anything else is retried (10 attempts over about 3 days), in `sequence` order per conversation.";
+
 /**
  * The webhooks edge-inbox sends, in the document's `webhooks` section: what an integrator's endpoint
  * receives, signed (Standard Webhooks), retried until a 2xx, in sequence order per conversation.
@@ -86,7 +91,10 @@ export function describeWebhooks(app: OpenAPIHono<AppEnv>) {
       path: event.name,
       operationId: `webhook_${event.name.replace(".", "_")}`,
       summary: event.summary,
+      description: WEBHOOK_DESCRIPTION,
       tags: ["Webhooks"],
+      // Sent by edge-inbox to your endpoint: no token, the signature headers authenticate it.
+      security: [],
       request: { headers: SignatureHeaders, body: { content: { "application/json": { schema: event.body } } } },
       responses: {
         200: { description: "Any 2xx within 15 s acknowledges the delivery; 410 disables the endpoint; anything else is retried" },

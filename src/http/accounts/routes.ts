@@ -31,6 +31,7 @@ const createAccountRoute = createRoute({
   operationId: "createAccount",
   tags: ["Accounts"],
   summary: "Create an account with its first administrator (platform token)",
+  description: "Operator only: call it with the deployment's PLATFORM_TOKEN. Creates the account, its first administrator, and a user token for that administrator; the token is in this response only, so store it. Safe to retry with an `Idempotency-Key`.",
   security: platformSecurity,
   request: { headers: IdempotencyKeyHeader, body: jsonBody(NewAccountSchema) },
   responses: {
@@ -86,6 +87,7 @@ const getAccountRoute = createRoute({
   operationId: "getAccount",
   tags: ["Accounts"],
   summary: "Get an account and the rate limits in force for it",
+  description: "Any user of the account, or the operator, may read it. `rate_limits` are the limits in force now: this account's own if the operator set them, else the deployment's defaults.",
   security: [...bearerSecurity, ...platformSecurity],
   request: { params: AccountParams },
   responses: { 200: jsonResponse(AccountSchema, "The account"), ...errorResponses(403, 404, 422) },
@@ -98,6 +100,7 @@ const updateAccountRoute = createRoute({
   operationId: "updateAccount",
   tags: ["Accounts"],
   summary: "Rename an account or set its own rate limits (platform token)",
+  description: "Operator only (PLATFORM_TOKEN). Fields you leave out keep their value; `rate_limits: null`, or a null member, returns to the deployment's default. New limits apply from the next request.",
   security: platformSecurity,
   request: { params: AccountParams, body: jsonBody(AccountPatchSchema) },
   responses: { 200: jsonResponse(AccountSchema, "The updated account"), ...errorResponses(400, 403, 404, 413, 415, 422) },

@@ -15,6 +15,7 @@ const createRuleRoute = createRoute({
   path: base,
   operationId: "createAutomationRule",
   summary: "Create a rule: on an event, if the conditions hold, apply the actions (administrators only)",
+  description: "Administrators only. On `event_name`, if the `conditions` hold, the `actions` run (assign, label, reply, note, change status, POST the event to a URL, signed). The rule is validated as a whole. The response carries the secret that signs the rule's webhooks, shown only here.",
   request: { params: AccountParams, headers: IdempotencyKeyHeader, body: jsonBody(NewRuleSchema) },
   responses: {
     201: jsonResponse(RuleWithSecretSchema, "The rule, with the secret that signs its webhooks (shown only here)"),
@@ -28,6 +29,7 @@ const listRulesRoute = createRoute({
   path: base,
   operationId: "listAutomationRules",
   summary: "The account's rules in evaluation order (oldest first)",
+  description: "Administrators only. The account's rules in the order they are evaluated (oldest first). Secrets are never shown. Page with `cursor`.",
   request: { params: AccountParams, query: PaginationQuery },
   responses: { 200: jsonResponse(listOf(RuleSchema, "AutomationRuleList"), "A page of rules"), ...errorResponses(400, 403, 404, 422) },
 });
@@ -38,6 +40,7 @@ const getRuleRoute = createRoute({
   path: `${base}/{rule_id}`,
   operationId: "getAutomationRule",
   summary: "Get a rule",
+  description: "Administrators only. One rule with its event, conditions and actions; never its secret.",
   request: { params: RuleParams },
   responses: { 200: jsonResponse(RuleSchema, "The rule"), ...errorResponses(403, 404, 422) },
 });
@@ -48,6 +51,7 @@ const updateRuleRoute = createRoute({
   path: `${base}/{rule_id}`,
   operationId: "updateAutomationRule",
   summary: "Change a rule; conditions and actions are replaced as a whole, and the result is validated again",
+  description: "Administrators only. Fields you leave out keep their value; `conditions` and `actions` are replaced as a whole and the resulting rule is validated again.",
   request: { params: RuleParams, body: jsonBody(RulePatchSchema) },
   responses: { 200: jsonResponse(RuleSchema, "The updated rule"), ...errorResponses(400, 403, 404, 413, 415, 422) },
 });
@@ -58,6 +62,7 @@ const deleteRuleRoute = createRoute({
   path: `${base}/{rule_id}`,
   operationId: "deleteAutomationRule",
   summary: "Delete a rule: it stops at once, and its pending webhooks are not sent",
+  description: "Administrators only. The rule stops at once, and webhooks its actions queued but did not send yet are not sent.",
   request: { params: RuleParams },
   responses: { 204: { description: "Deleted" }, ...errorResponses(403, 404, 422) },
 });
@@ -68,6 +73,7 @@ const rotateSecretRoute = createRoute({
   path: `${base}/{rule_id}/secret/rotate`,
   operationId: "rotateAutomationRuleSecret",
   summary: "Issue a new secret for the rule's webhooks; for 24 h they are signed with both the old and the new one",
+  description: "Administrators only. Returns the rule's new webhook secret, shown only here; for 24 h its webhooks carry both signatures, old and new.",
   request: { params: RuleParams, headers: IdempotencyKeyHeader },
   responses: { 200: jsonResponse(RuleWithSecretSchema, "The rule with its new secret, shown only here"), ...errorResponses(400, 403, 404, 422) },
 });
@@ -78,6 +84,7 @@ const listRunsRoute = createRoute({
   path: `${base}/{rule_id}/runs`,
   operationId: "listAutomationRuns",
   summary: "Recent evaluations of the rule, newest first: the event, each condition's result, what each action did",
+  description: "Administrators only. The debugging view of a rule: each evaluation with its event, every condition's result and what each action did. Filter with `matched`; newest first, page with `cursor`.",
   request: {
     params: RuleParams,
     query: PaginationQuery.extend({

@@ -61,6 +61,7 @@ const listRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations",
   operationId: "listConversations",
   summary: "Conversations the caller can see, newest activity first, with counts per status",
+  description: "The conversations in the inboxes the caller works (administrators: all inboxes), newest activity first. Filter by `status`, `inbox_id`, `assignee` (`me`, `unassigned` or a user id) and `label`; `meta.counts` gives the number per status. Page with `cursor`.",
   request: {
     params: AccountParams,
     query: PaginationQuery.extend({
@@ -85,6 +86,7 @@ const getRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}",
   operationId: "getConversation",
   summary: "A conversation with its contact, assignee, labels and last message",
+  description: "One conversation with its contact, assignee, labels and last message. A conversation of an inbox the agent does not work is a 404; a deleted inbox's conversations stay readable with `inbox_deleted: true`.",
   request: { params: ConversationParams },
   responses: { 200: jsonResponse(ConversationDetailSchema, "The conversation"), ...errorResponses(403, 404, 422) },
 });
@@ -95,6 +97,7 @@ const messagesRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
   operationId: "listAgentMessages",
   summary: "Everything in the conversation, private notes and activity included, in seq order",
+  description: "The whole history in `seq` order: the contact's messages, replies, private notes and activity lines (\"Assigned to Ana by Bruno\"). Page with `cursor` = the previous page's `next_cursor`.",
   request: { params: ConversationParams, query: HistoryQuery },
   responses: { 200: jsonResponse(listOf(MessageSchema, "AgentMessageList"), "A page of messages"), ...errorResponses(400, 403, 404, 422) },
 });
@@ -105,6 +108,7 @@ const replyRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
   operationId: "postAgentMessage",
   summary: "Reply to the contact (sent to the integrator's webhook) or write a private note",
+  description: "`{content}` is a reply: an outgoing message delivered to the integrator's webhook as `message_created`. `{content, private: true}` is a private note for colleagues: it never leaves the platform. A deleted inbox's conversation answers 409 `inbox_deleted`.",
   request: {
     params: ConversationParams,
     headers: IdempotencyKeyHeader,
@@ -129,6 +133,7 @@ const assignRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/assignment",
   operationId: "assignConversation",
   summary: "Assign to a member of the inbox, or unassign with null",
+  description: "Sets `assignee_id` to a member of the conversation's inbox, or `null` to unassign. Adds an activity line and emits `conversation_updated` with `changed_attributes`.",
   request: {
     params: ConversationParams,
     headers: IdempotencyKeyHeader,
@@ -143,6 +148,7 @@ const labelsRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/labels",
   operationId: "setConversationLabels",
   summary: "Replace the conversation's labels",
+  description: "Replaces the whole set of labels (`[a-z0-9_-]{1,50}`); a label that does not exist yet is created for the account. Emits `conversation_updated`.",
   request: {
     params: ConversationParams,
     headers: IdempotencyKeyHeader,
@@ -175,6 +181,7 @@ const statusRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/status",
   operationId: "changeConversationStatus",
   summary: "open, pending, snoozed (reopens at snoozed_until) or resolved",
+  description: "Sets `open`, `pending`, `resolved`, or `snoozed` with a future `snoozed_until`: the conversation reopens by itself then, or earlier when the contact writes. Adds an activity line (\"Resolved by Bruno\") and emits `conversation_status_changed`.",
   request: { params: ConversationParams, headers: IdempotencyKeyHeader, body: jsonBody(StatusChange) },
   responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
 });
@@ -185,6 +192,7 @@ const listLabelsRoute = createRoute({
   path: "/v1/accounts/{account_id}/labels",
   operationId: "listLabels",
   summary: "The account's labels (created on first use)",
+  description: "Every label used in the account, for filters and pickers. Labels are created the first time a conversation gets them; there is nothing to create beforehand.",
   request: { params: AccountParams },
   responses: {
     200: jsonResponse(listOf(z.object({ name: z.string(), created_at: z.string() }), "LabelList"), "All labels"),

@@ -46,7 +46,7 @@ const listRoute = createRoute({
   operationId: "listDeliveries",
   tags,
   summary: "The inbox's webhook delivery log, newest first, with every attempt",
-  description:
+  description: "Administrators only. Every webhook delivery of the inbox, newest first, with each attempt: time, status code, duration, error and the first 1 KiB of your endpoint's answer. Filter by `state` or `event_type` to find what your endpoint missed. " +
     "Deliveries and attempts are kept for the retention window (RETENTION_DAYS, 30 days by default); older settled ones are deleted, " +
     "so the log ends there. Pending deliveries are kept whatever their age.",
   security: bearerSecurity,
@@ -67,6 +67,7 @@ const retryRoute = createRoute({
   operationId: "retryDelivery",
   tags,
   summary: "Send a failed delivery again (same webhook-id, fresh retry schedule)",
+  description: "Administrators only. Queues a `failed` delivery again on a fresh retry schedule, with the same `webhook-id`, so your dedupe absorbs a copy you already had. Any other state is 409 `invalid_state`; an inbox without a webhook URL is 409 `no_webhook_url`.",
   security: bearerSecurity,
   request: {
     params: InboxParams.extend({ delivery_id: pathParam("delivery_id") }),
@@ -82,7 +83,7 @@ const replayRoute = createRoute({
   operationId: "replayDeliveries",
   tags,
   summary: "Re-send every event since a time, in order, with the same webhook-ids",
-  description:
+  description: "Administrators only. Re-sends every event of the inbox since `since`, in order, with the same `webhook-id`s: recovers an endpoint that lost data, and your dedupe absorbs what you already had. 409 when the inbox has no webhook URL or its endpoint is disabled (it answered 410 Gone). " +
     "Events are kept for the retention window (RETENTION_DAYS, 30 days by default): a `since` older than that is refused " +
     "with 422 `beyond_retention`, which names the oldest replayable time.",
   security: bearerSecurity,

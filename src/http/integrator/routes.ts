@@ -45,6 +45,7 @@ const upsertContactRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}",
   operationId: "upsertContact",
   summary: "Create or update the contact behind your source id",
+  description: "`source_id` is your id for the person in this inbox. The first call creates the contact (201), later calls update it (200); `custom_attributes` are merged key by key. A known `identifier` links a new source id to the same contact across inboxes. Emits `contact_created` or `contact_updated`.",
   request: { params: ContactParams, body: jsonBody(ContactAttributesSchema) },
   responses: {
     200: jsonResponse(ContactSchema, "Updated (or unchanged)"),
@@ -59,6 +60,7 @@ const getContactRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}",
   operationId: "getContact",
   summary: "Get the contact behind a source id",
+  description: "Reads the contact you created with PUT under this source id. A source id never sent to this inbox is a 404 `contact_not_found`.",
   request: { params: ContactParams },
   responses: { 200: jsonResponse(ContactSchema, "The contact"), ...errorResponses(403, 404, 422) },
 });
@@ -69,6 +71,7 @@ const openConversationRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
   operationId: "openConversation",
   summary: "Open a conversation (find-or-create by your thread source_id)",
+  description: "With a `source_id` (your thread id) this is find-or-create by that id: 201 when opened, 200 when it existed. Without one, an inbox with `lock_to_single_conversation` (the default) returns the contact's unresolved conversation (200) instead of opening another. Emits `conversation_created` when one opens.",
   request: { params: ContactParams, headers: IdempotencyKeyHeader, body: jsonBody(NewConversationSchema) },
   responses: {
     200: jsonResponse(ConversationSchema, "An existing conversation was returned"),
@@ -83,6 +86,7 @@ const listContactConversationsRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
   operationId: "listContactConversations",
   summary: "The contact's conversations in this inbox, newest first",
+  description: "The conversations of the contact behind this source id in this inbox, newest first, one page at a time (`cursor` = the previous page's `next_cursor`).",
   request: { params: ContactParams, query: PaginationQuery },
   responses: {
     200: jsonResponse(listOf(ConversationSchema, "ConversationList"), "A page of conversations"),
@@ -96,6 +100,7 @@ const getConversationRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}",
   operationId: "getInboxConversation",
   summary: "Get a conversation of this inbox",
+  description: "A conversation of this inbox with its status, assignee and labels. A conversation of another inbox is a 404, as if it did not exist.",
   request: { params: ConversationParams },
   responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errorResponses(403, 404, 422) },
 });
@@ -106,6 +111,7 @@ const postMessageRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
   operationId: "postIncomingMessage",
   summary: "Send a message from the contact into a conversation",
+  description: "Appends the contact's message to this conversation. Your message `source_id` dedupes forever within the inbox: sending it again returns the stored message with 200, nothing is written twice. A resolved or snoozed conversation reopens, unless the contact meanwhile has another unresolved one (409 `invalid_state`). Emits `message_created`.",
   request: { params: ConversationParams, headers: IdempotencyKeyHeader, body: jsonBody(NewMessageSchema) },
   responses: {
     200: jsonResponse(MessageSchema, "A message with this source_id already existed; it is returned"),
@@ -120,6 +126,7 @@ const historyRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
   operationId: "listConversationHistory",
   summary: "The conversation's messages in seq order (private notes excluded)",
+  description: "Messages in `seq` order, as the contact's side sees them: never private notes (their seq numbers are simply absent). Page with `cursor` = the previous page's `next_cursor`.",
   request: { params: ConversationParams, query: HistoryQuery },
   responses: {
     200: jsonResponse(listOf(MessageSchema, "MessageList"), "A page of messages; pass next_cursor as cursor"),
@@ -133,6 +140,7 @@ const oneCallRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/messages",
   operationId: "receiveMessage",
   summary: "One call: upsert the contact, find or open its conversation, append the message",
+  description: "The simplest integration: one request per message from your users. Upserts the contact, continues its unresolved conversation (or the thread named by `conversation.source_id`), or opens one, and appends the message. Dedupes on the message `source_id` (200 with nothing written). Emits the events of every step.",
   request: { params: InboxParams, headers: IdempotencyKeyHeader, body: jsonBody(OneCallMessageSchema) },
   responses: {
     200: jsonResponse(OneCallResultSchema, "The message existed already (same source_id); nothing was written"),
@@ -147,6 +155,7 @@ const messageStatusRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/messages/{message_id}/status",
   operationId: "reportMessageStatus",
   summary: "Delivery receipt for one of our replies: delivered, read or failed",
+  description: "Tell us what happened to a reply we sent you: `delivered`, `read` or `failed` (with an optional `reason`). Each change of status emits `message_updated`.",
   request: { params: MessageParams, headers: IdempotencyKeyHeader, body: jsonBody(MessageStatusSchema) },
   responses: { 200: jsonResponse(MessageSchema, "The message with its new status"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
 });
@@ -171,7 +180,7 @@ const pullEventsRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/events",
   operationId: "pullEvents",
   summary: "The events the webhook carries, in commit order (pull fallback)",
-  description:
+  description: "The same events the webhook delivers, in commit order, for integrators that cannot receive webhooks or want to catch up. Start without `after`, then keep polling with `after` = the `next_cursor` of the last page. An event's `id` is the `webhook-id` of its deliveries, so one dedupe store serves both paths. " +
     "Events are kept for the retention window (RETENTION_DAYS, 30 days by default). A cursor from before events this inbox " +
     "has lost to retention answers 410 `cursor_expired`: re-read state through the API, then poll again without `after`.",
   request: {
