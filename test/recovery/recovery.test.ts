@@ -131,11 +131,12 @@ describe("retention", () => {
     const { inbox, token, webhookPath } = await setup();
     await sendMessage(token, inbox, { contact: { source_id: "old-1" }, content: "old" });
     await waitForPayloads(webhookPath, 3);
+    // Everything written so far (this file's earlier tests too) becomes older than the window.
     const old = Date.now() - 31 * DAY;
     await env.DB.batch([
-      env.DB.prepare("UPDATE events SET created_at = ? WHERE inbox_id = ?").bind(old, inbox.id),
-      env.DB.prepare("UPDATE webhook_deliveries SET created_at = ?, updated_at = ? WHERE inbox_id = ?").bind(old, old, inbox.id),
-      env.DB.prepare("UPDATE delivery_attempts SET started_at = ? WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE inbox_id = ?)").bind(old, inbox.id),
+      env.DB.prepare("UPDATE events SET created_at = ?").bind(old),
+      env.DB.prepare("UPDATE webhook_deliveries SET created_at = ?, updated_at = ?").bind(old, old),
+      env.DB.prepare("UPDATE delivery_attempts SET started_at = ?").bind(old),
     ]);
     // One old delivery is still pending (being retried): it and its event stay.
     const pending = await env.DB.prepare("SELECT id, event_id FROM webhook_deliveries WHERE inbox_id = ? AND event_type = 'message_created'")
@@ -179,9 +180,9 @@ describe("retention", () => {
     const cursor = firstPage.body.next_cursor as string;
     await sendMessage(token, inbox, { contact: { source_id: "feed-1" }, content: "two" });
     await waitForPayloads(webhookPath, 4);
-    // Everything but the last message's event is older than the window.
+    // Everything but the last message's event (this file's earlier tests' too) is older than the window.
     const newest = await env.DB.prepare("SELECT max(position) AS p FROM events WHERE inbox_id = ?").bind(inbox.id).first<{ p: number }>();
-    await env.DB.prepare("UPDATE events SET created_at = ? WHERE inbox_id = ? AND position < ?").bind(Date.now() - 31 * DAY, inbox.id, newest!.p).run();
+    await env.DB.prepare("UPDATE events SET created_at = ? WHERE position < ?").bind(Date.now() - 31 * DAY, newest!.p).run();
 
     await runRecovery();
     const expired = await api("GET", `${base}/events?after=${cursor}`, { token });
