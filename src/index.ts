@@ -1,6 +1,7 @@
 import { buildApp } from "./app";
-import { consumeDeadLetters, consumeDeliveries } from "./delivery/consumer";
-import type { QueueMessage } from "./delivery/outbox";
+import { abandonAutomationEvent, processAutomationEvent } from "./automation/engine";
+import { consumeDeadLetters, consumeDeliveries, failDeadDelivery, processDelivery } from "./delivery/consumer";
+import type { QueueDecision, QueueMessage } from "./delivery/outbox";
 import type { Bindings } from "./env";
 import { armRecovery, armRecoveryOnce } from "./recovery/object";
 
@@ -12,6 +13,16 @@ export { RecoveryObject } from "./recovery/object";
 
 const app = buildApp();
 
+/** One queue carries two kinds of message; each goes to its own consumer. */
+function route(env: Bindings, body: QueueMessage): Promise<QueueDecision> {
+  return body.kind === "delivery" ? processDelivery(env, body.deliveryId, body.attempt) : processAutomationEvent(env, body.eventId);
+}
+
+/** What the dead-letter queue does with each kind: the delivery ends failed, the rule runs are abandoned. */
+function giveUp(env: Bindings, body: QueueMessage): Promise<void> {
+  return body.kind === "delivery" ? failDeadDelivery(env, body.deliveryId) : abandonAutomationEvent(env, body.eventId);
+}
+
 export default {
   // Recovery (re-queueing, snooze wake-ups, retention) runs on the RecoveryObject's alarm; the first
   // request or batch of each isolate makes sure it is armed, so no mode needs a manual step.
@@ -22,8 +33,8 @@ export default {
 
   async queue(batch: MessageBatch<QueueMessage>, env: Bindings, ctx: ExecutionContext): Promise<void> {
     armRecoveryOnce(env, ctx);
-    if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
-    else await consumeDeliveries(batch, env);
+    if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env, (body) => giveUp(env, body));
+    else await consumeDeliveries(batch, env, (body) => route(env, body));
   },
 
   // The deployment's cron only pokes the recovery alarm (one RPC): the alarm does the work, in every mode.

@@ -3,9 +3,9 @@ import { database, isUniqueViolation } from "../db/client";
 import { apiTokens, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { newId } from "./ids";
-import { decodeCursor, page } from "./pagination";
-import { iso } from "./time";
+import { newId } from "../core/ids";
+import { decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
 
 export type User = { id: string; name: string; email: string; role: Role; available: boolean; created_at: string };
 
