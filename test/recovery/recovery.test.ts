@@ -1,8 +1,9 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ConversationObject } from "../../src/conversation/object";
 import { faults } from "../../src/faults";
+import worker from "../../src/index";
 import { RECOVERY_PERIOD_MS } from "../../src/recovery/object";
 import { api, createTestAccount, expectProblem } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
@@ -40,6 +41,14 @@ describe("recovery runs wherever the service runs", () => {
     expect(next).not.toBeNull();
     expect(next! - Date.now()).toBeGreaterThan(RECOVERY_PERIOD_MS - 5_000);
     expect(next! - Date.now()).toBeLessThanOrEqual(RECOVERY_PERIOD_MS);
+  });
+
+  it("is poked by the deployment's cron: a missing alarm is set again", async () => {
+    await runInDurableObject(recoveryStub(), (_instance, state) => state.storage.deleteAlarm());
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await runInDurableObject(recoveryStub(), (_instance, state) => state.storage.getAlarm())).not.toBeNull();
   });
 
   it("keeps running after a failing pass (D1 down): the next alarm is set anyway", async () => {
