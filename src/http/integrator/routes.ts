@@ -8,6 +8,7 @@ import { listMessages } from "../../domain/messages";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { inboxAccess } from "./access";
 import {
@@ -66,6 +67,7 @@ const getContactRoute = createRoute({
 
 const openConversationRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
   operationId: "openConversation",
@@ -106,6 +108,7 @@ const getConversationRoute = createRoute({
 
 const postMessageRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
   operationId: "postIncomingMessage",
@@ -135,6 +138,7 @@ const historyRoute = createRoute({
 
 const oneCallRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages",
   operationId: "receiveMessage",
@@ -150,6 +154,7 @@ const oneCallRoute = createRoute({
 
 const messageStatusRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages/{message_id}/status",
   operationId: "reportMessageStatus",
