@@ -86,6 +86,8 @@ export const inboxes = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     deletedAt: integer("deleted_at"),
+    /** The last events-feed position retention deleted from this inbox: a cursor before it has lost events. */
+    eventsPrunedThrough: integer("events_pruned_through"),
     /** Signs contact identifiers (identifier_hash); Chatwoot's hmac_token. */
     identitySecret: text("identity_secret").notNull().default(""),
     /** When set, an identifier without a valid identifier_hash is refused (Chatwoot's hmac_mandatory). */

@@ -1,5 +1,5 @@
 -- Full-text search over message text (SQLite FTS5), the part of the schema drizzle cannot declare.
--- The migration that creates it carries a copy (migrations/0008_contacts.sql); `npm run db:check`
+-- The migration that creates it carries a copy (migrations/0009_contacts.sql); `npm run db:check`
 -- fails when the two disagree. Contentless (the text lives in messages only) with delete support; a
 -- message's FTS row id is its search_documents.doc_id, an INTEGER PRIMARY KEY, so it never changes, and
 -- search_documents says which conversation it belongs to without reading messages. The `account` column
