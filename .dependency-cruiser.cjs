@@ -5,11 +5,14 @@
 //                                 to the delivery and automation consumers
 //   src/app.ts, src/http/         routes and middleware → domain, guards, core
 //   src/domain/                   what the product does → conversation, delivery, automation, guards, db, core
+//   src/recovery/                 the recovery object's alarm (re-queue, snooze wake-ups, retention): beside the
+//                                 domain, armed by src/index.ts only → conversation, delivery, db, core
 //   src/idempotency/, src/rate-limit/
 //                                 request guards (a Durable Object each): used by http middleware
 //                                 (src/http/idempotency.ts, src/http/rate-limit.ts) and domain → db, core
 //   src/automation/               rules engine          → conversation, delivery, db, core
 //   src/conversation/             the conversation's object and commands → delivery, db, core
+//   src/erasure/                  a contact erasure's bounded steps and its Durable Object → conversation, delivery, db, core
 //   src/delivery/                 outbox, queue consumer, signing → db, core
 //   src/db/                       drizzle schema and client → core
 //   core: src/core/, src/errors/, src/env.ts, src/faults.ts → nothing above
@@ -45,7 +48,7 @@ module.exports = {
         "the rules engine or the database themselves (the guards' Durable Objects are the one exception, " +
         "for the idempotency and rate-limit middleware).",
       from: { path: "^src/(app\\.ts$|http/)" },
-      to: { path: "^src/(conversation|delivery|automation|db)/" },
+      to: { path: "^src/(conversation|delivery|automation|erasure|db)/" },
     },
     {
       name: "domain-looks-down",
@@ -55,10 +58,24 @@ module.exports = {
       to: { path: UPPER },
     },
     {
+      name: "recovery-from-the-entry-only",
+      severity: "error",
+      comment: "Recovery runs on its own alarm; only the Worker's entry arms it and exports its object.",
+      from: { path: "^src/", pathNot: ["^src/index\\.ts$", "^src/recovery/"] },
+      to: { path: "^src/recovery/" },
+    },
+    {
+      name: "recovery-looks-down",
+      severity: "error",
+      comment: "Recovery uses the conversation object, the delivery sweeper, db and core; never the domain, http or the rules engine.",
+      from: { path: "^src/recovery/" },
+      to: { path: ["^src/(domain|automation|idempotency|rate-limit)/", UPPER] },
+    },
+    {
       name: "middle-tier-looks-down",
       severity: "error",
       comment: "conversation, delivery, automation and the guards sit below the domain: they never import it, nor http.",
-      from: { path: "^src/(conversation|delivery|automation|idempotency|rate-limit)/" },
+      from: { path: "^src/(conversation|delivery|automation|erasure|idempotency|rate-limit)/" },
       to: { path: ["^src/domain/", UPPER] },
     },
     {
@@ -68,7 +85,7 @@ module.exports = {
         "The outbox and the queue consumer know nothing of conversations or rules: queue message kinds are " +
         "routed in src/index.ts, and what the outbox needs (event rows, which events go to the rules) lives in delivery.",
       from: { path: "^src/delivery/" },
-      to: { path: "^src/(conversation|automation|idempotency|rate-limit)/" },
+      to: { path: "^src/(conversation|automation|erasure|idempotency|rate-limit)/" },
     },
     {
       name: "conversation-below-automation",
