@@ -5,8 +5,10 @@
 import worker, {
   AssignmentObject as Assignment,
   ConversationObject as Conversation,
+  ErasureObject as Erasure,
   IdempotencyObject as Idempotency,
   RateLimitObject as RateLimit,
+  RecoveryObject as Recovery,
 } from "../../src/index";
 import type { Bindings } from "../../src/env";
 import { setPhaseRecorder, type PhaseFrame } from "../../src/core/phases";
@@ -228,6 +230,16 @@ export class RateLimitObject extends RateLimit {
   }
 }
 export class AssignmentObject extends Assignment {
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, countEnv(env));
+  }
+}
+export class RecoveryObject extends Recovery {
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, countEnv(env));
+  }
+}
+export class ErasureObject extends Erasure {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, countEnv(env));
   }
