@@ -7,7 +7,6 @@ import { inboxMembers, users } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { requireInbox } from "./inboxes";
-import { forgetCallers } from "./tokens";
 import { toUser, type User } from "./users";
 
 export const MAX_MEMBERS = 500;
@@ -72,7 +71,6 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId))),
     ...writes,
   ]));
-  forgetCallers();
   return listMembers(env, accountId, inboxId);
 }
 

@@ -6,7 +6,6 @@ import { newWebhookSecret } from "../core/crypto";
 import { newId, newInboxIdentifier } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
-import { forgetCallers } from "./tokens";
 import { checkWebhookUrl } from "../core/webhook-url";
 import { database, sentWrite } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, webhookDeliveries } from "../db/schema";
@@ -197,7 +196,6 @@ export async function updateInbox(env: Bindings, accountId: string, inboxId: str
     .where(and(eq(inboxes.accountId, accountId), eq(inboxes.id, inboxId), isNull(inboxes.deletedAt)))
     .returning();
   if (!row) throw notFound("inbox_not_found", "inbox", inboxId);
-  forgetCallers();
   return toInbox(row);
 }
 
@@ -231,7 +229,6 @@ export async function deleteInbox(env: Bindings, accountId: string, inboxId: str
       ),
   ]));
   if (deleted.length === 0) throw notFound("inbox_not_found", "inbox", inboxId);
-  forgetCallers();
 }
 
 /** A new current secret; the old one becomes the previous and keeps signing for 24 h. A third secret never signs. */
@@ -249,7 +246,6 @@ export async function rotateSecret(env: Bindings, accountId: string, inboxId: st
     .where(and(eq(inboxes.accountId, accountId), eq(inboxes.id, inboxId), isNull(inboxes.deletedAt)))
     .returning();
   if (!row) throw notFound("inbox_not_found", "inbox", inboxId);
-  forgetCallers();
   return { ...toInbox(row), secret };
 }
 

@@ -40,7 +40,7 @@ export type MessagePage = Awaited<ReturnType<typeof listMessages>>;
 
 /** The columns of a message in toMessage's order (resources.ts), for the page built as text below. */
 const PAGE_COLUMNS =
-  "id, conversation_id, inbox_id, seq, message_type, content, content_attributes, attachments, private, sender_type, sender_id, source_id, status, status_reason, created_at, updated_at";
+  "id, conversation_id, inbox_id, seq, message_type, content, content_attributes, attachments, private, sender_type, sender_id, origin, source_id, status, status_reason, external_created_at, created_at, updated_at";
 
 type PageRow = {
   id: string;
@@ -54,9 +54,11 @@ type PageRow = {
   private: number;
   sender_type: string;
   sender_id: string | null;
+  origin: string | null;
   source_id: string | null;
   status: string;
   status_reason: string | null;
+  external_created_at: number | null;
   created_at: number;
   updated_at: number;
 };
@@ -96,8 +98,9 @@ export async function listMessagesJson(
     (r) =>
       `{"id":${s(r.id)},"conversation_id":${s(r.conversation_id)},"inbox_id":${s(r.inbox_id)},"seq":${r.seq},"message_type":${s(r.message_type)},` +
       `"content":${s(r.content)},"content_attributes":${r.content_attributes},"attachments":${r.attachments},"private":${r.private ? "true" : "false"},` +
-      `"sender":{"type":${s(r.sender_type)},"id":${s(r.sender_id)}},"source_id":${s(r.source_id)},"status":${s(r.status)},` +
-      `"status_reason":${s(r.status_reason)},"created_at":${s(iso(r.created_at))},"updated_at":${s(iso(r.updated_at))}}`,
+      `"sender":{"type":${s(r.origin === "integration" ? "integration" : r.sender_type)},"id":${s(r.sender_id)}},"source_id":${s(r.source_id)},` +
+      `"status":${s(r.status)},"status_reason":${s(r.status_reason)},"external_created_at":${s(iso(r.external_created_at))},` +
+      `"created_at":${s(iso(r.created_at))},"updated_at":${s(iso(r.updated_at))}}`,
   );
   const last = page[page.length - 1];
   const next = hasMore && last ? encodeCursor({ seq: last.seq }) : null;

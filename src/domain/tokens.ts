@@ -6,7 +6,6 @@ import { notFound } from "../errors/problem";
 import { base64url } from "../core/base64";
 import { randomBytes, sha256Hex } from "../core/crypto";
 import { newId } from "../core/ids";
-import { BoundedCache } from "../core/bounded-cache";
 
 /** Every token starts with this, so a leaked one is recognisable (and secret scanners can match it). */
 export const TOKEN_PREFIX = "edgeinbox_";
@@ -53,32 +52,8 @@ export type Caller =
 export type CalledInbox = { inbox: typeof inboxes.$inferSelect | null; callerIsMember: boolean };
 
 /**
- * How long an isolate may act on a token it resolved before reading it again: a token revoked (or whose
- * user, membership or inbox changed) through another isolate stops working within this time; through
- * this isolate at once (`forgetCallers`). docs/security.md states the bound.
- */
-export const CALLER_TTL_MS = 1000;
-/** Entries per isolate: callers that resolved (unknown tokens are never cached). */
-export const CALLER_CACHE_ENTRIES = 5000;
-
-type Resolved = { caller: Caller; called?: CalledInbox };
-const callers = new BoundedCache<Resolved>({ ttlMs: CALLER_TTL_MS, maxEntries: CALLER_CACHE_ENTRIES });
-
-/** Exposed for tests (fill and cap) only. */
-export const callerCacheForTests = callers;
-
-/**
- * Forget the callers this isolate resolved: after a revocation, a deleted user or inbox, a changed role,
- * membership or inbox setting, the next request of this isolate reads D1 again.
- */
-export function forgetCallers(): void {
-  callers.forget();
-}
-
-/**
  * Who is calling, from a bearer token; null when the token is unknown, revoked or its owner is gone.
- * With `inboxIdentifier` (an integrator URL) the inbox is read in the same D1 round trip. A caller found
- * is remembered by this isolate for CALLER_TTL_MS (keyed by the token's hash, never the token).
+ * With `inboxIdentifier` (an integrator URL) the inbox is read in the same D1 round trip.
  */
 export async function resolveCaller(
   env: Bindings,
@@ -86,28 +61,12 @@ export async function resolveCaller(
   platformToken: string | undefined,
   inboxIdentifier?: string,
 ): Promise<{ caller: Caller | null; called?: CalledInbox }> {
-  if (!bearer.startsWith(TOKEN_PREFIX)) return readCaller(env, bearer, platformToken, inboxIdentifier, "");
-  const tokenHash = await sha256Hex(bearer);
-  const key = `${tokenHash} ${inboxIdentifier ?? ""}`;
-  const cached = callers.get(key);
-  if (cached) return cached;
-  const resolved = await readCaller(env, bearer, platformToken, inboxIdentifier, tokenHash);
-  if (resolved.caller) callers.set(key, resolved as Resolved);
-  return resolved;
-}
-
-async function readCaller(
-  env: Bindings,
-  bearer: string,
-  platformToken: string | undefined,
-  inboxIdentifier: string | undefined,
-  tokenHash: string,
-): Promise<{ caller: Caller | null; called?: CalledInbox }> {
   if (!bearer.startsWith(TOKEN_PREFIX)) {
     if (platformToken && (await secretsEqual(bearer, platformToken))) return { caller: { kind: "platform" } };
     return { caller: null };
   }
   // Looked up by hash: the index finds it, and the comparison never touches the secret itself.
+  const tokenHash = await sha256Hex(bearer);
   const db = database(env);
   const tokenQuery = db
     .select({
@@ -179,5 +138,4 @@ export async function revokeToken(
     .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.id, tokenId), ownerCondition, isNull(apiTokens.revokedAt)))
     .returning({ id: apiTokens.id });
   if (revoked.length === 0) throw notFound("token_not_found", "active token", tokenId);
-  forgetCallers();
 }

@@ -6,7 +6,6 @@ import { ApiError, notFound } from "../errors/problem";
 import { newId } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
-import { forgetCallers } from "./tokens";
 
 export type User = { id: string; name: string; email: string; role: Role; available: boolean; created_at: string };
 
@@ -103,7 +102,6 @@ export async function updateUser(
     if (demoting && (await findUser(env, accountId, userId))) throw lastAdministrator();
     throw notFound("user_not_found", "user", userId);
   }
-  forgetCallers();
   return toUser(row);
 }
 
@@ -133,5 +131,4 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
     if (await findUser(env, accountId, userId)) throw lastAdministrator();
     throw notFound("user_not_found", "user", userId);
   }
-  forgetCallers();
 }
