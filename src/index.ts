@@ -8,6 +8,7 @@ export { IdempotencyObject } from "./idempotency/object";
 export { ConversationObject } from "./conversation/object";
 export { AssignmentObject } from "./automation/round-robin";
 export { RateLimitObject } from "./rate-limit/object";
+export { RealtimeObject } from "./realtime/object";
 
 const app = buildApp();
 

@@ -10,6 +10,7 @@ import { newId } from "../domain/ids";
 import { findMessageBySource, toMessage, type MessageRow } from "../domain/messages";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
 import type { Bindings } from "../env";
+import { forwardToRealtime } from "../realtime/forward";
 import { faults } from "../faults";
 import type { Actor, ConversationOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
 
@@ -495,6 +496,7 @@ export class ConversationObject extends DurableObject<Bindings> {
       if (faults.take("conversation.reset_after_commit")) this.ctx.abort("injected fault: reset after commit");
       this.cached = after;
       this.ctx.waitUntil(publish(this.env, committed));
+      this.ctx.waitUntil(forwardToRealtime(this.env, mutation.events));
       return { kind: "committed", result, conversation: after };
     }
   }

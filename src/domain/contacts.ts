@@ -1,9 +1,11 @@
+import { waitUntil } from "cloudflare:workers";
 import { and, eq, sql } from "drizzle-orm";
 import { database, isUniqueViolation, prepare } from "../db/client";
 import { contactInboxes, contacts, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
+import { forwardToRealtime } from "../realtime/forward";
 import { insertEventWhere, newEvent } from "./events";
 import { newId } from "./ids";
 import { iso } from "./time";
@@ -121,6 +123,7 @@ export async function upsertContact(
   const created = winner.contactInbox.id === contactInboxId;
   if (winner.contact.id === contactId) {
     await publish(env, committed);
+    waitUntil(forwardToRealtime(env, [event]));
     return { ...winner, created };
   }
   // Linked to a contact that already existed (same identifier), or a concurrent request won: apply our attributes.
@@ -192,5 +195,6 @@ async function updateContact(
     throw error;
   }
   await publish(env, committed);
+  waitUntil(forwardToRealtime(env, [event]));
   return { contact: after, contactInbox: current.contactInbox };
 }

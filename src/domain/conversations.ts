@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { and, desc, eq, inArray, ne, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
 import { contactInboxes, contacts, conversations, type ConversationStatus, type CustomAttributes, type Origin } from "../db/schema";
@@ -5,6 +6,7 @@ import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { toContact, type ContactInboxRow, type ContactRow } from "./contacts";
 import { commitWithEvents, publish } from "../delivery/outbox";
+import { forwardToRealtime } from "../realtime/forward";
 import { insertEventWhere, newEvent } from "./events";
 import { newId } from "./ids";
 import { beyondKey, decodeCursor, page } from "./pagination";
@@ -172,6 +174,7 @@ export async function openConversation(
   const inserted = await db.select().from(conversations).where(eq(conversations.id, row.id)).get();
   if (inserted) {
     await publish(env, committed);
+    waitUntil(forwardToRealtime(env, [event]));
     return { conversation: inserted, created: true };
   }
   const winner = await findWinner();

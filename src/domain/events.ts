@@ -11,6 +11,8 @@ export type EventType =
   | "conversation_updated"
   | "contact_created"
   | "contact_updated"
+  | "conversation_typing_on"
+  | "conversation_typing_off"
   | "webhook.test";
 
 export type EventRow = typeof events.$inferInsert;

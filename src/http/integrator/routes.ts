@@ -5,6 +5,7 @@ import { pullEvents } from "../../domain/deliveries";
 import { getInboxConversation, listContactConversations, openConversation, toConversation } from "../../domain/conversations";
 import { originOf } from "../../domain/events";
 import { appendIncoming, receiveMessage } from "../../domain/incoming";
+import { ensurePubsubToken } from "../../domain/realtime";
 import { getInboxMessage, listMessages } from "../../domain/messages";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
@@ -39,6 +40,10 @@ async function contactOr404(c: AppContext, sourceId: string) {
   return found;
 }
 
+const UpsertedContactSchema = ContactSchema.extend({
+  pubsub_token: z.string().openapi({ description: "Opens this contact's realtime stream (GET …/contacts/{source_id}/realtime); rotatable" }),
+}).openapi("UpsertedContact");
+
 const upsertContactRoute = createRoute({
   ...guard,
   method: "put",
@@ -48,8 +53,8 @@ const upsertContactRoute = createRoute({
   description: "`source_id` is your id for the person in this inbox. The first call creates the contact (201), later calls update it (200); `custom_attributes` are merged key by key. A known `identifier` links a new source id to the same contact across inboxes. Emits `contact_created` or `contact_updated`.",
   request: { params: ContactParams, body: jsonBody(ContactAttributesSchema) },
   responses: {
-    200: jsonResponse(ContactSchema, "Updated (or unchanged)"),
-    201: jsonResponse(ContactSchema, "Created"),
+    200: jsonResponse(UpsertedContactSchema, "Updated (or unchanged)"),
+    201: jsonResponse(UpsertedContactSchema, "Created"),
     ...errorResponses(400, 403, 404, 409, 413, 415, 422),
   },
 });
@@ -201,7 +206,8 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
   .openapi(upsertContactRoute, async (c) => {
     const { source_id } = c.req.valid("param");
     const result = await upsertContact(c.env, c.get("inbox"), source_id, c.req.valid("json"), originOf(integratorCaller(c)));
-    return c.json(toContact(result.contact, result.contactInbox.sourceId), result.created ? 201 : 200);
+    const pubsub_token = await ensurePubsubToken(c.env, result.contactInbox);
+    return c.json({ ...toContact(result.contact, result.contactInbox.sourceId), pubsub_token }, result.created ? 201 : 200);
   })
   .openapi(getContactRoute, async (c) => {
     const found = await contactOr404(c, c.req.valid("param").source_id);
