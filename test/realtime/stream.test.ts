@@ -98,3 +98,152 @@ describe("live events", () => {
     stream.close();
   });
 });
+
+describe("visibility: the same rules as the API", () => {
+  it("admin, member, non-member, another account, and contacts each see exactly their share", async () => {
+    const account = await createTestAccount();
+    const inbox1 = await createTestInbox(account);
+    const inbox2 = await createTestInbox(account);
+    const member = await createTestUser(account, "agent", "Member");
+    const outsider = await createTestUser(account, "agent", "Outsider");
+    await setMembers(account, inbox1, [member.id]);
+    await setMembers(account, inbox2, [outsider.id]);
+    const other = await createTestAccount();
+    const otherInbox = await createTestInbox(other);
+
+    const contactA = await upsertContact(account.adminToken, inbox1);
+    const contactB = await upsertContact(account.adminToken, inbox1);
+
+    const admin = await agentStream(account.accountId, account.adminToken);
+    const memberStream = await agentStream(account.accountId, member.token);
+    const outsiderStream = await agentStream(account.accountId, outsider.token);
+    const otherAdmin = await agentStream(other.accountId, other.adminToken);
+    const streamA = await contactStream(inbox1.identifier, contactA.sourceId, contactA.pubsubToken);
+    const streamB = await contactStream(inbox1.identifier, contactB.sourceId, contactB.pubsubToken);
+
+    const fromA = unique("from-a");
+    const sentA = await sendMessage(account.adminToken, inbox1, { contact: { source_id: contactA.sourceId }, content: fromA });
+    const note = unique("note");
+    await reply(account, account.adminToken, sentA.conversation.id, { content: note, private: true });
+    const answer = unique("answer");
+    await reply(account, member.token, sentA.conversation.id, { content: answer });
+    // Markers: later events each stream does see, so "not received" means "skipped", not "not yet".
+    const fromB = unique("from-b");
+    await sendMessage(account.adminToken, inbox1, { contact: { source_id: contactB.sourceId }, content: fromB });
+    const inInbox2 = unique("inbox2");
+    await sendMessage(account.adminToken, inbox2, { contact: { source_id: unique("c") }, content: inInbox2 });
+    const elsewhere = unique("other-account");
+    await sendMessage(other.adminToken, otherInbox, { contact: { source_id: unique("c") }, content: elsewhere });
+
+    const noteEvent = (frame: Record<string, any>) => frame.message?.content === note;
+    // Administrator: everything of the account, the private note included.
+    for (const content of [fromA, note, answer, fromB, inInbox2]) await admin.next((frame) => frame.message?.content === content);
+    // Member of inbox 1: inbox 1 with the note, not inbox 2.
+    for (const content of [fromA, note, answer, fromB]) await memberStream.next((frame) => frame.message?.content === content);
+    // Outsider (inbox 2 only): nothing of inbox 1.
+    await outsiderStream.next(messageEvent(inInbox2));
+    expect(outsiderStream.frames.filter((frame) => frame.inbox?.id === inbox1.id)).toEqual([]);
+    // Another account: only its own.
+    await otherAdmin.next(messageEvent(elsewhere));
+    expect(otherAdmin.frames.filter((frame) => frame.account && frame.account.id !== other.accountId)).toEqual([]);
+    // Contact A: its message and the reply, never the note, never contact B's conversation.
+    await streamA.next(messageEvent(fromA));
+    await streamA.next(messageEvent(answer));
+    // Contact B's stream receives B's message only after A's events committed: by then A's were skipped.
+    await streamB.next(messageEvent(fromB));
+    expect(streamA.frames.filter(noteEvent)).toEqual([]);
+    expect(streamA.frames.filter((frame) => frame.message?.private === true || frame.message?.message_type === "activity")).toEqual([]);
+    expect(streamB.frames.filter((frame) => frame.conversation_id === sentA.conversation.id)).toEqual([]);
+    expect(streamB.frames.filter(noteEvent)).toEqual([]);
+    // Contact A never sees contact B (B's message committed before the marker below reaches A).
+    const later = unique("later");
+    await reply(account, account.adminToken, sentA.conversation.id, { content: later });
+    await streamA.next(messageEvent(later));
+    expect(streamA.frames.filter((frame) => frame.message?.content === fromB)).toEqual([]);
+    for (const stream of [admin, memberStream, outsiderStream, otherAdmin, streamA, streamB]) stream.close();
+  });
+
+  it("a pubsub_token opens only its own contact's stream in its own inbox", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const otherInbox = await createTestInbox(account);
+    const a = await upsertContact(account.adminToken, inbox);
+    const b = await upsertContact(account.adminToken, inbox);
+    // The token is stable across upserts.
+    expect((await upsertContact(account.adminToken, inbox, a.sourceId)).pubsubToken).toBe(a.pubsubToken);
+    for (const path of [
+      `/v1/inboxes/${inbox.identifier}/contacts/${b.sourceId}/realtime?pubsub_token=${a.pubsubToken}`,
+      `/v1/inboxes/${otherInbox.identifier}/contacts/${a.sourceId}/realtime?pubsub_token=${a.pubsubToken}`,
+      `/v1/inboxes/${inbox.identifier}/contacts/${a.sourceId}/realtime?pubsub_token=pst_wrong`,
+      `/v1/inboxes/${inbox.identifier}/contacts/${a.sourceId}/realtime`,
+    ]) {
+      const refused = await openSocket(path);
+      expect(isClient(refused) ? 101 : { status: refused.status, code: refused.body.code }).toEqual({ status: 401, code: "invalid_pubsub_token" });
+    }
+  });
+});
+
+describe("order and resume", () => {
+  it("concurrent writes to one conversation arrive in sequence order, none missing", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const sent = await sendMessage(account.adminToken, inbox, { contact: { source_id: unique("c") }, content: "start" });
+    const stream = await agentStream(account.accountId, account.adminToken);
+    const contents = Array.from({ length: 20 }, (_, i) => `${unique("burst")}-${i}`);
+    await Promise.all(contents.map((content) => reply(account, account.adminToken, sent.conversation.id, { content })));
+    for (const content of contents) await stream.next(messageEvent(content));
+    const sequences = eventsOf(stream, sent.conversation.id).map((frame) => frame.sequence as number);
+    expect(sequences.length).toBe(20);
+    for (let i = 1; i < sequences.length; i++) expect(sequences[i]).toBe(sequences[i - 1]! + 1);
+    const positions = stream.frames.filter((frame) => typeof frame.id === "string").map((frame) => Number(frame.position));
+    expect([...positions].sort((x, y) => x - y)).toEqual(positions);
+    stream.close();
+  });
+
+  it("a client that reconnects with its last position gets what it missed, in order, then the live events", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const first = await agentStream(account.accountId, account.adminToken);
+    const seen = unique("seen");
+    const sent = await sendMessage(account.adminToken, inbox, { contact: { source_id: unique("c") }, content: seen });
+    const last = await first.next(messageEvent(seen));
+    first.close();
+    await first.closed;
+
+    const missed = [unique("missed-1"), unique("missed-2"), unique("missed-3")];
+    for (const content of missed) await reply(account, account.adminToken, sent.conversation.id, { content });
+
+    const resumed = await agentStream(account.accountId, account.adminToken, { after: last.position });
+    const replayed = resumed.frames.filter((frame) => typeof frame.id === "string");
+    expect(replayed.map((frame) => frame.message?.content)).toEqual(missed);
+    expect(replayed.every((frame) => Number(frame.position) > Number(last.position))).toBe(true);
+    const ready = resumed.frames.find((frame) => frame.event === "ready")!;
+    expect(resumed.frames.indexOf(ready)).toBe(resumed.frames.length - 1);
+    expect(ready.position).toBe(replayed[replayed.length - 1]!.position);
+
+    const live = unique("live");
+    await reply(account, account.adminToken, sent.conversation.id, { content: live });
+    await resumed.next(messageEvent(live));
+    expect(resumed.frames.filter((frame) => frame.message?.content === missed[0])).toHaveLength(1);
+    resumed.close();
+  });
+
+  it("a position the events store no longer has answers resync_required (never a silent skip)", async () => {
+    const account = await createTestAccount();
+    const other = await createTestAccount();
+    const otherInbox = await createTestInbox(other);
+    const foreign = await agentStream(other.accountId, other.adminToken);
+    const content = unique("foreign");
+    await sendMessage(other.adminToken, otherInbox, { contact: { source_id: unique("c") }, content });
+    const foreignPosition = (await foreign.next(messageEvent(content))).position as string;
+    foreign.close();
+    // Pruned (never existed) and another account's position: both mean "reload, then continue from here".
+    for (const after of ["999999999999", foreignPosition]) {
+      const stream = await agentStream(account.accountId, account.adminToken, { after });
+      const resync = await stream.next((frame) => frame.event === "resync_required");
+      expect(resync.position).toMatch(/^\d+$/);
+      expect(stream.frames.filter((frame) => typeof frame.id === "string")).toEqual([]);
+      stream.close();
+    }
+  });
+});
