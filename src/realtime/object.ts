@@ -24,6 +24,8 @@ export const CLOSE = {
 /** Header on the internal upgrade request: the subscriber, already authenticated by the Worker. */
 export const SUBSCRIBER_HEADER = "x-edge-inbox-subscriber";
 
+const TYPING = new Set(["conversation_typing_on", "conversation_typing_off"]);
+
 /** Rows read per round trip when tailing or catching up. */
 const PAGE = 200;
 /** A resume that would replay more than this answers resync_required instead: reload through the API. */
@@ -275,7 +277,8 @@ export class RealtimeObject extends DurableObject<Bindings> {
         const rows = await this.readAfter(cursor);
         for (const row of rows) {
           const event = toStreamEvent(row);
-          if (visibleTo(subscriber, event)) {
+          // Typing is only news while it happens: a resume does not replay it.
+          if (visibleTo(subscriber, event) && !TYPING.has(row.type)) {
             if (++sent > MAX_CATCH_UP) {
               resync = true;
               break;

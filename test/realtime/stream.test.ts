@@ -247,3 +247,129 @@ describe("order and resume", () => {
     }
   });
 });
+
+describe("typing and last seen", () => {
+  it("an agent typing reaches the agents' streams, the contact's stream and the webhook; a contact typing only the agents, live", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const contact = await upsertContact(account.adminToken, inbox);
+    const sent = await sendMessage(account.adminToken, inbox, { contact: { source_id: contact.sourceId }, content: "hi" });
+    const conversationId = sent.conversation.id;
+    const admin = await agentStream(account.accountId, account.adminToken);
+    const stream = await contactStream(inbox.identifier, contact.sourceId, contact.pubsubToken);
+
+    const on = await api("POST", `/v1/accounts/${account.accountId}/conversations/${conversationId}/typing`, {
+      token: account.adminToken,
+      body: { status: "on" },
+    });
+    expect(on.status, on.text).toBe(200);
+    const typing = (frame: Record<string, any>) => frame.event === "conversation_typing_on" && frame.conversation_id === conversationId;
+    expect(await admin.next(typing)).toMatchObject({ sequence: null, user: { id: account.adminId, type: "user" }, conversation: { id: conversationId } });
+    await stream.next(typing);
+    // Stored like every event: the webhook and the pull API carry it.
+    const stored = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE conversation_id = ? AND type = 'conversation_typing_on'")
+      .bind(conversationId)
+      .first<{ n: number }>();
+    expect(stored!.n).toBe(1);
+    const off = await api("POST", `/v1/accounts/${account.accountId}/conversations/${conversationId}/typing`, {
+      token: account.adminToken,
+      body: { status: "off" },
+    });
+    expect(off.status).toBe(200);
+    const typingOff = await admin.next((frame) => frame.event === "conversation_typing_off");
+    await stream.next((frame) => frame.event === "conversation_typing_off");
+    // A resume does not replay typing: it was only news while it happened.
+    const resumed = await agentStream(account.accountId, account.adminToken, { after: String(Number(typingOff.position) - 3) });
+    expect(resumed.frames.filter((frame) => String(frame.event).startsWith("conversation_typing"))).toEqual([]);
+    resumed.close();
+
+    const inboxToken = await createInboxToken(account, inbox);
+    const contactOn = await api("POST", `/v1/inboxes/${inbox.identifier}/conversations/${conversationId}/typing`, {
+      token: inboxToken,
+      body: { status: "on" },
+    });
+    expect(contactOn.status, contactOn.text).toBe(200);
+    const fromContact = await admin.next((frame) => typing(frame) && frame.origin?.type === "token");
+    expect(fromContact.position).toBeNull();
+    expect(fromContact.contact).toMatchObject({ id: contact.contactId });
+    // Not stored, and not on the contact's own stream (a later reply proves it was skipped).
+    const marker = unique("marker");
+    await reply(account, account.adminToken, conversationId, { content: marker });
+    await stream.next(messageEvent(marker));
+    expect(stream.frames.filter((frame) => typing(frame) && frame.origin?.type === "token")).toEqual([]);
+    expect(
+      (await env.DB.prepare("SELECT count(*) AS n FROM events WHERE conversation_id = ? AND type = 'conversation_typing_on'").bind(conversationId).first<{ n: number }>())!.n,
+    ).toBe(1);
+
+    const bad = await api("POST", `/v1/accounts/${account.accountId}/conversations/${conversationId}/typing`, {
+      token: account.adminToken,
+      body: { status: "maybe" },
+    });
+    expectProblem(bad, 422, "validation_failed");
+    admin.close();
+    stream.close();
+  });
+
+  it("the contact's last_seen marks earlier replies read (message_updated on the streams)", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const contact = await upsertContact(account.adminToken, inbox);
+    const sent = await sendMessage(account.adminToken, inbox, { contact: { source_id: contact.sourceId }, content: "hi" });
+    const conversationId = sent.conversation.id;
+    const first = await reply(account, account.adminToken, conversationId, { content: unique("r1") });
+    const second = await reply(account, account.adminToken, conversationId, { content: unique("r2") });
+    await reply(account, account.adminToken, conversationId, { content: unique("note"), private: true });
+    const stream = await contactStream(inbox.identifier, contact.sourceId, contact.pubsubToken);
+    const admin = await agentStream(account.accountId, account.adminToken);
+
+    const inboxToken = await createInboxToken(account, inbox);
+    const seen = await api("POST", `/v1/inboxes/${inbox.identifier}/conversations/${conversationId}/last_seen`, { token: inboxToken });
+    expect(seen.status, seen.text).toBe(200);
+    expect(seen.body.read_message_ids).toEqual([first.id, second.id]);
+    for (const client of [stream, admin]) {
+      for (const id of [first.id, second.id]) {
+        const updated = await client.next((frame) => frame.event === "message_updated" && frame.message?.id === id);
+        expect(updated.message.status).toBe("read");
+        expect(updated.changed_attributes).toEqual([{ status: { previous_value: "sent", current_value: "read" } }]);
+      }
+    }
+    // Nothing left to mark.
+    const again = await api("POST", `/v1/inboxes/${inbox.identifier}/conversations/${conversationId}/last_seen`, { token: inboxToken });
+    expect(again.body.read_message_ids).toEqual([]);
+    stream.close();
+    admin.close();
+  });
+
+  it("each agent's last seen gives the conversation list its unread count", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const agent = await createTestUser(account);
+    await setMembers(account, inbox, [agent.id]);
+    const sourceId = unique("c");
+    const sent = await sendMessage(account.adminToken, inbox, { contact: { source_id: sourceId }, content: "one" });
+    await sendMessage(account.adminToken, inbox, { contact: { source_id: sourceId }, content: "two" });
+    const unread = async (token: string) => {
+      const list = await api("GET", `/v1/accounts/${account.accountId}/conversations?inbox_id=${inbox.id}`, { token });
+      expect(list.status, list.text).toBe(200);
+      return list.body.data.find((conversation: { id: string }) => conversation.id === sent.conversation.id).unread_count;
+    };
+    expect(await unread(agent.token)).toBe(2);
+    const seen = await api("POST", `/v1/accounts/${account.accountId}/conversations/${sent.conversation.id}/last_seen`, { token: agent.token });
+    expect(seen.status, seen.text).toBe(200);
+    expect(seen.body.unread_count).toBe(0);
+    expect(await unread(agent.token)).toBe(0);
+    // Per agent: the administrator has not looked yet.
+    expect(await unread(account.adminToken)).toBe(2);
+    // Replies do not count; the contact's next message does.
+    await reply(account, agent.token, sent.conversation.id, { content: "answer" });
+    await sendMessage(account.adminToken, inbox, { contact: { source_id: sourceId }, content: "three" });
+    expect(await unread(agent.token)).toBe(1);
+    // Another agent's conversation is a 404, as everywhere.
+    const outsider = await createTestUser(account);
+    expectProblem(
+      await api("POST", `/v1/accounts/${account.accountId}/conversations/${sent.conversation.id}/last_seen`, { token: outsider.token }),
+      404,
+      "conversation_not_found",
+    );
+  });
+});
