@@ -5,6 +5,7 @@ import { apiTokens, inboxes, inboxMembers, users, webhookDeliveries, type Role }
 import { attemptDelivery, type AttemptResult } from "../delivery/attempt";
 import { activeSecrets, SECRET_PREFIX, webhookHeaders } from "../delivery/signing";
 import { config, type Bindings } from "../env";
+import { disconnectRealtime } from "../realtime/forward";
 import { ApiError, notFound } from "../errors/problem";
 import { base64, newId, newInboxIdentifier, randomBytes } from "./ids";
 import { decodeCursor, page } from "./pagination";
@@ -302,6 +303,10 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
       },
     );
   }
+  const before = await db
+    .select({ userId: inboxMembers.userId })
+    .from(inboxMembers)
+    .where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId)));
   const now = Date.now();
   const writes: BatchItem<"sqlite">[] = chunks(wanted, ID_CHUNK).map((chunk) =>
     db.insert(inboxMembers).select(
@@ -320,6 +325,10 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId))),
     ...writes,
   ]);
+  // Whoever joined or left sees other inboxes now: their realtime streams reconnect with a fresh ticket.
+  const previous = new Set(before.map((row) => row.userId));
+  const changed = [...wanted.filter((id) => !previous.has(id)), ...[...previous].filter((id) => !wanted.includes(id))];
+  if (changed.length > 0) await disconnectRealtime(env, accountId, { userIds: changed }, "accessChanged");
   return listMembers(env, accountId, inboxId);
 }
 

@@ -287,15 +287,3 @@ export async function unreadCounts(env: Bindings, userId: string, conversationId
     .where(inArray(conversations.id, conversationIds));
   return new Map(rows.map((row) => [row.id, row.unread]));
 }
-
-/** A token stopped working: the streams it opened close. */
-export function tokensRevoked(env: Bindings, accountId: string, tokenIds: string[]) {
-  waitUntil(disconnectRealtime(env, accountId, { tokenIds }, "revoked"));
-}
-
-/** Users whose role or inboxes changed, or who were removed: their streams close (removed: revoked). */
-export function usersAccessChanged(env: Bindings, accountId: string, userIds: string[], why: "revoked" | "accessChanged" = "accessChanged") {
-  if (userIds.length > 0) waitUntil(disconnectRealtime(env, accountId, { userIds }, why));
-}
-
-

@@ -3,6 +3,7 @@ import { database } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
+import { disconnectRealtime } from "../realtime/forward";
 import { base64url, newId, randomBytes } from "./ids";
 
 /** Every token starts with this, so a leaked one is recognisable (and secret scanners can match it). */
@@ -141,4 +142,6 @@ export async function revokeToken(
     .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.id, tokenId), ownerCondition, isNull(apiTokens.revokedAt)))
     .returning({ id: apiTokens.id });
   if (revoked.length === 0) throw notFound("token_not_found", "active token", tokenId);
+  // Realtime streams opened with it close now, not at their next check.
+  await disconnectRealtime(env, accountId, { tokenIds: [tokenId] }, "revoked");
 }

@@ -3,6 +3,7 @@ import { database, isUniqueViolation } from "../db/client";
 import { apiTokens, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
+import { disconnectRealtime } from "../realtime/forward";
 import { newId } from "./ids";
 import { decodeCursor, page } from "./pagination";
 import { iso } from "./time";
@@ -78,6 +79,8 @@ export async function updateUser(
     .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
     .returning();
   if (!row) throw notFound("user_not_found", "user", userId);
+  // A new role changes what their realtime streams may show: they reconnect with a fresh ticket.
+  if (patch.role !== undefined) await disconnectRealtime(env, accountId, { userIds: [userId] }, "accessChanged");
   return toUser(row);
 }
 
@@ -109,4 +112,5 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
       .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt))),
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, userId))),
   ]);
+  await disconnectRealtime(env, accountId, { userIds: [userId] }, "revoked");
 }

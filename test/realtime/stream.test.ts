@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage, setMembers, type TestInbox } from "../support/fixtures";
-import { agentStream, contactStream, eventsOf, isClient, openSocket, type StreamClient } from "../support/realtime";
+import { agentStream, contactStream, eventsOf, isClient, openSocket } from "../support/realtime";
 
 async function sha256Hex(value: string) {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
@@ -371,5 +371,66 @@ describe("typing and last seen", () => {
       404,
       "conversation_not_found",
     );
+  });
+});
+
+describe("losing access closes the sockets within seconds", () => {
+  it("revoking the token closes the streams it opened (4001); the user's other token keeps its own", async () => {
+    const account = await createTestAccount();
+    const agent = await createTestUser(account);
+    const second = await api("POST", `/v1/accounts/${account.accountId}/users/${agent.id}/tokens`, { token: account.adminToken });
+    const viaFirst = await agentStream(account.accountId, agent.token);
+    const viaSecond = await agentStream(account.accountId, second.body.token);
+    const firstId = (await env.DB.prepare("SELECT id FROM api_tokens WHERE user_id = ? AND id <> ?").bind(agent.id, second.body.id).first<{ id: string }>())!.id;
+    const started = Date.now();
+    const revoked = await api("DELETE", `/v1/accounts/${account.accountId}/users/${agent.id}/tokens/${firstId}`, { token: account.adminToken });
+    expect(revoked.status, revoked.text).toBe(204);
+    expect((await viaFirst.closed).code).toBe(4001);
+    expect(Date.now() - started).toBeLessThan(3000);
+    // The other token's stream is still open: a ping is answered.
+    viaSecond.ws.send("ping");
+    await viaSecond.next((frame) => frame.event === "pong");
+    viaSecond.close();
+  });
+
+  it("removing a member from an inbox closes their stream (4003); a deleted user's closes (4001)", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const agent = await createTestUser(account);
+    const bystander = await createTestUser(account);
+    await setMembers(account, inbox, [agent.id, bystander.id]);
+    const stream = await agentStream(account.accountId, agent.token);
+    const bystanderStream = await agentStream(account.accountId, bystander.token);
+    await setMembers(account, inbox, [bystander.id]);
+    expect((await stream.closed).code).toBe(4003);
+    // Reconnecting gives the new view: inbox events no longer arrive.
+    const again = await agentStream(account.accountId, agent.token);
+    const content = unique("after-removal");
+    await sendMessage(account.adminToken, inbox, { contact: { source_id: unique("c") }, content });
+    await bystanderStream.next(messageEvent(content));
+    expect(again.frames.filter((frame) => frame.inbox?.id === inbox.id)).toEqual([]);
+
+    const deleted = await api("DELETE", `/v1/accounts/${account.accountId}/users/${agent.id}`, { token: account.adminToken });
+    expect(deleted.status, deleted.text).toBe(204);
+    expect((await again.closed).code).toBe(4001);
+    bystanderStream.close();
+  });
+
+  it("rotating a pubsub_token closes the contact's streams (4001); the old token no longer opens one", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const contact = await upsertContact(account.adminToken, inbox);
+    const stream = await contactStream(inbox.identifier, contact.sourceId, contact.pubsubToken);
+    const inboxToken = await createInboxToken(account, inbox);
+    const rotated = await api("POST", `/v1/inboxes/${inbox.identifier}/contacts/${contact.sourceId}/pubsub_token/rotate`, { token: inboxToken });
+    expect(rotated.status, rotated.text).toBe(200);
+    expect(rotated.body.pubsub_token).not.toBe(contact.pubsubToken);
+    expect((await stream.closed).code).toBe(4001);
+    const old = await openSocket(`/v1/inboxes/${inbox.identifier}/contacts/${contact.sourceId}/realtime?pubsub_token=${contact.pubsubToken}`);
+    expect(isClient(old) ? 101 : old.status).toBe(401);
+    const fresh = await contactStream(inbox.identifier, contact.sourceId, rotated.body.pubsub_token);
+    // The upsert now returns the new one.
+    expect((await upsertContact(account.adminToken, inbox, contact.sourceId)).pubsubToken).toBe(rotated.body.pubsub_token);
+    fresh.close();
   });
 });
