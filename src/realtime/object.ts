@@ -30,6 +30,8 @@ const TYPING = new Set(["conversation_typing_on", "conversation_typing_off"]);
 const PAGE = 200;
 /** A resume that would replay more than this answers resync_required instead: reload through the API. */
 const MAX_CATCH_UP = 1000;
+/** How long a replay waits for a client to acknowledge before dropping it as slow. */
+const ACK_WAIT_MS = 10_000;
 /** Sockets that sent no ping for this long are closed (clients ping every 30 s). */
 const PING_TIMEOUT_MS = 90_000;
 /** How often the object checks for silent sockets while it has any. */
@@ -56,6 +58,8 @@ export class RealtimeObject extends DurableObject<Bindings> {
   private readonly catchingUp = new Set<WebSocket>();
   /** Frames sent and not yet acknowledged, per socket: [position, bytes]. */
   private readonly unacked = new Map<WebSocket, { pending: [number, number][]; bytes: number }>();
+  /** A replay waiting for the client's next acknowledgement. */
+  private readonly ackWaiters = new Map<WebSocket, () => void>();
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -283,7 +287,10 @@ export class RealtimeObject extends DurableObject<Bindings> {
               resync = true;
               break;
             }
-            this.sendRaw(ws, JSON.stringify(envelope(row, event)), row.position);
+            const frame = JSON.stringify(envelope(row, event));
+            // A replay goes at the client's pace: within its budget, waiting for its acknowledgements.
+            if (!(await this.roomFor(ws, frame.length))) return;
+            this.sendRaw(ws, frame, row.position);
           }
           cursor = row.position;
         }
@@ -329,6 +336,31 @@ export class RealtimeObject extends DurableObject<Bindings> {
     const state = this.unacked.get(ws);
     if (!state) return;
     while (state.pending.length > 0 && state.pending[0]![0] <= position) state.bytes -= state.pending.shift()![1];
+    this.ackWaiters.get(ws)?.();
+  }
+
+  /**
+   * Waits until `bytes` more fit in the socket's budget (an empty budget always takes one frame). False,
+   * and the socket closed as slow, if the client acknowledges nothing for ACK_WAIT_MS.
+   */
+  private async roomFor(ws: WebSocket, bytes: number): Promise<boolean> {
+    const budget = config(this.env).realtimeUnackedBytes;
+    for (;;) {
+      const state = this.unacked.get(ws);
+      if (!state || state.bytes === 0 || state.bytes + bytes <= budget) return ws.readyState === WebSocket.OPEN;
+      const acknowledged = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), ACK_WAIT_MS);
+        this.ackWaiters.set(ws, () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      this.ackWaiters.delete(ws);
+      if (!acknowledged) {
+        this.close(ws, CLOSE.slow);
+        return false;
+      }
+    }
   }
 
   private close(ws: WebSocket, how: { code: number; reason: string }) {
@@ -344,6 +376,7 @@ export class RealtimeObject extends DurableObject<Bindings> {
     this.cursors.delete(ws);
     this.catchingUp.delete(ws);
     this.unacked.delete(ws);
+    this.ackWaiters.get(ws)?.();
   }
 }
 

@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
@@ -432,5 +433,60 @@ describe("losing access closes the sockets within seconds", () => {
     // The upsert now returns the new one.
     expect((await upsertContact(account.adminToken, inbox, contact.sourceId)).pubsubToken).toBe(rotated.body.pubsub_token);
     fresh.close();
+  });
+});
+
+describe("hibernation done right", () => {
+  it("sockets carry tags and a serialized attachment; ping is answered by the runtime", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const agent = await createTestUser(account);
+    await setMembers(account, inbox, [agent.id]);
+    const stream = await agentStream(account.accountId, agent.token);
+    stream.ws.send("ping");
+    await stream.next((frame) => frame.event === "pong");
+    const stub = env.REALTIME.get(env.REALTIME.idFromName(account.accountId));
+    const seen = await runInDurableObject(stub, (_instance, state) =>
+      state.getWebSockets(`user:${agent.id}`).map((ws) => ({ tags: state.getTags(ws), attachment: ws.deserializeAttachment() })),
+    );
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.tags).toEqual(expect.arrayContaining(["agent", `user:${agent.id}`, `inbox:${inbox.id}`]));
+    expect(seen[0]!.attachment).toMatchObject({ subscriber: { kind: "agent", userId: agent.id, role: "agent", inboxIds: [inbox.id] } });
+    // The runtime recorded the ping it answered: the idle sweep reads it without waking the object per ping.
+    const stamped = await runInDurableObject(stub, (_instance, state) =>
+      state.getWebSockets(`user:${agent.id}`).map((ws) => state.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null),
+    );
+    expect(stamped[0]).not.toBeNull();
+    stream.close();
+  });
+
+  it("a client that does not acknowledge is dropped with 4008 before it can hold more than the budget, and resumes where it was", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const sent = await sendMessage(account.adminToken, inbox, { contact: { source_id: unique("c") }, content: "start" });
+    const slow = await agentStream(account.accountId, account.adminToken, { ack: false });
+    const big = "x".repeat(8000);
+    const contents = Array.from({ length: 8 }, (_, i) => `${unique("big")}-${i}-${big}`);
+    for (const content of contents) await reply(account, account.adminToken, sent.conversation.id, { content });
+    const closed = await slow.closed;
+    expect(closed.code).toBe(4008);
+    const received = slow.frames.filter((frame) => typeof frame.id === "string");
+    // REALTIME_UNACKED_BYTES is 32 KiB in tests: about four of these frames.
+    expect(received.length).toBeGreaterThan(0);
+    expect(received.length).toBeLessThan(contents.length);
+    const resumed = await agentStream(account.accountId, account.adminToken, { after: received[received.length - 1]!.position });
+    const rest = resumed.frames.filter((frame) => typeof frame.id === "string").map((frame) => frame.message.content);
+    expect([...received.map((frame) => frame.message.content), ...rest]).toEqual(contents);
+    resumed.close();
+  });
+
+  it("many sockets of one account stay one object; closing them leaves none behind", async () => {
+    const account = await createTestAccount();
+    const streams = await Promise.all(Array.from({ length: 12 }, () => agentStream(account.accountId, account.adminToken)));
+    const stub = env.REALTIME.get(env.REALTIME.idFromName(account.accountId));
+    expect((await stub.stats()).agents).toBe(12);
+    for (const stream of streams) stream.close();
+    await Promise.all(streams.map((stream) => stream.closed));
+    await expect.poll(async () => (await stub.stats()).sockets).toBe(0);
   });
 });
