@@ -67,6 +67,18 @@ export async function redeemTicket(env: Bindings, accountId: string, ticket: str
     )
     .returning({ userId: realtimeTickets.userId, tokenId: realtimeTickets.tokenId });
   if (!spent) throw invalidTicket();
+  const subscriber = await agentSubscriber(env, accountId, spent);
+  if (!subscriber) throw invalidTicket();
+  return subscriber;
+}
+
+/** The agent stream's subscriber for a user and the token acting for them, or null if either is gone. */
+export async function agentSubscriber(
+  env: Bindings,
+  accountId: string,
+  spent: { userId: string; tokenId: string },
+): Promise<AgentSubscriber | null> {
+  const db = database(env);
   const [owner, memberships] = await db.batch([
     db
       .select({ role: users.role })
@@ -79,7 +91,7 @@ export async function redeemTicket(env: Bindings, accountId: string, ticket: str
       .where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, spent.userId))),
   ]);
   const role = owner[0]?.role;
-  if (!role) throw invalidTicket();
+  if (!role) return null;
   return {
     kind: "agent",
     accountId,
@@ -92,6 +104,11 @@ export async function redeemTicket(env: Bindings, accountId: string, ticket: str
 
 const invalidPubsubToken = () =>
   new ApiError("invalid_pubsub_token", "The pubsub_token does not belong to this contact in this inbox, or it was rotated; use the one the contact upsert returns.");
+
+/** The contact stream's subscriber for a contact the caller already reached through its inbox. */
+export function contactSubscriberOf(inbox: { accountId: string }, contactInbox: { id: string; inboxId: string; contactId: string }): ContactSubscriber {
+  return { kind: "contact", accountId: inbox.accountId, inboxId: contactInbox.inboxId, contactId: contactInbox.contactId, contactInboxId: contactInbox.id };
+}
 
 /** The contact stream's subscriber, if the pubsub token is this contact's in this inbox. */
 export async function contactSubscriber(

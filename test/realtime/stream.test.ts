@@ -40,13 +40,17 @@ describe("agent stream tickets", () => {
       first.close();
     }
 
-    for (const path of [url, `/v1/accounts/${account.accountId}/realtime?ticket=rtk_unknown`, `/v1/accounts/${account.accountId}/realtime`]) {
-      const refused = await openSocket(path);
+    for (const [path, code] of [
+      [url, "invalid_ticket"],
+      [`/v1/accounts/${account.accountId}/realtime?ticket=rtk_unknown`, "invalid_ticket"],
+      [`/v1/accounts/${account.accountId}/realtime`, "unauthorized"],
+    ]) {
+      const refused = await openSocket(path!);
       expect(isClient(refused)).toBe(false);
       if (!isClient(refused)) {
         expect(refused.status).toBe(401);
         expect(refused.headers.get("content-type")).toBe("application/problem+json");
-        expect(refused.body.code).toBe("invalid_ticket");
+        expect(refused.body.code).toBe(code);
       }
     }
 
@@ -176,11 +180,39 @@ describe("visibility: the same rules as the API", () => {
       `/v1/inboxes/${inbox.identifier}/contacts/${b.sourceId}/realtime?pubsub_token=${a.pubsubToken}`,
       `/v1/inboxes/${otherInbox.identifier}/contacts/${a.sourceId}/realtime?pubsub_token=${a.pubsubToken}`,
       `/v1/inboxes/${inbox.identifier}/contacts/${a.sourceId}/realtime?pubsub_token=pst_wrong`,
-      `/v1/inboxes/${inbox.identifier}/contacts/${a.sourceId}/realtime`,
     ]) {
       const refused = await openSocket(path);
       expect(isClient(refused) ? 101 : { status: refused.status, code: refused.body.code }).toEqual({ status: 401, code: "invalid_pubsub_token" });
     }
+    const bare = await openSocket(`/v1/inboxes/${inbox.identifier}/contacts/${a.sourceId}/realtime`);
+    expect(isClient(bare) ? 101 : { status: bare.status, code: bare.body.code }).toEqual({ status: 401, code: "unauthorized" });
+  });
+});
+
+describe("server-side clients", () => {
+  it("may open either stream with a bearer token instead of a ticket or pubsub_token, within the same rules", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const otherInbox = await createTestInbox(account);
+    const contact = await upsertContact(account.adminToken, inbox);
+    const inboxToken = await createInboxToken(account, inbox);
+    const otherToken = await createInboxToken(account, otherInbox);
+    const agentSide = await openSocket(`/v1/accounts/${account.accountId}/realtime`, { token: account.adminToken });
+    const contactSide = await openSocket(`/v1/inboxes/${inbox.identifier}/contacts/${contact.sourceId}/realtime`, { token: inboxToken });
+    if (!isClient(agentSide) || !isClient(contactSide)) throw new Error("bearer upgrade refused");
+    await agentSide.next((frame) => frame.event === "ready");
+    await contactSide.next((frame) => frame.event === "ready");
+    const content = unique("server-side");
+    await sendMessage(inboxToken, inbox, { contact: { source_id: contact.sourceId }, content });
+    await agentSide.next(messageEvent(content));
+    await contactSide.next(messageEvent(content));
+    // Another inbox's token: the same 404 as an inbox that does not exist; an inbox token on the agent stream: 403.
+    const foreign = await openSocket(`/v1/inboxes/${inbox.identifier}/contacts/${contact.sourceId}/realtime`, { token: otherToken });
+    expect(isClient(foreign) ? 101 : foreign.status).toBe(404);
+    const wrongKind = await openSocket(`/v1/accounts/${account.accountId}/realtime`, { token: inboxToken });
+    expect(isClient(wrongKind) ? 101 : wrongKind.status).toBe(403);
+    agentSide.close();
+    contactSide.close();
   });
 });
 

@@ -16,9 +16,11 @@ export type StreamClient = {
 /** Opens a realtime URL as a browser would (Upgrade: websocket); returns the problem response if it is refused. */
 export async function openSocket(
   path: string,
-  options: { ack?: boolean } = {},
+  options: { ack?: boolean; token?: string } = {},
 ): Promise<StreamClient | { status: number; body: any; headers: Headers }> {
-  const response = await exports.default.fetch(new Request(`http://edge-inbox.test${path}`, { headers: { upgrade: "websocket" } }));
+  const headers: Record<string, string> = { upgrade: "websocket" };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const response = await exports.default.fetch(new Request(`http://edge-inbox.test${path}`, { headers }));
   if (response.status !== 101 || !response.webSocket) {
     const text = await response.text();
     return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };

@@ -4,9 +4,11 @@ import { getInboxConversation } from "../../domain/conversations";
 import { originOf } from "../../domain/events";
 import {
   agentLastSeen,
+  agentSubscriber,
   agentTyping,
   contactLastSeen,
   contactSubscriber,
+  contactSubscriberOf,
   contactTyping,
   issueTicket,
   openStream,
@@ -14,7 +16,7 @@ import {
   rotatePubsubToken,
 } from "../../domain/realtime";
 import { ApiError } from "../../errors/problem";
-import { accountUser, integratorCaller } from "../auth";
+import { accountUser, authenticated, checkAccountUser, integratorCaller } from "../auth";
 import type { AppContext, AppEnv } from "../context";
 import { inboxAccess } from "../integrator/access";
 import { ContactParams, ConversationParams as InboxConversationParams } from "../integrator/schemas";
@@ -37,6 +39,11 @@ const upgradeResponses = {
   101: { description: "Switching Protocols: the WebSocket. Frames are JSON (docs/realtime.md)." },
   ...errorResponses(422, 426),
 };
+
+/** Security alternatives (one of the schemes suffices), typed so route inference is not confused by their differing keys. */
+const either = (...schemes: string[]): Record<string, string[]>[] => schemes.map((scheme) => ({ [scheme]: [] }));
+
+const noCredentials = (what: string) => new ApiError("unauthorized", `Open this stream with ${what}.`);
 
 /** Browsers cannot set headers on a WebSocket: credentials come in the query, checked before the upgrade. */
 function requireUpgrade(c: AppContext) {
@@ -69,9 +76,9 @@ const agentStreamRoute = createRoute({
   path: "/v1/accounts/{account_id}/realtime",
   operationId: "openAgentStream",
   tags,
-  security: [{ realtimeTicket: [] }],
+  security: either("realtimeTicket", "bearerAuth"),
   summary: "The agent's live stream (WebSocket)",
-  description: "Upgrades to a WebSocket carrying every event the user may see, as the webhook JSON plus `position`, in commit order (so in `sequence` order per conversation): administrators every inbox, agents the inboxes they work; private notes and activity included. Pass `after` to resume. A bad, expired or used ticket is a 401 before the upgrade.",
+  description: "Upgrades to a WebSocket carrying every event the user may see, as the webhook JSON plus `position`, in commit order (so in `sequence` order per conversation): administrators every inbox, agents the inboxes they work; private notes and activity included. Pass `after` to resume. A bad, expired or used ticket is a 401 before the upgrade. Server-side clients may send their user token as a bearer token instead of a ticket.",
   request: {
     params: AccountParams,
     query: z.object({ ticket: z.string().max(200).optional().openapi({ description: "From POST …/realtime/tickets; single use" }), after: Position }),
@@ -84,9 +91,9 @@ const contactStreamRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/realtime",
   operationId: "openContactStream",
   tags,
-  security: [{ pubsubToken: [] }],
+  security: either("pubsubToken", "bearerAuth"),
   summary: "One contact's live stream (WebSocket), for your live chat UI",
-  description: "Upgrades to a WebSocket carrying this contact's public events in this inbox: messages (never private notes, never activity lines), status changes and agents typing — never another contact's. Authenticated by the contact's `pubsub_token` (returned by the contact upsert). Pass `after` to resume.",
+  description: "Upgrades to a WebSocket carrying this contact's public events in this inbox: messages (never private notes, never activity lines), status changes and agents typing — never another contact's. Authenticated by the contact's `pubsub_token` (returned by the contact upsert), or server-side by a token that may use the inbox. Pass `after` to resume.",
   request: {
     params: ContactParams,
     query: z.object({ pubsub_token: z.string().max(200).optional().openapi({ description: "The contact's pubsub_token" }), after: Position }),
@@ -178,17 +185,35 @@ export const realtimeRoutes = new OpenAPIHono<AppEnv>()
     return c.json(await issueTicket(c.env, user), 201);
   })
   .openapi(agentStreamRoute, async (c) => {
-    requireUpgrade(c);
+    const { account_id } = c.req.valid("param");
     const { ticket, after } = c.req.valid("query");
-    const subscriber = await redeemTicket(c.env, c.req.valid("param").account_id, ticket);
-    return (await openStream(c.env, subscriber, after)) as never;
+    // A server-side client may use its bearer token instead of a ticket.
+    if (c.get("caller")) {
+      const user = checkAccountUser(authenticated(c), account_id, "agent");
+      requireUpgrade(c);
+      const subscriber = await agentSubscriber(c.env, account_id, user);
+      if (!subscriber) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
+      return (await openStream(c.env, subscriber, after)) as never;
+    }
+    if (!ticket) throw noCredentials("a `ticket` (POST …/realtime/tickets) or a bearer token");
+    // Not an upgrade: refused before the ticket is spent.
+    requireUpgrade(c);
+    return (await openStream(c.env, await redeemTicket(c.env, account_id, ticket), after)) as never;
   })
   .openapi(contactStreamRoute, async (c) => {
-    requireUpgrade(c);
     const { inbox_identifier, source_id } = c.req.valid("param");
     const { pubsub_token, after } = c.req.valid("query");
-    const subscriber = await contactSubscriber(c.env, inbox_identifier, source_id, pubsub_token);
-    return (await openStream(c.env, subscriber, after)) as never;
+    if (c.get("caller")) {
+      // The integrator's server, with the inbox's token or a user token that may use the inbox.
+      await inboxAccess(c, async () => {});
+      const found = await findContactBySource(c.env, c.get("inbox"), source_id);
+      if (!found) throw new ApiError("contact_not_found", `No contact with source_id '${source_id}' exists in this inbox.`);
+      requireUpgrade(c);
+      return (await openStream(c.env, contactSubscriberOf(c.get("inbox"), found.contactInbox), after)) as never;
+    }
+    if (!pubsub_token) throw noCredentials("the contact's `pubsub_token` or a bearer token");
+    requireUpgrade(c);
+    return (await openStream(c.env, await contactSubscriber(c.env, inbox_identifier, source_id, pubsub_token), after)) as never;
   })
   .openapi(rotateRoute, async (c) => {
     const { source_id } = c.req.valid("param");
