@@ -18,7 +18,7 @@ import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
 import { describeWebhooks } from "./http/webhooks";
-import { idempotency } from "./idempotency/middleware";
+import { idempotency } from "./http/idempotency";
 
 export const API_VERSION = "1.0.0";
 

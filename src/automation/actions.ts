@@ -1,24 +1,19 @@
-// A rule's actions, applied through the same domain functions agents use: the same checks, events and
+// A rule's actions, applied through the same conversation commands agents use: the same checks, events and
 // activity lines, with an automation origin. Each action is safe to apply again after a crash: labels
 // and status are set, not toggled; messages carry a dedupe key; a webhook is one delivery per (event, rule).
 import { and, eq } from "drizzle-orm";
+import type { Viewer } from "../conversation/access";
+import { assignConversation, changeConversationStatus, editConversationLabels, postAgentMessage } from "../conversation/commands";
 import type { Actor } from "../conversation/protocol";
 import { database } from "../db/client";
 import { events, webhookDeliveries, type ActionResult, type ConversationStatus, type RuleAction } from "../db/schema";
 import { sendDeliveries } from "../delivery/outbox";
-import {
-  assignConversation,
-  changeConversationStatus,
-  editConversationLabels,
-  postAgentMessage,
-  type Viewer,
-} from "../domain/agent";
-import type { RuleRow } from "../domain/automation-rules";
-import { newId } from "../domain/ids";
-import { iso } from "../domain/time";
+import { newId } from "../core/ids";
+import { iso } from "../core/time";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { assignRoundRobin } from "./round-robin";
+import type { RuleRow } from "./rules";
 
 type EventRow = typeof events.$inferSelect;
 

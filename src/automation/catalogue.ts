@@ -1,9 +1,10 @@
 // What a rule may say: its events, condition attributes and operators, and actions. Plain constants,
-// shared by validation (at save time), the evaluator, the outbox (which events go to the engine) and
-// the OpenAPI schemas.
-import type { Origin, RuleEventName } from "../db/schema";
+// shared by validation (at save time), the evaluator and the OpenAPI schemas. The events themselves are
+// defined with the outbox (delivery/events.ts), which decides what goes to the engine.
+import type { RuleEventName } from "../db/schema";
+import { RULE_EVENTS } from "../delivery/events";
 
-export const RULE_EVENTS = ["conversation_created", "conversation_updated", "conversation_status_changed", "message_created"] as const satisfies readonly RuleEventName[];
+export { RULE_EVENTS };
 
 export const OPERATORS = [
   "equal_to",
@@ -69,16 +70,4 @@ const CUSTOM_SPEC: AttributeSpec = { kind: "custom", operators: ALL };
 export function attributeSpec(attribute: string): AttributeSpec | undefined {
   if (Object.hasOwn(ATTRIBUTES, attribute)) return ATTRIBUTES[attribute];
   return CUSTOM_ATTRIBUTE.test(attribute) ? CUSTOM_SPEC : undefined;
-}
-
-/**
- * Whether an event goes to the rules engine. Loop safety starts here: what an automation did never
- * triggers rules again. Activity lines ("Assigned to Ana by Bruno") are history, not messages (as in
- * Chatwoot).
- */
-export function triggersAutomation(event: { type: string; origin: Origin; data: unknown }): boolean {
-  if (!(RULE_EVENTS as readonly string[]).includes(event.type)) return false;
-  if (event.origin.type === "automation") return false;
-  const message = (event.data as { message?: { message_type?: string } } | null)?.message;
-  return !(event.type === "message_created" && message?.message_type === "activity");
 }

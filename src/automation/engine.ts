@@ -2,16 +2,14 @@
 import { and, eq, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import { automationRuns, contacts, events, inboxes, type ActionResult, type ConditionResult } from "../db/schema";
+import { triggersAutomation } from "../delivery/events";
 import type { QueueDecision } from "../delivery/outbox";
-import { rulesForEvent, type RuleRow } from "../domain/automation-rules";
-import type { Contact } from "../domain/contacts";
-import type { Conversation } from "../domain/conversations";
-import type { Message } from "../domain/messages";
-import { newId } from "../domain/ids";
+import type { Contact, Conversation, Message } from "../conversation/resources";
+import { newId } from "../core/ids";
 import type { Bindings } from "../env";
 import { applyAction } from "./actions";
-import { triggersAutomation } from "./catalogue";
 import { evaluateConditions, type Facts } from "./conditions";
+import { rulesForEvent, type RuleRow } from "./rules";
 import { assignRoundRobin } from "./round-robin";
 
 type EventRow = typeof events.$inferSelect;

@@ -1,10 +1,11 @@
 // Round-robin assignment among an inbox's members, fair under concurrency (docs/automation.md).
 import { DurableObject } from "cloudflare:workers";
 import { and, asc, eq, isNotNull, isNull, sql } from "drizzle-orm";
+import { assignConversation } from "../conversation/commands";
 import type { Actor } from "../conversation/protocol";
+import { serialized } from "../core/serial";
 import { database } from "../db/client";
 import { conversations, inboxes, inboxMembers, users } from "../db/schema";
-import { assignConversation } from "../domain/agent";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 
@@ -30,7 +31,7 @@ export type RoundRobinOutcome =
  * over it by a concurrent turn. The last pick is kept in the object's storage.
  */
 export class AssignmentObject extends DurableObject<Bindings> {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly exclusive = serialized();
 
   async assignNext(request: RoundRobinRequest): Promise<RoundRobinOutcome> {
     return this.exclusive(() => this.turn(request));
@@ -92,12 +93,6 @@ export class AssignmentObject extends DurableObject<Bindings> {
     }
     this.ctx.storage.kv.put("last", pick.id);
     return { kind: "assigned", userId: pick.id, name: pick.name };
-  }
-
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work, work);
-    this.tail = run.catch(() => undefined);
-    return run;
   }
 }
 

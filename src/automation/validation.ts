@@ -2,7 +2,7 @@
 // rule part at fault (/conditions/1/operator, /actions/0/params/0), so a bad rule never reaches the
 // engine. Ids the rule mentions are returned for the caller to look up in the account.
 import type { RuleAction, RuleCondition, RuleEventName } from "../db/schema";
-import { judgeWebhookUrl } from "../domain/webhook-url";
+import { judgeWebhookUrl } from "../core/webhook-url";
 import type { FieldError } from "../errors/problem";
 import { ACTIONS, ATTRIBUTES, attributeSpec, OPERATORS, type ActionName } from "./catalogue";
 import { patternProblem } from "./conditions";

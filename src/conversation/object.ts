@@ -2,17 +2,17 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { database, isUniqueViolation, prepare } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
-import type { Contact } from "../domain/contacts";
-import { singleOpenKey, toConversation, type ConversationRow } from "../domain/conversations";
-import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../domain/events";
-import { iso } from "../domain/time";
-import { newId } from "../domain/ids";
-import { findMessageBySource, toMessage, type MessageRow } from "../domain/messages";
+import { newEvent, SYSTEM_ORIGIN, type EventRow, type EventType } from "../delivery/events";
+import { serialized } from "../core/serial";
+import { iso } from "../core/time";
+import { newId } from "../core/ids";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { forwardToRealtime } from "../realtime/forward";
 import { faults } from "../faults";
 import type { Actor, ConversationOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
+import { findMessageBySource } from "./queries";
+import { singleOpenKey, toConversation, toMessage, type Contact, type ConversationRow, type MessageRow } from "./resources";
 
 
 /** One write to the conversation: its statements and events commit in a single D1 batch. */
@@ -62,7 +62,7 @@ class Mutation {
  */
 export class ConversationObject extends DurableObject<Bindings> {
   private cached: ConversationRow | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly exclusive = serialized();
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -499,12 +499,6 @@ export class ConversationObject extends DurableObject<Bindings> {
       this.ctx.waitUntil(forwardToRealtime(this.env, mutation.events));
       return { kind: "committed", result, conversation: after };
     }
-  }
-
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work, work);
-    this.tail = run.catch(() => undefined);
-    return run;
   }
 }
 

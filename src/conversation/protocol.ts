@@ -1,8 +1,7 @@
 // What callers send to and get back from the conversation object. RPC cannot carry our error classes, so
 // outcomes are plain values that the caller turns into responses or problems.
 import type { Attachment, CustomAttributes, MessageType, Origin, SenderType } from "../db/schema";
-import type { Conversation } from "../domain/conversations";
-import type { Message } from "../domain/messages";
+import type { Conversation, Message } from "./resources";
 
 export type MessageDraft = {
   messageType: MessageType;

@@ -1,12 +1,10 @@
 import { and, eq, inArray, lt, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import { commitBatch, database, prepare } from "../db/client";
-import { deliveryAttempts, events, inboxes, webhookDeliveries } from "../db/schema";
-import { newId } from "../domain/ids";
+import { automationRules, deliveryAttempts, events, inboxes, webhookDeliveries } from "../db/schema";
+import { newId } from "../core/ids";
 import { config, type Bindings } from "../env";
-import { abandonAutomationEvent, processAutomationEvent } from "../automation/engine";
-import { findRuleById } from "../domain/automation-rules";
-import { judgeWebhookUrl } from "../domain/webhook-url";
+import { judgeWebhookUrl } from "../core/webhook-url";
 import { attemptDelivery, type AttemptResult } from "./attempt";
 import { earlierInLinePending, sendDeliveries, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
@@ -17,15 +15,19 @@ type Decision = QueueDecision;
 
 type DeliveryRow = typeof webhookDeliveries.$inferSelect;
 
-/** The deliveries queue: one attempt per message; the queue's own delay carries the retry schedule. */
-export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+/** What the Worker's entry (src/index.ts) does with one message of a kind: its consumer's decision. */
+export type QueueRoute = (body: QueueMessage) => Promise<QueueDecision>;
+
+/**
+ * The deliveries queue: each message goes to its kind's consumer (`route`), and its decision is carried
+ * out here — ack, redeliver later, or queue the next attempt. For deliveries that is one attempt per
+ * message; the queue's own delay carries the retry schedule.
+ */
+export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: Bindings, route: QueueRoute): Promise<void> {
   await Promise.all(
     batch.messages.map(async (message) => {
       try {
-        const decision =
-          message.body.kind === "delivery"
-            ? await processDelivery(env, message.body.deliveryId, message.body.attempt)
-            : await processAutomationEvent(env, message.body.eventId);
+        const decision = await route(message.body);
         if (decision.kind === "schedule") {
           await env.DELIVERIES.send(decision.message, { delaySeconds: decision.delaySeconds });
           message.ack();
@@ -41,19 +43,26 @@ export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: 
 }
 
 /**
- * The dead-letter queue: deliveries whose schedule ran out (or whose consumer kept crashing) end failed;
- * so do automation runs the engine could never finish.
+ * The dead-letter queue: each message's kind gives up in its own way (`giveUp`, routed by the Worker's
+ * entry): deliveries whose schedule ran out (or whose consumer kept crashing) end failed; so do automation
+ * runs the engine could never finish.
  */
-export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env: Bindings): Promise<void> {
+export async function consumeDeadLetters(
+  batch: MessageBatch<QueueMessage>,
+  env: Bindings,
+  giveUp: (body: QueueMessage) => Promise<void>,
+): Promise<void> {
   for (const message of batch.messages) {
-    if (message.body.kind === "automation") await abandonAutomationEvent(env, message.body.eventId);
-    if (message.body.kind === "delivery") {
-      const delivery = await loadDelivery(env, message.body.deliveryId);
-      if (delivery && delivery.state === "pending") {
-        await settle(env, delivery, "failed", { last_error: delivery.lastError ?? "gave up: the delivery could not be processed" });
-      }
-    }
+    await giveUp(message.body);
     message.ack();
+  }
+}
+
+/** A delivery the dead-letter queue received: if it is still pending, it ends failed. */
+export async function failDeadDelivery(env: Bindings, deliveryId: string): Promise<void> {
+  const delivery = await loadDelivery(env, deliveryId);
+  if (delivery && delivery.state === "pending") {
+    await settle(env, delivery, "failed", { last_error: delivery.lastError ?? "gave up: the delivery could not be processed" });
   }
 }
 
@@ -256,6 +265,11 @@ async function resolveEndpoint(env: Bindings, delivery: DeliveryRow, inbox: type
   const verdict = judgeWebhookUrl(url, { allowLoopback: config(env).allowLoopbackWebhooks });
   if (!verdict.ok) return { ok: false, error: `The URL is not allowed any more (rule '${verdict.rule}'): ${verdict.reason}.` };
   return { ok: true, url: verdict.url, secrets };
+}
+
+/** The rule behind a send_webhook_event delivery (its endpoint is the rule id), deleted or not. */
+async function findRuleById(env: Bindings, ruleId: string) {
+  return database(env).select().from(automationRules).where(eq(automationRules.id, ruleId)).get();
 }
 
 function attemptRow(env: Bindings, delivery: DeliveryRow, attempt: number, startedAt: number, result: AttemptResult) {

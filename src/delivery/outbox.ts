@@ -1,9 +1,9 @@
 import { inArray, sql, type SQL } from "drizzle-orm";
 import { commitBatch, database, prepare } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
-import { triggersAutomation } from "../automation/catalogue";
-import type { EventRow } from "../domain/events";
-import { newId } from "../domain/ids";
+import { triggersAutomation, type EventRow } from "./events";
+import { ID_CHUNK } from "../core/chunks";
+import { newId } from "../core/ids";
 import type { Bindings } from "../env";
 import { faults } from "../faults";
 
@@ -141,12 +141,6 @@ export async function enqueueReady(
   await sendDeliveries(env, rows);
   return rows.length;
 }
-
-/**
- * Ids per statement in bulk updates: D1 binds at most 100 parameters per statement, and each update
- * binds one value besides the ids. Also under the queue's 100 messages per sendBatch.
- */
-export const ID_CHUNK = 90;
 
 /**
  * Queues deliveries and records when; a delivery queued twice is attempted once (the consumer leases it).

@@ -1,5 +1,5 @@
 import type { events } from "../db/schema";
-import { iso } from "../domain/time";
+import { iso } from "../core/time";
 
 type EventRow = typeof events.$inferSelect;
 

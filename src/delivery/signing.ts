@@ -3,8 +3,9 @@
 // library: it is asynchronous and several times cheaper per signature; the tests verify our output with
 // the library, so the two are checked against each other.
 import type { inboxes } from "../db/schema";
+import { base64, fromBase64 } from "../core/base64";
+import { SECRET_PREFIX } from "../core/crypto";
 
-export const SECRET_PREFIX = "whsec_";
 export const WEBHOOK_USER_AGENT = "edge-inbox-webhooks/1";
 
 export type SignatureInput = {
@@ -27,7 +28,7 @@ function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
   if (!key) {
     const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
-    const raw = Uint8Array.from(atob(encoded), (char) => char.charCodeAt(0));
+    const raw = fromBase64(encoded);
     key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
     if (keys.size >= KEY_CACHE_LIMIT) keys.delete(keys.keys().next().value!);
     keys.set(secret, key);
@@ -35,12 +36,6 @@ function hmacKey(secret: string): Promise<CryptoKey> {
     key.catch(() => keys.delete(secret));
   }
   return key;
-}
-
-function base64(bytes: ArrayBuffer): string {
-  let binary = "";
-  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }
 
 /** The `webhook-signature` header value: `v1,<sig>` per secret, space-separated. */

@@ -1,9 +1,10 @@
 import { and, inArray, isNull, lt, sql } from "drizzle-orm";
+import { chunks } from "../core/chunks";
 import { database } from "../db/client";
-import { triggersAutomation } from "../automation/catalogue";
 import { events, webhookDeliveries } from "../db/schema";
 import type { Bindings } from "../env";
-import { enqueueReady, ID_CHUNK, sendDeliveries } from "./outbox";
+import { triggersAutomation } from "./events";
+import { enqueueReady, sendDeliveries } from "./outbox";
 
 /** How long a committed event may wait for its own request to queue it before the sweeper does. */
 export const OUTBOX_GRACE_MS = 30_000;
@@ -50,8 +51,7 @@ export async function sweep(env: Bindings, options: { graceMs?: number } = {}): 
     .limit(1000);
   const forRules = stale.filter((row) => triggersAutomation({ ...row, data: { message: { message_type: row.messageType } } }));
   await sendDeliveries(env, [], forRules.map((row) => row.id));
-  for (let i = 0; i < stale.length; i += ID_CHUNK) {
-    const chunk = stale.slice(i, i + ID_CHUNK).map((row) => row.id);
+  for (const chunk of chunks(stale.map((row) => row.id))) {
     await db.update(events).set({ queuedAt: now }).where(inArray(events.id, chunk));
   }
   await db.run(sql`DELETE FROM automation_runs WHERE id IN (

@@ -4,8 +4,8 @@ import { accounts, apiTokens, users } from "../db/schema";
 import { config, type Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { parseOverrides, rateLimiter, type RateLimits } from "../rate-limit/object";
-import { newId } from "./ids";
-import { iso } from "./time";
+import { newId } from "../core/ids";
+import { iso } from "../core/time";
 import { mintToken, type IssuedToken } from "./tokens";
 import { toUser, type User } from "./users";
 

@@ -1,63 +1,23 @@
-// What agents do with conversations — people through the API, bots, and automation rules alike: read,
-// reply, note, assign, label, change status. Every change goes through the conversation's object.
-import { and, desc, eq, isNull, sql, type SQL } from "drizzle-orm";
-import { conversationObject } from "../conversation/stub";
-import type { Actor, ConversationOutcome } from "../conversation/protocol";
+// What agents do with conversations through the API: list and read them, and change them with the
+// commands automation rules use too (conversation/commands.ts), which go through the conversation's object.
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
+import { memberInboxCondition, requireVisibleConversation, type UserViewer, type Viewer } from "../conversation/access";
+import type { Actor } from "../conversation/protocol";
+import { toContact, toConversation, toMessage } from "../conversation/resources";
+import { beyondKey, decodeCursor, encodeCursor } from "../core/pagination";
 import { database } from "../db/client";
-import {
-  contactInboxes,
-  contacts,
-  conversations,
-  inboxes,
-  inboxMembers,
-  labels,
-  messages,
-  users,
-  type ConversationStatus,
-  type CustomAttributes,
-  type Role,
-} from "../db/schema";
+import { conversations, labels, messages, users, type ConversationStatus } from "../db/schema";
 import type { Bindings } from "../env";
-import { ApiError, notFound } from "../errors/problem";
-import { toContact } from "./contacts";
-import { toConversation, type Conversation } from "./conversations";
-import { appendedOrThrow, type Dedupe } from "./incoming";
-import { toMessage } from "./messages";
-import { beyondKey, decodeCursor, encodeCursor } from "./pagination";
 
-/** A person (or bot) with a user token. */
-export type UserViewer = { kind: "user"; accountId: string; userId: string; role: Role };
-/** Who is looking: a user, or an automation rule, which sees its whole account like an administrator. */
-export type Viewer = UserViewer | { kind: "automation"; accountId: string };
-
-/** Agents see the inboxes they are members of; administrators and automations see all. */
-function memberInboxCondition(viewer: Viewer): SQL | undefined {
-  if (viewer.kind === "automation" || viewer.role === "administrator") return undefined;
-  return sql`${conversations.inboxId} IN (SELECT inbox_id FROM inbox_members WHERE user_id = ${viewer.userId} AND account_id = ${viewer.accountId})`;
-}
-
-/** The conversation if this viewer may see it — another inbox's is the same 404 as a missing one. */
-export async function requireVisibleConversation(env: Bindings, viewer: Viewer, conversationId: string) {
-  const row = await database(env)
-    .select({ conversation: conversations, contact: contacts, contactInbox: contactInboxes, inboxDeletedAt: inboxes.deletedAt })
-    .from(conversations)
-    .innerJoin(contacts, eq(contacts.id, conversations.contactId))
-    .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
-    .innerJoin(inboxes, eq(inboxes.id, conversations.inboxId))
-    .where(and(eq(conversations.accountId, viewer.accountId), eq(conversations.id, conversationId), memberInboxCondition(viewer)))
-    .get();
-  if (!row) throw notFound("conversation_not_found", "conversation", conversationId);
-  return row;
-}
-
-/** Writes need a live inbox: a deleted inbox's conversations stay readable but frozen. */
-async function requireWritableConversation(env: Bindings, viewer: Viewer, conversationId: string) {
-  const row = await requireVisibleConversation(env, viewer, conversationId);
-  if (row.inboxDeletedAt !== null) {
-    throw new ApiError("inbox_deleted", `Conversation '${conversationId}' belongs to a deleted inbox; it can be read but not changed.`);
-  }
-  return row;
-}
+// The routes reach the commands and the visibility check through the domain.
+export { requireVisibleConversation, type UserViewer, type Viewer };
+export {
+  assignConversation,
+  changeConversationStatus,
+  editConversationLabels,
+  labelConversation,
+  postAgentMessage,
+} from "../conversation/commands";
 
 export async function actorFor(env: Bindings, viewer: UserViewer, origin: Actor["origin"]): Promise<Actor> {
   const user = await database(env).select({ name: users.name }).from(users).where(eq(users.id, viewer.userId)).get();
@@ -141,120 +101,6 @@ export async function getConversationDetail(env: Bindings, viewer: Viewer, conve
     assignee: assignee ?? null,
     last_message: last ? toMessage(last) : null,
   };
-}
-
-function conversationOrThrow(outcome: ConversationOutcome, conversationId: string): Conversation {
-  if (outcome.kind === "not_found") throw notFound("conversation_not_found", "conversation", conversationId);
-  if (outcome.kind === "conflict") throw new ApiError("invalid_state", outcome.detail);
-  return outcome.conversation;
-}
-
-/** An outgoing reply (reaches the integrator's webhook) or a private note (never leaves the platform). */
-export async function postAgentMessage(
-  env: Bindings,
-  viewer: Viewer,
-  actor: Actor,
-  conversationId: string,
-  input: { content: string; private?: boolean; content_attributes?: CustomAttributes & { in_reply_to?: string } },
-  dedupe: Dedupe,
-) {
-  const row = await requireWritableConversation(env, viewer, conversationId);
-  const inReplyTo = input.content_attributes?.in_reply_to;
-  if (inReplyTo !== undefined) {
-    const target = await database(env)
-      .select({ id: messages.id })
-      .from(messages)
-      .where(and(eq(messages.conversationId, conversationId), eq(messages.id, inReplyTo)))
-      .get();
-    if (!target) {
-      throw new ApiError("validation_failed", `content_attributes.in_reply_to: no message '${inReplyTo}' in this conversation.`, {
-        errors: [{ location: "body", pointer: "/content_attributes/in_reply_to", detail: "unknown message id" }],
-      });
-    }
-  }
-  const outcome = await conversationObject(env, conversationId).appendMessage({
-    conversationId,
-    message: {
-      messageType: "outgoing",
-      content: input.content,
-      contentAttributes: input.content_attributes ?? {},
-      attachments: [],
-      private: input.private ?? false,
-      sender: actor.sender,
-      sourceId: null,
-    },
-    contact: toContact(row.contact, row.contactInbox.sourceId),
-    origin: actor.origin,
-    reopen: false,
-    dedupe,
-  });
-  return appendedOrThrow(outcome, conversationId);
-}
-
-/** `onlyIfUnassigned`: leave a conversation someone already took alone (auto-assignment). */
-export async function assignConversation(
-  env: Bindings,
-  viewer: Viewer,
-  actor: Actor,
-  conversationId: string,
-  assigneeId: string | null,
-  options: { onlyIfUnassigned?: boolean } = {},
-) {
-  const row = await requireWritableConversation(env, viewer, conversationId);
-  let assignee: { id: string; name: string } | null = null;
-  if (assigneeId !== null) {
-    const member = await database(env)
-      .select({ id: users.id, name: users.name })
-      .from(users)
-      .innerJoin(inboxMembers, and(eq(inboxMembers.userId, users.id), eq(inboxMembers.inboxId, row.conversation.inboxId)))
-      .where(and(eq(users.accountId, viewer.accountId), eq(users.id, assigneeId), isNull(users.deletedAt)))
-      .get();
-    if (!member) {
-      throw new ApiError("validation_failed", `assignee_id '${assigneeId}' is not a member of this conversation's inbox; add them to the inbox first.`, {
-        errors: [{ location: "body", pointer: "/assignee_id", detail: "not a member of the inbox" }],
-      });
-    }
-    assignee = member;
-  }
-  return conversationOrThrow(
-    await conversationObject(env, conversationId).assign({ conversationId, assignee, actor, onlyIfUnassigned: options.onlyIfUnassigned }),
-    conversationId,
-  );
-}
-
-export async function labelConversation(env: Bindings, viewer: Viewer, actor: Actor, conversationId: string, names: string[]) {
-  await requireWritableConversation(env, viewer, conversationId);
-  return conversationOrThrow(await conversationObject(env, conversationId).setLabels({ conversationId, labels: names, actor }), conversationId);
-}
-
-/** Adds and removes labels against the set as it is when the change applies, so concurrent edits are not lost. */
-export async function editConversationLabels(
-  env: Bindings,
-  viewer: Viewer,
-  actor: Actor,
-  conversationId: string,
-  edit: { add?: string[]; remove?: string[] },
-) {
-  await requireWritableConversation(env, viewer, conversationId);
-  return conversationOrThrow(
-    await conversationObject(env, conversationId).setLabels({ conversationId, edit: { add: edit.add ?? [], remove: edit.remove ?? [] }, actor }),
-    conversationId,
-  );
-}
-
-export async function changeConversationStatus(
-  env: Bindings,
-  viewer: Viewer,
-  actor: Actor,
-  conversationId: string,
-  input: { status: ConversationStatus; snoozed_until?: string },
-) {
-  await requireWritableConversation(env, viewer, conversationId);
-  const snoozedUntil = input.snoozed_until === undefined ? null : Date.parse(input.snoozed_until);
-  return conversationOrThrow(
-    await conversationObject(env, conversationId).setStatus({ conversationId, status: input.status, snoozedUntil, actor }),
-    conversationId,
-  );
 }
 
 export async function listLabels(env: Bindings, accountId: string) {

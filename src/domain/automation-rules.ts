@@ -1,5 +1,5 @@
 // Automation rules as administrators manage them, and the trace of their runs.
-import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import {
   automationRules,
@@ -10,17 +10,22 @@ import {
   type RuleCondition,
   type RuleEventName,
 } from "../db/schema";
+import type { RuleRow } from "../automation/rules";
 import { normalizeConditions, validateRule, type References } from "../automation/validation";
-import { judgeWebhookUrl } from "./webhook-url";
+import { judgeWebhookUrl } from "../core/webhook-url";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound, type FieldError } from "../errors/problem";
-import { newId } from "./ids";
-import { newWebhookSecret, SECRET_GRACE_MS } from "./inboxes";
-import { beyondKey, decodeCursor, page } from "./pagination";
-import { iso } from "./time";
+import { newId } from "../core/ids";
+import { chunks } from "../core/chunks";
+import { newWebhookSecret } from "../core/crypto";
+import { SECRET_GRACE_MS } from "./inboxes";
+import { beyondKey, decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
 
-export type RuleRow = typeof automationRules.$inferSelect;
 type RunRow = typeof automationRuns.$inferSelect;
+
+// What a rule may say, for the routes' schemas.
+export { ACTIONS, ATTRIBUTES, OPERATORS, RULE_EVENTS } from "../automation/catalogue";
 
 export type AutomationRule = {
   id: string;
@@ -97,8 +102,7 @@ async function foreignReferences(env: Bindings, accountId: string, references: R
   const known = async (ids: string[], lookup: (chunk: string[]) => Promise<{ id: string }[]>) => {
     const found = new Set<string>();
     const unique = [...new Set(ids)];
-    // D1 binds at most 100 parameters per statement.
-    for (let i = 0; i < unique.length; i += 90) for (const row of await lookup(unique.slice(i, i + 90))) found.add(row.id);
+    for (const chunk of chunks(unique)) for (const row of await lookup(chunk)) found.add(row.id);
     return found;
   };
   const [knownUsers, knownInboxes] = await Promise.all([
@@ -227,28 +231,6 @@ export async function rotateRuleSecret(env: Bindings, accountId: string, ruleId:
     .returning();
   if (!row) throw notFound("automation_rule_not_found", "automation rule", ruleId);
   return { ...toRule(row), secret };
-}
-
-/** The account's active rules for an event, in evaluation order; rules created after the event do not apply to it. */
-export async function rulesForEvent(env: Bindings, accountId: string, eventName: string, eventCreatedAt: number): Promise<RuleRow[]> {
-  return database(env)
-    .select()
-    .from(automationRules)
-    .where(
-      and(
-        eq(automationRules.accountId, accountId),
-        eq(automationRules.eventName, eventName as RuleEventName),
-        isNull(automationRules.deletedAt),
-        eq(automationRules.active, true),
-        lte(automationRules.createdAt, eventCreatedAt),
-      ),
-    )
-    .orderBy(asc(automationRules.createdAt), asc(automationRules.id));
-}
-
-/** The rule behind a send_webhook_event delivery (its endpoint is the rule id), deleted or not. */
-export async function findRuleById(env: Bindings, ruleId: string): Promise<RuleRow | undefined> {
-  return database(env).select().from(automationRules).where(eq(automationRules.id, ruleId)).get();
 }
 
 export function toRun(row: RunRow) {

@@ -5,39 +5,15 @@ import { contactInboxes, contacts, type CustomAttributes, type Origin } from "..
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
+import { insertEventWhere, newEvent } from "../delivery/events";
+import { newId } from "../core/ids";
+import { toContact, type ContactInboxRow, type ContactRow } from "../conversation/resources";
 import { forwardToRealtime } from "../realtime/forward";
-import { insertEventWhere, newEvent } from "./events";
-import { newId } from "./ids";
-import { iso } from "./time";
 
-export type ContactRow = typeof contacts.$inferSelect;
-export type ContactInboxRow = typeof contactInboxes.$inferSelect;
-
-export type Contact = {
-  id: string;
-  source_id: string | null;
-  name: string | null;
-  email: string | null;
-  phone: string | null;
-  identifier: string | null;
-  custom_attributes: CustomAttributes;
-  created_at: string;
-  updated_at: string;
-};
-
-export function toContact(row: ContactRow, sourceId: string | null = null): Contact {
-  return {
-    id: row.id,
-    source_id: sourceId,
-    name: row.name,
-    email: row.email,
-    phone: row.phone,
-    identifier: row.identifier,
-    custom_attributes: row.customAttributes,
-    created_at: iso(row.createdAt),
-    updated_at: iso(row.updatedAt),
-  };
-}
+// Routes answer with this shape; it is defined with the conversation, whose events carry it.
+export { toContact };
+/** A custom attribute's value, as request bodies carry it. */
+export type { Json } from "../db/schema";
 
 export type ContactAttributes = {
   name?: string | null;

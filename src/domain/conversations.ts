@@ -1,65 +1,20 @@
 import { waitUntil } from "cloudflare:workers";
 import { and, desc, eq, inArray, ne, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
-import { contactInboxes, contacts, conversations, type ConversationStatus, type CustomAttributes, type Origin } from "../db/schema";
+import { contactInboxes, contacts, conversations, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
-import { toContact, type ContactInboxRow, type ContactRow } from "./contacts";
 import { commitWithEvents, publish } from "../delivery/outbox";
+import { insertEventWhere, newEvent } from "../delivery/events";
+import { newId } from "../core/ids";
+import { beyondKey, decodeCursor, page } from "../core/pagination";
+import { singleOpenKey, toContact, toConversation, type ContactInboxRow, type ContactRow, type ConversationRow } from "../conversation/resources";
 import { forwardToRealtime } from "../realtime/forward";
-import { insertEventWhere, newEvent } from "./events";
-import { newId } from "./ids";
-import { beyondKey, decodeCursor, page } from "./pagination";
-import { iso } from "./time";
 
-export type ConversationRow = typeof conversations.$inferSelect;
-
-export type Conversation = {
-  id: string;
-  inbox_id: string;
-  contact_id: string;
-  source_id: string | null;
-  status: ConversationStatus;
-  assignee_id: string | null;
-  labels: string[];
-  custom_attributes: CustomAttributes;
-  snoozed_until: string | null;
-  messages_count: number;
-  last_activity_at: string;
-  created_at: string;
-  updated_at: string;
-};
-
-export function toConversation(row: ConversationRow): Conversation {
-  return {
-    id: row.id,
-    inbox_id: row.inboxId,
-    contact_id: row.contactId,
-    source_id: row.sourceId,
-    status: row.status,
-    assignee_id: row.assigneeId,
-    labels: row.labels,
-    custom_attributes: row.customAttributes,
-    snoozed_until: iso(row.snoozedUntil),
-    messages_count: row.lastSeq,
-    last_activity_at: iso(row.lastActivityAt),
-    created_at: iso(row.createdAt),
-    updated_at: iso(row.updatedAt),
-  };
-}
+// Routes answer with this shape; it is defined with the conversation, whose events carry it.
+export { toConversation };
 
 type InboxSettings = { id: string; accountId: string; lockToSingleConversation: boolean };
-
-/**
- * The key that makes "one unresolved conversation per contact" a unique index: set while the inbox locks
- * the contact to a single conversation and this one is not resolved. Threads the integrator names with
- * its own source_id are exempt — it asked for several.
- */
-export function singleOpenKey(inbox: { lockToSingleConversation: boolean }, conversation: { sourceId: string | null; contactInboxId: string; status: ConversationStatus }) {
-  return inbox.lockToSingleConversation && conversation.sourceId === null && conversation.status !== "resolved"
-    ? conversation.contactInboxId
-    : null;
-}
 
 /**
  * In one D1 round trip: the contact behind a source id and the conversation to continue with it — its

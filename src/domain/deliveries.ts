@@ -6,8 +6,8 @@ import { enqueueReady } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { requireInbox } from "./inboxes";
-import { beyondKey, decodeCursor, page } from "./pagination";
-import { iso } from "./time";
+import { beyondKey, decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
 
 type DeliveryRow = typeof webhookDeliveries.$inferSelect;
 type AttemptRow = typeof deliveryAttempts.$inferSelect;

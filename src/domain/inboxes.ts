@@ -1,26 +1,23 @@
-import { and, asc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
+// An account's inboxes: create, list, read, change, delete, rotate the webhook secret. Their members are in
+// inbox-members.ts, their tokens in inbox-tokens.ts.
+import { and, asc, eq, gt, isNull, sql } from "drizzle-orm";
+import type { UserViewer } from "../conversation/access";
+import { newWebhookSecret } from "../core/crypto";
+import { newId, newInboxIdentifier } from "../core/ids";
+import { decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
+import { checkWebhookUrl } from "../core/webhook-url";
 import { database } from "../db/client";
-import { apiTokens, inboxes, inboxMembers, users, webhookDeliveries, type Role } from "../db/schema";
-import { attemptDelivery, type AttemptResult } from "../delivery/attempt";
-import { activeSecrets, SECRET_PREFIX, webhookHeaders } from "../delivery/signing";
+import { apiTokens, inboxes, inboxMembers, webhookDeliveries } from "../db/schema";
+import type { AttemptResult } from "../delivery/attempt";
+import { pingWebhook } from "../delivery/ping";
 import { config, type Bindings } from "../env";
-import { disconnectRealtime } from "../realtime/forward";
-import { ApiError, notFound } from "../errors/problem";
-import { base64, newId, newInboxIdentifier, randomBytes } from "./ids";
-import { decodeCursor, page } from "./pagination";
-import { iso } from "./time";
-import { mintToken, revokeToken, type IssuedToken } from "./tokens";
-import { toUser, type User } from "./users";
-import { checkWebhookUrl, judgeWebhookUrl } from "./webhook-url";
+import { notFound } from "../errors/problem";
 
 export type InboxRow = typeof inboxes.$inferSelect;
 
 /** How long the previous secret keeps signing after a rotation. */
 export const SECRET_GRACE_MS = 24 * 60 * 60 * 1000;
-/** D1 binds at most 100 parameters per statement; id lists are split into chunks below that. */
-const ID_CHUNK = 90;
-export const MAX_MEMBERS = 500;
 
 export type Inbox = {
   id: string;
@@ -56,11 +53,6 @@ export function toInbox(row: InboxRow): Inbox {
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };
-}
-
-/** `whsec_` + base64 of 32 random bytes: the Standard Webhooks secret format. */
-export function newWebhookSecret(): string {
-  return SECRET_PREFIX + base64(randomBytes(32));
 }
 
 function webhookUrl(env: Bindings, raw: string): string {
@@ -99,13 +91,11 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
   return { ...toInbox(row), secret: row.webhookSecret };
 }
 
-/** Who is looking: administrators see every inbox of the account, agents only those they are members of. */
-export type Viewer = { userId: string; role: Role };
-
+/** Administrators see every inbox of the account, agents only those they are members of. */
 export async function listInboxes(
   env: Bindings,
   accountId: string,
-  viewer: Viewer,
+  viewer: UserViewer,
   options: { limit: number; cursor?: string },
 ): Promise<{ data: Inbox[]; next_cursor: string | null }> {
   const after = decodeCursor(options.cursor, { id: "string" });
@@ -144,7 +134,7 @@ export async function requireInbox(env: Bindings, accountId: string, inboxId: st
 }
 
 /** The inbox if the viewer may see it; an agent who is not a member gets the same 404 as a missing inbox. */
-export async function requireVisibleInbox(env: Bindings, accountId: string, inboxId: string, viewer: Viewer): Promise<InboxRow> {
+export async function requireVisibleInbox(env: Bindings, accountId: string, inboxId: string, viewer: UserViewer): Promise<InboxRow> {
   if (viewer.role === "administrator") return requireInbox(env, accountId, inboxId);
   const row = await database(env)
     .select({ inbox: inboxes })
@@ -255,136 +245,7 @@ export async function rotateSecret(env: Bindings, accountId: string, inboxId: st
   return { ...toInbox(row), secret };
 }
 
-function chunks<T>(items: T[], size: number): T[][] {
-  const result: T[][] = [];
-  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
-  return result;
-}
-
-export async function listMembers(env: Bindings, accountId: string, inboxId: string): Promise<User[]> {
-  const rows = await database(env)
-    .select({ user: users })
-    .from(inboxMembers)
-    .innerJoin(users, and(eq(users.id, inboxMembers.userId), isNull(users.deletedAt)))
-    .where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId)))
-    .orderBy(asc(users.id));
-  return rows.map((row) => toUser(row.user));
-}
-
-/**
- * Replaces the inbox's members with `userIds`. Every id must be a live user of this account; otherwise a
- * 422 names each offending id and nothing changes. The insert selects from users itself, so a user removed
- * between the check and the write never becomes a member.
- */
-export async function setMembers(env: Bindings, accountId: string, inboxId: string, userIds: string[]): Promise<User[]> {
-  await requireInbox(env, accountId, inboxId);
-  const db = database(env);
-  const wanted = [...new Set(userIds)];
-  const found = new Set<string>();
-  for (const chunk of chunks(wanted, ID_CHUNK)) {
-    const rows = await db
-      .select({ id: users.id })
-      .from(users)
-      .where(and(eq(users.accountId, accountId), inArray(users.id, chunk), isNull(users.deletedAt)));
-    for (const row of rows) found.add(row.id);
-  }
-  const unknown = userIds.flatMap((id, index) => (found.has(id) ? [] : [{ id, index }]));
-  if (unknown.length > 0) {
-    const first = unknown[0]!;
-    throw new ApiError(
-      "validation_failed",
-      `user_ids[${first.index}] '${first.id}' is not a user of this account${unknown.length > 1 ? ` (and ${unknown.length - 1} more)` : ""}; list only ids from GET /v1/accounts/${accountId}/users.`,
-      {
-        errors: unknown.map(({ id, index }) => ({
-          location: "body" as const,
-          pointer: `/user_ids/${index}`,
-          detail: `'${id}' is not a user of this account.`,
-        })),
-      },
-    );
-  }
-  const before = await db
-    .select({ userId: inboxMembers.userId })
-    .from(inboxMembers)
-    .where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId)));
-  const now = Date.now();
-  const writes: BatchItem<"sqlite">[] = chunks(wanted, ID_CHUNK).map((chunk) =>
-    db.insert(inboxMembers).select(
-      db
-        .select({
-          inboxId: sql<string>`${inboxId}`.as("inbox_id"),
-          userId: users.id,
-          accountId: users.accountId,
-          createdAt: sql<number>`${now}`.as("created_at"),
-        })
-        .from(users)
-        .where(and(eq(users.accountId, accountId), inArray(users.id, chunk), isNull(users.deletedAt))),
-    ),
-  );
-  await db.batch([
-    db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId))),
-    ...writes,
-  ]);
-  // Whoever joined or left sees other inboxes now: their realtime streams reconnect with a fresh ticket.
-  const previous = new Set(before.map((row) => row.userId));
-  const changed = [...wanted.filter((id) => !previous.has(id)), ...[...previous].filter((id) => !wanted.includes(id))];
-  if (changed.length > 0) await disconnectRealtime(env, accountId, { userIds: changed }, "accessChanged");
-  return listMembers(env, accountId, inboxId);
-}
-
-export async function isInboxMember(env: Bindings, accountId: string, inboxId: string, userId: string): Promise<boolean> {
-  const row = await database(env)
-    .select({ userId: inboxMembers.userId })
-    .from(inboxMembers)
-    .where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId), eq(inboxMembers.userId, userId)))
-    .get();
-  return row !== undefined;
-}
-
-/** A token that can use the integrator API of this one inbox and nothing else. */
-export async function createInboxToken(env: Bindings, accountId: string, inboxId: string): Promise<IssuedToken> {
-  await requireInbox(env, accountId, inboxId);
-  const { issued, row } = await mintToken({ accountId, kind: "inbox", inboxId });
-  await database(env).insert(apiTokens).values(row);
-  return issued;
-}
-
-export async function revokeInboxToken(env: Bindings, accountId: string, inboxId: string, tokenId: string): Promise<void> {
-  await requireInbox(env, accountId, inboxId);
-  await revokeToken(env, accountId, tokenId, { inboxId });
-}
-
-/**
- * Sends a signed `webhook.test` event to the inbox's webhook URL now and reports the attempt, whatever the
- * endpoint answered. Not recorded as an event or delivery: it is a probe, and it also reaches an endpoint
- * that a 410 disabled, so an integrator can check a fix before re-enabling it.
- */
+/** Sends a signed `webhook.test` probe to the inbox's webhook now (delivery/ping.ts) and reports the attempt. */
 export async function sendTestPing(env: Bindings, accountId: string, inboxId: string, userId: string): Promise<AttemptResult> {
-  const inbox = await requireInbox(env, accountId, inboxId);
-  if (!inbox.webhookUrl) {
-    throw new ApiError("no_webhook_url", `Inbox '${inboxId}' has no webhook_url; set one with PATCH first.`);
-  }
-  // Checked again: the policy (ALLOW_LOOPBACK_WEBHOOKS) may have changed since the URL was stored.
-  const verdict = judgeWebhookUrl(inbox.webhookUrl, { allowLoopback: config(env).allowLoopbackWebhooks });
-  if (!verdict.ok) {
-    throw new ApiError(
-      "webhook_url_not_allowed",
-      `The inbox's webhook_url is no longer allowed (rule '${verdict.rule}'): ${verdict.reason}. Set a public https URL with PATCH.`,
-      { extensions: { rule: verdict.rule } },
-    );
-  }
-  const url = verdict.url;
-  const now = Date.now();
-  const id = newId("evt", now);
-  const body = JSON.stringify({
-    id,
-    event: "webhook.test",
-    sequence: null,
-    created_at: iso(now),
-    account: { id: accountId },
-    inbox: { id: inbox.id, name: inbox.name },
-    origin: { type: "user", id: userId },
-  });
-  const headers = await webhookHeaders({ secrets: activeSecrets(inbox, now), id, timestamp: Math.floor(now / 1000), body });
-  return attemptDelivery({ url, headers, body, timeoutMs: config(env).webhookTimeoutMs });
+  return pingWebhook(env, await requireInbox(env, accountId, inboxId), userId);
 }

@@ -1,15 +1,15 @@
 // The integrator's side of a conversation: messages from the contact come in through here.
 import type { CustomAttributes, Origin } from "../db/schema";
 import { conversationObject } from "../conversation/stub";
-import type { MessageOutcome } from "../conversation/protocol";
+import { appendedOrThrow, type Appended, type Dedupe } from "../conversation/commands";
 import type { Bindings } from "../env";
-import { ApiError, notFound } from "../errors/problem";
-import { toContact, upsertContact, type ContactAttributes, type ContactInboxRow, type ContactRow } from "./contacts";
-import { findContactAndConversation, openConversation, toConversation, type Conversation } from "./conversations";
-import type { Message } from "./messages";
+import { ApiError } from "../errors/problem";
+import { toContact, toConversation, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
+import { upsertContact, type ContactAttributes } from "./contacts";
+import { findContactAndConversation, openConversation } from "./conversations";
+import { getInboxMessage } from "./messages";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
-export type Dedupe = { key: string; fingerprint: string } | undefined;
 
 export type IncomingMessage = {
   content?: string;
@@ -17,23 +17,6 @@ export type IncomingMessage = {
   content_attributes?: CustomAttributes;
   attachments?: { url: string; file_type: string; name?: string }[];
 };
-
-export type Appended = { created: boolean; message: Message; conversation: Conversation };
-
-/** Turns the conversation object's answer into a result or the API's error. */
-export function appendedOrThrow(outcome: MessageOutcome, conversationId: string): Appended {
-  switch (outcome.kind) {
-    case "created":
-    case "existing":
-      return { created: outcome.kind === "created", message: outcome.message, conversation: outcome.conversation };
-    case "dedupe_mismatch":
-      throw new ApiError("idempotency_key_reused", "This Idempotency-Key was already used for a different message; use a new key.");
-    case "not_found":
-      throw notFound("conversation_not_found", "conversation", conversationId);
-    case "conflict":
-      throw new ApiError("invalid_state", outcome.detail);
-  }
-}
 
 /** Appends an incoming message from the conversation's contact; reopens it if resolved or snoozed. */
 export async function appendIncoming(
@@ -109,4 +92,27 @@ export async function receiveMessage(
     conversation: appended.conversation ?? toConversation(conversation),
     message: appended.message,
   };
+}
+
+/** A delivery receipt the integrator reports for an outgoing reply of this inbox: delivered, read or failed. */
+export async function reportMessageStatus(
+  env: Bindings,
+  inboxId: string,
+  messageId: string,
+  input: { status: "delivered" | "read" | "failed"; reason?: string | null },
+  origin: Origin,
+): Promise<Message> {
+  const message = await getInboxMessage(env, inboxId, messageId);
+  const outcome = await conversationObject(env, message.conversationId).updateMessageStatus({
+    conversationId: message.conversationId,
+    messageId,
+    status: input.status,
+    reason: input.reason ?? null,
+    origin,
+  });
+  if (outcome.kind === "not_found") throw new ApiError("message_not_found", `No message with id '${messageId}' exists in this inbox.`);
+  if (outcome.kind === "not_outgoing") {
+    throw new ApiError("invalid_state", `Message '${messageId}' is not an outgoing reply; only replies carry delivery receipts.`);
+  }
+  return outcome.message;
 }

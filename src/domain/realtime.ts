@@ -12,13 +12,13 @@ import { disconnectRealtime, forwardToRealtime, pushEphemeral, realtimeObject } 
 import { SUBSCRIBER_HEADER } from "../realtime/object";
 import type { AgentSubscriber, ContactSubscriber, Subscriber } from "../realtime/visibility";
 import type { Origin } from "../db/schema";
-import { requireVisibleConversation, type UserViewer } from "./agent";
-import { toContact } from "./contacts";
-import { toConversation } from "./conversations";
-import { insertEventWhere, newEvent } from "./events";
-import { base64url, newId, randomBytes } from "./ids";
-import { iso } from "./time";
-import { sha256Hex } from "./tokens";
+import { requireVisibleConversation, type UserViewer } from "../conversation/access";
+import { toContact, toConversation } from "../conversation/resources";
+import { insertEventWhere, newEvent } from "../delivery/events";
+import { base64url } from "../core/base64";
+import { randomBytes, sha256Hex } from "../core/crypto";
+import { newId } from "../core/ids";
+import { iso } from "../core/time";
 
 /** A ticket opens one stream, once, within this time. */
 export const TICKET_TTL_MS = 60_000;

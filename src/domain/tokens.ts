@@ -3,16 +3,13 @@ import { database } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
+import { base64url } from "../core/base64";
+import { randomBytes, sha256Hex } from "../core/crypto";
+import { newId } from "../core/ids";
 import { disconnectRealtime } from "../realtime/forward";
-import { base64url, newId, randomBytes } from "./ids";
 
 /** Every token starts with this, so a leaked one is recognisable (and secret scanners can match it). */
 export const TOKEN_PREFIX = "edgeinbox_";
-
-export async function sha256Hex(value: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
-  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-}
 
 /** Compares two secrets in time independent of where they differ (hashing first equalises lengths). */
 export async function secretsEqual(a: string, b: string): Promise<boolean> {

@@ -3,10 +3,10 @@ import { database, isUniqueViolation } from "../db/client";
 import { apiTokens, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
+import { newId } from "../core/ids";
+import { decodeCursor, page } from "../core/pagination";
+import { iso } from "../core/time";
 import { disconnectRealtime } from "../realtime/forward";
-import { newId } from "./ids";
-import { decodeCursor, page } from "./pagination";
-import { iso } from "./time";
 
 export type User = { id: string; name: string; email: string; role: Role; available: boolean; created_at: string };
 

@@ -3,6 +3,7 @@ import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
+import { safeDecode } from "./path";
 
 /** Resolves the bearer token once per request; each route then declares what it needs with a guard below. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -26,15 +27,6 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (called) c.set("calledInbox", called);
   return next();
 };
-
-/** Like the router's decoding: a malformed %-sequence stays as it is (and then names no inbox). */
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
 
 export function authenticated(c: Context<AppEnv>): Caller {
   const caller = c.get("caller");

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { Bindings } from "../env";
 import type { CalledInbox, Caller } from "../domain/tokens";
-import type { inboxes } from "../db/schema";
+import type { InboxRow } from "../domain/inboxes";
 
 export type UserCaller = Extract<Caller, { kind: "user" }>;
 export type IntegratorCaller = Exclude<Caller, { kind: "platform" }>;
@@ -20,7 +20,7 @@ export type AppEnv = {
     /** Read by authenticate together with the token on integrator URLs. */
     calledInbox: CalledInbox | undefined;
     /** Set by the inboxAccess guard (integrator routes). */
-    inbox: typeof inboxes.$inferSelect;
+    inbox: InboxRow;
   };
 };
 

@@ -5,6 +5,7 @@ import { describeForLog } from "../errors/handler";
 import type { Decision, PolicyState } from "../rate-limit/bucket";
 import { rateLimiter } from "../rate-limit/object";
 import type { AppEnv } from "./context";
+import { safeDecode } from "./path";
 
 const INTEGRATOR_PATH = /^\/v1\/inboxes\/([^/]+)/;
 
@@ -71,11 +72,3 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.header(name, value);
 };
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}

@@ -1,7 +1,7 @@
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { activeSecrets, signPayload, webhookHeaders } from "../../src/delivery/signing";
-import { newWebhookSecret } from "../../src/domain/inboxes";
+import { newWebhookSecret } from "../../src/core/crypto";
 
 const body = JSON.stringify({ id: "evt_01TEST", event: "message_created", content: "Olá, ✓ unicode" });
 

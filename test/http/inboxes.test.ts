@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { findInboxByIdentifier, isInboxMember } from "../../src/domain/inboxes";
+import { isInboxMember } from "../../src/domain/inbox-members";
+import { findInboxByIdentifier } from "../../src/domain/inboxes";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
 
 const inboxesPath = (account: TestAccount) => `/v1/accounts/${account.accountId}/inboxes`;

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ACTIONS, ATTRIBUTES, OPERATORS, RULE_EVENTS } from "../../automation/catalogue";
+import { ACTIONS, ATTRIBUTES, OPERATORS, RULE_EVENTS } from "../../domain/automation-rules";
 import { AccountParams } from "../users/schemas";
 import { pathParam } from "../openapi";
 

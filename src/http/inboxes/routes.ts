@@ -1,18 +1,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import {
-  createInbox,
-  createInboxToken,
-  deleteInbox,
-  listInboxes,
-  listMembers,
-  requireVisibleInbox,
-  revokeInboxToken,
-  rotateSecret,
-  sendTestPing,
-  setMembers,
-  toInbox,
-  updateInbox,
-} from "../../domain/inboxes";
+import { listMembers, setMembers } from "../../domain/inbox-members";
+import { createInboxToken, revokeInboxToken } from "../../domain/inbox-tokens";
+import { createInbox, deleteInbox, listInboxes, requireVisibleInbox, rotateSecret, sendTestPing, toInbox, updateInbox } from "../../domain/inboxes";
 import { accountUser } from "../auth";
 import type { AppEnv } from "../context";
 import {

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { MAX_MEMBERS } from "../../domain/inboxes";
+import { MAX_MEMBERS } from "../../domain/inbox-members";
 import { pathParam } from "../openapi";
 import { AccountParams, UserSchema } from "../users/schemas";
 

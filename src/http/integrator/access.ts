@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
-import { findInboxByIdentifier, isInboxMember } from "../../domain/inboxes";
+import { isInboxMember } from "../../domain/inbox-members";
+import { findInboxByIdentifier } from "../../domain/inboxes";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppEnv, IntegratorCaller } from "../context";

@@ -1,12 +1,11 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { conversationObject } from "../../conversation/stub";
 import { findContactBySource, toContact, upsertContact } from "../../domain/contacts";
 import { pullEvents } from "../../domain/deliveries";
 import { getInboxConversation, listContactConversations, openConversation, toConversation } from "../../domain/conversations";
 import { originOf } from "../../domain/events";
-import { appendIncoming, receiveMessage } from "../../domain/incoming";
+import { appendIncoming, receiveMessage, reportMessageStatus } from "../../domain/incoming";
+import { listMessages } from "../../domain/messages";
 import { ensurePubsubToken } from "../../domain/realtime";
-import { getInboxMessage, listMessages } from "../../domain/messages";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppContext, AppEnv } from "../context";
@@ -264,19 +263,8 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(messageStatusRoute, async (c) => {
     const { message_id } = c.req.valid("param");
-    const message = await getInboxMessage(c.env, c.get("inbox").id, message_id);
     const body = c.req.valid("json");
-    const outcome = await conversationObject(c.env, message.conversationId).updateMessageStatus({
-      conversationId: message.conversationId,
-      messageId: message_id,
-      status: body.status,
-      reason: body.reason ?? null,
-      origin: originOf(integratorCaller(c)),
-    });
-    if (outcome.kind === "not_found") throw new ApiError("message_not_found", `No message with id '${message_id}' exists in this inbox.`);
-    if (outcome.kind === "not_outgoing") {
-      throw new ApiError("invalid_state", `Message '${message_id}' is not an outgoing reply; only replies carry delivery receipts.`);
-    }
-    return c.json(outcome.message, 200);
+    const message = await reportMessageStatus(c.env, c.get("inbox").id, message_id, body, originOf(integratorCaller(c)));
+    return c.json(message, 200);
   });
 

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import type { Json } from "../../db/schema";
+import type { Json } from "../../domain/contacts";
 import { pathParam } from "../openapi";
 
 const MAX_CONTENT = 150_000;

@@ -1,6 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { sql } from "drizzle-orm";
-import { database } from "../../db/client";
+import { checkDatabase } from "../../domain/health";
 import type { AppEnv } from "../context";
 import { errorResponses, jsonResponse } from "../openapi";
 
@@ -19,6 +18,6 @@ const healthRoute = createRoute({
 });
 
 export const systemRoutes = new OpenAPIHono<AppEnv>().openapi(healthRoute, async (c) => {
-  await database(c.env).run(sql`SELECT 1`);
+  await checkDatabase(c.env);
   return c.json({ status: "ok" as const }, 200);
 });

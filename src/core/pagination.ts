@@ -1,6 +1,6 @@
 import { and, eq, gt, lt, or, type Column, type SQL } from "drizzle-orm";
 import { ApiError } from "../errors/problem";
-import { base64url } from "./ids";
+import { base64url, fromBase64url } from "./base64";
 
 /** Cursors are opaque to clients: a base64url JSON of the last row's sort key. */
 export function encodeCursor(key: Record<string, string | number>): string {
@@ -15,8 +15,7 @@ export function decodeCursor<K extends Record<string, "string" | "number">>(
   const invalid = new ApiError("invalid_cursor", "The cursor is not one this API returned; pass next_cursor unchanged.");
   let decoded: unknown;
   try {
-    const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-    decoded = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0))));
+    decoded = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64url(cursor)));
   } catch {
     throw invalid;
   }

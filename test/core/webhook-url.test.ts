@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkWebhookUrl, judgeWebhookUrl, parseIpv6 } from "../../src/domain/webhook-url";
+import { checkWebhookUrl, judgeWebhookUrl, parseIpv6 } from "../../src/core/webhook-url";
 import { ApiError } from "../../src/errors/problem";
 
 const production = { allowLoopback: false };

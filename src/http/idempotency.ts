@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
-import { sha256Hex } from "../domain/tokens";
+import { sha256Hex } from "../core/crypto";
 import { ApiError } from "../errors/problem";
-import type { AppEnv } from "../http/context";
-import type { StoredResponse } from "./object";
+import type { AppEnv } from "./context";
+import type { StoredResponse } from "../idempotency/object";
 
 const LEASE_MS = 30_000;
 const WAIT_MS = 25_000;

@@ -1,5 +1,8 @@
 // Public ids are a type prefix and a ULID: time-ordered (so listings and cursors follow creation order)
 // with 80 random bits (never sequential, never guessable).
+import { base64url } from "./base64";
+import { randomBytes } from "./crypto";
+
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 export type IdPrefix = "acc" | "usr" | "tok" | "inb" | "ct" | "ci" | "cnv" | "msg" | "evt" | "whd" | "att" | "rule" | "run";
@@ -19,22 +22,6 @@ function ulid(now = Date.now()): string {
 
 export function newId(prefix: IdPrefix, now?: number): string {
   return `${prefix}_${ulid(now)}`;
-}
-
-export function base64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-export function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
-export function randomBytes(length: number): Uint8Array {
-  return crypto.getRandomValues(new Uint8Array(length));
 }
 
 /** The public inbox identifier: 24 URL-safe characters from 18 random bytes (144 bits). */

@@ -1,0 +1,128 @@
+// The layers of src/ (docs/architecture.md draws them), checked by `npm run lint:deps` in CI.
+// Imports only look down; nothing imports in a circle.
+//
+//   src/index.ts                  the Worker's entry: may import anything; routes queue message kinds
+//                                 to the delivery and automation consumers
+//   src/app.ts, src/http/         routes and middleware → domain, guards, core
+//   src/domain/                   what the product does → conversation, delivery, automation, guards, db, core
+//   src/idempotency/, src/rate-limit/
+//                                 request guards (a Durable Object each): used by http middleware
+//                                 (src/http/idempotency.ts, src/http/rate-limit.ts) and domain → db, core
+//   src/automation/               rules engine          → conversation, delivery, db, core
+//   src/conversation/             the conversation's object and commands → realtime, delivery, db, core
+//   src/realtime/                 the realtime object per account (WebSockets) and the commit nudge → delivery, db, core
+//   src/delivery/                 outbox, queue consumer, signing → db, core
+//   src/db/                       drizzle schema and client → core
+//   core: src/core/, src/errors/, src/env.ts, src/faults.ts → nothing above
+//
+// "core" below is the shared bottom: ids, time, pagination, URL policy, secrets and encodings, chunking,
+// the error model, the bindings and the fault switches. Type-only imports count like any other: the
+// parser (swc) does not tell them apart, and a type from a higher layer is still a dependency upward.
+const CORE = "^src/(core/|errors/|env\\.ts$|faults\\.ts$)";
+const UPPER = "^src/(index\\.ts$|app\\.ts$|http/)";
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "A circle has no bottom: move the shared piece below both modules.",
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: "nothing-imports-the-entry",
+      severity: "error",
+      comment: "src/index.ts is the top: it wires everything and nothing depends on it.",
+      from: { path: "^src/" },
+      to: { path: "^src/index\\.ts$" },
+    },
+    {
+      name: "http-goes-through-domain",
+      severity: "error",
+      comment:
+        "Routes and middleware call domain functions; they never reach the conversation object, the outbox, " +
+        "the rules engine or the database themselves (the guards' Durable Objects are the one exception, " +
+        "for the idempotency and rate-limit middleware).",
+      from: { path: "^src/(app\\.ts$|http/)" },
+      to: { path: "^src/(conversation|delivery|automation|db|realtime)/" },
+    },
+    {
+      name: "domain-looks-down",
+      severity: "error",
+      comment: "The domain never imports routes, the app or the entry.",
+      from: { path: "^src/domain/" },
+      to: { path: UPPER },
+    },
+    {
+      name: "middle-tier-looks-down",
+      severity: "error",
+      comment: "conversation, delivery, automation and the guards sit below the domain: they never import it, nor http.",
+      from: { path: "^src/(conversation|delivery|automation|idempotency|rate-limit|realtime)/" },
+      to: { path: ["^src/domain/", UPPER] },
+    },
+    {
+      name: "delivery-is-the-bottom-of-the-middle",
+      severity: "error",
+      comment:
+        "The outbox and the queue consumer know nothing of conversations or rules: queue message kinds are " +
+        "routed in src/index.ts, and what the outbox needs (event rows, which events go to the rules) lives in delivery.",
+      from: { path: "^src/delivery/" },
+      to: { path: "^src/(conversation|automation|idempotency|rate-limit|realtime)/" },
+    },
+    {
+      name: "conversation-below-automation",
+      severity: "error",
+      comment: "Automation acts on conversations; conversations never call the rules engine.",
+      from: { path: "^src/conversation/" },
+      to: { path: "^src/(automation|idempotency|rate-limit)/" },
+    },
+    {
+      name: "realtime-below-conversation",
+      severity: "error",
+      comment:
+        "Committing code (the conversation object, the domain) nudges the realtime object after a commit; the realtime " +
+        "object reads committed events from the store and never calls back into conversations, rules or guards.",
+      from: { path: "^src/realtime/" },
+      to: { path: "^src/(conversation|automation|idempotency|rate-limit)/" },
+    },
+    {
+      name: "automation-not-to-guards",
+      severity: "error",
+      comment: "The request guards belong to HTTP requests; the rules engine runs from the queue.",
+      from: { path: "^src/automation/" },
+      to: { path: "^src/(idempotency|rate-limit)/" },
+    },
+    {
+      name: "guards-stand-alone",
+      severity: "error",
+      comment: "Each request guard uses only db and core.",
+      from: { path: "^src/(idempotency|rate-limit)/" },
+      to: { path: "^src/(conversation|delivery|automation)/" },
+    },
+    {
+      name: "db-only-on-core",
+      severity: "error",
+      comment: "The schema and the client depend on core alone.",
+      from: { path: "^src/db/" },
+      to: { path: "^src/", pathNot: ["^src/db/", CORE] },
+    },
+    {
+      name: "core-is-the-bottom",
+      severity: "error",
+      comment: "Core (ids, time, pagination, URL policy, secrets, errors, env, faults) imports nothing above itself.",
+      from: { path: CORE },
+      to: { path: "^src/", pathNot: CORE },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^src/.*\\.d\\.ts$" },
+    // Parsed with swc: the TypeScript 7 compiler has no JavaScript API for dependency-cruiser to use.
+    parser: "swc",
+    reporterOptions: {
+      text: { highlightFocused: true },
+    },
+  },
+};
