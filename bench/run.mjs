@@ -10,10 +10,13 @@ import { projectRoot } from "../scripts/dev-server.mjs";
 import { apiClient } from "./lib/api.mjs";
 import { startHost } from "./lib/host.mjs";
 import { load, percentile, round, serverCpuSeconds, setServerCpuSampler } from "./lib/load.mjs";
+import { realtimeScenario } from "./lib/realtime.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
 import { seedConversationSql, seedAccount } from "./lib/seed.mjs";
 
 const quick = process.argv.includes("--quick");
+/** `--only=realtime` runs just that scenario (no ceilings): for working on it. */
+const only = process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length);
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
@@ -63,7 +66,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  await measureWriteCeiling();
+  if (!only) await measureWriteCeiling();
   await measureApp();
 } catch (error) {
   console.error(error);
@@ -126,6 +129,9 @@ async function measureApp() {
     : "The Worker's own socket was not found; every row goes through wrangler dev's proxy.";
   const api = apiClient(() => base);
 
+  if (only === "realtime") return liveUpdates(base, api, host);
+  if (only) throw new Error(`--only=${only}: only "realtime" can run alone`);
+
   // Ceilings of the app itself: a request that does no I/O.
   const notFound = (url, duration) => load({ url: `${url}/bench/no-such-route`, connections: CONNECTIONS, duration }, { expectStatus: 404 });
   results.ceilings.route = { ...(await notFound(base, CEILING_SECONDS)), what: "GET unknown path → 404 problem, no I/O" };
@@ -145,6 +151,7 @@ async function measureApp() {
   replies.setSecret(repliesInbox.secret);
   await webhookLatency(base, api, { accountId, admin }, repliesInbox, replies);
   await deliveryDrain(base, api, { accountId, admin }, await inbox("Drain"), receiver.endpoint("drain"));
+  await liveUpdates(base, api, host);
 
   // Scenario 6 needs the hot conversation at 10,000 messages.
   const seeded = await seedHot(base, api, hot);
@@ -155,6 +162,31 @@ async function measureApp() {
     base = host.directUrl ?? host.proxyUrl;
   }
   await historyRead(base, api, hot, seeded);
+}
+
+// 7. Realtime: 200 agent + 50 contact sockets, messages at 20/s, commit → socket; 1,000 idle sockets' memory.
+async function liveUpdates(base, api, host) {
+  const seed = await seedAccount(api, PLATFORM_TOKEN, "Realtime");
+  const { result, notes, details } = await realtimeScenario({
+    base,
+    api,
+    seed,
+    log,
+    agentSockets: quick ? 20 : 200,
+    contactSockets: quick ? 10 : 50,
+    rate: 20,
+    seconds: seconds(15),
+    idleSockets: quick ? 100 : 1000,
+    rssBytes: host.rssBytes,
+  });
+  addScenario({
+    id: "7",
+    name: `Live updates: ${details.agent_sockets} agent + ${details.contact_sockets} contact WebSockets, incoming messages at 20/s, commit → socket`,
+    result,
+    ceiling: null,
+    notes,
+    details,
+  });
 }
 
 // 1. POST /messages over 1,000 contacts: first their first messages, then steady traffic from known ones.
