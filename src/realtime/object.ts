@@ -67,7 +67,10 @@ export class RealtimeObject extends DurableObject<Bindings> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  /** The upgrade: the Worker authenticated the subscriber (ticket or pubsub token) and names it in a header. */
+  /**
+   * The upgrade — the one call that must be `fetch`, not RPC: a WebSocket travels in a Response. The Worker
+   * authenticated the subscriber (ticket, pubsub token or bearer token) and names it in a header.
+   */
   override async fetch(request: Request): Promise<Response> {
     const subscriber = JSON.parse(request.headers.get(SUBSCRIBER_HEADER) ?? "null") as Subscriber | null;
     if (!subscriber || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {

@@ -66,7 +66,7 @@ const getContactRoute = createRoute({
   summary: "Get the contact behind a source id",
   description: "Reads the contact you created with PUT under this source id. A source id never sent to this inbox is a 404 `contact_not_found`.",
   request: { params: ContactParams },
-  responses: { 200: jsonResponse(ContactSchema, "The contact"), ...errorResponses(403, 404, 422) },
+  responses: { 200: jsonResponse(UpsertedContactSchema, "The contact, with its pubsub_token"), ...errorResponses(403, 404, 422) },
 });
 
 const openConversationRoute = createRoute({
@@ -210,7 +210,8 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(getContactRoute, async (c) => {
     const found = await contactOr404(c, c.req.valid("param").source_id);
-    return c.json(toContact(found.contact, found.contactInbox.sourceId), 200);
+    const pubsub_token = await ensurePubsubToken(c.env, found.contactInbox);
+    return c.json({ ...toContact(found.contact, found.contactInbox.sourceId), pubsub_token }, 200);
   })
   .openapi(openConversationRoute, async (c) => {
     const contact = await contactOr404(c, c.req.valid("param").source_id);
