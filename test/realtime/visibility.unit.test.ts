@@ -1,4 +1,4 @@
-// The visibility rules as pure functions: every row of the matrix without workerd I/O.
+// The visibility rules as pure functions: every row of the matrix, in plain Node.
 import { describe, expect, it } from "vitest";
 import { candidateTags, tagsFor, visibleTo, type AgentSubscriber, type ContactSubscriber, type StreamEvent } from "../../src/realtime/visibility";
 
