@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage, setMembers, type TestInbox } from "../support/fixtures";
 import { agentStream, contactStream, eventsOf, isClient, openSocket } from "../support/realtime";
+import { receiverPath, waitForPayloads } from "../support/receiver-client";
 
 async function sha256Hex(value: string) {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
@@ -284,7 +285,8 @@ describe("order and resume", () => {
 describe("typing and last seen", () => {
   it("an agent typing reaches the agents' streams, the contact's stream and the webhook; a contact typing only the agents, live", async () => {
     const account = await createTestAccount();
-    const inbox = await createTestInbox(account);
+    const webhookPath = await receiverPath();
+    const inbox = await createTestInbox(account, { webhookPath });
     const contact = await upsertContact(account.adminToken, inbox);
     const sent = await sendMessage(account.adminToken, inbox, { contact: { source_id: contact.sourceId }, content: "hi" });
     const conversationId = sent.conversation.id;
@@ -304,6 +306,8 @@ describe("typing and last seen", () => {
       .bind(conversationId)
       .first<{ n: number }>();
     expect(stored!.n).toBe(1);
+    const [hook] = await waitForPayloads(webhookPath, 1, "conversation_typing_on");
+    expect(hook!.body).toMatchObject({ event: "conversation_typing_on", conversation_id: conversationId, sequence: null, user: { id: account.adminId } });
     const off = await api("POST", `/v1/accounts/${account.accountId}/conversations/${conversationId}/typing`, {
       token: account.adminToken,
       body: { status: "off" },
