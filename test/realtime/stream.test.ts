@@ -516,6 +516,33 @@ describe("hibernation done right", () => {
     resumed.close();
   });
 
+  it("a socket that stopped pinging is closed by the object's sweep (4000); one that pings stays; the tail survives in storage", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const silent = await agentStream(account.accountId, account.adminToken);
+    const pinging = await agentStream(account.accountId, account.adminToken);
+    pinging.ws.send("ping");
+    await pinging.next((frame) => frame.event === "pong");
+    const content = unique("tail");
+    await sendMessage(account.adminToken, inbox, { contact: { source_id: unique("c") }, content });
+    const last = await pinging.next(messageEvent(content));
+    const stub = env.REALTIME.get(env.REALTIME.idFromName(account.accountId));
+    // As if both had connected long ago: only the runtime's record of a ping keeps one alive.
+    await runInDurableObject(stub, async (instance, state) => {
+      for (const ws of state.getWebSockets()) {
+        const attachment = ws.deserializeAttachment() as { connectedAt: number };
+        ws.serializeAttachment({ ...attachment, connectedAt: Date.now() - 10 * 60_000 });
+      }
+      // A wake-up after hibernation continues from the stored tail, not from memory.
+      expect(state.storage.kv.get("tail")).toBe(Number(last.position));
+      await instance.alarm();
+    });
+    expect((await silent.closed).code).toBe(4000);
+    pinging.ws.send("ping");
+    expect((await pinging.next((frame) => frame.event === "pong" && pinging.frames.filter((f) => f.event === "pong").length === 2)).event).toBe("pong");
+    pinging.close();
+  });
+
   it("many sockets of one account stay one object; closing them leaves none behind", async () => {
     const account = await createTestAccount();
     const streams = await Promise.all(Array.from({ length: 12 }, () => agentStream(account.accountId, account.adminToken)));
