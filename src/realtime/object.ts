@@ -58,6 +58,8 @@ export class RealtimeObject extends DurableObject<Bindings> {
   private readonly catchingUp = new Set<WebSocket>();
   /** Frames sent and not yet acknowledged, per socket: [position, bytes]. */
   private readonly unacked = new Map<WebSocket, { pending: [number, number][]; bytes: number }>();
+  /** Attachments already read (a WeakMap: a closed socket takes its entry with it). */
+  private readonly subscribers = new WeakMap<WebSocket, Subscriber>();
   /** A replay waiting for the client's next acknowledgement. */
   private readonly ackWaiters = new Map<WebSocket, () => void>();
 
@@ -258,9 +260,18 @@ export class RealtimeObject extends DurableObject<Bindings> {
   private recipients(event: StreamEvent): WebSocket[] {
     const sockets = new Set(candidateTags(event).flatMap((tag) => this.ctx.getWebSockets(tag)));
     return [...sockets].filter((ws) => {
-      const attachment = ws.deserializeAttachment() as Attachment | null;
-      return attachment !== null && visibleTo(attachment.subscriber, event);
+      const subscriber = this.subscriberOf(ws);
+      return subscriber !== null && visibleTo(subscriber, event);
     });
+  }
+
+  /** The socket's subscriber: deserialized once per wake-up, not once per event. */
+  private subscriberOf(ws: WebSocket): Subscriber | null {
+    const cached = this.subscribers.get(ws);
+    if (cached) return cached;
+    const subscriber = (ws.deserializeAttachment() as Attachment | null)?.subscriber ?? null;
+    if (subscriber) this.subscribers.set(ws, subscriber);
+    return subscriber;
   }
 
   /**
