@@ -84,13 +84,17 @@ export class RealtimeObject extends DurableObject<Bindings> {
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, tagsFor(subscriber));
     server.serializeAttachment({ subscriber, connectedAt: Date.now() } satisfies Attachment);
+    // Not live until it knows where it starts: the fan-out leaves it alone meanwhile.
+    this.catchingUp.add(server);
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
-    const tail = await this.currentTail();
     if (afterParam === null) {
-      this.cursors.set(server, tail);
-      this.send(server, { event: "ready", position: String(tail) }, null);
+      const read = await this.currentTail();
+      // Starts after whatever the fan-out already passed while we read: the position it reports is exact.
+      const start = Math.max(read, this.tail ?? read);
+      this.cursors.set(server, start);
+      this.catchingUp.delete(server);
+      this.send(server, { event: "ready", position: String(start) }, null);
     } else {
-      this.catchingUp.add(server);
       this.ctx.waitUntil(this.catchUp(server, subscriber, Number(afterParam)));
     }
     return new Response(null, { status: 101, webSocket: client });
