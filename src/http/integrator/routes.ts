@@ -9,6 +9,7 @@ import { ensurePubsubToken } from "../../domain/realtime";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { inboxAccess } from "./access";
 import {
@@ -71,6 +72,7 @@ const getContactRoute = createRoute({
 
 const openConversationRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
   operationId: "openConversation",
@@ -111,6 +113,7 @@ const getConversationRoute = createRoute({
 
 const postMessageRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
   operationId: "postIncomingMessage",
@@ -140,6 +143,7 @@ const historyRoute = createRoute({
 
 const oneCallRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages",
   operationId: "receiveMessage",
@@ -155,6 +159,7 @@ const oneCallRoute = createRoute({
 
 const messageStatusRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages/{message_id}/status",
   operationId: "reportMessageStatus",
