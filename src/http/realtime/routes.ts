@@ -16,7 +16,9 @@ import {
   rotatePubsubToken,
 } from "../../domain/realtime";
 import { ApiError } from "../../errors/problem";
+import { requireVisibleConversation } from "../../domain/agent";
 import { accountUser, authenticated, checkAccountUser, integratorCaller } from "../auth";
+import { idempotent } from "../idempotency";
 import type { AppContext, AppEnv } from "../context";
 import { inboxAccess } from "../integrator/access";
 import { ContactParams, ConversationParams as InboxConversationParams } from "../integrator/schemas";
@@ -24,8 +26,14 @@ import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonRes
 import { AccountParams } from "../users/schemas";
 
 const tags = ["Realtime"];
-const agentGuard = { middleware: [accountUser()], security: bearerSecurity, tags };
-const integratorGuard = { middleware: [inboxAccess], security: bearerSecurity, tags };
+// Every POST takes an Idempotency-Key behind its own guard (src/http/idempotency.ts).
+const agentGuard = { middleware: [idempotent(accountUser())], security: bearerSecurity, tags };
+const conversationGuard = {
+  middleware: [idempotent(accountUser(), { beforeReplay: (c: AppContext) => requireVisibleConversation(c.env, userViewer(c), c.req.param("conversation_id") ?? "") })],
+  security: bearerSecurity,
+  tags,
+};
+const integratorGuard = { middleware: [idempotent(inboxAccess)], security: bearerSecurity, tags };
 
 const AgentConversationParams = AccountParams.extend({ conversation_id: pathParam("conversation_id") });
 
@@ -119,7 +127,7 @@ const TypingBody = z.strictObject({ status: z.enum(["on", "off"]) }).openapi("Ty
 const TypingResult = z.object({ conversation_id: z.string(), status: z.enum(["on", "off"]) }).openapi("TypingResult");
 
 const agentTypingRoute = createRoute({
-  ...agentGuard,
+  ...conversationGuard,
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/typing",
   operationId: "agentTyping",
@@ -158,7 +166,7 @@ const contactLastSeenRoute = createRoute({
 });
 
 const agentLastSeenRoute = createRoute({
-  ...agentGuard,
+  ...conversationGuard,
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/last_seen",
   operationId: "agentLastSeen",
