@@ -28,6 +28,7 @@ const configSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   RATE_LIMIT_PER_TOKEN: z.coerce.number().int().positive().default(1200),
   RATE_LIMIT_PER_INBOX: z.coerce.number().int().positive().default(2400),
+  RETENTION_DAYS: z.coerce.number().positive().finite().default(30),
   REALTIME_UNACKED_BYTES: z.coerce.number().int().positive().default(1_048_576),
 });
 
@@ -40,6 +41,8 @@ export type Config = {
   webhookTimeoutMs: number;
   /** Default requests per minute per token and per inbox identifier; accounts may override them. */
   rateLimits: { perToken: number; perInbox: number };
+  /** Events, webhook deliveries and their attempts older than this are pruned (docs/retention.md). */
+  retentionMs: number;
   /** Bytes of events a realtime socket may have unacknowledged before it is dropped (it resumes). */
   realtimeUnackedBytes: number;
 };
@@ -56,6 +59,7 @@ export function config(env: Bindings): Config {
       webhookRetryDelays: raw.WEBHOOK_RETRY_DELAYS,
       webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
       rateLimits: { perToken: raw.RATE_LIMIT_PER_TOKEN, perInbox: raw.RATE_LIMIT_PER_INBOX },
+      retentionMs: Math.round(raw.RETENTION_DAYS * 24 * 60 * 60 * 1000),
       realtimeUnackedBytes: raw.REALTIME_UNACKED_BYTES,
     };
     parsed.set(env, cached);
