@@ -17,6 +17,7 @@ export type EventType =
   | "contact_updated"
   | "conversation_typing_on"
   | "conversation_typing_off"
+  | "contact_deleted"
   | "webhook.test";
 
 export type EventRow = typeof events.$inferInsert;

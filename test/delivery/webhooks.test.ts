@@ -59,6 +59,7 @@ describe("webhook delivery", () => {
       "conversation_typing_off",
       "contact_created",
       "contact_updated",
+      "contact_deleted",
       "webhook.test",
     ];
     expect(Object.keys(doc.webhooks).sort()).toEqual([...names].sort());
