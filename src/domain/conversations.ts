@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { and, desc, eq, inArray, ne, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
 import { contactInboxes, contacts, conversations, type CustomAttributes, type Origin } from "../db/schema";
@@ -8,6 +9,7 @@ import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
 import { beyondKey, decodeCursor, page } from "../core/pagination";
 import { singleOpenKey, toContact, toConversation, type ContactInboxRow, type ContactRow, type ConversationRow } from "../conversation/resources";
+import { forwardToRealtime } from "../realtime/forward";
 
 // Routes answer with this shape; it is defined with the conversation, whose events carry it.
 export { toConversation };
@@ -129,6 +131,7 @@ export async function openConversation(
   ], [event]);
   if ((results[0]?.results?.length ?? 0) > 0) {
     await publish(env, committed);
+    waitUntil(forwardToRealtime(env, [event]));
     return { conversation: row, created: true };
   }
   const winner = await findWinner();
