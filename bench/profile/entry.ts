@@ -8,6 +8,7 @@ import worker, {
   ErasureObject as Erasure,
   IdempotencyObject as Idempotency,
   RateLimitObject as RateLimit,
+  RealtimeObject as Realtime,
   RecoveryObject as Recovery,
 } from "../../src/index";
 import type { Bindings } from "../../src/env";
@@ -240,6 +241,11 @@ export class RecoveryObject extends Recovery {
   }
 }
 export class ErasureObject extends Erasure {
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, countEnv(env));
+  }
+}
+export class RealtimeObject extends Realtime {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, countEnv(env));
   }
