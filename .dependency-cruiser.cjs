@@ -10,7 +10,8 @@
 //                                 (src/http/idempotency.ts, src/http/rate-limit.ts) and domain → db, core
 //   src/automation/               rules engine          → conversation, delivery, db, core
 //   src/conversation/             the conversation's object and commands → delivery, db, core
-//   src/delivery/                 outbox, queue consumer, signing → db, core
+//   src/delivery/                 outbox, queue consumer, signing → attachments, db, core
+//   src/attachments/              files in R2: streamed uploads, signed data_urls, clean-up → db, core
 //   src/db/                       drizzle schema and client → core
 //   core: src/core/, src/errors/, src/env.ts, src/faults.ts → nothing above
 //
@@ -90,6 +91,15 @@ module.exports = {
       comment: "Each request guard uses only db and core.",
       from: { path: "^src/(idempotency|rate-limit)/" },
       to: { path: "^src/(conversation|delivery|automation)/" },
+    },
+    {
+      name: "attachments-on-db",
+      comment:
+        "Attachment storage (R2 files, their rows, signed links) sits just above db: every layer that shows a " +
+        "message (domain, delivery's webhook payloads) may sign its data_urls, and it knows nothing of them.",
+      severity: "error",
+      from: { path: "^src/attachments/" },
+      to: { path: "^src/", pathNot: ["^src/attachments/", "^src/db/", CORE] },
     },
     {
       name: "db-only-on-core",

@@ -12,7 +12,12 @@ const credentialsFile = path.join(projectRoot, ".wrangler", "dev-account.json");
 const server = await startDevServer({
   port,
   stdio: "inherit",
-  vars: { PLATFORM_TOKEN: platformToken, ALLOW_LOOPBACK_WEBHOOKS: "true" },
+  vars: {
+    PLATFORM_TOKEN: platformToken,
+    ALLOW_LOOPBACK_WEBHOOKS: "true",
+    // A development key for attachment data_urls; production sets the secret (docs/attachments.md).
+    ATTACHMENT_SIGNING_SECRET: process.env.ATTACHMENT_SIGNING_SECRET ?? "dev-attachment-signing-secret-change-me",
+  },
 });
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, async () => {

@@ -7,6 +7,8 @@ declare global {
     interface Env {
       /** Operator secret that may create accounts (`wrangler secret put PLATFORM_TOKEN`). */
       PLATFORM_TOKEN?: string;
+      /** Key of the HMAC that signs attachment data_urls (`wrangler secret put ATTACHMENT_SIGNING_SECRET`). */
+      ATTACHMENT_SIGNING_SECRET?: string;
     }
   }
 }
@@ -28,6 +30,14 @@ const configSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   RATE_LIMIT_PER_TOKEN: z.coerce.number().int().positive().default(1200),
   RATE_LIMIT_PER_INBOX: z.coerce.number().int().positive().default(2400),
+  ATTACHMENT_SIGNING_SECRET: z.string().min(16).optional(),
+  ATTACHMENT_MAX_BYTES: z.coerce.number().int().positive().default(40 * 1024 * 1024),
+  ATTACHMENT_URL_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
+  PUBLIC_URL: z
+    .string()
+    .default("")
+    .transform((value) => value.replace(/\/+$/, "") || undefined)
+    .pipe(z.url({ protocol: /^https?$/ }).optional()),
 });
 
 /** Configuration variables, parsed once per env object. */
@@ -39,6 +49,14 @@ export type Config = {
   webhookTimeoutMs: number;
   /** Default requests per minute per token and per inbox identifier; accounts may override them. */
   rateLimits: { perToken: number; perInbox: number };
+  attachments: {
+    /** HMAC key of data_urls; without it attachments cannot be served (the routes answer 503). */
+    signingSecret: string | undefined;
+    maxBytes: number;
+    urlTtlSeconds: number;
+    /** The origin data_urls point at; undefined: the origin of the request that uploaded the file. */
+    publicUrl: string | undefined;
+  };
 };
 
 const parsed = new WeakMap<object, Config>();
@@ -53,6 +71,12 @@ export function config(env: Bindings): Config {
       webhookRetryDelays: raw.WEBHOOK_RETRY_DELAYS,
       webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
       rateLimits: { perToken: raw.RATE_LIMIT_PER_TOKEN, perInbox: raw.RATE_LIMIT_PER_INBOX },
+      attachments: {
+        signingSecret: raw.ATTACHMENT_SIGNING_SECRET,
+        maxBytes: raw.ATTACHMENT_MAX_BYTES,
+        urlTtlSeconds: raw.ATTACHMENT_URL_TTL_SECONDS,
+        publicUrl: raw.PUBLIC_URL,
+      },
     };
     parsed.set(env, cached);
   }
