@@ -8,6 +8,7 @@ import { judgeWebhookUrl } from "../core/webhook-url";
 import { attemptDelivery, type AttemptResult } from "./attempt";
 import { earlierInLinePending, sendDeliveries, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
+import { withDataUrls } from "../attachments/render";
 import { nextDelaySeconds, queueDelay } from "./schedule";
 import { activeSecrets, webhookHeaders } from "./signing";
 
@@ -169,7 +170,8 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
     await settle(env, delivery, "failed", { last_error: "The event no longer exists." });
     return { kind: "ack" };
   }
-  const body = JSON.stringify(eventEnvelope(event, inbox));
+  // Stored attachments get a data_url signed for this attempt (a retry days later carries a fresh one).
+  const body = JSON.stringify(await withDataUrls(env, eventEnvelope(event, inbox), now));
   const headers = await webhookHeaders({
     secrets,
     id: event.id,

@@ -5,6 +5,7 @@ import { appendedOrThrow, type Appended, type Dedupe } from "../conversation/com
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { toContact, toConversation, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
+import { resolveAttachments, withDataUrls } from "./attachments";
 import { upsertContact, type ContactAttributes } from "./contacts";
 import { findContactAndConversation, openConversation } from "./conversations";
 import { getInboxMessage } from "./messages";
@@ -16,6 +17,8 @@ export type IncomingMessage = {
   source_id?: string;
   content_attributes?: CustomAttributes;
   attachments?: { url: string; file_type: string; name?: string }[];
+  /** Uploads of this inbox (POST …/uploads, or the files of a multipart request). */
+  attachment_ids?: string[];
 };
 
 /** Appends an incoming message from the conversation's contact; reopens it if resolved or snoozed. */
@@ -26,13 +29,19 @@ export async function appendIncoming(
   origin: Origin,
   dedupe: Dedupe,
 ): Promise<Appended> {
+  const attachments = await resolveAttachments(
+    env,
+    { accountId: target.contactInbox.accountId, inboxId: target.contactInbox.inboxId },
+    target.conversationId,
+    message,
+  );
   const outcome = await conversationObject(env, target.conversationId).appendMessage({
     conversationId: target.conversationId,
     message: {
       messageType: "incoming",
       content: message.content ?? null,
       contentAttributes: message.content_attributes ?? {},
-      attachments: message.attachments ?? [],
+      attachments,
       private: false,
       sender: { type: "contact", id: target.contact.id },
       sourceId: message.source_id ?? null,
@@ -42,7 +51,8 @@ export async function appendIncoming(
     reopen: true,
     dedupe,
   });
-  return appendedOrThrow(outcome, target.conversationId);
+  const appended = appendedOrThrow(outcome, target.conversationId);
+  return { ...appended, message: await withDataUrls(env, appended.message) };
 }
 
 /**
@@ -114,5 +124,5 @@ export async function reportMessageStatus(
   if (outcome.kind === "not_outgoing") {
     throw new ApiError("invalid_state", `Message '${messageId}' is not an outgoing reply; only replies carry delivery receipts.`);
   }
-  return outcome.message;
+  return withDataUrls(env, outcome.message);
 }

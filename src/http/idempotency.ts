@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { sha256Hex } from "../core/crypto";
 import { ApiError } from "../errors/problem";
+import { isStreamedUpload } from "./body";
 import type { AppEnv } from "./context";
 import type { StoredResponse } from "../idempotency/object";
 
@@ -29,7 +30,9 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     caller.kind === "platform" ? "platform" : `${caller.accountId} ${caller.kind === "user" ? caller.userId : caller.inboxId}`;
   const path = new URL(c.req.url).pathname;
   const stub = c.env.IDEMPOTENCY.get(c.env.IDEMPOTENCY.idFromName(`${scope} ${path} ${key}`));
-  const fingerprint = await sha256Hex(`${c.req.method} ${path}\n${await c.req.text()}`);
+  // A streamed upload is not read twice (nor held whole) to fingerprint it: its key stands for the request.
+  const body = isStreamedUpload(c.req.method, path, c.req.header("content-type")) ? "(multipart upload)" : await c.req.text();
+  const fingerprint = await sha256Hex(`${c.req.method} ${path}\n${body}`);
 
   // Write paths that can be re-run after a crash (the conversation object) dedupe on this too.
   c.set("idempotency", { key: `${scope} ${path} ${key}`, fingerprint });
