@@ -37,7 +37,11 @@ export async function uploadOne(env: Bindings, owner: Owner, body: ReadableStrea
   let stored: AttachmentRow | undefined;
   try {
     for await (const part of readParts(body, boundary)) {
-      if (part.fileName === undefined) continue;
+      // Other fields mean nothing here; read (bounded) and dropped.
+      if (part.fileName === undefined) {
+        await partText(part, 64 * 1024);
+        continue;
+      }
       if (stored) throw new ApiError("validation_failed", "Send one file per upload; a message can reference up to 10.");
       stored = await storeFile(env, owner, part, baseUrl);
     }
