@@ -334,6 +334,29 @@ describe("agents", () => {
     expect(agentHistory.body.data.at(-1).attachments[0].data_url).toEqual(expect.any(String));
   });
 
+  it("a retried multipart reply (same Idempotency-Key) and a retried upload store nothing twice", async () => {
+    const { account, agent, path } = await agentSetup();
+    const key = unique("key");
+    const files = [{ bytes: pdf("once"), name: "once.pdf", type: "application/pdf" }];
+    const first = await post(path, agent.token, form({ content: "once" }, files), { "idempotency-key": key });
+    expect(first.status, first.text).toBe(201);
+    const before = await objects();
+    const retry = await post(path, agent.token, form({ content: "once" }, files), { "idempotency-key": key });
+    expect(retry.status).toBe(201);
+    expect(retry.body.id).toBe(first.body.id);
+    expect(await objects()).toBe(before);
+
+    const uploadKey = unique("upload");
+    const upload = () =>
+      post(`/v1/accounts/${account.accountId}/uploads`, agent.token, form({}, [{ bytes: png(), name: "u.png", type: "image/png", field: "file" }]), {
+        "idempotency-key": uploadKey,
+      });
+    const up = await upload();
+    const again = await upload();
+    expect(again.body.id).toBe(up.body.id);
+    expect(await objects()).toBe(before + 1);
+  });
+
   it("an empty reply without files is still a 422", async () => {
     const { agent, path } = await agentSetup();
     expectProblem(await api("POST", path, { token: agent.token, body: { content: " " } }), 422, "validation_failed");
