@@ -56,12 +56,18 @@ export async function uploadOne(env: Bindings, owner: Owner, body: ReadableStrea
 /** Sets a form field, with brackets for nesting (contact[source_id]) and [] for lists (attachment_ids[]). */
 function setField(target: Record<string, unknown>, name: string, value: unknown) {
   const path = name.replace(/\]/g, "").split("[");
+  // Only the fields' own keys: a name like __proto__[x] must not reach Object.prototype.
+  if (path.some((key) => key === "__proto__" || key === "constructor" || key === "prototype")) {
+    throw new ApiError("validation_failed", `Form field '${name}' is not a field of this message.`, {
+      errors: [{ location: "body", pointer: `/${path.join("/")}`, detail: "unknown field" }],
+    });
+  }
   let node = target;
   for (let i = 0; i < path.length - 1; i++) {
     const key = path[i]!;
     if (key === "") break;
     const next = path[i + 1] === "" ? [] : {};
-    if (typeof node[key] !== "object" || node[key] === null) node[key] = next;
+    if (!Object.hasOwn(node, key) || typeof node[key] !== "object" || node[key] === null) node[key] = next;
     if (path[i + 1] === "") {
       (node[key] as unknown[]).push(value);
       return;

@@ -197,6 +197,13 @@ describe("limits and bad input", () => {
     expect(ten.body.message.attachments).toHaveLength(10);
   });
 
+  it("form field names cannot reach prototypes", async () => {
+    const { base, token } = await setup();
+    const res = await oneCall(base, token, { content: "x", "__proto__[polluted]": "yes" }, []);
+    expectProblem(res, 422, "validation_failed");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it("sanitises file names and serves them in Content-Disposition", async () => {
     const { base, token } = await setup();
     // (FormData itself escapes quotes and line breaks in filenames; these reach the parser as sent.)
