@@ -18,7 +18,6 @@ import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
 import { describeWebhooks } from "./http/webhooks";
-import { idempotency } from "./http/idempotency";
 
 export const API_VERSION = "1.0.0";
 
@@ -42,7 +41,8 @@ export function buildApp() {
     // Answers carry tokens, secrets and one account's data: no shared or browser cache may keep them.
     if (!c.res.headers.has("cache-control")) c.header("cache-control", "no-store");
   });
-  app.use("/v1/*", jsonBody, authenticate, rateLimit, idempotency);
+  // Idempotency is not here: it runs inside each POST route, after the route's own guard (see idempotent()).
+  app.use("/v1/*", jsonBody, authenticate, rateLimit);
 
   app.route("/", systemRoutes);
   app.route("/", docsRoutes);

@@ -2,7 +2,10 @@
  * Named points where tests inject failures ("queue.send", "d1.batch", …) to prove that nothing is lost.
  * Nothing arms them in production: only code running in the same isolate (the vitest pool) can.
  */
-const armed = new Map<string, number>();
+const armed = new Map<string, { times: number; kind: FaultKind }>();
+
+/** `storage`: fails the way D1 does when unreachable. `bug`: a programming error (a TypeError), as a bug would. */
+export type FaultKind = "storage" | "bug";
 
 export class InjectedFault extends Error {
   constructor(point: string) {
@@ -11,10 +14,24 @@ export class InjectedFault extends Error {
   }
 }
 
+const holds = new Map<string, Promise<void>>();
+
 export const faults = {
+  /** Make every pass through `point` wait until the returned function is called (to order a race). */
+  hold(point: string): () => void {
+    let release!: () => void;
+    holds.set(point, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      holds.delete(point);
+      release();
+    };
+  },
+  async pause(point: string): Promise<void> {
+    await holds.get(point);
+  },
   /** Fail the next `times` passes through `point` (Infinity until disarmed). */
-  arm(point: string, times = 1) {
-    armed.set(point, times);
+  arm(point: string, times = 1, kind: FaultKind = "storage") {
+    armed.set(point, { times, kind });
   },
   disarm(point?: string) {
     if (point) armed.delete(point);
@@ -30,10 +47,11 @@ export const faults = {
     }
   },
   check(point: string) {
-    const remaining = armed.get(point);
-    if (!remaining) return;
-    if (remaining === 1) armed.delete(point);
-    else armed.set(point, remaining - 1);
+    const fault = armed.get(point);
+    if (!fault) return;
+    if (fault.times === 1) armed.delete(point);
+    else armed.set(point, { ...fault, times: fault.times - 1 });
+    if (fault.kind === "bug") throw new TypeError(`injected bug at ${point}: cannot read properties of undefined`);
     throw new InjectedFault(point);
   },
 };

@@ -8,6 +8,7 @@ import { ApiError, notFound } from "../errors/problem";
 import { requireWritableConversation, type Viewer } from "./access";
 import type { Actor, ConversationOutcome, MessageOutcome } from "./protocol";
 import { toContact, type Conversation, type Message } from "./resources";
+import { findMessageBySource } from "./queries";
 import { conversationObject } from "./stub";
 
 export type Dedupe = { key: string; fingerprint: string } | undefined;
@@ -44,6 +45,7 @@ export async function postAgentMessage(
   input: {
     content?: string;
     private?: boolean;
+    source_id?: string;
     content_attributes?: CustomAttributes & { in_reply_to?: string };
     /** Resolved by the caller (domain/attachments): stored files and URLs. */
     attachments?: Attachment[];
@@ -51,6 +53,14 @@ export async function postAgentMessage(
   dedupe: Dedupe,
 ) {
   const row = await requireWritableConversation(env, viewer, conversationId);
+  if (input.source_id !== undefined) {
+    // The same source_id in this conversation is a retry (the object returns that message); elsewhere in
+    // the inbox it names another message, and answering with that one would be wrong.
+    const taken = await findMessageBySource(env, row.conversation.inboxId, input.source_id);
+    if (taken && taken.conversationId !== conversationId) {
+      throw new ApiError("invalid_state", `source_id '${input.source_id}' already names a message in another conversation of this inbox; send a new one.`);
+    }
+  }
   const inReplyTo = input.content_attributes?.in_reply_to;
   if (inReplyTo !== undefined) {
     const target = await database(env)
@@ -73,7 +83,7 @@ export async function postAgentMessage(
       attachments: input.attachments ?? [],
       private: input.private ?? false,
       sender: actor.sender,
-      sourceId: null,
+      sourceId: input.source_id ?? null,
     },
     contact: toContact(row.contact, row.contactInbox.sourceId),
     origin: actor.origin,

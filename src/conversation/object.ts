@@ -16,7 +16,7 @@ import { applyReceipt, checkReceipt } from "./changes/receipt";
 import type { ChangeContext, Changed, ConversationState, InboxLock, NeedsInbox, Unchanged, Writes } from "./changes/state";
 import { setStatus as statusChange, wakeIfDue as wakeChange } from "./changes/status";
 import type { Actor, ConversationOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
-import { findMessageBySource } from "./queries";
+import { findMessageByRequestKey, findMessageBySource } from "./queries";
 import { toConversation, toMessage, type Contact, type ConversationRow, type MessageRow } from "./resources";
 
 /** A change as the shell calls it: the conversation's state and the context → what to write, or why not. */
@@ -65,8 +65,8 @@ export class ConversationObject extends DurableObject<Bindings> {
         if (key.kind === "mismatch") return { kind: "dedupe_mismatch" };
         if (key.kind === "replay") {
           const stored = await database(this.env).select().from(messages).where(eq(messages.id, key.messageId)).get();
-          const conversation = await this.load(input.conversationId);
-          if (stored && conversation) return { kind: "existing", message: toMessage(stored), conversation: toConversation(conversation) };
+          // The message may sit in another conversation of the inbox (see key_taken): answer with its own.
+          if (stored) return this.existing(input.conversationId, stored);
         }
       }
       // Second layer: the integrator's source_id, unique per inbox in D1.
@@ -84,12 +84,10 @@ export class ConversationObject extends DurableObject<Bindings> {
         case "unchanged":
           throw new Error("appending a message always changes the conversation");
         case "key_taken": {
-          // Another request with this key committed first (D1's unique index caught it): answer with its message.
-          const existing = await database(this.env)
-            .select()
-            .from(messages)
-            .where(and(eq(messages.conversationId, input.conversationId), eq(messages.requestKey, input.dedupe!.key)))
-            .get();
+          // Another request with this key committed first (D1's unique index caught it): answer with its
+          // message — keys are unique per inbox, so it may sit in another conversation (resolved since).
+          const inboxId = (await this.load(input.conversationId))?.inboxId ?? "";
+          const existing = await findMessageByRequestKey(this.env, inboxId, input.dedupe!.key);
           if (existing) {
             this.rememberKey(input.dedupe!, existing.id);
             return this.existing(input.conversationId, existing);

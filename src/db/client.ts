@@ -25,6 +25,7 @@ export function isUniqueViolation(error: unknown, index?: string): boolean {
 
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import type { SQL } from "drizzle-orm";
+import { OutcomeUnknown } from "../errors/outcome";
 import { faults } from "../faults";
 
 const dialect = new SQLiteAsyncDialect();
@@ -37,8 +38,40 @@ export function prepare(env: Pick<Bindings, "DB">, query: Compilable): D1Prepare
   return env.DB.prepare(sql).bind(...params);
 }
 
-/** Runs statements as one transaction: all commit or none do. */
+/**
+ * Awaits a write batch that drizzle sends (db.batch): a failure other than a constraint violation came
+ * after the batch was sent, so whether it committed is unknown. Single drizzle writes need no wrapper:
+ * their errors name the statement ("Failed query: insert …"), and the error handler reads that.
+ */
+export async function sentWrite<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    throw unknownUnlessRejected(error);
+  }
+}
+
+function unknownUnlessRejected(error: unknown): unknown {
+  const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error);
+  if (/constraint failed/i.test(text)) return error;
+  return new OutcomeUnknown("a D1 write failed after it was sent; it may have committed", { cause: error });
+}
+
+/**
+ * Runs statements as one transaction: all commit or none do. A constraint violation is a definite "none";
+ * any other failure comes after the batch was sent, so whether it committed is unknown (OutcomeUnknown).
+ */
 export async function commitBatch(env: Pick<Bindings, "DB">, statements: D1PreparedStatement[]): Promise<D1Result[]> {
   faults.check("d1.batch");
-  return env.DB.batch(statements);
+  let results: D1Result[];
+  try {
+    results = await env.DB.batch(statements);
+  } catch (error) {
+    throw unknownUnlessRejected(error);
+  }
+  // Tests: the batch committed and only its answer was lost.
+  if (faults.take("d1.batch.answer_lost")) {
+    throw new OutcomeUnknown("a D1 batch failed after it was sent; it may have committed", { cause: new Error("D1_ERROR: Network connection lost.") });
+  }
+  return results;
 }

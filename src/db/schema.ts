@@ -248,7 +248,8 @@ export const messages = sqliteTable(
   (t) => [
     uniqueIndex("messages_conversation_seq").on(t.conversationId, t.seq),
     uniqueIndex("messages_source").on(t.inboxId, t.sourceId).where(sql`source_id IS NOT NULL`),
-    uniqueIndex("messages_request_key").on(t.conversationId, t.requestKey).where(sql`request_key IS NOT NULL`),
+    // Per inbox, not per conversation: a retry finds its message even if the conversation was resolved since.
+    uniqueIndex("messages_request_key").on(t.inboxId, t.requestKey).where(sql`request_key IS NOT NULL`),
     oneOf("messages_message_type", "message_type", MESSAGE_TYPES),
     oneOf("messages_sender_type", "sender_type", SENDER_TYPES),
     oneOf("messages_status", "status", MESSAGE_STATUSES),

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { database } from "../db/client";
+import { database, sentWrite } from "../db/client";
 import { accounts, apiTokens, users } from "../db/schema";
 import { config, type Bindings } from "../env";
 import { ApiError } from "../errors/problem";
@@ -33,11 +33,11 @@ export async function createAccount(env: Bindings, input: NewAccount): Promise<C
   };
   const { issued, row } = await mintToken({ accountId, kind: "user", userId: user.id }, now);
   const db = database(env);
-  await db.batch([
+  await sentWrite(db.batch([
     db.insert(accounts).values({ id: accountId, name: input.name, createdAt: now }),
     db.insert(users).values(user),
     db.insert(apiTokens).values(row),
-  ]);
+  ]));
   return {
     account: { id: accountId, name: input.name, created_at: new Date(now).toISOString() },
     user: toUser(user),

@@ -22,7 +22,13 @@ export async function postAgentMessage(
   viewer: UserViewer,
   actor: Actor,
   conversationId: string,
-  input: { content?: string; private?: boolean; content_attributes?: CustomAttributes & { in_reply_to?: string }; attachment_ids?: string[] },
+  input: {
+    content?: string;
+    private?: boolean;
+    source_id?: string;
+    content_attributes?: CustomAttributes & { in_reply_to?: string };
+    attachment_ids?: string[];
+  },
   dedupe: Dedupe,
 ) {
   const { attachment_ids, ...fields } = input;

@@ -2,7 +2,7 @@
 import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { chunks } from "../core/chunks";
-import { database } from "../db/client";
+import { database, sentWrite } from "../db/client";
 import { inboxMembers, users } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
@@ -67,10 +67,10 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
         .where(and(eq(users.accountId, accountId), inArray(users.id, chunk), isNull(users.deletedAt))),
     ),
   );
-  await db.batch([
+  await sentWrite(db.batch([
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId))),
     ...writes,
-  ]);
+  ]));
   return listMembers(env, accountId, inboxId);
 }
 

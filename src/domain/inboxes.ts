@@ -7,7 +7,7 @@ import { newId, newInboxIdentifier } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 import { checkWebhookUrl } from "../core/webhook-url";
-import { database } from "../db/client";
+import { database, sentWrite } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, webhookDeliveries } from "../db/schema";
 import type { AttemptResult } from "../delivery/attempt";
 import { pingWebhook } from "../delivery/ping";
@@ -203,7 +203,7 @@ export async function updateInbox(env: Bindings, accountId: string, inboxId: str
 export async function deleteInbox(env: Bindings, accountId: string, inboxId: string): Promise<void> {
   const now = Date.now();
   const db = database(env);
-  const [deleted] = await db.batch([
+  const [deleted] = await sentWrite(db.batch([
     db
       .update(inboxes)
       .set({ deletedAt: now, updatedAt: now })
@@ -223,7 +223,7 @@ export async function deleteInbox(env: Bindings, accountId: string, inboxId: str
           eq(webhookDeliveries.state, "pending"),
         ),
       ),
-  ]);
+  ]));
   if (deleted.length === 0) throw notFound("inbox_not_found", "inbox", inboxId);
 }
 

@@ -4,10 +4,11 @@ import { conversationObject } from "../conversation/stub";
 import { appendedOrThrow, type Appended, type Dedupe } from "../conversation/commands";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
-import { toContact, toConversation, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
+import { findMessageByRequestKey } from "../conversation/queries";
+import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
 import { resolveAttachments, withDataUrls } from "./attachments";
 import { upsertContact, type ContactAttributes } from "./contacts";
-import { findContactAndConversation, openConversation } from "./conversations";
+import { findContactAndConversation, getInboxConversation, openConversation } from "./conversations";
 import { getInboxMessage } from "./messages";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
@@ -70,6 +71,20 @@ export async function receiveMessage(
   origin: Origin,
   dedupe: Dedupe,
 ) {
+  // A retry whose first attempt committed (and whose key's lease expired since): the message exists,
+  // perhaps in a conversation resolved since. Return it rather than open another conversation and write it again.
+  if (dedupe) {
+    const earlier = await findMessageByRequestKey(env, inbox.id, dedupe.key);
+    if (earlier) {
+      const found = await getInboxConversation(env, inbox.id, earlier.conversationId);
+      return {
+        created: false,
+        contact: toContact(found.contact, found.contactInbox.sourceId),
+        conversation: toConversation(found.conversation),
+        message: await withDataUrls(env, toMessage(earlier)),
+      };
+    }
+  }
   const { source_id: contactSourceId, ...attributes } = input.contact;
   const known = await findContactAndConversation(env, inbox, contactSourceId);
   const contact = await upsertContact(env, inbox, contactSourceId, attributes, origin, known.contact ?? null);

@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, isNull, sql } from "drizzle-orm";
-import { database, isUniqueViolation } from "../db/client";
+import { database, isUniqueViolation, sentWrite } from "../db/client";
 import { apiTokens, inboxMembers, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
@@ -101,12 +101,12 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
     }
   }
   const now = Date.now();
-  await db.batch([
+  await sentWrite(db.batch([
     db.update(users).set({ deletedAt: now }).where(and(eq(users.accountId, accountId), eq(users.id, userId))),
     db
       .update(apiTokens)
       .set({ revokedAt: now })
       .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt))),
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, userId))),
-  ]);
+  ]));
 }

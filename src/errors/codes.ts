@@ -25,6 +25,7 @@ export const problemCodes = {
   identifier_taken: { status: 409, title: "Contact identifier already in use" },
   inbox_deleted: { status: 409, title: "Inbox is deleted" },
   idempotency_key_in_use: { status: 409, title: "A request with this Idempotency-Key is still running" },
+  idempotency_answer_withdrawn: { status: 409, title: "The stored answer for this Idempotency-Key was withdrawn" },
   invalid_state: { status: 409, title: "Not possible in the current state" },
   payload_too_large: { status: 413, title: "Request body too large" },
   file_too_large: { status: 413, title: "File too large" },
@@ -38,6 +39,7 @@ export const problemCodes = {
   rate_limited: { status: 429, title: "Rate limit exceeded" },
   internal_error: { status: 500, title: "Internal server error" },
   storage_unavailable: { status: 503, title: "Storage temporarily unavailable" },
+  outcome_unknown: { status: 503, title: "The change may or may not have been written" },
   service_unavailable: { status: 503, title: "Service temporarily unavailable" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

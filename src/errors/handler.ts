@@ -1,6 +1,7 @@
 import type { Context, Env as HonoEnv } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
+import { isOutcomeUnknown } from "./outcome";
 import { ApiError, problemResponse, type FieldError } from "./problem";
 
 /** Storage or a Durable Object failed in a way a retry can cure: the client gets a 503, not a 500. */
@@ -18,11 +19,16 @@ function errorChain(error: unknown): Error[] {
   return chain;
 }
 
-function isStorageFailure(error: unknown): boolean {
+export function isStorageFailure(error: unknown): boolean {
   // D1 prefixes its errors with D1_ (D1_ERROR, D1_EXEC_ERROR…); constraint violations are answered by
   // the domain code before they get here, so what is left is the database being unavailable. Drizzle
   // wraps them ("Failed query: …" / "Failed to run the query …"), so look through the causes.
   return errorChain(error).some((link) => /^D1_|D1 DB|Network connection lost/i.test(link.message));
+}
+
+/** A single drizzle write that failed: drizzle names the statement ("Failed query: insert into …"). */
+function isSentWrite(error: unknown): boolean {
+  return errorChain(error).some((link) => /^Failed query: \s*(insert|update|delete|replace)\b/i.test(link.message));
 }
 
 function isDurableObjectFailure(error: unknown): boolean {
@@ -57,6 +63,17 @@ function stackFrames(error: Error): string | undefined {
 /** Turns anything thrown into the API's error model. Unknown exceptions become a logged 500 with a request id. */
 export function toApiError(error: unknown, requestId: string): ApiError {
   if (error instanceof ApiError) return error;
+  // Before the storage check: a storage failure too, but one that came after a write was sent.
+  if (isOutcomeUnknown(error) || (isStorageFailure(error) && isSentWrite(error))) {
+    console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "outcome_unknown", message: describeForLog(error) }));
+    return new ApiError(
+      "outcome_unknown",
+      "The write was sent, but the database or the conversation stopped answering before it confirmed it: it may or may not have been written. " +
+        "Find out before writing again: retry with the same Idempotency-Key or the same source_id (safe: a written change is returned, not repeated), " +
+        "or read the conversation's history (GET …/messages) to see whether it is there.",
+      { headers: { "retry-after": "1" } },
+    );
+  }
   if (error instanceof TransientFailure || isStorageFailure(error)) {
     console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "storage", message: describeForLog(error) }));
     return new ApiError("storage_unavailable", "The database did not answer; nothing was written. Retry the request.", {

@@ -7,10 +7,21 @@ import { safeDecode } from "./path";
 
 /** Resolves the bearer token once per request; each route then declares what it needs with a guard below. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await resolveRequestCaller(c);
+  return next();
+};
+
+/**
+ * Reads the token again, for a request that waited (an idempotent duplicate): the caller's role, inbox
+ * memberships and the token itself are taken as they are now, and the guards can be re-run against them.
+ */
+export const reauthenticate = (c: Context<AppEnv>) => resolveRequestCaller(c);
+
+async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const header = c.req.header("authorization");
   if (!header) {
     c.set("caller", null);
-    return next();
+    return;
   }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ApiError("invalid_token", "Send the token as 'Authorization: Bearer <token>'.");
@@ -24,9 +35,8 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   );
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
   c.set("caller", caller);
-  if (called) c.set("calledInbox", called);
-  return next();
-};
+  c.set("calledInbox", called);
+}
 
 export function authenticated(c: Context<AppEnv>): Caller {
   const caller = c.get("caller");

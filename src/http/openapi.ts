@@ -28,13 +28,13 @@ const statusDescriptions: Record<number, string> = {
   401: "Missing, unknown or revoked token",
   403: "The token may not perform this operation",
   404: "Unknown id, or one belonging to another account",
-  409: "Conflicts with the current state",
+  409: "Conflicts with the current state (or the Idempotency-Key's answer was withdrawn or is still running)",
   413: "Body over 1 MiB, or a file over ATTACHMENT_MAX_BYTES",
   415: "Body is not JSON, or a file's content does not match its declared type",
   416: "The byte range is outside the file",
   422: "Body, query or path fails validation",
   429: "Rate limit exceeded",
-  503: "Storage briefly unavailable; nothing was written, retry",
+  503: "`storage_unavailable` / `service_unavailable`: nothing was written, retry. `outcome_unknown`: the write may have committed; retry with the same Idempotency-Key or source_id, or read the history, to find out",
 };
 
 /** The error responses a route can give, all as problem+json. 401/429/503 apply to every authenticated route. */
@@ -69,7 +69,12 @@ export const IdempotencyKeyHeader = z.object({
     .string()
     .max(255)
     .optional()
-    .openapi({ description: "Makes the POST safe to retry: a repeat within 24 h returns the first response." }),
+    .openapi({
+      description:
+        "Makes the POST safe to retry: a repeat within 24 h returns the first response with `Idempotent-Replayed: true`; the same key with another body is 422 `idempotency_key_reused`. " +
+        "Only a 2xx is remembered (the operation ran); a 4xx (400, 401, 403, 404, 409 on a precondition, 413, 415, 422, 429) or 5xx is not, so a corrected retry with the same key runs — like Stripe, which stores a result only once the endpoint started executing. " +
+        "A replay goes only to a caller who may still perform the operation; an answer showing a token or secret since revoked or rotated is withdrawn (409 `idempotency_answer_withdrawn`).",
+    }),
 });
 
 export const PaginationQuery = z.object({

@@ -291,7 +291,7 @@ describe("the conversation object failing", () => {
     faults.arm("conversation.reset_after_commit");
     const path = `${base}/conversations/${conversation.id}/messages`;
     const failed = await api("POST", path, { token, body: { content: "2" }, headers: { "idempotency-key": "reset-key" } });
-    expectProblem(failed, 503, "service_unavailable");
+    expectProblem(failed, 503, "outcome_unknown");
     const retried = await api("POST", path, { token, body: { content: "2" }, headers: { "idempotency-key": "reset-key" } });
     expect([200, 201]).toContain(retried.status);
     expect(retried.body.seq).toBe(2);
@@ -305,7 +305,7 @@ describe("the conversation object failing", () => {
     const { conversation } = await sendMessage(token, { identifier: base.split("/")[3]! } as never, { contact: { source_id: "reset2" }, content: "1" });
     faults.arm("conversation.reset_after_commit");
     const path = `${base}/conversations/${conversation.id}/messages`;
-    expectProblem(await api("POST", path, { token, body: { content: "2" } }), 503, "service_unavailable");
+    expectProblem(await api("POST", path, { token, body: { content: "2" } }), 503, "outcome_unknown");
     const next = await api("POST", path, { token, body: { content: "3" } });
     expect(next.status).toBe(201);
     const history = await api("GET", path, { token });

@@ -3,7 +3,7 @@
 import { isUniqueViolation } from "../../db/client";
 
 export type CommitFailure =
-  /** Another message of the conversation already has this Idempotency-Key (a retry raced its original). */
+  /** Another message of the inbox already has this Idempotency-Key (a retry raced its original). */
   | { kind: "key_taken" }
   /** Another message of the inbox already has this source_id. */
   | { kind: "source_taken" }

@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { createAccount, getAccount, updateAccount } from "../../domain/accounts";
 import { authenticated, checkAccountUser, platformOnly } from "../auth";
 import type { AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, platformSecurity } from "../openapi";
 import { AccountParams, IssuedTokenSchema, UserSchema } from "../users/schemas";
 
@@ -25,7 +26,7 @@ const CreatedAccountSchema = z
   .openapi("CreatedAccount");
 
 const createAccountRoute = createRoute({
-  middleware: [platformOnly] as const,
+  middleware: [idempotent(platformOnly)] as const,
   method: "post",
   path: "/v1/accounts",
   operationId: "createAccount",

@@ -3,9 +3,10 @@ import { multipartBoundary, serveAttachment, uploadOne, type Owner } from "../..
 import { ApiError } from "../../errors/problem";
 import { accountUser } from "../auth";
 import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { inboxAccess } from "../integrator/access";
 import { InboxParams } from "../integrator/schemas";
-import { bearerSecurity, errorResponses, jsonResponse, pathParam } from "../openapi";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonResponse, pathParam } from "../openapi";
 import { AccountParams } from "../users/schemas";
 import { agentOwner, integratorOwner } from "./multipart";
 
@@ -42,7 +43,7 @@ const uploadResponses = {
 };
 
 const inboxUploadRoute = createRoute({
-  middleware: [inboxAccess],
+  middleware: [idempotent(inboxAccess)],
   security: bearerSecurity,
   tags: ["Integrator"],
   method: "post",
@@ -51,12 +52,12 @@ const inboxUploadRoute = createRoute({
   summary: "Upload a file once, reference it in messages by id",
   description:
     "Streams one file to storage and answers its id, name, type, size and SHA-256. Messages of this inbox reference it with `attachment_ids` (as often as you like); an upload no message references within 24 h is removed. Another inbox's upload id is a 404.",
-  request: { params: InboxParams, body: uploadBody },
+  request: { params: InboxParams, headers: IdempotencyKeyHeader, body: uploadBody },
   responses: uploadResponses,
 });
 
 const accountUploadRoute = createRoute({
-  middleware: [accountUser()],
+  middleware: [idempotent(accountUser())],
   security: bearerSecurity,
   tags: ["Agent"],
   method: "post",
@@ -65,7 +66,7 @@ const accountUploadRoute = createRoute({
   summary: "Upload a file for agents' replies, reference it by id",
   description:
     "Streams one file to storage for the agents of this account and answers its id, name, type, size and SHA-256. Replies reference it with `attachment_ids` (as often as you like); an upload no message references within 24 h is removed.",
-  request: { params: AccountParams, body: uploadBody },
+  request: { params: AccountParams, headers: IdempotencyKeyHeader, body: uploadBody },
   responses: uploadResponses,
 });
 

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { createRule, deleteRule, getRule, listRules, listRuns, rotateRuleSecret, updateRule } from "../../domain/automation-rules";
 import { accountUser } from "../auth";
 import type { AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { AccountParams } from "../users/schemas";
 import { NewRuleSchema, RuleParams, RulePatchSchema, RuleSchema, RuleWithSecretSchema, RunSchema } from "./schemas";
@@ -11,6 +12,7 @@ const guard = { middleware: [accountUser("administrator")], security: bearerSecu
 
 const createRuleRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser("administrator"))],
   method: "post",
   path: base,
   operationId: "createAutomationRule",
@@ -69,6 +71,7 @@ const deleteRuleRoute = createRoute({
 
 const rotateSecretRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser("administrator"))],
   method: "post",
   path: `${base}/{rule_id}/secret/rotate`,
   operationId: "rotateAutomationRuleSecret",

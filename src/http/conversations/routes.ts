@@ -16,8 +16,9 @@ import { listMessages } from "../../domain/messages";
 import { accountUser } from "../auth";
 import { agentOwner, jsonOrMultipartBody, multipartMessage } from "../attachments/multipart";
 import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { AccountParams } from "../users/schemas";
-import { AttachmentIds, ContactSchema, ConversationSchema, HistoryQuery, MAX_ATTACHMENTS, MessageSchema } from "../integrator/schemas";
+import { AttachmentIds, ContactSchema, ConversationSchema, HistoryQuery, MAX_ATTACHMENTS, MessageSchema, SourceId } from "../integrator/schemas";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";
 
 const tags = ["Agent"];
@@ -51,6 +52,9 @@ function viewer(c: AppContext): UserViewer {
   const user = c.get("user");
   return { kind: "user", accountId: user.accountId, userId: user.userId, role: user.role };
 }
+
+/** Before a stored answer about a conversation is replayed: the caller may still see it (an agent still a member of its inbox). */
+const visibleConversation = (c: AppContext) => requireVisibleConversation(c.env, viewer(c), c.req.param("conversation_id") ?? "");
 
 async function actor(c: AppContext) {
   return actorFor(c.env, viewer(c), originOf(c.get("user")));
@@ -105,7 +109,7 @@ const messagesRoute = createRoute({
 
 const replyRoute = createRoute({
   ...guard,
-  middleware: [accountUser(), multipartMessage(agentOwner)],
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation }), multipartMessage(agentOwner)],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
   operationId: "postAgentMessage",
@@ -120,6 +124,10 @@ const replyRoute = createRoute({
           content: z.string().trim().max(150_000).optional().openapi({ example: "Thanks, I'm looking into it." }),
           attachment_ids: AttachmentIds.optional(),
           private: z.boolean().optional().openapi({ description: "A private note: never leaves the platform" }),
+          source_id: SourceId.optional().openapi({
+            description:
+              "Your id for this reply (a console sends one per compose): a message with this source_id is created once, ever, so a retry after a lost answer or a 503 `outcome_unknown` returns it (200) instead of sending a second reply. Unique per inbox, shared with the integrator's message ids.",
+          }),
           content_attributes: z
             .strictObject({ in_reply_to: z.string().max(64).optional().openapi({ description: "Id of the message this replies to" }) })
             .optional(),
@@ -131,11 +139,16 @@ const replyRoute = createRoute({
         .openapi("NewAgentMessage"),
     ),
   },
-  responses: { 201: jsonResponse(MessageSchema, "Created"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+  responses: {
+    200: jsonResponse(MessageSchema, "A message with this source_id already existed; it is returned and nothing is sent"),
+    201: jsonResponse(MessageSchema, "Created"),
+    ...errorResponses(400, 403, 404, 409, 413, 415, 422),
+  },
 });
 
 const assignRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation })],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/assignment",
   operationId: "assignConversation",
@@ -151,6 +164,7 @@ const assignRoute = createRoute({
 
 const labelsRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation })],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/labels",
   operationId: "setConversationLabels",
@@ -184,6 +198,7 @@ const StatusChange = z
 
 const statusRoute = createRoute({
   ...guard,
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation })],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/status",
   operationId: "changeConversationStatus",
@@ -222,7 +237,7 @@ export const conversationRoutes = new OpenAPIHono<AppEnv>()
   .openapi(replyRoute, async (c) => {
     const { conversation_id } = c.req.valid("param");
     const appended = await postAgentMessage(c.env, viewer(c), await actor(c), conversation_id, c.req.valid("json"), c.get("idempotency"));
-    return c.json(appended.message, 201);
+    return c.json(appended.message, appended.created ? 201 : 200);
   })
   .openapi(assignRoute, async (c) => {
     const { conversation_id } = c.req.valid("param");

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { listDeliveries, replayDeliveries, retryDelivery } from "../../domain/deliveries";
 import { accountUser } from "../auth";
 import type { AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { InboxParams } from "../inboxes/schemas";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";
 
@@ -59,7 +60,7 @@ const listRoute = createRoute({
 });
 
 const retryRoute = createRoute({
-  middleware: [accountUser("administrator")],
+  middleware: [idempotent(accountUser("administrator"))],
   method: "post",
   path: "/v1/accounts/{account_id}/inboxes/{inbox_id}/deliveries/{delivery_id}/retry",
   operationId: "retryDelivery",
@@ -75,7 +76,7 @@ const retryRoute = createRoute({
 });
 
 const replayRoute = createRoute({
-  middleware: [accountUser("administrator")],
+  middleware: [idempotent(accountUser("administrator"))],
   method: "post",
   path: "/v1/accounts/{account_id}/inboxes/{inbox_id}/deliveries/replay",
   operationId: "replayDeliveries",

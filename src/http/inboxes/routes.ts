@@ -3,7 +3,8 @@ import { listMembers, setMembers } from "../../domain/inbox-members";
 import { createInboxToken, revokeInboxToken } from "../../domain/inbox-tokens";
 import { createInbox, deleteInbox, listInboxes, requireVisibleInbox, rotateSecret, sendTestPing, toInbox, updateInbox } from "../../domain/inboxes";
 import { accountUser } from "../auth";
-import type { AppEnv } from "../context";
+import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import {
   bearerSecurity,
   errorResponses,
@@ -27,10 +28,13 @@ import {
 } from "./schemas";
 
 const tags = ["Inboxes"];
+
+/** Before a stored answer about an inbox is replayed: the inbox still exists (and the caller may see it). */
+const liveInbox = (c: AppContext) => requireVisibleInbox(c.env, c.req.param("account_id") ?? "", c.req.param("inbox_id") ?? "", c.get("user"));
 const base = "/v1/accounts/{account_id}/inboxes";
 
 const createInboxRoute = createRoute({
-  middleware: [accountUser("administrator")] as const,
+  middleware: [idempotent(accountUser("administrator"))] as const,
   method: "post",
   path: base,
   operationId: "createInbox",
@@ -98,7 +102,7 @@ const deleteInboxRoute = createRoute({
 });
 
 const rotateSecretRoute = createRoute({
-  middleware: [accountUser("administrator")] as const,
+  middleware: [idempotent(accountUser("administrator"), { beforeReplay: liveInbox })] as const,
   method: "post",
   path: `${base}/{inbox_id}/secret/rotate`,
   operationId: "rotateInboxSecret",
@@ -140,7 +144,7 @@ const listMembersRoute = createRoute({
 });
 
 const testWebhookRoute = createRoute({
-  middleware: [accountUser("administrator")] as const,
+  middleware: [idempotent(accountUser("administrator"), { beforeReplay: liveInbox })] as const,
   method: "post",
   path: `${base}/{inbox_id}/webhook/test`,
   operationId: "testInboxWebhook",
@@ -154,7 +158,7 @@ const testWebhookRoute = createRoute({
 });
 
 const createTokenRoute = createRoute({
-  middleware: [accountUser("administrator")] as const,
+  middleware: [idempotent(accountUser("administrator"), { beforeReplay: liveInbox })] as const,
   method: "post",
   path: `${base}/{inbox_id}/tokens`,
   operationId: "createInboxToken",

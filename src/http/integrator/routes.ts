@@ -8,6 +8,7 @@ import { listMessages } from "../../domain/messages";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppContext, AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { inboxAccess } from "./access";
 import { integratorOwner, jsonOrMultipartBody as messageBody, multipartMessage } from "../attachments/multipart";
@@ -67,6 +68,7 @@ const getContactRoute = createRoute({
 
 const openConversationRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations",
   operationId: "openConversation",
@@ -106,7 +108,7 @@ const getConversationRoute = createRoute({
 });
 
 /** The message routes take files too: JSON, or multipart/form-data with the files as attachments[]. */
-const messageGuard = { ...guard, middleware: [inboxAccess, multipartMessage(integratorOwner)] };
+const messageGuard = { ...guard, middleware: [idempotent(inboxAccess), multipartMessage(integratorOwner)] };
 const FILES =
   " Files: send `multipart/form-data` with the same fields (or the JSON as a `payload` part) and the files as `attachments[]` parts, or reference earlier uploads (POST …/uploads) in `attachment_ids`; at most 10 per message, each within ATTACHMENT_MAX_BYTES (413) and of the type it declares (415). A rejected message keeps none of its files.";
 
@@ -156,6 +158,7 @@ const oneCallRoute = createRoute({
 
 const messageStatusRoute = createRoute({
   ...guard,
+  middleware: [idempotent(inboxAccess)],
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages/{message_id}/status",
   operationId: "reportMessageStatus",

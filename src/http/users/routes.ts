@@ -5,6 +5,7 @@ import { notFound } from "../../errors/problem";
 import { accountUser, authenticated, checkAccountUser } from "../auth";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../context";
+import { idempotent } from "../idempotency";
 import {
   bearerSecurity,
   errorResponses,
@@ -28,7 +29,7 @@ const selfOrAdministrator: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 const createUserRoute = createRoute({
-  middleware: [accountUser("administrator")] as const,
+  middleware: [idempotent(accountUser("administrator"))] as const,
   method: "post",
   path: "/v1/accounts/{account_id}/users",
   operationId: "createUser",
@@ -93,7 +94,7 @@ const deleteUserRoute = createRoute({
 });
 
 const createTokenRoute = createRoute({
-  middleware: [selfOrAdministrator] as const,
+  middleware: [idempotent(selfOrAdministrator)] as const,
   method: "post",
   path: "/v1/accounts/{account_id}/users/{user_id}/tokens",
   operationId: "createUserToken",

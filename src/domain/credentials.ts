@@ -1,0 +1,48 @@
+// Whether the tokens and webhook secrets an earlier answer showed are still in force. The idempotency
+// layer asks before it replays a stored answer: a revoked token or a rotated secret is never handed out again.
+import { and, eq, isNull } from "drizzle-orm";
+import { database } from "../db/client";
+import { automationRules, inboxes } from "../db/schema";
+import { SECRET_PREFIX } from "../core/crypto";
+import type { Bindings } from "../env";
+import { resolveCaller, TOKEN_PREFIX } from "./tokens";
+
+// Exactly what mintToken and newWebhookSecret produce: base64url / base64 of 32 random bytes.
+const TOKEN = new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{43}`, "g");
+const SECRET = new RegExp(`${SECRET_PREFIX}[A-Za-z0-9+/]{43}=`, "g");
+
+/** The tokens and webhook secrets a text (a response body) contains. */
+export function credentialsIn(text: string): { tokens: string[]; secrets: string[] } {
+  return { tokens: [...new Set(text.match(TOKEN) ?? [])], secrets: [...new Set(text.match(SECRET) ?? [])] };
+}
+
+/**
+ * True when every credential in `text` still works as it did when it was shown: each token is unrevoked
+ * and its owner (user or inbox) still exists; each secret is the current one of a live inbox or
+ * automation rule of the account. A rotated secret fails at once, though it keeps signing for 24 h.
+ */
+export async function credentialsInForce(env: Bindings, accountId: string | null, text: string): Promise<boolean> {
+  const { tokens, secrets } = credentialsIn(text);
+  for (const token of tokens) {
+    const { caller } = await resolveCaller(env, token, undefined);
+    if (!caller) return false;
+  }
+  if (secrets.length === 0) return true;
+  if (accountId === null) return false;
+  const db = database(env);
+  for (const secret of secrets) {
+    const current = await db
+      .select({ id: inboxes.id })
+      .from(inboxes)
+      .where(and(eq(inboxes.accountId, accountId), eq(inboxes.webhookSecret, secret), isNull(inboxes.deletedAt)))
+      .union(
+        db
+          .select({ id: automationRules.id })
+          .from(automationRules)
+          .where(and(eq(automationRules.accountId, accountId), eq(automationRules.webhookSecret, secret), isNull(automationRules.deletedAt))),
+      )
+      .limit(1);
+    if (current.length === 0) return false;
+  }
+  return true;
+}
