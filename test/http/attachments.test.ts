@@ -353,6 +353,16 @@ describe("agents", () => {
     expect(retry.body.id).toBe(first.body.id);
     expect(await objects()).toBe(before);
 
+    // The reply's own source_id: the retry answers the stored reply (200) and keeps none of its files.
+    const fields = { content: "manual", source_id: unique("reply") };
+    const sent = await post(path, agent.token, form(fields, files));
+    expect(sent.status, sent.text).toBe(201);
+    const stored = await objects();
+    const again2 = await post(path, agent.token, form(fields, files));
+    expect(again2.status, again2.text).toBe(200);
+    expect(again2.body.attachments[0].id).toBe(sent.body.attachments[0].id);
+    expect(await objects()).toBe(stored);
+
     const uploadKey = unique("upload");
     const upload = () =>
       post(`/v1/accounts/${account.accountId}/uploads`, agent.token, form({}, [{ bytes: png(), name: "u.png", type: "image/png", field: "file" }]), {
@@ -361,7 +371,7 @@ describe("agents", () => {
     const up = await upload();
     const again = await upload();
     expect(again.body.id).toBe(up.body.id);
-    expect(await objects()).toBe(before + 1);
+    expect(await objects()).toBe(stored + 1);
   });
 
   it("an empty reply without files is still a 422", async () => {
