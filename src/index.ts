@@ -1,7 +1,8 @@
 import { buildApp } from "./app";
 import { abandonAutomationEvent, processAutomationEvent } from "./automation/engine";
-import { consumeDeadLetters, consumeDeliveries, failDeadDelivery, processDelivery } from "./delivery/consumer";
+import { consumeDeadLetters, consumeDeliveries, parkDeadDelivery, processDelivery } from "./delivery/consumer";
 import type { QueueDecision, QueueMessage } from "./delivery/outbox";
+import { continueReplay } from "./delivery/replay";
 import { sweep } from "./delivery/sweeper";
 import type { Bindings } from "./env";
 
@@ -12,14 +13,25 @@ export { RateLimitObject } from "./rate-limit/object";
 
 const app = buildApp();
 
-/** One queue carries two kinds of message; each goes to its own consumer. */
+/** One queue carries three kinds of message; each goes to its own consumer. */
 function route(env: Bindings, body: QueueMessage): Promise<QueueDecision> {
-  return body.kind === "delivery" ? processDelivery(env, body.deliveryId, body.attempt) : processAutomationEvent(env, body.eventId);
+  switch (body.kind) {
+    case "delivery":
+      return processDelivery(env, body.deliveryId, body.attempt);
+    case "replay":
+      return continueReplay(env, body.replayId);
+    case "automation":
+      return processAutomationEvent(env, body.eventId);
+  }
 }
 
-/** What the dead-letter queue does with each kind: the delivery ends failed, the rule runs are abandoned. */
-function giveUp(env: Bindings, body: QueueMessage): Promise<void> {
-  return body.kind === "delivery" ? failDeadDelivery(env, body.deliveryId) : abandonAutomationEvent(env, body.eventId);
+/**
+ * What the dead-letter queue does with each kind: a delivery is parked for recovery (never failed for
+ * our own trouble), a replay is continued by recovery anyway, the rule runs are abandoned.
+ */
+async function giveUp(env: Bindings, body: QueueMessage): Promise<void> {
+  if (body.kind === "delivery") await parkDeadDelivery(env, body.deliveryId);
+  else if (body.kind === "automation") await abandonAutomationEvent(env, body.eventId);
 }
 
 export default {

@@ -7,6 +7,7 @@ import { assignConversation, changeConversationStatus, editConversationLabels, p
 import type { Actor } from "../conversation/protocol";
 import { database } from "../db/client";
 import { events, webhookDeliveries, type ActionResult, type ConversationStatus, type RuleAction } from "../db/schema";
+import { lineOf } from "../delivery/machine";
 import { sendDeliveries } from "../delivery/outbox";
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
@@ -124,6 +125,7 @@ async function queueRuleWebhook(env: Bindings, rule: RuleRow, event: EventRow, u
       eventType: event.type,
       conversationId: event.conversationId,
       sequence: event.sequence,
+      line: lineOf(event),
       endpoint: rule.id,
       url,
       state: "pending",

@@ -24,7 +24,7 @@ export function isUniqueViolation(error: unknown, index?: string): boolean {
 }
 
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
-import type { SQL } from "drizzle-orm";
+import { getTableColumns, type SQL, type Table } from "drizzle-orm";
 import { OutcomeUnknown } from "../errors/outcome";
 import { faults } from "../faults";
 
@@ -74,4 +74,14 @@ export async function commitBatch(env: Pick<Bindings, "DB">, statements: D1Prepa
     throw new OutcomeUnknown("a D1 batch failed after it was sent; it may have committed", { cause: new Error("D1_ERROR: Network connection lost.") });
   }
   return results;
+}
+
+/** A row as a raw D1 statement returns it (column names, driver values) in drizzle's shape for `table`. */
+export function mapRow<T>(table: Table, row: Record<string, unknown>): T {
+  const mapped: Record<string, unknown> = {};
+  for (const [key, column] of Object.entries(getTableColumns(table))) {
+    const value = row[column.name];
+    mapped[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+  }
+  return mapped as T;
 }

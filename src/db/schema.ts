@@ -118,6 +118,8 @@ export const contacts = sqliteTable(
     customAttributes: json<CustomAttributes>("custom_attributes").notNull().default({}),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
+    /** The last `sequence` given to an event of this contact: contact events are ordered per contact. */
+    lastEventSequence: integer("last_event_sequence").notNull().default(0),
   },
   (t) => [
     uniqueIndex("contacts_account_identifier").on(t.accountId, t.identifier).where(sql`identifier IS NOT NULL`),
@@ -324,15 +326,52 @@ export const webhookDeliveries = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     completedAt: integer("completed_at"),
+    // The ordered line (per endpoint): the conversation id, or the contact id for contact events; NULL
+    // outside any line. Deliveries of one (line, endpoint) go out one at a time in sequence order.
+    line: text("line"),
   },
   (t) => [
     uniqueIndex("webhook_deliveries_event_endpoint").on(t.eventId, t.endpoint),
     index("webhook_deliveries_inbox").on(t.inboxId, t.createdAt, t.id),
-    index("webhook_deliveries_conversation")
-      .on(t.conversationId, t.endpoint, t.sequence)
-      .where(sql`state = 'pending'`),
+    index("webhook_deliveries_line").on(t.line, t.endpoint, t.sequence).where(sql`state = 'pending'`),
     index("webhook_deliveries_pending").on(t.state, t.enqueuedAt).where(sql`state = 'pending'`),
     oneOf("webhook_deliveries_state", "state", DELIVERY_STATES),
+  ],
+);
+
+export const REPLAY_STATES = ["running", "done"] as const;
+
+/**
+ * A replay of an endpoint's events since a time (src/delivery/replay.ts, docs/delivery.md), worked
+ * through in bounded steps over a fixed range of event positions: resumable after any crash, and a second
+ * identical request finds this one instead of starting another.
+ */
+export const deliveryReplays = sqliteTable(
+  "delivery_replays",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    inboxId: text("inbox_id").notNull(),
+    endpoint: text("endpoint").notNull().default("inbox"),
+    since: integer("since").notNull(),
+    // The inbox's last event position when the replay was asked for: its fixed end.
+    throughPosition: integer("through_position").notNull(),
+    // Events up to this position are done; the current step covered (step_from, cursor].
+    cursor: integer("cursor").notNull().default(0),
+    stepFrom: integer("step_from").notNull().default(0),
+    // Fences a step's writes to the step that advanced the cursor.
+    step: text("step"),
+    total: integer("total").notNull(),
+    state: text("state").$type<(typeof REPLAY_STATES)[number]>().notNull().default("running"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    uniqueIndex("delivery_replays_identity").on(t.inboxId, t.endpoint, t.since, t.throughPosition),
+    // At most one running replay per (inbox, endpoint, since): a client retry joins it.
+    uniqueIndex("delivery_replays_running").on(t.inboxId, t.endpoint, t.since).where(sql`state = 'running'`),
+    oneOf("delivery_replays_state", "state", REPLAY_STATES),
   ],
 );
 

@@ -1,20 +1,30 @@
-import { and, eq, inArray, lt, sql, type SQL } from "drizzle-orm";
-import { alias } from "drizzle-orm/sqlite-core";
-import { commitBatch, database, prepare } from "../db/client";
-import { automationRules, deliveryAttempts, events, inboxes, webhookDeliveries } from "../db/schema";
+// The thin shell around the delivery state machine (machine.ts, docs/delivery.md): per queue message one
+// D1 round trip to take the lease and read what the attempt needs, the attempt, and one D1 round trip
+// that writes the outcome — fenced by the lease — and hands the line's next delivery over.
+import { and, eq, sql } from "drizzle-orm";
+import { commitBatch, database, mapRow, prepare } from "../db/client";
+import { automationRules, events, inboxes, webhookDeliveries } from "../db/schema";
 import { newId } from "../core/ids";
-import { config, type Bindings } from "../env";
 import { judgeWebhookUrl } from "../core/webhook-url";
+import { config, type Bindings } from "../env";
+import { clock } from "../faults";
 import { attemptDelivery, type AttemptResult } from "./attempt";
-import { earlierInLinePending, sendDeliveries, type QueueDecision, type QueueMessage } from "./outbox";
+import {
+  afterAttempt,
+  DUE_SLACK_MS,
+  infrastructureBackoffSeconds,
+  LEASE_MARGIN_MS,
+  onArrival,
+  refusal,
+  transition,
+  type DeliveryRow,
+  type Outcome,
+  type Transition,
+} from "./machine";
+import { handOver, lineBusy, sameLineAs, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
 import { withDataUrls } from "../attachments/render";
-import { nextDelaySeconds, queueDelay } from "./schedule";
 import { activeSecrets, webhookHeaders } from "./signing";
-
-type Decision = QueueDecision;
-
-type DeliveryRow = typeof webhookDeliveries.$inferSelect;
 
 /** What the Worker's entry (src/index.ts) does with one message of a kind: its consumer's decision. */
 export type QueueRoute = (body: QueueMessage) => Promise<QueueDecision>;
@@ -35,18 +45,19 @@ export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: 
         } else if (decision.kind === "ack") message.ack();
         else message.retry({ delaySeconds: decision.delaySeconds });
       } catch (error) {
-        // Our own failure (D1 down…): the queue retries; after max_retries the dead-letter consumer settles it.
+        // Our own failure (D1 or the queue unreachable): the same message again, backing off. It never
+        // counts as an attempt; a delivery is never failed for it (see consumeDeadLetters).
         console.error(JSON.stringify({ level: "error", message: "delivery consumer failed", body: message.body, error: String(error) }));
-        message.retry({ delaySeconds: 5 });
+        message.retry({ delaySeconds: infrastructureBackoffSeconds(message.attempts) });
       }
     }),
   );
 }
 
 /**
- * The dead-letter queue: each message's kind gives up in its own way (`giveUp`, routed by the Worker's
- * entry): deliveries whose schedule ran out (or whose consumer kept crashing) end failed; so do automation
- * runs the engine could never finish.
+ * The dead-letter queue: messages the consumer could not process for max_retries deliveries (hours of
+ * our own trouble). Each kind gives up in its own way (`giveUp`, routed by the Worker's entry); if that
+ * fails too, the message is retried.
  */
 export async function consumeDeadLetters(
   batch: MessageBatch<QueueMessage>,
@@ -54,201 +65,143 @@ export async function consumeDeadLetters(
   giveUp: (body: QueueMessage) => Promise<void>,
 ): Promise<void> {
   for (const message of batch.messages) {
-    await giveUp(message.body);
-    message.ack();
+    try {
+      await giveUp(message.body);
+      message.ack();
+    } catch {
+      message.retry({ delaySeconds: 60 });
+    }
   }
 }
 
-/** A delivery the dead-letter queue received: if it is still pending, it ends failed. */
-export async function failDeadDelivery(env: Bindings, deliveryId: string): Promise<void> {
-  const delivery = await loadDelivery(env, deliveryId);
-  if (delivery && delivery.state === "pending") {
-    await settle(env, delivery, "failed", { last_error: delivery.lastError ?? "gave up: the delivery could not be processed" });
-  }
-}
-
-/** Takes the delivery's lease for one attempt if it is pending, not held by another consumer, and `also` holds. */
-function leaseQuery(env: Bindings, deliveryId: string, now: number, timeoutMs: number, also: SQL) {
-  return database(env)
+/**
+ * A delivery whose message reached the dead-letter queue is not failed — only its endpoint's answers
+ * fail it: it is parked unqueued, and recovery (enqueueReady) hands it over again.
+ */
+export async function parkDeadDelivery(env: Bindings, deliveryId: string): Promise<void> {
+  await database(env)
     .update(webhookDeliveries)
-    .set({ leasedUntil: now + timeoutMs + 5_000 })
+    .set({ enqueuedAt: null })
     .where(
       and(
         eq(webhookDeliveries.id, deliveryId),
         eq(webhookDeliveries.state, "pending"),
-        sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${now})`,
-        also,
+        sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${clock.now()})`,
       ),
-    )
-    .returning({ attempts: webhookDeliveries.attempts });
+    );
 }
 
-/** The pending deliveries of one conversation to one endpoint: the line that is delivered in sequence order. */
-function pendingInLine(conversationId: string, endpoint: string) {
-  return and(
-    eq(webhookDeliveries.conversationId, conversationId),
-    eq(webhookDeliveries.endpoint, endpoint),
-    eq(webhookDeliveries.state, "pending"),
-  );
+/** The lease is held while `leased_until` equals the token it was taken with (the value is unique per lease). */
+function holds(deliveryId: string, token: number) {
+  return sql`EXISTS (SELECT 1 FROM webhook_deliveries AS held WHERE held.id = ${deliveryId} AND held.state = 'pending' AND held.leased_until = ${token})`;
 }
 
-async function loadDelivery(env: Bindings, deliveryId: string) {
-  return database(env).select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)).get();
-}
-
-export async function processDelivery(env: Bindings, deliveryId: string, forAttempt?: number): Promise<Decision> {
+/**
+ * One round trip: takes the lease if this message may attempt now — the delivery is pending, this is its
+ * next attempt, it is due, nobody holds it, and its line is not busy (no earlier delivery pending, no
+ * other one in flight) — or else parks it if the line is busy (the outcome of the delivery in the way
+ * hands this one over); then reads the delivery and, under the lease, what the attempt needs.
+ */
+async function arrive(env: Bindings, deliveryId: string, attempt: number, now: number, token: number) {
   const db = database(env);
-  const now = Date.now();
-  const { webhookTimeoutMs, webhookRetryDelays } = config(env);
-  // One round trip: the lease, taken only if this message may attempt now (the delivery is pending, this is
-  // its next attempt, it is due, no earlier delivery of its line is pending, nobody else holds it), then the
-  // delivery, its inbox and event, and the earlier delivery that blocks it if any.
-  const earlier = alias(webhookDeliveries, "earlier");
-  const [leased, deliveryRows, inboxRows, eventRows, earlierRows] = await db.batch([
-    leaseQuery(env, deliveryId, now, webhookTimeoutMs, sql`${webhookDeliveries.attempts} = ${(forAttempt ?? 1) - 1}
-      AND (${webhookDeliveries.nextAttemptAt} IS NULL OR ${webhookDeliveries.nextAttemptAt} <= ${now + 1000})
-      AND NOT ${earlierInLinePending(sql`"webhook_deliveries"`)}`),
-    db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
-    db.select().from(inboxes).where(inArray(inboxes.id, db.select({ id: webhookDeliveries.inboxId }).from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)))),
-    db.select().from(events).where(inArray(events.id, db.select({ id: webhookDeliveries.eventId }).from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)))),
+  const current = and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.state, "pending"), eq(webhookDeliveries.attempts, attempt - 1));
+  const ofDelivery = (column: "inbox_id" | "event_id" | "endpoint") =>
+    sql`(SELECT ${sql.raw(column)} FROM webhook_deliveries WHERE id = ${deliveryId})`;
+  const [leased, parked, rows, inboxRows, eventRows, ruleRows] = await db.batch([
     db
-      .select({ id: earlier.id })
-      .from(earlier)
-      .innerJoin(
-        webhookDeliveries,
+      .update(webhookDeliveries)
+      .set({ leasedUntil: token })
+      .where(
         and(
-          eq(webhookDeliveries.id, deliveryId),
-          eq(earlier.conversationId, webhookDeliveries.conversationId),
-          eq(earlier.endpoint, webhookDeliveries.endpoint),
-          lt(earlier.sequence, webhookDeliveries.sequence),
+          current,
+          sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${now})`,
+          sql`(${webhookDeliveries.nextAttemptAt} IS NULL OR ${webhookDeliveries.nextAttemptAt} <= ${now + DUE_SLACK_MS})`,
+          sql`NOT ${lineBusy(sql`"webhook_deliveries"`, now)}`,
         ),
       )
-      .where(eq(earlier.state, "pending"))
-      .limit(1),
+      .returning({ id: webhookDeliveries.id }),
+    db
+      .update(webhookDeliveries)
+      .set({ enqueuedAt: null })
+      .where(and(current, lineBusy(sql`"webhook_deliveries"`, now)))
+      .returning({ id: webhookDeliveries.id }),
+    db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
+    db.select().from(inboxes).where(and(sql`${inboxes.id} = ${ofDelivery("inbox_id")}`, holds(deliveryId, token))),
+    db.select().from(events).where(and(sql`${events.id} = ${ofDelivery("event_id")}`, holds(deliveryId, token))),
+    db.select().from(automationRules).where(and(sql`${automationRules.id} = ${ofDelivery("endpoint")}`, holds(deliveryId, token))),
   ]);
-  const delivery = deliveryRows[0];
-  if (!delivery || delivery.state !== "pending") return { kind: "ack" };
-  // A duplicate of a message whose attempt already happened.
-  if ((forAttempt ?? 1) !== delivery.attempts + 1) return { kind: "ack" };
-
-  // A wait longer than the queue can delay arrives early: delay again for the rest.
-  if (delivery.nextAttemptAt !== null && delivery.nextAttemptAt > now + 1000) {
-    return {
-      kind: "schedule",
-      message: { kind: "delivery", deliveryId, attempt: delivery.attempts + 1 },
-      delaySeconds: queueDelay((delivery.nextAttemptAt - now) / 1000),
-    };
-  }
-
-  // Per conversation and endpoint, one delivery at a time, in sequence order: a later one waits (unqueued)
-  // until the earlier one succeeds or fails for good, which then queues it.
-  const blockedBy = earlierRows[0];
-  if (blockedBy) {
-    await db.update(webhookDeliveries).set({ enqueuedAt: null }).where(eq(webhookDeliveries.id, delivery.id));
-    // The earlier one may have settled between our read and our write: look once more so nothing stalls.
-    const stillEarlier = await db.select({ state: webhookDeliveries.state }).from(webhookDeliveries).where(eq(webhookDeliveries.id, blockedBy.id)).get();
-    if (stillEarlier?.state === "pending") return { kind: "ack" };
-    leased.push(...(await leaseQuery(env, deliveryId, now, webhookTimeoutMs, sql`1`)));
-  }
-  // Another consumer holds it: it will settle and queue what follows.
-  if (leased.length === 0) return { kind: "ack" };
-
-  const inbox = inboxRows[0];
-  if (!inbox || inbox.deletedAt !== null) {
-    await settle(env, delivery, "failed", { last_error: "The inbox was deleted; its webhooks stopped." });
-    return { kind: "ack" };
-  }
-  const endpoint = await resolveEndpoint(env, delivery, inbox, now);
-  if (!endpoint.ok) {
-    await settle(env, delivery, "failed", { last_error: endpoint.error });
-    return { kind: "ack" };
-  }
-  const { url, secrets } = endpoint;
-
-  const event = eventRows[0];
-  if (!event) {
-    await settle(env, delivery, "failed", { last_error: "The event no longer exists." });
-    return { kind: "ack" };
-  }
-  // Stored attachments get a data_url signed for this attempt (a retry days later carries a fresh one).
-  const body = JSON.stringify(await withDataUrls(env, eventEnvelope(event, inbox), now));
-  const headers = await webhookHeaders({
-    secrets,
-    id: event.id,
-    timestamp: Math.floor(now / 1000),
-    body,
-  });
-  const result = await attemptDelivery({ url, headers, body, timeoutMs: webhookTimeoutMs });
-  const attemptsMade = leased[0]!.attempts + 1;
-  // The attempt is recorded in the same write that settles or reschedules the delivery.
-  const attempt = attemptRow(env, delivery, attemptsMade, now, result);
-
-  if (result.ok) {
-    await settle(env, delivery, "succeeded", { attempts: attemptsMade, last_status_code: result.status_code, last_error: null }, [attempt]);
-    return { kind: "ack" };
-  }
-  const failure = result.error ?? `The endpoint answered ${result.status_code}.`;
-  if (result.status_code === 410 && delivery.endpoint === "inbox") {
-    const reason = "The endpoint answered 410 Gone";
-    const disable = prepare(
-      env,
-      db
-        .update(inboxes)
-        .set({ webhookDisabledAt: Date.now(), webhookDisabledReason: reason })
-        .where(and(eq(inboxes.id, inbox.id), sql`${inboxes.webhookDisabledAt} IS NULL`)),
-    );
-    await settle(
-      env,
-      delivery,
-      "failed",
-      { attempts: attemptsMade, last_status_code: 410, last_error: `${reason}; the endpoint is disabled until the inbox is updated.` },
-      [attempt, disable],
-    );
-    return { kind: "ack" };
-  }
-  if (result.status_code === 410) {
-    // A rule's URL: this delivery is over; the rule itself stays as its administrator set it.
-    await settle(env, delivery, "failed", { attempts: attemptsMade, last_status_code: 410, last_error: "The endpoint answered 410 Gone; not retried." }, [attempt]);
-    return { kind: "ack" };
-  }
-  const delay = nextDelaySeconds(webhookRetryDelays, attemptsMade, result.retry_after_seconds);
-  if (delay === null) {
-    await commitBatch(env, [
-      attempt,
-      prepare(
-        env,
-        db
-          .update(webhookDeliveries)
-          .set({ attempts: attemptsMade, lastStatusCode: result.status_code, lastError: `${failure} Gave up after ${attemptsMade} attempts.`, leasedUntil: null, updatedAt: Date.now() })
-          .where(eq(webhookDeliveries.id, delivery.id)),
-      ),
-    ]);
-    // The dead-letter consumer marks it failed and lets the next delivery of the conversation go.
-    await env.DELIVERIES_DLQ.send({ kind: "delivery", deliveryId: delivery.id } satisfies QueueMessage);
-    return { kind: "ack" };
-  }
-  const nextAttemptAt = Date.now() + delay * 1000;
-  await commitBatch(env, [
-    attempt,
-    prepare(
-      env,
-      db
-        .update(webhookDeliveries)
-        .set({ attempts: attemptsMade, nextAttemptAt, lastStatusCode: result.status_code, lastError: failure, leasedUntil: null, updatedAt: Date.now() })
-        .where(eq(webhookDeliveries.id, delivery.id)),
-    ),
-  ]);
-  return { kind: "schedule", message: { kind: "delivery", deliveryId, attempt: attemptsMade + 1 }, delaySeconds: queueDelay(delay) };
+  return { leased: leased.length > 0, parked: parked.length > 0, row: rows[0], inbox: inboxRows[0], event: eventRows[0], rule: ruleRows[0] };
 }
 
-type Endpoint = { ok: true; url: string; secrets: string[] } | { ok: false; error: string };
+export async function processDelivery(env: Bindings, deliveryId: string, forAttempt = 1): Promise<QueueDecision> {
+  const now = clock.now();
+  const { webhookTimeoutMs, webhookRetryDelays, allowLoopbackWebhooks } = config(env);
+  // The lease's expiry is its fencing token: a later lease of the same delivery always expires later.
+  const token = now + webhookTimeoutMs + LEASE_MARGIN_MS;
+  const found = await arrive(env, deliveryId, forAttempt, now, token);
+  const verdict = onArrival({ attempt: forAttempt, row: found.row, leased: found.leased, parked: found.parked, now });
+  if (verdict.kind === "drop") return { kind: "ack" };
+  if (verdict.kind === "busy") return { kind: "retry", delaySeconds: verdict.delaySeconds };
+  if (verdict.kind === "wait") {
+    return { kind: "schedule", message: { kind: "delivery", deliveryId, attempt: forAttempt }, delaySeconds: verdict.delaySeconds };
+  }
+
+  // The attempt, then — while the budget lasts — the next delivery of the same line, leased in the same
+  // round trip that wrote this one's outcome: a busy line keeps going without a queue hop.
+  let current: Leased = { row: found.row!, inbox: found.inbox, event: found.event, rule: found.rule, token, now };
+  for (let chained = 0; ; chained++) {
+    const target = resolveTarget(current.row, current, current.now, allowLoopbackWebhooks);
+    let outcome: Outcome;
+    let result: AttemptResult | undefined;
+    if (!target.ok) outcome = refusal(target.error);
+    else {
+      // Stored attachments get a data_url signed for this attempt (a retry days later carries a fresh one).
+      const body = JSON.stringify(await withDataUrls(env, eventEnvelope(current.event!, current.inbox!), current.now));
+      const headers = await webhookHeaders({ secrets: target.secrets, id: current.event!.id, timestamp: Math.floor(current.now / 1000), body });
+      result = await attemptDelivery({ url: target.url, headers, body, timeoutMs: webhookTimeoutMs });
+      outcome = afterAttempt({ endpoint: current.row.endpoint, attemptsMade: current.row.attempts + 1, result, delays: webhookRetryDelays });
+    }
+    const written = clock.now();
+    const next = transition(current.row, outcome, result !== undefined, written);
+    const keepGoing = chained + 1 < CHAIN_ATTEMPTS && written - now < CHAIN_MS;
+    const following = await commitTransition(env, current.row, current.token, next, result ? { startedAt: current.now, result } : undefined, {
+      chain: keepGoing ? { token: written + webhookTimeoutMs + LEASE_MARGIN_MS } : undefined,
+    });
+    if (!following) break;
+    current = following;
+  }
+  return { kind: "ack" };
+}
+
+/** A message attempts at most this many deliveries of its line, within about this long, before handing over. */
+const CHAIN_ATTEMPTS = 25;
+const CHAIN_MS = 30_000;
+
+/** A delivery under this consumer's lease, with what its attempt needs. */
+type Leased = {
+  row: DeliveryRow;
+  inbox?: typeof inboxes.$inferSelect;
+  event?: typeof events.$inferSelect;
+  rule?: typeof automationRules.$inferSelect;
+  token: number;
+  now: number;
+};
+
+type Target = { ok: true; url: string; secrets: string[] } | { ok: false; error: string };
 
 /**
  * Where a delivery goes and which secrets sign it: the inbox's webhook ("inbox"), or the URL of the
  * automation rule whose id is the endpoint (send_webhook_event), signed with the rule's own secret. The
  * URL policy is checked again at send time: it may have changed since the URL was saved.
  */
-async function resolveEndpoint(env: Bindings, delivery: DeliveryRow, inbox: typeof inboxes.$inferSelect, now: number): Promise<Endpoint> {
+function resolveTarget(
+  delivery: DeliveryRow,
+  found: { inbox?: typeof inboxes.$inferSelect; event?: typeof events.$inferSelect; rule?: typeof automationRules.$inferSelect },
+  now: number,
+  allowLoopback: boolean,
+): Target {
+  const { inbox, event, rule } = found;
+  if (!inbox || inbox.deletedAt !== null) return { ok: false, error: "The inbox was deleted; its webhooks stopped." };
   let url: string | null;
   let secrets: string[];
   if (delivery.endpoint === "inbox") {
@@ -259,81 +212,115 @@ async function resolveEndpoint(env: Bindings, delivery: DeliveryRow, inbox: type
     if (!url) return { ok: false, error: "The inbox has no webhook URL any more." };
     secrets = activeSecrets(inbox, now);
   } else {
-    const rule = await findRuleById(env, delivery.endpoint);
     if (!rule || rule.deletedAt !== null) return { ok: false, error: "The automation rule that sent this webhook was deleted." };
     url = delivery.url;
     secrets = activeSecrets(rule, now);
   }
-  const verdict = judgeWebhookUrl(url, { allowLoopback: config(env).allowLoopbackWebhooks });
+  if (!event) return { ok: false, error: "The event no longer exists." };
+  const verdict = judgeWebhookUrl(url, { allowLoopback });
   if (!verdict.ok) return { ok: false, error: `The URL is not allowed any more (rule '${verdict.rule}'): ${verdict.reason}.` };
   return { ok: true, url: verdict.url, secrets };
 }
 
-/** The rule behind a send_webhook_event delivery (its endpoint is the rule id), deleted or not. */
-async function findRuleById(env: Bindings, ruleId: string) {
-  return database(env).select().from(automationRules).where(eq(automationRules.id, ruleId)).get();
-}
-
-function attemptRow(env: Bindings, delivery: DeliveryRow, attempt: number, startedAt: number, result: AttemptResult) {
-  return prepare(
-    env,
-    database(env)
-      .insert(deliveryAttempts)
-    .values({
-      id: newId("att", startedAt),
-      deliveryId: delivery.id,
-      accountId: delivery.accountId,
-      attempt,
-      startedAt,
-      durationMs: result.duration_ms,
-      statusCode: result.status_code,
-      error: result.error ?? null,
-      responseExcerpt: result.response_excerpt,
-    }),
-  );
-}
-
 /**
- * Ends a delivery (succeeded or failed), with `alongside` in the same write, and queues the next one of its
- * conversation to that endpoint.
+ * One round trip: the attempt's log row, the 410 disable, the delivery's new state — each written only
+ * while this consumer still holds the lease — and the hand-over of its line's head if that is parked
+ * (marked queued here, sent right after): after a settle the next one, after a retry an earlier one a
+ * replay made pending meanwhile. Then the queue messages.
  */
-export async function settle(
+async function commitTransition(
   env: Bindings,
   delivery: DeliveryRow,
-  state: "succeeded" | "failed",
-  fields: { attempts?: number; last_status_code?: number | null; last_error: string | null },
-  alongside: D1PreparedStatement[] = [],
-) {
+  token: number,
+  next: Transition,
+  attempt: { startedAt: number; result: AttemptResult } | undefined,
+  options: { chain?: { token: number } } = {},
+): Promise<Leased | undefined> {
   const db = database(env);
-  const now = Date.now();
-  const update = db
-    .update(webhookDeliveries)
-    .set({
-      state,
-      attempts: fields.attempts ?? delivery.attempts,
-      lastStatusCode: fields.last_status_code === undefined ? delivery.lastStatusCode : fields.last_status_code,
-      lastError: fields.last_error,
-      leasedUntil: null,
-      nextAttemptAt: null,
-      completedAt: now,
-      updatedAt: now,
-    })
-    .where(eq(webhookDeliveries.id, delivery.id));
-  const statements = [...alongside, prepare(env, update)];
-  if (delivery.conversationId !== null) {
+  const now = next.set.updatedAt ?? clock.now();
+  const statements: D1PreparedStatement[] = [];
+  if (next.recordAttempt && attempt) {
+    const { result, startedAt } = attempt;
+    statements.push(
+      prepare(env, sql`INSERT INTO delivery_attempts (id, delivery_id, account_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
+        SELECT ${newId("att", startedAt)}, ${delivery.id}, ${delivery.accountId}, ${delivery.attempts + 1}, ${startedAt}, ${result.duration_ms},
+               ${result.status_code}, ${result.error ?? null}, ${result.response_excerpt}
+        WHERE ${holds(delivery.id, token)}`),
+    );
+  }
+  if (next.disableInbox) {
     statements.push(
       prepare(
         env,
         db
-          .select({ id: webhookDeliveries.id, attempts: webhookDeliveries.attempts })
-          .from(webhookDeliveries)
-          .where(pendingInLine(delivery.conversationId, delivery.endpoint))
-          .orderBy(webhookDeliveries.sequence)
-          .limit(1),
+          .update(inboxes)
+          .set({ webhookDisabledAt: now, webhookDisabledReason: next.disableInbox })
+          .where(and(eq(inboxes.id, delivery.inboxId), sql`${inboxes.webhookDisabledAt} IS NULL`, holds(delivery.id, token))),
       ),
     );
   }
+  statements.push(
+    prepare(
+      env,
+      db
+        .update(webhookDeliveries)
+        .set(next.set)
+        .where(and(eq(webhookDeliveries.id, delivery.id), eq(webhookDeliveries.state, "pending"), eq(webhookDeliveries.leasedUntil, token)))
+        .returning({ id: webhookDeliveries.id }),
+    ),
+  );
+  const wroteAt = statements.length - 1;
+  const head = sql`(SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, delivery)} AND d.state = 'pending' ORDER BY d.sequence LIMIT 1)`;
+  const chain = next.handOverNext ? options.chain : undefined;
+  let chainedAt = -1;
+  if (chain) {
+    // Continue the line here: lease its head if it is parked, due and its line is not busy — the same
+    // conditions as a queue message's lease — and read what its attempt needs, under that lease.
+    const chained = sql`(SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, delivery)} AND d.state = 'pending' AND d.leased_until = ${chain.token})`;
+    const ofChained = (column: string) => sql`(SELECT ${sql.raw(column)} FROM webhook_deliveries WHERE id = ${chained})`;
+    chainedAt = statements.length;
+    statements.push(
+      prepare(env, sql`UPDATE webhook_deliveries SET leased_until = ${chain.token}
+        WHERE id = ${head} AND enqueued_at IS NULL
+          AND (leased_until IS NULL OR leased_until < ${now})
+          AND (next_attempt_at IS NULL OR next_attempt_at <= ${now + DUE_SLACK_MS})
+          AND NOT ${lineBusy(sql`webhook_deliveries`, now)}
+        RETURNING *`),
+      prepare(env, db.select().from(inboxes).where(sql`${inboxes.id} = ${ofChained("inbox_id")}`)),
+      prepare(env, db.select().from(events).where(sql`${events.id} = ${ofChained("event_id")}`)),
+      prepare(env, db.select().from(automationRules).where(sql`${automationRules.id} = ${ofChained("endpoint")}`)),
+    );
+  }
+  let handedAt = -1;
+  if (next.handOverNext) {
+    // The head of the line, if it is parked (or was never queued) and not continued here: whichever of
+    // its park and this write commits first, the other sees it — nothing waits forever, nothing jumps the line.
+    handedAt = statements.length;
+    statements.push(
+      prepare(env, sql`UPDATE webhook_deliveries SET enqueued_at = ${now}
+        WHERE id = ${head} AND enqueued_at IS NULL ${chain ? sql`AND leased_until IS NOT ${chain.token}` : sql``}
+        RETURNING id, attempts`),
+    );
+  }
   const results = await commitBatch(env, statements);
-  const next = delivery.conversationId === null ? undefined : (results.at(-1)!.results as { id: string; attempts: number }[])[0];
-  if (next) await sendDeliveries(env, [next]);
+  const wrote = (results[wroteAt]!.results as unknown[]).length > 0;
+  if (!wrote) {
+    console.warn(JSON.stringify({ level: "warn", message: "delivery lease lost before its outcome was written", deliveryId: delivery.id }));
+  } else if (next.schedule) {
+    await handOver(env, [{ id: delivery.id, attempts: next.schedule.attempt - 1 }], { delaySeconds: next.schedule.delaySeconds, markedAt: now });
+  }
+  const handed = handedAt >= 0 ? (results[handedAt]!.results as { id: string; attempts: number }[]) : [];
+  if (handed.length > 0) await handOver(env, handed, { markedAt: now });
+  if (chainedAt < 0) return undefined;
+  const rows = (index: number) => results[index]!.results as Record<string, unknown>[];
+  const leased = rows(chainedAt)[0];
+  if (!leased) return undefined;
+  return {
+    row: mapRow<DeliveryRow>(webhookDeliveries, leased),
+    inbox: rows(chainedAt + 1).map((row) => mapRow<typeof inboxes.$inferSelect>(inboxes, row))[0],
+    event: rows(chainedAt + 2).map((row) => mapRow<typeof events.$inferSelect>(events, row))[0],
+    rule: rows(chainedAt + 3).map((row) => mapRow<typeof automationRules.$inferSelect>(automationRules, row))[0],
+    token: chain!.token,
+    now,
+  };
 }

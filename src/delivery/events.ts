@@ -54,11 +54,11 @@ export function newEvent(input: {
 /**
  * `INSERT INTO events … SELECT … WHERE condition`: the event is written only if the condition holds inside
  * the same transaction (e.g. "our new row won the race"), so a change and its event commit together or
- * not at all.
+ * not at all. `sequence` computes the event's sequence in SQL (a contact's next one) instead of `event.sequence`.
  */
-export function insertEventWhere(env: Bindings, event: EventRow, condition: SQL) {
+export function insertEventWhere(env: Bindings, event: EventRow, condition: SQL, sequence?: SQL) {
   return prepare(env, sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
-    SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, ${event.conversationId}, ${event.sequence}, ${event.type},
+    SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, ${event.conversationId}, ${sequence ?? event.sequence}, ${event.type},
            ${event.private ? 1 : 0}, ${JSON.stringify(event.origin)}, ${JSON.stringify(event.data)}, ${event.createdAt}
     WHERE ${condition}`);
 }

@@ -5,7 +5,8 @@ import { triggersAutomation, type EventRow } from "./events";
 import { ID_CHUNK } from "../core/chunks";
 import { newId } from "../core/ids";
 import type { Bindings } from "../env";
-import { faults } from "../faults";
+import { clock, faults } from "../faults";
+import { lineOf } from "./machine";
 
 /** What the deliveries queue carries. */
 export type QueueMessage =
@@ -15,7 +16,9 @@ export type QueueMessage =
    * twice never adds attempts to the schedule.
    */
   | { kind: "delivery"; deliveryId: string; attempt?: number }
-  | { kind: "automation"; eventId: string };
+  | { kind: "automation"; eventId: string }
+  /** The next bounded step of a replay (replay.ts). */
+  | { kind: "replay"; replayId: string };
 
 /** What a consumer does with a message once it handled it: done, redeliver it later, or queue the next attempt. */
 export type QueueDecision =
@@ -32,18 +35,18 @@ export type Committed = { eventId: string; deliveryIds: string[]; automation: bo
 /**
  * The statement that, in the event's own transaction, creates its webhook delivery to the inbox endpoint —
  * only if the inbox has a webhook URL that is enabled, read inside the transaction so a concurrent update
- * or 410 is respected — and returns the delivery's id if it did. Private events never leave the platform
+ * or 410 is respected — and returns the delivery's id if it did. The sequence is read from the event row
+ * as committed (a contact event's is computed in SQL). Private events never leave the platform
  * (automation rules still see them).
  */
 function fanOutStatement(env: Bindings, event: EventRow): D1PreparedStatement | null {
   if (event.private || event.inboxId === null) return null;
   return prepare(env, sql`INSERT INTO webhook_deliveries
-      (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, endpoint, url, state, created_at, updated_at)
-    SELECT ${newId("whd", event.createdAt)}, ${event.accountId}, i.id, ${event.id}, ${event.type}, ${event.conversationId}, ${event.sequence},
-           'inbox', i.webhook_url, 'pending', ${event.createdAt}, ${event.createdAt}
-    FROM inboxes i
-    WHERE i.id = ${event.inboxId} AND i.webhook_url IS NOT NULL AND i.webhook_disabled_at IS NULL AND i.deleted_at IS NULL
-      AND EXISTS (SELECT 1 FROM events WHERE id = ${event.id})
+      (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, line, endpoint, url, state, created_at, updated_at)
+    SELECT ${newId("whd", event.createdAt)}, e.account_id, i.id, e.id, e.type, e.conversation_id, e.sequence, ${lineOf(event)},
+           'inbox', i.webhook_url, 'pending', e.created_at, e.created_at
+    FROM events e JOIN inboxes i ON i.id = e.inbox_id
+    WHERE e.id = ${event.id} AND i.webhook_url IS NOT NULL AND i.webhook_disabled_at IS NULL AND i.deleted_at IS NULL
     RETURNING id`);
 }
 
@@ -100,10 +103,11 @@ const needsRules = sql`(EXISTS (SELECT 1 FROM automation_rules r
 export async function publish(env: Bindings, committed: Committed[]): Promise<void> {
   if (committed.length === 0) return;
   try {
-    await sendDeliveries(
+    // The deliveries stay unmarked (enqueued_at NULL): marking them after the send could overwrite the
+    // park of a message that was consumed in between. Recovery re-sends an unmarked head after a grace.
+    await sendMessages(
       env,
-      committed.flatMap((item) => item.deliveryIds),
-      committed.filter((item) => item.automation).map((item) => item.eventId),
+      toMessages(committed.flatMap((item) => item.deliveryIds), committed.filter((item) => item.automation).map((item) => item.eventId)),
       committed.map((item) => item.eventId),
     );
   } catch (error) {
@@ -112,49 +116,102 @@ export async function publish(env: Bindings, committed: Committed[]): Promise<vo
 }
 
 /**
- * True when an earlier delivery of the same line (conversation and endpoint) is still pending: the
- * delivery `outer` must wait its turn. Deliveries outside a conversation are never blocked.
+ * The SQL condition "delivery `d` is in the same line as `of`": the same line key and endpoint — and for
+ * the inbox's own endpoint ('inbox') the same inbox, since that endpoint is one per inbox. An
+ * account-level endpoint id is unique by itself, so its contact lines span the account's inboxes.
+ */
+export function sameLineAs(d: SQL, of: { line: string | null; endpoint: string; inboxId: string }) {
+  return sql`${d}.line = ${of.line} AND ${d}.endpoint = ${of.endpoint} AND (${d}.endpoint <> 'inbox' OR ${d}.inbox_id = ${of.inboxId})`;
+}
+
+/**
+ * True when an earlier delivery of the same line (see sameLineAs) is still pending: the delivery `outer`
+ * must wait its turn. Deliveries outside any line are never blocked.
  */
 export function earlierInLinePending(outer: SQL) {
   return sql`EXISTS (SELECT 1 FROM webhook_deliveries AS earlier
-    WHERE earlier.conversation_id = ${outer}.conversation_id AND earlier.endpoint = ${outer}.endpoint
+    WHERE earlier.line = ${outer}.line AND earlier.endpoint = ${outer}.endpoint
+      AND (earlier.endpoint <> 'inbox' OR earlier.inbox_id = ${outer}.inbox_id)
       AND earlier.state = 'pending' AND earlier.sequence < ${outer}.sequence)`;
 }
 
 /**
- * Hands to the queue every pending delivery that is not queued yet and is next in line: the head of its
- * conversation's deliveries to that endpoint (or outside any conversation). Used by the sweeper and by
- * the retry and replay operations. `olderThanMs` leaves fresh rows to the request that created them.
+ * True when the line of `outer` is busy for it: an earlier delivery is pending, or another delivery of the
+ * line holds a lease (is being sent right now — e.g. a later one, while a replay or a manual retry made an
+ * earlier one pending again). Taking a lease requires neither, so a line has at most one delivery in
+ * flight, and it is the earliest pending one.
+ */
+export function lineBusy(outer: SQL, now: number) {
+  return sql`(${earlierInLinePending(outer)} OR EXISTS (SELECT 1 FROM webhook_deliveries AS other
+    WHERE other.line = ${outer}.line AND other.endpoint = ${outer}.endpoint
+      AND (other.endpoint <> 'inbox' OR other.inbox_id = ${outer}.inbox_id)
+      AND other.state = 'pending' AND other.id <> ${outer}.id AND other.leased_until >= ${now}))`;
+}
+
+/**
+ * Hands to the queue every pending delivery that is not queued (enqueued_at NULL: parked, or its message
+ * may be lost) and is next in line: the head of its line (or outside any line). Marks them queued and
+ * sends them in that order — mark, then send — so a message consumed at once can park its delivery
+ * without the mark overwriting it. Used by recovery (the sweeper) and by the retry operation.
+ * `olderThanMs` leaves fresh rows to the request that created them.
  */
 export async function enqueueReady(
   env: Bindings,
   options: { inboxId?: string; olderThanMs?: number; limit?: number } = {},
 ): Promise<number> {
-  const cutoff = Date.now() - (options.olderThanMs ?? 0);
+  const now = clock.now();
+  const cutoff = now - (options.olderThanMs ?? 0);
   const limit = options.limit ?? 500;
   const inboxFilter = options.inboxId === undefined ? sql`1` : sql`d.inbox_id = ${options.inboxId}`;
   const rows = await database(env).all<{ id: string; attempts: number }>(sql`
-    SELECT d.id, d.attempts FROM webhook_deliveries d
-    WHERE d.state = 'pending' AND d.enqueued_at IS NULL AND d.created_at <= ${cutoff} AND ${inboxFilter}
-      AND NOT ${earlierInLinePending(sql`d`)}
-    ORDER BY d.created_at LIMIT ${limit}`);
-  await sendDeliveries(env, rows);
+    UPDATE webhook_deliveries SET enqueued_at = ${now}
+    WHERE id IN (SELECT d.id FROM webhook_deliveries d
+      WHERE d.state = 'pending' AND d.enqueued_at IS NULL AND d.created_at <= ${cutoff} AND ${inboxFilter}
+        AND NOT ${lineBusy(sql`d`, now)}
+      ORDER BY d.created_at LIMIT ${limit})
+    RETURNING id, attempts`);
+  await handOver(env, rows, { markedAt: now });
   return rows.length;
 }
 
 /**
- * Queues deliveries and records when; a delivery queued twice is attempted once (the consumer leases it).
- * Events for the rules engine ride in the same batches: the engine dedupes by (event, rule).
+ * Sends the queue messages of deliveries already marked queued at `markedAt` (each for its next attempt).
+ * If the queue refuses, the marks are undone so recovery hands them over again; if even that fails, the
+ * sweeper finds them as lost. Never throws: the caller's write already committed.
  */
-export async function sendDeliveries(
+export async function handOver(
   env: Bindings,
-  /** Ids (for a delivery's first attempt) or ids with the attempt the message is for. */
   deliveries: Array<string | { id: string; attempts: number }>,
-  automationEventIds: string[] = [],
-  /** Events to mark as handed over, in the same write as the deliveries. */
-  eventIds: string[] = [],
+  options: { markedAt: number; delaySeconds?: number },
 ): Promise<void> {
-  const messages: QueueMessage[] = [
+  if (deliveries.length === 0) return;
+  try {
+    const messages = toMessages(deliveries, []);
+    faults.check("queue.send");
+    for (let i = 0; i < messages.length; i += ID_CHUNK) {
+      const chunk = messages.slice(i, i + ID_CHUNK);
+      if (chunk.length === 1 && options.delaySeconds !== undefined) await env.DELIVERIES.send(chunk[0]!, { delaySeconds: options.delaySeconds });
+      else await env.DELIVERIES.sendBatch(chunk.map((body) => ({ body, ...(options.delaySeconds === undefined ? {} : { delaySeconds: options.delaySeconds }) })));
+    }
+  } catch (error) {
+    console.warn(JSON.stringify({ level: "warn", message: "hand-over to the queue failed; recovery will hand them over", error: String(error) }));
+    try {
+      const db = database(env);
+      for (let i = 0; i < deliveries.length; i += ID_CHUNK) {
+        const ids = deliveries.slice(i, i + ID_CHUNK).map((delivery) => (typeof delivery === "string" ? delivery : delivery.id));
+        await db
+          .update(webhookDeliveries)
+          .set({ enqueuedAt: null })
+          .where(sql`${inArray(webhookDeliveries.id, ids)} AND ${webhookDeliveries.enqueuedAt} = ${options.markedAt} AND ${webhookDeliveries.state} = 'pending'`);
+      }
+    } catch {
+      // D1 is down too: the sweeper's look for lost messages finds them.
+    }
+  }
+}
+
+function toMessages(deliveries: Array<string | { id: string; attempts: number }>, automationEventIds: string[]): QueueMessage[] {
+  return [
     ...deliveries.map((delivery) =>
       typeof delivery === "string"
         ? { kind: "delivery" as const, deliveryId: delivery }
@@ -162,20 +219,45 @@ export async function sendDeliveries(
     ),
     ...automationEventIds.map((eventId) => ({ kind: "automation" as const, eventId })),
   ];
-  if (messages.length === 0) return;
-  faults.check("queue.send");
-  const db = database(env);
+}
+
+/** Sends messages and then marks the events as handed over. */
+async function sendMessages(env: Bindings, messages: QueueMessage[], eventIds: string[]) {
+  if (messages.length > 0) faults.check("queue.send");
   for (let i = 0; i < messages.length; i += ID_CHUNK) {
-    const chunk = messages.slice(i, i + ID_CHUNK);
-    await env.DELIVERIES.sendBatch(chunk.map((body) => ({ body })));
-    const now = Date.now();
-    const queued = chunk.flatMap((message) => (message.kind === "delivery" ? [message.deliveryId] : []));
-    const marks = [
-      ...(queued.length > 0 ? [prepare(env, db.update(webhookDeliveries).set({ enqueuedAt: now }).where(inArray(webhookDeliveries.id, queued)))] : []),
-    ];
-    for (let e = 0; i === 0 && e < eventIds.length; e += ID_CHUNK) {
-      marks.push(prepare(env, db.update(events).set({ queuedAt: now }).where(inArray(events.id, eventIds.slice(e, e + ID_CHUNK)))));
-    }
-    if (marks.length > 0) await commitBatch(env, marks);
+    await env.DELIVERIES.sendBatch(messages.slice(i, i + ID_CHUNK).map((body) => ({ body })));
   }
+  const db = database(env);
+  const now = clock.now();
+  const marks: D1PreparedStatement[] = [];
+  for (let e = 0; e < eventIds.length; e += ID_CHUNK) {
+    marks.push(prepare(env, db.update(events).set({ queuedAt: now }).where(inArray(events.id, eventIds.slice(e, e + ID_CHUNK)))));
+  }
+  if (marks.length > 0) await commitBatch(env, marks);
+}
+
+/**
+ * Queues deliveries (marked queued first, then sent: see enqueueReady) and events for the rules engine;
+ * a delivery queued twice is attempted once (the consumer leases it). The engine dedupes by (event, rule).
+ */
+export async function sendDeliveries(
+  env: Bindings,
+  /** Ids (for a delivery's first attempt) or ids with the attempt the message is for. */
+  deliveries: Array<string | { id: string; attempts: number }>,
+  automationEventIds: string[] = [],
+  /** Events to mark as handed over, after the send. */
+  eventIds: string[] = [],
+): Promise<void> {
+  if (deliveries.length > 0) {
+    const ids = deliveries.map((delivery) => (typeof delivery === "string" ? delivery : delivery.id));
+    const db = database(env);
+    const now = clock.now();
+    const marks: D1PreparedStatement[] = [];
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      marks.push(prepare(env, db.update(webhookDeliveries).set({ enqueuedAt: now }).where(inArray(webhookDeliveries.id, ids.slice(i, i + ID_CHUNK)))));
+    }
+    await commitBatch(env, marks);
+    await handOver(env, deliveries, { markedAt: now });
+  }
+  await sendMessages(env, toMessages([], automationEventIds), eventIds);
 }

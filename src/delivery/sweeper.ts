@@ -5,6 +5,7 @@ import { events, webhookDeliveries } from "../db/schema";
 import type { Bindings } from "../env";
 import { triggersAutomation } from "./events";
 import { enqueueReady, sendDeliveries } from "./outbox";
+import { resumeReplays } from "./replay";
 
 /** How long a committed event may wait for its own request to queue it before the sweeper does. */
 export const OUTBOX_GRACE_MS = 30_000;
@@ -26,6 +27,8 @@ export async function sweep(env: Bindings, options: { graceMs?: number } = {}): 
   const now = Date.now();
 
   const deliveriesQueued = await enqueueReady(env, { olderThanMs: graceMs });
+  // Replays whose next step's message was lost continue (delivery/replay.ts).
+  await resumeReplays(env);
 
   // Deliveries queued long ago but never attempted when due: the message was lost; queue it again.
   const lost = await db

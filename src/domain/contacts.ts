@@ -65,6 +65,8 @@ export async function upsertContact(
     phone: attributes.phone ?? null,
     identifier: attributes.identifier ?? null,
     customAttributes: attributes.custom_attributes ?? {},
+    // Contact events are ordered per contact: contact_created is 1, each update the next.
+    lastEventSequence: 1,
     createdAt: now,
     updatedAt: now,
   };
@@ -74,7 +76,7 @@ export async function upsertContact(
     accountId: inbox.accountId,
     inboxId: inbox.id,
     conversationId: null,
-    sequence: null,
+    sequence: 1,
     origin,
     data: { contact: toContact(row, sourceId) },
     now,
@@ -140,6 +142,7 @@ async function updateContact(
     accountId: inbox.accountId,
     inboxId: inbox.id,
     conversationId: null,
+    // Computed in the transaction below: the contact's next event sequence.
     sequence: null,
     origin,
     data: { contact: toContact(after, current.contactInbox.sourceId), changed_attributes: changed },
@@ -156,10 +159,11 @@ async function updateContact(
           phone: after.phone,
           identifier: after.identifier,
           customAttributes: after.customAttributes,
+          lastEventSequence: sql`${contacts.lastEventSequence} + 1`,
           updatedAt: now,
         })
         .where(and(eq(contacts.accountId, inbox.accountId), eq(contacts.id, before.id)))),
-      insertEventWhere(env, event, sql`1`),
+      insertEventWhere(env, event, sql`1`, sql`(SELECT last_event_sequence FROM contacts WHERE id = ${before.id})`),
     ], [event]));
   } catch (error) {
     if (isUniqueViolation(error)) {

@@ -4,6 +4,7 @@ import { deliveryAttempts, events, webhookDeliveries, type DeliveryState } from 
 import { eventEnvelope } from "../delivery/payload";
 import { withDataUrls } from "../attachments/render";
 import { enqueueReady } from "../delivery/outbox";
+import { startReplay } from "../delivery/replay";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { requireInbox } from "./inboxes";
@@ -122,8 +123,9 @@ export async function retryDelivery(env: Bindings, accountId: string, inboxId: s
 }
 
 /**
- * Re-sends every event of the inbox since a time, with the same webhook-ids (receivers dedupe on them),
- * in each conversation's order. Events that never had a delivery (endpoint disabled or unset then) get one.
+ * Re-sends the inbox's events since a time, with the same webhook-ids (receivers dedupe on them), in each
+ * line's order — in bounded, resumable steps (delivery/replay.ts). Events that never had a delivery
+ * (endpoint disabled or unset then) get one; deliveries still pending are left as they are.
  */
 export async function replayDeliveries(env: Bindings, accountId: string, inboxId: string, since: number) {
   const inbox = await requireInbox(env, accountId, inboxId);
@@ -131,26 +133,8 @@ export async function replayDeliveries(env: Bindings, accountId: string, inboxId
   if (inbox.webhookDisabledAt !== null) {
     throw new ApiError("invalid_state", "The endpoint is disabled (it answered 410 Gone); update the inbox to re-enable it, then replay.");
   }
-  const db = database(env);
-  const now = Date.now();
-  const selected = await db
-    .select({ id: events.id })
-    .from(events)
-    .where(and(eq(events.inboxId, inboxId), eq(events.private, false), sql`${events.createdAt} >= ${since}`, sql`${events.type} <> 'webhook.test'`));
-  const ids = selected.map((row) => row.id);
-  for (let i = 0; i < ids.length; i += 50) {
-    const chunk = ids.slice(i, i + 50);
-    await db.run(sql`INSERT INTO webhook_deliveries
-        (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, endpoint, url, state, created_at, updated_at)
-      SELECT 'whd_' || substr(e.id, 5) || lower(hex(randomblob(2))), e.account_id, e.inbox_id, e.id, e.type, e.conversation_id, e.sequence,
-             'inbox', ${inbox.webhookUrl}, 'pending', ${now}, ${now}
-      FROM events e WHERE e.id IN (${sql.join(chunk.map((id) => sql`${id}`), sql`, `)})
-      ON CONFLICT (event_id, endpoint) DO UPDATE SET
-        state = 'pending', attempts = 0, next_attempt_at = NULL, enqueued_at = NULL, leased_until = NULL,
-        completed_at = NULL, url = excluded.url, updated_at = excluded.updated_at`);
-  }
-  await enqueueReady(env, { inboxId, limit: 1000 });
-  return { replayed: ids.length, since: iso(since) };
+  const replay = await startReplay(env, { accountId, inboxId, since, url: inbox.webhookUrl });
+  return { replayed: replay.total, since: iso(since), replay_id: replay.id, state: replay.state };
 }
 
 /** The pull fallback: the inbox's events in commit order, as the webhook carries them. */

@@ -13,7 +13,7 @@ const SignatureHeaders = z.object({
 
 const Envelope = {
   id: z.string().openapi({ example: "evt_01JD3Q4X5Y6Z7A8B9C0D1E2F3G" }),
-  sequence: z.number().int().nullable().openapi({ description: "Per conversation, increasing; null outside a conversation" }),
+  sequence: z.number().int().nullable().openapi({ description: "Per conversation (contact events: per contact), increasing: the order of its delivery line; null outside both" }),
   created_at: z.string(),
   account: z.object({ id: z.string() }),
   inbox: z.object({ id: z.string(), name: z.string() }),

@@ -6,6 +6,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 export type Scripted = {
   status?: number;
   delay_ms?: number;
+  /** Answer after a random delay of 0 to this many ms (on top of delay_ms). */
+  jitter_ms?: number;
   body?: string;
   headers?: Record<string, string>;
   /** Destroy the socket instead of answering. */
@@ -20,7 +22,15 @@ export type Scripted = {
 };
 
 /** `status` is what the receiver answered, so tests can tell accepted deliveries from refused ones. */
-export type Received = { path: string; headers: Record<string, string>; body: string; at: number; status: number };
+export type Received = {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  at: number;
+  status: number;
+  /** When the answer was sent (undefined: never answered). */
+  done?: number;
+};
 
 export function startReceiver() {
   const received = new Map<string, Received[]>();
@@ -55,10 +65,15 @@ export function startReceiver() {
     const failed = step.fail_ratio !== undefined && Math.random() < step.fail_ratio;
     const status = failed ? (step.fail_status ?? 500) : (step.status ?? 200);
     const list = received.get(url.pathname) ?? [];
-    list.push({ path: url.pathname, headers, body, at: Date.now(), status: step.hang || step.reset ? 0 : status });
+    const record: Received = { path: url.pathname, headers, body, at: Date.now(), status: step.hang || step.reset ? 0 : status };
+    list.push(record);
     received.set(url.pathname, list);
+    response.on("finish", () => {
+      record.done = Date.now();
+    });
 
-    if (step.delay_ms) await new Promise((resolve) => setTimeout(resolve, step.delay_ms));
+    const delay = (step.delay_ms ?? 0) + (step.jitter_ms ? Math.random() * step.jitter_ms : 0);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     if (step.hang) return;
     if (step.reset) return request.socket.destroy();
     response.writeHead(status, step.headers ?? { "content-type": "text/plain" });

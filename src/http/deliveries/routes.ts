@@ -90,7 +90,17 @@ const replayRoute = createRoute({
     body: jsonBody(z.strictObject({ since: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-25T12:00:00Z" }) }).openapi("ReplayRequest")),
   },
   responses: {
-    202: jsonResponse(z.object({ replayed: z.number().int(), since: z.string() }).openapi("ReplayResult"), "Queued"),
+    202: jsonResponse(
+      z
+        .object({
+          replayed: z.number().int().openapi({ description: "Events the replay covers (since the time, up to the inbox's last event when it was asked for)" }),
+          since: z.string(),
+          replay_id: z.string().openapi({ description: "The same replay for an identical request: a retry joins it, a repeat after it finished changes nothing" }),
+          state: z.enum(["running", "done"]).openapi({ description: "running: worked through in bounded steps, resumed after any crash" }),
+        })
+        .openapi("ReplayResult"),
+      "Queued",
+    ),
     ...errorResponses(400, 403, 404, 409, 413, 415, 422),
   },
 });

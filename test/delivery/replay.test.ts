@@ -1,0 +1,107 @@
+// Replay: bounded work per invocation, resumable after a lost step, idempotent, and it never touches a
+// delivery that is pending (in flight or waiting for its retry).
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { REPLAY_STEP, resumeReplays, startReplay } from "../../src/delivery/replay";
+import { clock } from "../../src/faults";
+import { api, createTestAccount, unique } from "../support/api";
+import { count, createTestInbox } from "../support/fixtures";
+import { SimulatedQueue } from "../support/queue-sim";
+import { received, receiverPath } from "../support/receiver-client";
+import { deliveryStates, expectLinesInOrder, fillLines, type Line } from "./lines";
+
+afterEach(() => clock.reset());
+
+async function setup(lines: Line[], withDeliveries: boolean) {
+  const path = await receiverPath([], { status: 200 });
+  const account = await createTestAccount();
+  const inbox = await createTestInbox(account, { webhookPath: path });
+  const url = `${env.RECEIVER_URL}${path}`;
+  const since = Date.now() - 10 * 60_000;
+  await fillLines({ accountId: account.accountId, inboxId: inbox.id, lines, endpoints: withDeliveries ? [["inbox", url]] : [] });
+  return { account, inbox, path, url, since };
+}
+
+const conversations = (n: number, events: number): Line[] =>
+  Array.from({ length: n }, () => ({ key: `cnv_${unique("r")}`, kind: "conversation" as const, events }));
+
+function simulatedEnv(queue: SimulatedQueue) {
+  return { ...env, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env;
+}
+
+describe("replay", () => {
+  it("works in bounded steps, resumes after its step message is lost, and delivers every event once in line order", { timeout: 60_000 }, async () => {
+    const { account, inbox, path, url, since } = await setup(conversations(12, 100), false);
+    const queue = new SimulatedQueue();
+    const simulated = simulatedEnv(queue);
+
+    const replay = await startReplay(simulated, { accountId: account.accountId, inboxId: inbox.id, since, url });
+    expect(replay).toMatchObject({ state: "running", total: 1200 });
+    // One step per invocation: only the first REPLAY_STEP events have deliveries so far.
+    expect(await count("SELECT count(*) AS n FROM webhook_deliveries WHERE inbox_id = ?", inbox.id)).toBe(REPLAY_STEP);
+
+    // The step's queue message is lost (a crash); recovery finds the stalled replay and continues it.
+    const lost = await queue.drop((message) => message.kind === "replay");
+    expect(lost).toBe(1);
+    clock.advance(2 * 60_000);
+    expect(await resumeReplays(simulated)).toBe(1);
+    await queue.run(simulated, { done: async () => (await deliveryStates(inbox.id)).succeeded === 1200 });
+
+    const done = await env.DB.prepare("SELECT state, cursor, through_position FROM delivery_replays WHERE id = ?").bind(replay.id).first();
+    expect(done).toMatchObject({ state: "done" });
+    const seen = await expectLinesInOrder(path);
+    expect(seen.perEvent.size).toBe(1200);
+    expect([...seen.perEvent.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it("is idempotent: a retry while it runs joins it, a repeat after it finished changes nothing", { timeout: 60_000 }, async () => {
+    const { account, inbox, path, since } = await setup(conversations(3, 10), true);
+    const base = `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/deliveries`;
+    await env.DB.prepare("UPDATE webhook_deliveries SET state = 'succeeded', attempts = 1, completed_at = 1 WHERE inbox_id = ?").bind(inbox.id).run();
+
+    const since_iso = new Date(since).toISOString();
+    const [first, second] = await Promise.all([
+      api("POST", `${base}/replay`, { token: account.adminToken, body: { since: since_iso } }),
+      api("POST", `${base}/replay`, { token: account.adminToken, body: { since: since_iso } }),
+    ]);
+    expect(first.status, first.text).toBe(202);
+    expect(second.body.replay_id).toBe(first.body.replay_id);
+    expect(first.body).toMatchObject({ replayed: 30 });
+    await expect.poll(async () => (await deliveryStates(inbox.id)).succeeded, { timeout: 20_000 }).toBe(30);
+    await expect.poll(async () => (await received(path)).length).toBe(30);
+
+    const snapshot = async () =>
+      (await env.DB.prepare("SELECT id, state, attempts, updated_at, enqueued_at FROM webhook_deliveries WHERE inbox_id = ? ORDER BY id").bind(inbox.id).all()).results;
+    const before = await snapshot();
+    const again = await api("POST", `${base}/replay`, { token: account.adminToken, body: { since: since_iso } });
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ replay_id: first.body.replay_id, state: "done", replayed: 30 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await snapshot()).toEqual(before);
+    expect(await received(path)).toHaveLength(30);
+    await expectLinesInOrder(path);
+  });
+
+  it("never touches a pending delivery: one in flight keeps its lease and attempts, one waiting keeps its schedule", async () => {
+    const { account, inbox, url, since } = await setup(conversations(1, 4), true);
+    const rows = (await env.DB.prepare("SELECT id FROM webhook_deliveries WHERE inbox_id = ? ORDER BY sequence").bind(inbox.id).all<{ id: string }>()).results;
+    const [done, inFlight, waiting, fresh] = rows.map((row) => row.id);
+    const now = Date.now();
+    await env.DB.batch([
+      env.DB.prepare("UPDATE webhook_deliveries SET state = 'succeeded', attempts = 1, completed_at = ? WHERE id = ?").bind(now, done!),
+      env.DB.prepare("UPDATE webhook_deliveries SET attempts = 2, leased_until = ?, enqueued_at = ? WHERE id = ?").bind(now + 60_000, now, inFlight!),
+      env.DB.prepare("UPDATE webhook_deliveries SET attempts = 1, next_attempt_at = ?, enqueued_at = ? WHERE id = ?").bind(now + 600_000, now, waiting!),
+    ]);
+    const read = (id: string) => env.DB.prepare("SELECT state, attempts, leased_until, next_attempt_at, enqueued_at FROM webhook_deliveries WHERE id = ?").bind(id).first();
+    const pendingBefore = await Promise.all([inFlight!, waiting!, fresh!].map(read));
+
+    const queue = new SimulatedQueue();
+    const replay = await startReplay(simulatedEnv(queue), { accountId: account.accountId, inboxId: inbox.id, since, url });
+    expect(replay.state).toBe("done");
+    expect(await Promise.all([inFlight!, waiting!, fresh!].map(read))).toEqual(pendingBefore);
+    // The settled one starts a new cycle. It is first in line, but the line has a delivery in flight:
+    // it is not queued now — the outcome of the one in flight hands it over (one at a time per line).
+    expect(await read(done!)).toMatchObject({ state: "pending", attempts: 0, enqueued_at: null });
+    expect(queue.size).toBe(0);
+  });
+});
