@@ -30,6 +30,7 @@ const configSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   RATE_LIMIT_PER_TOKEN: z.coerce.number().int().positive().default(1200),
   RATE_LIMIT_PER_INBOX: z.coerce.number().int().positive().default(2400),
+  RETENTION_DAYS: z.coerce.number().positive().finite().default(30),
   ATTACHMENT_SIGNING_SECRET: z.string().min(16).optional(),
   ATTACHMENT_MAX_BYTES: z.coerce.number().int().positive().default(40 * 1024 * 1024),
   ATTACHMENT_URL_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
@@ -49,6 +50,8 @@ export type Config = {
   webhookTimeoutMs: number;
   /** Default requests per minute per token and per inbox identifier; accounts may override them. */
   rateLimits: { perToken: number; perInbox: number };
+  /** Events, webhook deliveries and their attempts older than this are pruned (docs/retention.md). */
+  retentionMs: number;
   attachments: {
     /** HMAC key of data_urls; without it attachments cannot be served (the routes answer 503). */
     signingSecret: string | undefined;
@@ -71,6 +74,7 @@ export function config(env: Bindings): Config {
       webhookRetryDelays: raw.WEBHOOK_RETRY_DELAYS,
       webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
       rateLimits: { perToken: raw.RATE_LIMIT_PER_TOKEN, perInbox: raw.RATE_LIMIT_PER_INBOX },
+      retentionMs: Math.round(raw.RETENTION_DAYS * 24 * 60 * 60 * 1000),
       attachments: {
         signingSecret: raw.ATTACHMENT_SIGNING_SECRET,
         maxBytes: raw.ATTACHMENT_MAX_BYTES,

@@ -4,6 +4,7 @@ import { api, createTestAccount, createTestUser, expectProblem, unique, type Tes
 import { count, createInboxToken, createTestInbox, setMembers, type TestInbox } from "../support/fixtures";
 import { receiverPath, waitForPayloads } from "../support/receiver-client";
 import { pruneUnreferencedUploads, deleteAttachmentsOfConversations } from "../../src/domain/attachments";
+import { recover } from "../../src/recovery/recover";
 
 const MAX = 6 * 1024 * 1024; // ATTACHMENT_MAX_BYTES in vitest.config.ts
 
@@ -444,6 +445,21 @@ describe("webhooks, events feed, clean-up", () => {
     expect(deleted).toEqual([usedId]);
     expect(await env.ATTACHMENTS.head(usedId)).toBeNull();
     expectProblem(await api("GET", new URL(used.body.message.attachments[0].data_url).pathname + new URL(used.body.message.attachments[0].data_url).search), 404, "attachment_not_found");
+  });
+});
+
+describe("the recovery pass removes forgotten uploads", () => {
+  it("an upload never referenced is gone after a pass 24 h later", async () => {
+    const { base, token } = await setup();
+    const up = await post(`${base}/uploads`, token, form({}, [{ bytes: png(), name: "late.png", type: "image/png", field: "file" }]));
+    expect(up.status, up.text).toBe(201);
+    let pruned = 0;
+    for (let pass = 0; pass < 50 && (await env.ATTACHMENTS.head(up.body.id)); pass++) {
+      pruned += (await recover(env, Date.now() + 25 * 3600 * 1000)).uploads_pruned;
+    }
+    expect(pruned).toBeGreaterThanOrEqual(1);
+    expect(await env.ATTACHMENTS.head(up.body.id)).toBeNull();
+    expect(await count("SELECT count(*) AS n FROM attachments WHERE id = ?", up.body.id)).toBe(0);
   });
 });
 
