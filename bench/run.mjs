@@ -2,7 +2,7 @@
 // machine. Starts its own Workers (wrangler dev, fresh state), seeds through the API, runs the scenarios
 // with autocannon, stops everything, prints one table and writes bench/results/<timestamp>.json.
 // `npm run bench -- --quick` runs every step briefly (smoke test of the bench itself, not a result).
-// `npm run bench -- --only=attachments` runs the ceilings and the attachments row alone.
+// `npm run bench -- --only attachments` runs the ceilings and the attachments rows (8–9) alone.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,10 +13,16 @@ import { apiClient } from "./lib/api.mjs";
 import { startHost } from "./lib/host.mjs";
 import { load, percentile, round, serverCpuSeconds, setServerCpuSampler } from "./lib/load.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
-import { seedConversationSql, seedAccount } from "./lib/seed.mjs";
+import { seedConversationSql, seedAccount, seedSearchCorpusSql } from "./lib/seed.mjs";
 
 const quick = process.argv.includes("--quick");
-const only = process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length);
+/** `--only search`: the route ceiling, scenario 1 (to have conversations) and scenario 7 alone. */
+/** `--only attachments`: the write and upload ceilings and scenarios 8–9 alone. */
+const onlyArg = process.argv.includes("--only")
+  ? process.argv[process.argv.indexOf("--only") + 1]
+  : process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length);
+const onlySearch = onlyArg === "search";
+const onlyAttachments = onlyArg === "attachments";
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
@@ -44,6 +50,10 @@ const DRAIN_WAIT_CAP_S = seconds(60);
 const UPLOAD_BYTES = 1024 * 1024;
 const BIG_UPLOAD_BYTES = 100 * 1024 * 1024;
 const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where it is?";
+/** Scenario 7: messages seeded over the conversations of scenario 1's inbox. */
+const SEARCH_MESSAGES = count(100_000);
+/** Distinct rare words in the seeded text: each matches about 1/SEARCH_WORDS of the messages. */
+const SEARCH_WORDS = 1000;
 
 const startedAt = new Date();
 const t0 = performance.now();
@@ -71,9 +81,9 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  await measureWriteCeiling();
-  if (!only) await measureApp();
-  if (!only || only === "attachments") await measureAttachments();
+  if (!onlySearch) await measureWriteCeiling();
+  if (!onlyAttachments) await measureApp();
+  if (!onlySearch) await measureAttachments();
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
@@ -159,7 +169,12 @@ async function measureApp() {
   stops.push(receiver.close);
   const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Bench");
 
-  await ingestSpread(base, await inbox("Ingest"));
+  const ingestInbox = await inbox("Ingest");
+  await ingestSpread(base, ingestInbox);
+  if (onlySearch) {
+    await searchScenario();
+    return;
+  }
   const hot = await hotConversation(base, api, await inbox("Hot conversation"));
   await duplicateStorm(base, api, await inbox("Duplicate storm"));
   const replies = receiver.endpoint("replies");
@@ -177,9 +192,50 @@ async function measureApp() {
     base = host.directUrl ?? host.proxyUrl;
   }
   await historyRead(base, api, hot, seeded);
+  await searchScenario();
+
+  // 7. Conversation search (FTS5) once the account holds 100,000 more messages, seeded by SQL with the
+  // Worker stopped (the search triggers index them as the API would).
+  async function searchScenario() {
+    await host.stop();
+    const started = performance.now();
+    const seededMessages = seedSearchCorpusSql({ persistTo: host.persistTo, inboxId: ingestInbox.id, total: SEARCH_MESSAGES, words: SEARCH_WORDS });
+    const seedSeconds = round((performance.now() - started) / 1000, 1);
+    host = await startHost({ name: "app", vars, persistTo: host.persistTo });
+    base = host.directUrl ?? host.proxyUrl;
+    setServerCpuSampler(() => host.cpuSeconds());
+    const total = (await api.call("GET", `/v1/accounts/${accountId}/conversations?limit=1`, { token: admin, expect: 200 })).json.meta.counts.all;
+    const search = (name, id, query, notes) => async () => {
+      let next = 0;
+      const check = (await api.call("GET", `/v1/accounts/${accountId}/conversations?limit=25&q=${encodeURIComponent(query(0))}`, { token: admin, expect: 200 })).json;
+      const result = await load({
+        url: base,
+        connections: CONNECTIONS,
+        duration: SCENARIO_SECONDS,
+        requests: [
+          {
+            method: "GET",
+            headers: { authorization: `Bearer ${admin}` },
+            setupRequest: (request) => ({ ...request, path: `/v1/accounts/${accountId}/conversations?limit=25&q=${encodeURIComponent(query(next++))}` }),
+          },
+        ],
+      });
+      addScenario({
+        id,
+        name,
+        result,
+        ceiling: "route",
+        notes: `${notes}; first query: ${check.meta.counts.all} of ${total} conversations match; ${seededMessages} messages seeded by SQL in ${seedSeconds} s`,
+        details: { seeded_messages: seededMessages, conversations: total, first_query_matches: check.meta.counts.all },
+      });
+    };
+    log(`7: searching over ${seededMessages} seeded messages`);
+    await search(`Conversation search: GET …/conversations?q=<rare word> over ${seededMessages}+ messages`, "7a", (i) => `k${(i * 37) % SEARCH_WORDS}`, `each word in ~${Math.round(100 / SEARCH_WORDS * 10) / 10} % of messages`)();
+    await search(`Conversation search: GET …/conversations?q=order (in every message)`, "7b", () => "order", "worst case: every message matches (answered from the newest 5,000 matches)")();
+  }
 }
 
-// 7. Attachments: 1 MiB uploads per second against a bare R2 put of the same bytes, then one 100 MiB upload
+// 8–9. Attachments: 1 MiB uploads per second against a bare R2 put of the same bytes, then one 100 MiB upload
 // streamed from here while the Worker's processes' resident memory is sampled.
 async function measureAttachments() {
   log("attachments: starting edge-inbox with wrangler dev");
@@ -213,7 +269,7 @@ async function measureAttachments() {
     duration: SCENARIO_SECONDS,
   });
   addScenario({
-    id: 7,
+    id: 8,
     name: "POST …/uploads, 1 MiB image files (multipart, streamed to R2, sha256 on the way)",
     result,
     ceiling: "r2",
@@ -270,7 +326,7 @@ async function measureAttachments() {
   };
   log(`100 MiB upload: ${response.status} in ${round(elapsed, 1)} s; workerd RSS ${mib(before.workerd)} → peak ${mib(peak.workerd)} MiB; all processes ${mib(before.total)} → ${mib(peak.total)} MiB`);
   addScenario({
-    id: 8,
+    id: 9,
     name: "one 100 MiB upload, streamed: peak memory",
     result: { rps: null, p50: round(elapsed * 1000, 0), p99: null, errors: ok ? 0 : 1 },
     notes: `largest workerd RSS ${mib(before.workerd)} → peak ${mib(peak.workerd)} MiB (+${mib(peak.workerd - before.workerd)}); all of wrangler dev ${mib(before.total)} → ${mib(peak.total)} MiB; ${round(100 / elapsed, 1)} MiB/s; sha256 ${ok ? "matches" : "MISMATCH"}`,

@@ -448,6 +448,35 @@ describe("webhooks, events feed, clean-up", () => {
   });
 });
 
+describe("erasing a contact deletes its files", () => {
+  it("the contact's own files go; a manual other contacts' conversations still use stays", async () => {
+    const { account, base, token } = await setup();
+    const manual = await post(`/v1/accounts/${account.accountId}/uploads`, account.adminToken, form({}, [{ bytes: pdf("manual"), name: "manual.pdf", type: "application/pdf", field: "file" }]));
+    const conversations: Record<string, { conversation: string; file: string; url: string }> = {};
+    const sources: Record<string, string> = {};
+    for (const who of ["erased", "kept"]) {
+      const sourceId = unique(who);
+      const sent = await post(`${base}/messages`, token, form({ "contact[source_id]": sourceId, content: "photo" }, [{ bytes: png(300), name: `${who}.png`, type: "image/png" }]));
+      expect(sent.status, sent.text).toBe(201);
+      const reply = await api("POST", `/v1/accounts/${account.accountId}/conversations/${sent.body.conversation.id}/messages`, {
+        token: account.adminToken,
+        body: { content: "the manual", attachment_ids: [manual.body.id] },
+      });
+      expect(reply.status, reply.text).toBe(201);
+      conversations[who] = { conversation: sent.body.conversation.id, file: sent.body.message.attachments[0].id, url: sent.body.message.attachments[0].data_url };
+      sources[who] = sourceId;
+    }
+    const erased = await api("DELETE", `${base}/contacts/${sources.erased}`, { token });
+    expect([200, 202], erased.text).toContain(erased.status);
+    await expect.poll(async () => env.ATTACHMENTS.head(conversations.erased!.file), { timeout: 20_000, interval: 100 }).toBeNull();
+    expect(await count("SELECT count(*) AS n FROM attachments WHERE id = ?", conversations.erased!.file)).toBe(0);
+    const link = new URL(conversations.erased!.url);
+    expectProblem(await api("GET", link.pathname + link.search), 404, "attachment_not_found");
+    expect(await env.ATTACHMENTS.head(conversations.kept!.file)).not.toBeNull();
+    expect(await env.ATTACHMENTS.head(manual.body.id)).not.toBeNull();
+  });
+});
+
 describe("the recovery pass removes forgotten uploads", () => {
   it("an upload never referenced is gone after a pass 24 h later", async () => {
     const { base, token } = await setup();
