@@ -28,6 +28,8 @@ export default defineConfig({
                 // several parts (5 MiB each), small enough that the 413 test is quick.
                 ATTACHMENT_SIGNING_SECRET: "test-attachment-signing-secret-0123456789",
                 ATTACHMENT_MAX_BYTES: String(6 * 1024 * 1024),
+                // Small, so the slow-client test fills it with a few large messages (test/realtime/stream.test.ts).
+                REALTIME_UNACKED_BYTES: "32768",
               },
             },
           })),

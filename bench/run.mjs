@@ -12,16 +12,18 @@ import { projectRoot } from "../scripts/dev-server.mjs";
 import { apiClient } from "./lib/api.mjs";
 import { startHost } from "./lib/host.mjs";
 import { load, percentile, round, serverCpuSeconds, setServerCpuSampler } from "./lib/load.mjs";
+import { realtimeScenario } from "./lib/realtime.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
 import { seedConversationSql, seedAccount, seedSearchCorpusSql } from "./lib/seed.mjs";
 
 const quick = process.argv.includes("--quick");
 /** `--only search`: the route ceiling, scenario 1 (to have conversations) and scenario 7 alone. */
-/** `--only attachments`: the write and upload ceilings and scenarios 8–9 alone. */
+/** `--only realtime`: scenario 8 alone (no ceilings). `--only attachments`: the write and upload ceilings and scenarios 9–10 alone. */
 const onlyArg = process.argv.includes("--only")
   ? process.argv[process.argv.indexOf("--only") + 1]
   : process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length);
 const onlySearch = onlyArg === "search";
+const onlyRealtime = onlyArg === "realtime";
 const onlyAttachments = onlyArg === "attachments";
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
@@ -81,9 +83,9 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  if (!onlySearch) await measureWriteCeiling();
+  if (!onlySearch && !onlyRealtime) await measureWriteCeiling();
   if (!onlyAttachments) await measureApp();
-  if (!onlySearch) await measureAttachments();
+  if (!onlySearch && !onlyRealtime) await measureAttachments();
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
@@ -158,6 +160,8 @@ async function measureApp() {
     : "The Worker's own socket was not found; every row goes through wrangler dev's proxy.";
   const api = apiClient(() => base);
 
+  if (onlyRealtime) return liveUpdates(base, api, host);
+
   // Ceilings of the app itself: a request that does no I/O.
   const notFound = (url, duration) => load({ url: `${url}/bench/no-such-route`, connections: CONNECTIONS, duration }, { expectStatus: 404 });
   results.ceilings.route = { ...(await notFound(base, CEILING_SECONDS)), what: "GET unknown path → 404 problem, no I/O" };
@@ -182,6 +186,7 @@ async function measureApp() {
   replies.setSecret(repliesInbox.secret);
   await webhookLatency(base, api, { accountId, admin }, repliesInbox, replies);
   await deliveryDrain(base, api, { accountId, admin }, await inbox("Drain"), receiver.endpoint("drain"));
+  await liveUpdates(base, api, host);
 
   // Scenario 6 needs the hot conversation at 10,000 messages.
   const seeded = await seedHot(base, api, hot);
@@ -235,7 +240,32 @@ async function measureApp() {
   }
 }
 
-// 8–9. Attachments: 1 MiB uploads per second against a bare R2 put of the same bytes, then one 100 MiB upload
+// 8. Realtime: 200 agent + 50 contact sockets, messages at 20/s, commit → socket; 1,000 idle sockets' memory.
+async function liveUpdates(base, api, host) {
+  const seed = await seedAccount(api, PLATFORM_TOKEN, "Realtime");
+  const { result, notes, details } = await realtimeScenario({
+    base,
+    api,
+    seed,
+    log,
+    agentSockets: quick ? 20 : 200,
+    contactSockets: quick ? 10 : 50,
+    rate: 20,
+    seconds: seconds(15),
+    idleSockets: quick ? 100 : 1000,
+    rssBytes: host.rssBytes,
+  });
+  addScenario({
+    id: "8",
+    name: `Live updates: ${details.agent_sockets} agent + ${details.contact_sockets} contact WebSockets, incoming messages at 20/s, commit → socket`,
+    result,
+    ceiling: null,
+    notes,
+    details,
+  });
+}
+
+// 9–10. Attachments: 1 MiB uploads per second against a bare R2 put of the same bytes, then one 100 MiB upload
 // streamed from here while the Worker's processes' resident memory is sampled.
 async function measureAttachments() {
   log("attachments: starting edge-inbox with wrangler dev");
@@ -269,7 +299,7 @@ async function measureAttachments() {
     duration: SCENARIO_SECONDS,
   });
   addScenario({
-    id: 8,
+    id: 9,
     name: "POST …/uploads, 1 MiB image files (multipart, streamed to R2, sha256 on the way)",
     result,
     ceiling: "r2",
@@ -326,7 +356,7 @@ async function measureAttachments() {
   };
   log(`100 MiB upload: ${response.status} in ${round(elapsed, 1)} s; workerd RSS ${mib(before.workerd)} → peak ${mib(peak.workerd)} MiB; all processes ${mib(before.total)} → ${mib(peak.total)} MiB`);
   addScenario({
-    id: 9,
+    id: 10,
     name: "one 100 MiB upload, streamed: peak memory",
     result: { rps: null, p50: round(elapsed * 1000, 0), p99: null, errors: ok ? 0 : 1 },
     notes: `largest workerd RSS ${mib(before.workerd)} → peak ${mib(peak.workerd)} MiB (+${mib(peak.workerd - before.workerd)}); all of wrangler dev ${mib(before.total)} → ${mib(peak.total)} MiB; ${round(100 / elapsed, 1)} MiB/s; sha256 ${ok ? "matches" : "MISMATCH"}`,

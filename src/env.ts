@@ -39,6 +39,7 @@ const configSchema = z.object({
     .default("")
     .transform((value) => value.replace(/\/+$/, "") || undefined)
     .pipe(z.url({ protocol: /^https?$/ }).optional()),
+  REALTIME_UNACKED_BYTES: z.coerce.number().int().positive().default(1_048_576),
 });
 
 /** Configuration variables, parsed once per env object. */
@@ -60,6 +61,8 @@ export type Config = {
     /** The origin data_urls point at; undefined: the origin of the request that uploaded the file. */
     publicUrl: string | undefined;
   };
+  /** Bytes of events a realtime socket may have unacknowledged before it is dropped (it resumes). */
+  realtimeUnackedBytes: number;
 };
 
 const parsed = new WeakMap<object, Config>();
@@ -81,6 +84,7 @@ export function config(env: Bindings): Config {
         urlTtlSeconds: raw.ATTACHMENT_URL_TTL_SECONDS,
         publicUrl: raw.PUBLIC_URL,
       },
+      realtimeUnackedBytes: raw.REALTIME_UNACKED_BYTES,
     };
     parsed.set(env, cached);
   }

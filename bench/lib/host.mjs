@@ -40,6 +40,8 @@ export async function startHost({ name, config = "wrangler.toml", vars = {}, per
     cpuSeconds: () => cpuSecondsOfGroup(groupId),
     /** Resident memory (bytes) of each process wrangler dev started, by pid with its command name. */
     rss: () => rssOfGroup(groupId),
+    /** Resident memory of every process wrangler dev started, in bytes. */
+    rssBytes: () => rssBytesOfGroup(groupId),
   };
 }
 
@@ -70,6 +72,15 @@ export function rssOfGroup(groupId) {
     } catch {}
   }
   return out;
+/** VmRSS of every process in the group, from /proc (Linux); 0 where unreadable. */
+export function rssBytesOfGroup(groupId) {
+  let kb = 0;
+  for (const pid of pidsOfGroup(groupId)) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+    } catch {}
+  }
+  return kb * 1024;
 }
 
 function pidsOfGroup(groupId) {
