@@ -2,7 +2,8 @@
 // (bench/profile/entry.ts) under wrangler dev and, per kind of request: sends 20 one at a time and counts
 // D1 round trips (reads, writes, batches, by SQL), Durable Object calls and queue sends — including the
 // work the request leaves behind (waitUntil, the queue consumer delivering its webhooks) — then 300 at 32
-// connections for throughput and the server's CPU per request. `--json` prints the raw tallies too.
+// connections for throughput and the server's CPU per request. `--json` prints the raw tallies too;
+// `--only "known contact"` profiles only the requests whose name contains the text ("a|b": either).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../scripts/dev-server.mjs";
@@ -12,6 +13,22 @@ import { load, percentile, round, setServerCpuSampler } from "./lib/load.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
 import { seedAccount } from "./lib/seed.mjs";
 
+/** The phases in the order a request meets them (bench/profile/entry.ts, src/http/phases.ts). */
+const PHASES = [
+  "framework (routing, headers)",
+  "parse/validate",
+  "authenticate",
+  "rate limit",
+  "idempotency",
+  "route handler",
+  "Durable Object hop (conversation)",
+  "conversation object (own work)",
+  "D1 round trips",
+  "events/outbox",
+  "serialise",
+  "queue consumer (delivery, rules)",
+];
+
 const N = 20;
 const LOAD_CONNECTIONS = 32;
 const LOAD_REQUESTS = 300;
@@ -20,8 +37,10 @@ const QUIET_MS = 1500;
 const PLATFORM_TOKEN = `bench-platform-${crypto.randomUUID()}`;
 const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where it is?";
 
+// `--only <text>`: profile just the requests whose name contains it (and skip the write-ceiling row).
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const cases = [];
-await profileWriteCeiling();
+if (only === undefined) await profileWriteCeiling();
 
 const config = generateConfig();
 const receiver = await startReceiver();
@@ -112,6 +131,7 @@ async function profileWriteCeiling() {
 }
 
 async function profile(name, makeRequest, expect = 201) {
+  if (only !== undefined && !only.split("|").some((part) => name.includes(part))) return;
   // 1. One at a time, counted: what one request does, uncontended.
   await fetch(`${base}/__profile`, { method: "DELETE" });
   let next = 0;
@@ -143,6 +163,7 @@ async function profile(name, makeRequest, expect = 201) {
     ...loaded,
     calls: Object.fromEntries(Object.entries(tally.calls).map(([key, value]) => [key, round(value / N, 2)])),
     queries: Object.fromEntries(Object.entries(tally.d1).map(([sql, { count, ms }]) => [sql, { per_request: round(count / N, 2), ms_each: round(ms / count, 2) }])),
+    phases: Object.fromEntries(Object.entries(tally.phases ?? {}).map(([phase, ms]) => [phase, round(ms / N, 2)])),
   });
   const c = cases.at(-1);
   process.stderr.write(`[profile] ${name}: ${c.d1_round_trips} D1 round trips, p50 ${c.p50_ms} ms; loaded ${c.loaded_rps} req/s, ${c.cpu_ms_per_request} ms CPU/req\n`);
@@ -218,6 +239,7 @@ function print() {
       .join(", ");
     console.log(`| ${c.name} | ${c.p50_ms} | ${c.d1_round_trips} | ${c.reads} | ${c.writes} | ${c.batches} | ${c.d1_wait_ms ?? "—"} | ${c.loaded_rps} | ${c.cpu_ms_per_request} | ${other} |`);
   }
+  printPhases();
   for (const c of cases.filter((c) => Object.keys(c.queries).length > 0)) {
     console.log("");
     console.log(`${c.name} — D1 statements per request × ms each (alone):`);
@@ -225,6 +247,24 @@ function print() {
   }
   if (process.argv.includes("--json")) console.log(JSON.stringify(cases, null, 2));
 }
+
+/** Server time per request by phase (ms, one at a time, including the work it leaves behind). */
+function printPhases() {
+  const profiled = cases.filter((c) => c.phases && Object.keys(c.phases).length > 0);
+  if (profiled.length === 0) return;
+  const phases = [...PHASES, ...new Set(profiled.flatMap((c) => Object.keys(c.phases)).filter((phase) => !PHASES.includes(phase)))];
+  console.log("");
+  console.log("Server time by phase, ms per request (one at a time, wall time of the single thread that runs the Worker, its");
+  console.log("Durable Objects and D1; nested phases count for themselves, so the columns add up to the total):");
+  console.log("");
+  console.log(`| request | ${phases.join(" | ")} | total |`);
+  console.log(`|---|${phases.map(() => "---:").join("|")}|---:|`);
+  for (const c of profiled) {
+    const total = Object.values(c.phases).reduce((sum, ms) => sum + ms, 0);
+    console.log(`| ${c.name} | ${phases.map((phase) => (c.phases[phase] === undefined ? "—" : c.phases[phase].toFixed(2))).join(" | ")} | ${total.toFixed(2)} |`);
+  }
+}
+
 
 /** bench/profile/wrangler.generated.toml: the root wrangler.toml with the counting entry, paths re-rooted and no cron. */
 function generateConfig() {

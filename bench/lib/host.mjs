@@ -72,6 +72,8 @@ export function rssOfGroup(groupId) {
     } catch {}
   }
   return out;
+}
+
 /** VmRSS of every process in the group, from /proc (Linux); 0 where unreadable. */
 export function rssBytesOfGroup(groupId) {
   let kb = 0;

@@ -89,6 +89,7 @@ export async function postAgentMessage(
     origin: actor.origin,
     reopen: false,
     dedupe,
+    lastRead: row.conversation,
   });
   return appendedOrThrow(outcome, conversationId);
 }

@@ -43,10 +43,19 @@ export class ConversationObject extends DurableObject<Bindings> {
   private cached: ConversationRow | undefined;
   private readonly exclusive = serialized();
 
-  constructor(ctx: DurableObjectState, env: Bindings) {
-    super(ctx, env);
-    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS dedupe (
-      key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, message_id TEXT NOT NULL, created_at INTEGER NOT NULL)`);
+  private dedupeReady = false;
+
+  /**
+   * The object's own storage, with its dedupe table, created the first time it is needed: an object that
+   * never sees an Idempotency-Key (most conversations) never opens its storage on a cold start.
+   */
+  private dedupeSql(): SqlStorage {
+    if (!this.dedupeReady) {
+      this.ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS dedupe (
+        key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, message_id TEXT NOT NULL, created_at INTEGER NOT NULL)`);
+      this.dedupeReady = true;
+    }
+    return this.ctx.storage.sql;
   }
 
   /** Appends a message (incoming from the contact, an agent's reply or note). */
@@ -58,8 +67,15 @@ export class ConversationObject extends DurableObject<Bindings> {
     /** Incoming messages reopen a resolved or snoozed conversation. */
     reopen: boolean;
     dedupe?: { key: string; fingerprint: string };
+    /**
+     * The conversation as the caller read it from D1 moments ago. A cold object starts from it instead of
+     * reading it again; if it is already stale, the commit's unique (conversation, seq/sequence) indexes
+     * refuse it and the object re-reads D1 and tries once more.
+     */
+    lastRead?: ConversationRow;
   }): Promise<MessageOutcome> {
     return this.exclusive(async () => {
+      if (this.cached === undefined && input.lastRead?.id === input.conversationId) this.cached = input.lastRead;
       // First dedupe layer: the Idempotency-Keys this object remembers.
       if (input.dedupe) {
         const key = checkKey(this.rememberedKey(input.dedupe.key), input.dedupe.fingerprint);
@@ -192,25 +208,25 @@ export class ConversationObject extends DurableObject<Bindings> {
       // A setStatus that ran while we waited may have stored a new wake-up time: delete only the one we served.
       if (this.ctx.storage.kv.get<Snooze>("snooze")?.until === snooze!.until) this.ctx.storage.kv.delete("snooze");
     }
-    this.ctx.storage.sql.exec("DELETE FROM dedupe WHERE created_at < ?", keysExpireBefore(Date.now()));
+    this.dedupeSql().exec("DELETE FROM dedupe WHERE created_at < ?", keysExpireBefore(Date.now()));
     await this.scheduleAlarm();
   }
 
   /** One alarm serves both jobs: the snooze wake-up and forgetting old Idempotency-Keys. */
   private async scheduleAlarm() {
     const snooze = this.ctx.storage.kv.get<Snooze>("snooze");
-    const oldestKeyAt = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT min(created_at) AS at FROM dedupe").one().at;
+    const oldestKeyAt = this.dedupeSql().exec<{ at: number | null }>("SELECT min(created_at) AS at FROM dedupe").one().at;
     const at = nextAlarmAt({ snoozeUntil: snooze?.until, oldestKeyAt });
     if (at === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
   }
 
   private rememberedKey(key: string): RememberedKey | undefined {
-    return this.ctx.storage.sql.exec<RememberedKey>("SELECT fingerprint, message_id FROM dedupe WHERE key = ?", key).toArray()[0];
+    return this.dedupeSql().exec<RememberedKey>("SELECT fingerprint, message_id FROM dedupe WHERE key = ?", key).toArray()[0];
   }
 
   private rememberKey(dedupe: { key: string; fingerprint: string }, messageId: string) {
-    this.ctx.storage.sql.exec(
+    this.dedupeSql().exec(
       "INSERT OR REPLACE INTO dedupe (key, fingerprint, message_id, created_at) VALUES (?, ?, ?, ?)",
       dedupe.key,
       dedupe.fingerprint,

@@ -3,7 +3,7 @@ import { database, sentWrite } from "../db/client";
 import { accounts, apiTokens, users } from "../db/schema";
 import { config, type Bindings } from "../env";
 import { ApiError } from "../errors/problem";
-import { parseOverrides, rateLimiter, type RateLimits } from "../rate-limit/object";
+import { parseOverrides, limitsChanged, type RateLimits } from "../rate-limit/object";
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
 import { mintToken, type IssuedToken } from "./tokens";
@@ -90,6 +90,6 @@ export async function updateAccount(env: Bindings, accountId: string, patch: Acc
   if (Object.keys(set).length === 0) return toAccount(env, current);
   const [row] = await db.update(accounts).set(set).where(eq(accounts.id, accountId)).returning();
   if (!row) throw new ApiError("account_not_found", `No account with id '${accountId}' exists.`);
-  if (patch.rate_limits !== undefined) await rateLimiter(env, accountId).limitsChanged();
+  if (patch.rate_limits !== undefined) await limitsChanged(env, accountId);
   return toAccount(env, row);
 }

@@ -61,6 +61,8 @@ export async function openConversation(
   contact: { contact: ContactRow; contactInbox: ContactInboxRow },
   input: { sourceId?: string; customAttributes?: CustomAttributes },
   origin: Origin,
+  /** The caller read the contact's conversations a moment ago and found none to continue: skip the first look (the insert still cannot duplicate one). */
+  knownNone = false,
 ): Promise<OpenedConversation> {
   const db = database(env);
   const sourceId = input.sourceId ?? null;
@@ -87,7 +89,7 @@ export async function openConversation(
     return row;
   };
 
-  const existing = await findWinner();
+  const existing = knownNone && sourceId === null ? undefined : await findWinner();
   if (existing) return { conversation: checkOwner(existing), created: false };
 
   const now = Date.now();
@@ -122,15 +124,15 @@ export async function openConversation(
     data: { conversation: toConversation(row), contact: toContact(contact.contact, contact.contactInbox.sourceId) },
     now,
   });
-  const { committed } = await commitWithEvents(env, [
-    prepare(env, db.insert(conversations).values(row).onConflictDoNothing()),
+  const { results, committed } = await commitWithEvents(env, [
+    // RETURNING says in the same round trip whether this row won (a unique index may have refused it).
+    prepare(env, db.insert(conversations).values(row).onConflictDoNothing().returning({ id: conversations.id })),
     insertEventWhere(env, event, sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${row.id})`),
   ], [event]);
-  const inserted = await db.select().from(conversations).where(eq(conversations.id, row.id)).get();
-  if (inserted) {
+  if ((results[0]?.results?.length ?? 0) > 0) {
     await publish(env, committed);
     waitUntil(forwardToRealtime(env, [event]));
-    return { conversation: inserted, created: true };
+    return { conversation: row, created: true };
   }
   const winner = await findWinner();
   if (!winner) throw new Error(`conversation insert for ${contact.contactInbox.id} lost a race but no winner was found`);

@@ -5,7 +5,7 @@ import { appendedOrThrow, type Appended, type Dedupe } from "../conversation/com
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { findMessageByRequestKey } from "../conversation/queries";
-import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
+import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type ConversationRow, type Message } from "../conversation/resources";
 import { resolveAttachments, withDataUrls } from "./attachments";
 import { upsertContact, type ContactAttributes, type ContactCaller } from "./contacts";
 import { findContactAndConversation, getInboxConversation, openConversation } from "./conversations";
@@ -47,7 +47,7 @@ function externalTime(message: IncomingMessage): number | null {
  */
 export async function appendIncoming(
   env: Bindings,
-  target: { conversationId: string; contact: ContactRow; contactInbox: ContactInboxRow },
+  target: { conversationId: string; contact: ContactRow; contactInbox: ContactInboxRow; conversation?: ConversationRow },
   message: IncomingMessage,
   origin: Origin,
   dedupe: Dedupe,
@@ -83,6 +83,7 @@ export async function appendIncoming(
     origin,
     reopen: !outgoing,
     dedupe,
+    lastRead: target.conversation,
   });
   const appended = appendedOrThrow(outcome, target.conversationId);
   return { ...appended, message: await withDataUrls(env, appended.message) };
@@ -134,12 +135,15 @@ export async function receiveMessage(
         contact,
         { sourceId: input.conversation?.source_id, customAttributes: input.conversation?.custom_attributes },
         origin,
+        // The look-up above found none to continue (or the contact is new here); the insert's unique
+        // indexes still catch a conversation opened meanwhile.
+        true,
       )
     ).conversation;
   }
   const appended = await appendIncoming(
     env,
-    { conversationId: conversation.id, contact: contact.contact, contactInbox: contact.contactInbox },
+    { conversationId: conversation.id, contact: contact.contact, contactInbox: contact.contactInbox, conversation },
     input,
     origin,
     dedupe,

@@ -3,11 +3,15 @@ import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import { describeForLog } from "../errors/handler";
 import type { Decision, PolicyState } from "../rate-limit/bucket";
+import { isolateLeases as leases } from "../rate-limit/lease";
 import { rateLimiter } from "../rate-limit/object";
 import type { AppEnv } from "./context";
 import { safeDecode } from "./path";
 
 const INTEGRATOR_PATH = /^\/v1\/inboxes\/([^/]+)/;
+
+/** The scope and keys this isolate is asking its object for a lease for right now (gone when answered). */
+const asking = new Set<string>();
 
 /** Structured-field strings (RFC 8941) for the policy names: they are fixed ASCII words. */
 function item(state: PolicyState, parameters: string): string {
@@ -54,19 +58,36 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
     token: caller.kind === "platform" ? "platform" : caller.tokenId,
     inbox: inbox === undefined ? undefined : safeDecode(inbox).slice(0, 200),
   };
-  const defaults = config(c.env).rateLimits;
-  let decision: Decision;
-  try {
-    decision = await rateLimiter(c.env, caller.kind === "platform" ? "platform" : caller.accountId).take({
-      accountId: caller.kind === "platform" ? null : caller.accountId,
-      token: subject.token,
-      inbox: subject.inbox,
-      defaults: { per_token: defaults.perToken, per_inbox: defaults.perInbox },
-    });
-  } catch (error) {
-    // Fail open: a limiter hiccup must not turn away legitimate traffic.
-    console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), kind: "rate_limit", message: describeForLog(error) }));
-    return next();
+  const scope = caller.kind === "platform" ? "platform" : caller.accountId;
+  const keys = subject.inbox === undefined ? [`token:${subject.token}`] : [`token:${subject.token}`, `inbox:${subject.inbox}`];
+  // Admitted from this isolate's lease when it holds one for every key; else the account's object decides.
+  // One request at a time per key asks it for a lease: the others that arrive meanwhile take only their own
+  // request (a lease each would drain the bucket). Nothing waits on another request's promise: workerd
+  // would run the waiter's continuation in the other request's context.
+  const id = `${scope} ${keys.join(" ")}`;
+  let decision = leases.take(scope, keys, Date.now());
+  if (decision === undefined) {
+    const defaults = config(c.env).rateLimits;
+    const lease = !asking.has(id);
+    if (lease) asking.add(id);
+    try {
+      const result = await rateLimiter(c.env, scope).take({
+        accountId: caller.kind === "platform" ? null : caller.accountId,
+        token: subject.token,
+        inbox: subject.inbox,
+        defaults: { per_token: defaults.perToken, per_inbox: defaults.perInbox },
+        returned: lease ? leases.release(scope, keys) : undefined,
+        lease,
+      });
+      decision = result.decision;
+      if (lease) leases.hold(scope, keys, result.decision, result.granted, Date.now());
+    } catch (error) {
+      // Fail open: a limiter hiccup must not turn away legitimate traffic.
+      console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), kind: "rate_limit", message: describeForLog(error) }));
+      return next();
+    } finally {
+      if (lease) asking.delete(id);
+    }
   }
   if (!decision.allowed) throw refusal(decision, subject);
   await next();

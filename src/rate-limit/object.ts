@@ -3,7 +3,8 @@ import { eq } from "drizzle-orm";
 import { database } from "../db/client";
 import { accounts } from "../db/schema";
 import type { Bindings } from "../env";
-import { refill, take, type Bucket, type Decision, type Policy } from "./bucket";
+import { refill, type Bucket, type Decision, type Policy } from "./bucket";
+import { isolateLeases, takeWithLease } from "./lease";
 
 /** Requests per minute, as stored in accounts.rate_limits and shown by GET /v1/accounts/{id}. */
 export type RateLimits = { per_token: number; per_inbox: number };
@@ -17,7 +18,14 @@ export type TakeRequest = {
   inbox?: string;
   /** The deployment's defaults (Worker variables), overridden by the account's own limits. */
   defaults: RateLimits;
+  /** What the isolate gives back of its previous leases, per key in order (token, then inbox). */
+  returned?: number[];
+  /** Whether to grant a lease with an allowed decision (false: this request only). */
+  lease?: boolean;
 };
+
+/** The decision, and how many further requests of every key the isolate may admit itself (./lease.ts). */
+export type TakeResult = { decision: Decision; granted: number };
 
 export const WINDOW_SECONDS = 60;
 /** An account's own limits are re-read at least this often (PATCH also tells the object at once). */
@@ -37,15 +45,16 @@ export function parseOverrides(stored: unknown): Partial<RateLimits> {
 }
 
 /**
- * The token buckets of one account (or of the platform token): one object per account keeps each
- * request to a single round trip and makes the account's limits one read. Buckets live in memory: if
- * the object is evicted, its clients simply start again with full buckets.
+ * The token buckets of one account (or of the platform token): one object per account makes the
+ * account's limits one read and each decision one round trip — which isolates make only every so often,
+ * admitting the requests in between from a lease (./lease.ts). Buckets live in memory: if the object is
+ * evicted, its clients simply start again with full buckets.
  */
 export class RateLimitObject extends DurableObject<Bindings> {
   private buckets = new Map<string, Bucket>();
   private overrides?: { value: Partial<RateLimits>; loadedAt: number };
 
-  async take(request: TakeRequest): Promise<Decision> {
+  async take(request: TakeRequest): Promise<TakeResult> {
     const limits = { ...request.defaults, ...(await this.accountOverrides(request.accountId)) };
     const entries: { key: string; policy: Policy }[] = [
       { key: `token:${request.token}`, policy: { name: "per_token", limit: limits.per_token, windowSeconds: WINDOW_SECONDS } },
@@ -58,13 +67,14 @@ export class RateLimitObject extends DurableObject<Bindings> {
     }
     // From here on nothing awaits, so concurrent requests cannot interleave between read and write.
     const now = Date.now();
-    const { buckets, decision } = take(
-      entries.map(({ key, policy }) => ({ policy, bucket: this.buckets.get(key) })),
+    const { buckets, decision, granted } = takeWithLease(
+      entries.map(({ key, policy }, i) => ({ policy, bucket: this.buckets.get(key), returned: request.returned?.[i] ?? 0 })),
       now,
+      request.lease ?? false,
     );
     entries.forEach(({ key }, i) => this.buckets.set(key, buckets[i]!));
     if (this.buckets.size > SWEEP_THRESHOLD) this.sweep(now, limits);
-    return decision;
+    return { decision, granted };
   }
 
   /**
@@ -99,4 +109,13 @@ export class RateLimitObject extends DurableObject<Bindings> {
 /** The rate-limit object of an account (or "platform"). */
 export function rateLimiter(env: Bindings, scope: string) {
   return env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(scope));
+}
+
+/**
+ * The account's limits changed: its object re-reads them and starts every bucket full, and this isolate's
+ * leases of the account end at once (other isolates' within LEASE_MS: ./lease.ts).
+ */
+export async function limitsChanged(env: Bindings, accountId: string): Promise<void> {
+  isolateLeases.forget(accountId);
+  await rateLimiter(env, accountId).limitsChanged();
 }

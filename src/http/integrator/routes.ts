@@ -290,7 +290,7 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
     const target = await getInboxConversation(c.env, c.get("inbox").id, conversation_id);
     const appended = await appendIncoming(
       c.env,
-      { conversationId: conversation_id, contact: target.contact, contactInbox: target.contactInbox },
+      { conversationId: conversation_id, contact: target.contact, contactInbox: target.contactInbox, conversation: target.conversation },
       c.req.valid("json"),
       originOf(integratorCaller(c)),
       c.get("idempotency"),
