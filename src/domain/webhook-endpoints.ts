@@ -100,7 +100,7 @@ function distinct(values: string[] | null | undefined, field: string): string[] 
 }
 
 export async function createEndpoint(env: Bindings, accountId: string, input: EndpointInput): Promise<WebhookEndpoint & { secret: string }> {
-  const url = checkWebhookUrl(input.url, { allowLoopback: config(env).allowLoopbackWebhooks });
+  const url = checkWebhookUrl(input.url, { allowLoopback: config(env).allowLoopbackWebhooks, field: "url" });
   const events = distinct(input.events, "events");
   const inboxIds = distinct(input.inbox_ids, "inbox_ids");
   if (inboxIds) await checkInboxes(env, accountId, inboxIds);
@@ -160,7 +160,7 @@ export async function updateEndpoint(env: Bindings, accountId: string, endpointI
   const now = Date.now();
   const set: Partial<EndpointRow> = {};
   if (patch.url !== undefined) {
-    set.url = checkWebhookUrl(patch.url, { allowLoopback: config(env).allowLoopbackWebhooks });
+    set.url = checkWebhookUrl(patch.url, { allowLoopback: config(env).allowLoopbackWebhooks, field: "url" });
     // A new URL starts over: an endpoint disabled by a 410 is enabled again.
     set.disabledAt = null;
     set.disabledReason = null;

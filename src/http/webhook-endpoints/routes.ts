@@ -31,6 +31,8 @@ const url = z.string().max(2048).openapi({
   description:
     "Where events are POSTed: an absolute https URL with a public host (no credentials, no private, loopback, link-local or metadata addresses).",
   example: "https://integrator.example.com/webhooks/edge-inbox",
+  // The platform POSTs to it: the generated SSRF suite (test/hardening/ssrf.test.ts) finds it by this mark.
+  "x-called-by-platform": true,
 });
 const description = z.string().trim().max(500).nullable().openapi({ description: "For your own reference.", example: "CRM sync" });
 const events = z
