@@ -5,6 +5,8 @@
 //                                 to the delivery and automation consumers
 //   src/app.ts, src/http/         routes and middleware → domain, guards, core
 //   src/domain/                   what the product does → conversation, delivery, automation, guards, db, core
+//   src/recovery/                 the recovery object's alarm (re-queue, snooze wake-ups, retention): beside the
+//                                 domain, armed by src/index.ts only → conversation, delivery, db, core
 //   src/idempotency/, src/rate-limit/
 //                                 request guards (a Durable Object each): used by http middleware
 //                                 (src/http/idempotency.ts, src/http/rate-limit.ts) and domain → db, core
@@ -53,6 +55,20 @@ module.exports = {
       comment: "The domain never imports routes, the app or the entry.",
       from: { path: "^src/domain/" },
       to: { path: UPPER },
+    },
+    {
+      name: "recovery-from-the-entry-only",
+      severity: "error",
+      comment: "Recovery runs on its own alarm; only the Worker's entry arms it and exports its object.",
+      from: { path: "^src/", pathNot: ["^src/index\\.ts$", "^src/recovery/"] },
+      to: { path: "^src/recovery/" },
+    },
+    {
+      name: "recovery-looks-down",
+      severity: "error",
+      comment: "Recovery uses the conversation object, the delivery sweeper, db and core; never the domain, http or the rules engine.",
+      from: { path: "^src/recovery/" },
+      to: { path: ["^src/(domain|automation|idempotency|rate-limit)/", UPPER] },
     },
     {
       name: "middle-tier-looks-down",

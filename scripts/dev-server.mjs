@@ -1,6 +1,8 @@
 // Starts `wrangler dev` for this project in its own process group (killing only wrangler's PID would
 // orphan workerd, which keeps the port and serves stale code), applies migrations first, and waits
-// until /health answers. Used by `npm start`, the README walk-through check and the benchmark.
+// until /health answers. Used by `npm start`, the README walk-through check, the crash test and the
+// benchmark. The group is led by scripts/guardian.mjs, which kills it when this process dies — even by
+// SIGKILL — so nothing is left running.
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -8,6 +10,7 @@ import path from "node:path";
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const wranglerBin = path.join(projectRoot, "node_modules", ".bin", "wrangler");
+const guardianScript = path.join(projectRoot, "scripts", "guardian.mjs");
 
 const quietEnv = {
   ...process.env,
@@ -47,7 +50,14 @@ export async function startDevServer({ port, persistTo, vars = {}, config = "wra
   if (persistTo) args.push("--persist-to", persistTo);
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
   args.push(...extraArgs);
-  const child = spawn(wranglerBin, args, { cwd: projectRoot, env: quietEnv, stdio, detached: true });
+  // `child` is the guardian (the group's leader; wrangler and workerd are in its group). Its stdin is a pipe
+  // from us that only our death closes.
+  const child = spawn(process.execPath, [guardianScript, wranglerBin, ...args], {
+    cwd: projectRoot,
+    env: quietEnv,
+    stdio: ["pipe", stdio, stdio],
+    detached: true,
+  });
   let exited = false;
   child.once("exit", () => (exited = true));
 

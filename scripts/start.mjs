@@ -7,10 +7,13 @@ import { projectRoot, startDevServer } from "./dev-server.mjs";
 
 const port = Number(process.env.PORT ?? 8787);
 const platformToken = process.env.PLATFORM_TOKEN ?? "dev-platform-token-change-me";
-const credentialsFile = path.join(projectRoot, ".wrangler", "dev-account.json");
+// PERSIST_TO: another state folder (the crash test and the orphan check use a fresh one); its credentials live in it.
+const persistTo = process.env.PERSIST_TO || undefined;
+const credentialsFile = path.join(persistTo ?? path.join(projectRoot, ".wrangler"), "dev-account.json");
 
 const server = await startDevServer({
   port,
+  persistTo,
   stdio: "inherit",
   vars: { PLATFORM_TOKEN: platformToken, ALLOW_LOOPBACK_WEBHOOKS: "true" },
 });

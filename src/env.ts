@@ -28,6 +28,7 @@ const configSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   RATE_LIMIT_PER_TOKEN: z.coerce.number().int().positive().default(1200),
   RATE_LIMIT_PER_INBOX: z.coerce.number().int().positive().default(2400),
+  RETENTION_DAYS: z.coerce.number().positive().finite().default(30),
 });
 
 /** Configuration variables, parsed once per env object. */
@@ -39,6 +40,8 @@ export type Config = {
   webhookTimeoutMs: number;
   /** Default requests per minute per token and per inbox identifier; accounts may override them. */
   rateLimits: { perToken: number; perInbox: number };
+  /** Events, webhook deliveries and their attempts older than this are pruned (docs/retention.md). */
+  retentionMs: number;
 };
 
 const parsed = new WeakMap<object, Config>();
@@ -53,6 +56,7 @@ export function config(env: Bindings): Config {
       webhookRetryDelays: raw.WEBHOOK_RETRY_DELAYS,
       webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
       rateLimits: { perToken: raw.RATE_LIMIT_PER_TOKEN, perInbox: raw.RATE_LIMIT_PER_INBOX },
+      retentionMs: Math.round(raw.RETENTION_DAYS * 24 * 60 * 60 * 1000),
     };
     parsed.set(env, cached);
   }

@@ -3,13 +3,14 @@ import { abandonAutomationEvent, processAutomationEvent } from "./automation/eng
 import { consumeDeadLetters, consumeDeliveries, parkDeadDelivery, processDelivery } from "./delivery/consumer";
 import type { QueueDecision, QueueMessage } from "./delivery/outbox";
 import { continueReplay } from "./delivery/replay";
-import { sweep } from "./delivery/sweeper";
 import type { Bindings } from "./env";
+import { armRecovery, armRecoveryOnce } from "./recovery/object";
 
 export { IdempotencyObject } from "./idempotency/object";
 export { ConversationObject } from "./conversation/object";
 export { AssignmentObject } from "./automation/round-robin";
 export { RateLimitObject } from "./rate-limit/object";
+export { RecoveryObject } from "./recovery/object";
 
 const app = buildApp();
 
@@ -35,17 +36,21 @@ async function giveUp(env: Bindings, body: QueueMessage): Promise<void> {
 }
 
 export default {
-  fetch: app.fetch,
+  // Recovery (re-queueing, snooze wake-ups, retention) runs on the RecoveryObject's alarm; the first
+  // request or batch of each isolate makes sure it is armed, so no mode needs a manual step.
+  fetch(request: Request, env: Bindings, ctx: ExecutionContext) {
+    armRecoveryOnce(env, ctx);
+    return app.fetch(request, env, ctx);
+  },
 
-  async queue(batch: MessageBatch<QueueMessage>, env: Bindings, _ctx: ExecutionContext): Promise<void> {
+  async queue(batch: MessageBatch<QueueMessage>, env: Bindings, ctx: ExecutionContext): Promise<void> {
+    armRecoveryOnce(env, ctx);
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env, (body) => giveUp(env, body));
     else await consumeDeliveries(batch, env, (body) => route(env, body));
   },
 
+  // The deployment's cron only pokes the recovery alarm (one RPC): the alarm does the work, in every mode.
   async scheduled(_controller: ScheduledController, env: Bindings, _ctx: ExecutionContext): Promise<void> {
-    const report = await sweep(env);
-    if (report.deliveries_queued + report.deliveries_requeued + report.events_marked > 0) {
-      console.log(JSON.stringify({ level: "info", message: "sweeper", ...report }));
-    }
+    await armRecovery(env);
   },
 } satisfies ExportedHandler<Bindings, QueueMessage>;

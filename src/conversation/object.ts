@@ -174,7 +174,7 @@ export class ConversationObject extends DurableObject<Bindings> {
     });
   }
 
-  /** Reopens a snoozed conversation whose time has come (the alarm calls it). */
+  /** Reopens a snoozed conversation whose time has come (its alarm calls it; recovery too, as the backstop). Idempotent. */
   async wakeIfDue(conversationId: string): Promise<void> {
     await this.exclusive(() => this.conversationChange(conversationId, wakeChange));
   }
@@ -188,7 +188,8 @@ export class ConversationObject extends DurableObject<Bindings> {
     const snooze = this.ctx.storage.kv.get<Snooze>("snooze");
     if (snoozeDue(snooze, Date.now())) {
       await this.wakeIfDue(snooze!.conversationId);
-      this.ctx.storage.kv.delete("snooze");
+      // A setStatus that ran while we waited may have stored a new wake-up time: delete only the one we served.
+      if (this.ctx.storage.kv.get<Snooze>("snooze")?.until === snooze!.until) this.ctx.storage.kv.delete("snooze");
     }
     this.ctx.storage.sql.exec("DELETE FROM dedupe WHERE created_at < ?", keysExpireBefore(Date.now()));
     await this.scheduleAlarm();

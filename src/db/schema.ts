@@ -86,6 +86,8 @@ export const inboxes = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     deletedAt: integer("deleted_at"),
+    /** The last events-feed position retention deleted from this inbox: a cursor before it has lost events. */
+    eventsPrunedThrough: integer("events_pruned_through"),
   },
   (t) => [uniqueIndex("inboxes_identifier").on(t.identifier), index("inboxes_account").on(t.accountId, t.id)],
 );

@@ -11,15 +11,21 @@ import { resumeReplays } from "./replay";
 export const OUTBOX_GRACE_MS = 30_000;
 /** The trace of automation runs is kept this long (and their dedupe with it: far beyond any queue redelivery). */
 export const RUN_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
-/** A queued delivery not attempted for this long after it was due is considered lost and queued again. */
-const LOST_AFTER_MS = 15 * 60 * 1000;
+/**
+ * A queued delivery not attempted for this long after it was due is considered lost (a local queue dies
+ * with its process; a message can be dropped) and is queued again. Short, so a restart delivers within a
+ * couple of minutes; a copy that was only late is harmless: the consumer drops a message whose attempt
+ * already happened, and the lease keeps two copies from sending at once.
+ */
+export const LOST_AFTER_MS = 60 * 1000;
 
 export type SweepReport = { events_marked: number; deliveries_queued: number; deliveries_requeued: number; automation_queued: number };
 
 /**
- * Runs every minute (Cron Trigger). Nothing committed is lost between D1 and the queue: events whose
- * request died before queueing them (or whose queue send failed) are handed over here. Safe to run
- * concurrently and repeatedly: the consumer leases each delivery and skips settled ones.
+ * Runs on every recovery pass (src/recovery). Nothing committed is lost between D1 and the queue: events
+ * whose request died before queueing them (or whose queue send failed), and deliveries whose queue message
+ * was lost, are handed over here. Safe to run concurrently and repeatedly: the consumer leases each
+ * delivery and skips settled ones.
  */
 export async function sweep(env: Bindings, options: { graceMs?: number } = {}): Promise<SweepReport> {
   const graceMs = options.graceMs ?? OUTBOX_GRACE_MS;

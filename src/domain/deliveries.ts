@@ -5,7 +5,7 @@ import { eventEnvelope } from "../delivery/payload";
 import { enqueueReady } from "../delivery/outbox";
 import { startReplay } from "../delivery/replay";
 import { ACCOUNT_ENDPOINT_PREFIX } from "../delivery/machine";
-import type { Bindings } from "../env";
+import { config, type Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { requireInbox } from "./inboxes";
 import { requireEndpoint } from "./webhook-endpoints";
@@ -153,6 +153,7 @@ export async function retryDelivery(env: Bindings, accountId: string, inboxId: s
  */
 export async function replayDeliveries(env: Bindings, accountId: string, inboxId: string, since: number) {
   const inbox = await requireInbox(env, accountId, inboxId);
+  refuseBeyondRetention(env, since);
   if (!inbox.webhookUrl) throw new ApiError("no_webhook_url", "The inbox has no webhook URL; set one before replaying.");
   if (inbox.webhookDisabledAt !== null) {
     throw new ApiError("invalid_state", "The endpoint is disabled (it answered 410 Gone); update the inbox to re-enable it, then replay.");
@@ -187,6 +188,7 @@ export async function retryEndpointDelivery(env: Bindings, accountId: string, en
  */
 export async function replayEndpoint(env: Bindings, accountId: string, endpointId: string, since: number) {
   const endpoint = await requireEndpoint(env, accountId, endpointId);
+  refuseBeyondRetention(env, since);
   if (endpoint.disabledAt !== null) {
     throw new ApiError("invalid_state", "The endpoint is disabled (it answered 410 Gone, or was paused); enable it, then replay.");
   }
@@ -195,13 +197,26 @@ export async function replayEndpoint(env: Bindings, accountId: string, endpointI
 }
 
 /** The pull fallback: the inbox's events in commit order, as the webhook carries them. */
-export async function pullEvents(env: Bindings, inbox: { id: string; name: string }, options: { after?: string; limit: number }) {
+export async function pullEvents(
+  env: Bindings,
+  inbox: { id: string; name: string; eventsPrunedThrough: number | null },
+  options: { after?: string; limit: number },
+) {
   let after = 0;
   if (options.after !== undefined) {
     if (!/^\d{1,15}$/.test(options.after)) {
       throw new ApiError("invalid_cursor", "`after` must be the next_cursor of a previous page (a position number).");
     }
     after = Number(options.after);
+  }
+  // Retention deleted events of this inbox after the cursor: continuing would skip them without a word.
+  if (after > 0 && inbox.eventsPrunedThrough !== null && after < inbox.eventsPrunedThrough) {
+    throw new ApiError(
+      "cursor_expired",
+      `Events of this inbox after position ${after} were deleted: events are kept ${retentionDays(env)} days. ` +
+        "Re-read current state through the API, then poll again without `after` (from the oldest event kept).",
+      { extensions: { retention_days: retentionDays(env), oldest_cursor: String(inbox.eventsPrunedThrough) } },
+    );
   }
   const rows = await database(env)
     .select()
@@ -217,3 +232,18 @@ export async function pullEvents(env: Bindings, inbox: { id: string; name: strin
   };
 }
 
+function retentionDays(env: Bindings): number {
+  return config(env).retentionMs / (24 * 60 * 60 * 1000);
+}
+
+/** Events (and their deliveries) older than the retention window are deleted: a replay cannot reach them. */
+function refuseBeyondRetention(env: Bindings, since: number) {
+  const oldest = Date.now() - config(env).retentionMs;
+  if (since < oldest) {
+    throw new ApiError(
+      "beyond_retention",
+      `\`since\` is older than the retention window: events are kept ${retentionDays(env)} days, so the oldest replayable time is ${iso(oldest)}. Replay from a later time.`,
+      { errors: [{ location: "body", pointer: "/since", detail: `Must be ${iso(oldest)} or later (${retentionDays(env)}-day retention).` }], extensions: { retention_days: retentionDays(env) } },
+    );
+  }
+}

@@ -83,6 +83,7 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
     lockToSingleConversation: input.lock_to_single_conversation ?? true,
     autoAssignment: input.auto_assignment ?? false,
     maxAssignmentLimit: input.max_assignment_limit ?? null,
+    eventsPrunedThrough: null,
     createdAt: now,
     updatedAt: now,
     deletedAt: null,

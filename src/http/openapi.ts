@@ -29,6 +29,7 @@ const statusDescriptions: Record<number, string> = {
   403: "The token may not perform this operation",
   404: "Unknown id, or one belonging to another account",
   409: "Conflicts with the current state (or the Idempotency-Key's answer was withdrawn or is still running)",
+  410: "The cursor points before events deleted by retention (cursor_expired)",
   413: "Body over 1 MiB",
   415: "Body is not JSON",
   422: "Body, query or path fails validation",

@@ -31,6 +31,8 @@ describe("account-level endpoint lines under production timing", () => {
     const endpointId = created.body.id as string;
 
     // 6 conversations of 40 events in the first inbox; 2 contacts of 30 events alternating between inboxes.
+    // The rows belong to the simulated queue: the real recovery must not hand them to the real queue.
+    faults.arm("recovery.paused", Infinity);
     const now = Date.now();
     const statements: D1PreparedStatement[] = [];
     const ids: string[] = [];

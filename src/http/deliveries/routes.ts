@@ -59,7 +59,9 @@ const listRoute = createRoute({
   operationId: "listDeliveries",
   tags,
   summary: "The inbox's webhook delivery log, newest first, with every attempt",
-  description: "Administrators only. Every webhook delivery of the inbox, newest first, with each attempt: time, status code, duration, error and the first 1 KiB of your endpoint's answer. Filter by `state` or `event_type` to find what your endpoint missed.",
+  description: "Administrators only. Every webhook delivery of the inbox, newest first, with each attempt: time, status code, duration, error and the first 1 KiB of your endpoint's answer. Filter by `state` or `event_type` to find what your endpoint missed. " +
+    "Deliveries and attempts are kept for the retention window (RETENTION_DAYS, 30 days by default); older settled ones are deleted, " +
+    "so the log ends there. Pending deliveries are kept whatever their age.",
   security: bearerSecurity,
   request: {
     params: InboxParams,
@@ -94,7 +96,9 @@ const replayRoute = createRoute({
   operationId: "replayDeliveries",
   tags,
   summary: "Re-send every event since a time, in order, with the same webhook-ids",
-  description: "Administrators only. Re-sends every event of the inbox since `since`, in order, with the same `webhook-id`s: recovers an endpoint that lost data, and your dedupe absorbs what you already had. 409 when the inbox has no webhook URL or its endpoint is disabled (it answered 410 Gone).",
+  description: "Administrators only. Re-sends every event of the inbox since `since`, in order, with the same `webhook-id`s: recovers an endpoint that lost data, and your dedupe absorbs what you already had. 409 when the inbox has no webhook URL or its endpoint is disabled (it answered 410 Gone). " +
+    "Events are kept for the retention window (RETENTION_DAYS, 30 days by default): a `since` older than that is refused " +
+    "with 422 `beyond_retention`, which names the oldest replayable time.",
   security: bearerSecurity,
   request: {
     params: InboxParams,

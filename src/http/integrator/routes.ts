@@ -184,7 +184,9 @@ const pullEventsRoute = createRoute({
   path: "/v1/inboxes/{inbox_identifier}/events",
   operationId: "pullEvents",
   summary: "The events the webhook carries, in commit order (pull fallback)",
-  description: "The same events the webhook delivers, in commit order, for integrators that cannot receive webhooks or want to catch up. Start without `after`, then keep polling with `after` = the `next_cursor` of the last page. An event's `id` is the `webhook-id` of its deliveries, so one dedupe store serves both paths.",
+  description: "The same events the webhook delivers, in commit order, for integrators that cannot receive webhooks or want to catch up. Start without `after`, then keep polling with `after` = the `next_cursor` of the last page. An event's `id` is the `webhook-id` of its deliveries, so one dedupe store serves both paths. " +
+    "Events are kept for the retention window (RETENTION_DAYS, 30 days by default). A cursor from before events this inbox " +
+    "has lost to retention answers 410 `cursor_expired`: re-read state through the API, then poll again without `after`.",
   request: {
     params: InboxParams,
     query: z.object({
@@ -197,7 +199,7 @@ const pullEventsRoute = createRoute({
       z.object({ data: z.array(EventSchema), next_cursor: z.string() }).openapi("EventPage"),
       "A page of events; poll again with after=next_cursor",
     ),
-    ...errorResponses(400, 403, 404, 422),
+    ...errorResponses(400, 403, 404, 410, 422),
   },
 });
 

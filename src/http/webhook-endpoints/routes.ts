@@ -194,7 +194,7 @@ const listDeliveriesRoute = createRoute({
   operationId: "listWebhookEndpointDeliveries",
   tags,
   summary: "The endpoint's delivery log, newest first, with every attempt",
-  description: "Administrators only. Every delivery to this endpoint (of every inbox it takes), newest first, with each attempt: time, status code, duration, error and the first 1 KiB of your endpoint's answer. Filter by `state` or `event_type`.",
+  description: "Administrators only. Every delivery to this endpoint (of every inbox it takes), newest first, with each attempt: time, status code, duration, error and the first 1 KiB of your endpoint's answer. Filter by `state` or `event_type`. Deliveries and attempts are kept for the retention window (RETENTION_DAYS, 30 days by default).",
   security: bearerSecurity,
   request: {
     params: EndpointParams,
@@ -226,7 +226,7 @@ const replayRoute = createRoute({
   operationId: "replayWebhookEndpoint",
   tags,
   summary: "Re-send every event the endpoint takes since a time, in order, with the same webhook-ids",
-  description: "Administrators only. Re-sends the account's events since `since` that this endpoint takes now (its `events` and `inbox_ids`), in order per conversation, with the same `webhook-id`s, in bounded resumable steps. Deliveries still pending are left as they are. 409 `invalid_state` when the endpoint is disabled.",
+  description: "Administrators only. Re-sends the account's events since `since` that this endpoint takes now (its `events` and `inbox_ids`), in order per conversation, with the same `webhook-id`s, in bounded resumable steps. Deliveries still pending are left as they are. 409 `invalid_state` when the endpoint is disabled. Events are kept for the retention window (RETENTION_DAYS, 30 days by default): an older `since` is 422 `beyond_retention`.",
   security: bearerSecurity,
   request: { params: EndpointParams, headers: IdempotencyKeyHeader, body: jsonBody(ReplayRequestSchema) },
   responses: { 202: jsonResponse(ReplayResultSchema, "Queued"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
