@@ -8,6 +8,9 @@ import { api, createTestAccount, createTestUser, expectProblem, type TestAccount
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
 import { payloads, receiverPath, script, waitForPayloads } from "../support/receiver-client";
 
+/** A `since` inside the retention window, before anything a test does. */
+const recent = new Date(Date.now() - 60 * 60_000).toISOString();
+
 const hooks = (account: TestAccount) => `/v1/accounts/${account.accountId}/webhooks`;
 
 async function createEndpoint(account: TestAccount, path: string, extra: Record<string, unknown> = {}) {
@@ -216,7 +219,7 @@ describe("account-level webhook endpoints: delivery", () => {
     // Retry and replay refuse while disabled; a new url enables it again.
     const [failed] = await endpointDeliveries(account, gone.id);
     expectProblem(await api("POST", `${hooks(account)}/${gone.id}/deliveries/${failed!.id}/retry`, { token: account.adminToken }), 409, "invalid_state");
-    expectProblem(await api("POST", `${hooks(account)}/${gone.id}/replay`, { token: account.adminToken, body: { since: "2020-01-01T00:00:00Z" } }), 409, "invalid_state");
+    expectProblem(await api("POST", `${hooks(account)}/${gone.id}/replay`, { token: account.adminToken, body: { since: recent } }), 409, "invalid_state");
     const fixed = await receiverPath();
     const patched = await api("PATCH", `${hooks(account)}/${gone.id}`, { token: account.adminToken, body: { url: `${env.RECEIVER_URL}${fixed}` } });
     expect(patched.body.status.enabled).toBe(true);
@@ -287,7 +290,7 @@ describe("account-level webhook endpoints: delivery", () => {
     const before = await payloads(path);
     const replay = await api("POST", `${hooks(account)}/${endpoint.id}/replay`, {
       token: account.adminToken,
-      body: { since: "2020-01-01T00:00:00Z" },
+      body: { since: recent },
     });
     expect(replay.status, replay.text).toBe(202);
     // Only what the endpoint takes: the contact's two events, not the inbox's other events.
@@ -301,8 +304,14 @@ describe("account-level webhook endpoints: delivery", () => {
     for (const item of replayed) expect(() => new Webhook(endpoint.secret).verify(item.request.body, item.request.headers)).not.toThrow();
     // The same request again once it finished changes nothing.
     await expect.poll(async () => (await endpointDeliveries(account, endpoint.id, "?state=pending")).length).toBe(0);
-    const again = await api("POST", `${hooks(account)}/${endpoint.id}/replay`, { token: account.adminToken, body: { since: "2020-01-01T00:00:00Z" } });
+    const again = await api("POST", `${hooks(account)}/${endpoint.id}/replay`, { token: account.adminToken, body: { since: recent } });
     expect(again.body).toMatchObject({ replay_id: replay.body.replay_id, state: "done" });
+    // Beyond the retention window the events are gone: said so, not silently replayed short.
+    expectProblem(
+      await api("POST", `${hooks(account)}/${endpoint.id}/replay`, { token: account.adminToken, body: { since: "2020-01-01T00:00:00Z" } }),
+      422,
+      "beyond_retention",
+    );
   });
 
   it("a deleted endpoint gets nothing more: its pending deliveries fail, a queued message finds nowhere to send", async () => {
