@@ -12,6 +12,7 @@
 //                                 (src/http/idempotency.ts, src/http/rate-limit.ts) and domain → db, core
 //   src/automation/               rules engine          → conversation, delivery, db, core
 //   src/conversation/             the conversation's object and commands → delivery, db, core
+//   src/erasure/                  a contact erasure's bounded steps and its Durable Object → conversation, delivery, db, core
 //   src/delivery/                 outbox, queue consumer, signing → db, core
 //   src/db/                       drizzle schema and client → core
 //   core: src/core/, src/errors/, src/env.ts, src/faults.ts → nothing above
@@ -47,7 +48,7 @@ module.exports = {
         "the rules engine or the database themselves (the guards' Durable Objects are the one exception, " +
         "for the idempotency and rate-limit middleware).",
       from: { path: "^src/(app\\.ts$|http/)" },
-      to: { path: "^src/(conversation|delivery|automation|db)/" },
+      to: { path: "^src/(conversation|delivery|automation|erasure|db)/" },
     },
     {
       name: "domain-looks-down",
@@ -74,7 +75,7 @@ module.exports = {
       name: "middle-tier-looks-down",
       severity: "error",
       comment: "conversation, delivery, automation and the guards sit below the domain: they never import it, nor http.",
-      from: { path: "^src/(conversation|delivery|automation|idempotency|rate-limit)/" },
+      from: { path: "^src/(conversation|delivery|automation|erasure|idempotency|rate-limit)/" },
       to: { path: ["^src/domain/", UPPER] },
     },
     {
@@ -84,7 +85,7 @@ module.exports = {
         "The outbox and the queue consumer know nothing of conversations or rules: queue message kinds are " +
         "routed in src/index.ts, and what the outbox needs (event rows, which events go to the rules) lives in delivery.",
       from: { path: "^src/delivery/" },
-      to: { path: "^src/(conversation|automation|idempotency|rate-limit)/" },
+      to: { path: "^src/(conversation|automation|erasure|idempotency|rate-limit)/" },
     },
     {
       name: "conversation-below-automation",

@@ -22,6 +22,8 @@ export default defineConfig({
                 // Short schedule: 4 attempts, 1 s apart, so retry paths finish within a test.
                 WEBHOOK_RETRY_DELAYS: "1,1,1",
                 WEBHOOK_TIMEOUT_MS: "3000",
+                // Small erasure steps, so a contact with a modest history already needs the background run.
+                ERASURE_STEP_ROWS: "25",
               },
             },
           })),

@@ -11,9 +11,11 @@ import { apiClient } from "./lib/api.mjs";
 import { startHost } from "./lib/host.mjs";
 import { load, percentile, round, serverCpuSeconds, setServerCpuSampler } from "./lib/load.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
-import { seedConversationSql, seedAccount } from "./lib/seed.mjs";
+import { seedConversationSql, seedAccount, seedSearchCorpusSql } from "./lib/seed.mjs";
 
 const quick = process.argv.includes("--quick");
+/** `--only search`: the route ceiling, scenario 1 (to have conversations) and scenario 7 alone. */
+const onlySearch = process.argv.includes("--only") && process.argv[process.argv.indexOf("--only") + 1] === "search";
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
@@ -36,6 +38,10 @@ const DRAIN_CONTACTS = Math.max(5, Math.round(DRAIN_TARGET / 10));
 const DRAIN_GENERATE_CAP_S = seconds(30);
 const DRAIN_WAIT_CAP_S = seconds(60);
 const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where it is?";
+/** Scenario 7: messages seeded over the conversations of scenario 1's inbox. */
+const SEARCH_MESSAGES = count(100_000);
+/** Distinct rare words in the seeded text: each matches about 1/SEARCH_WORDS of the messages. */
+const SEARCH_WORDS = 1000;
 
 const startedAt = new Date();
 const t0 = performance.now();
@@ -63,7 +69,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  await measureWriteCeiling();
+  if (!onlySearch) await measureWriteCeiling();
   await measureApp();
 } catch (error) {
   console.error(error);
@@ -137,7 +143,12 @@ async function measureApp() {
   stops.push(receiver.close);
   const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Bench");
 
-  await ingestSpread(base, await inbox("Ingest"));
+  const ingestInbox = await inbox("Ingest");
+  await ingestSpread(base, ingestInbox);
+  if (onlySearch) {
+    await searchScenario();
+    return;
+  }
   const hot = await hotConversation(base, api, await inbox("Hot conversation"));
   await duplicateStorm(base, api, await inbox("Duplicate storm"));
   const replies = receiver.endpoint("replies");
@@ -155,6 +166,47 @@ async function measureApp() {
     base = host.directUrl ?? host.proxyUrl;
   }
   await historyRead(base, api, hot, seeded);
+  await searchScenario();
+
+  // 7. Conversation search (FTS5) once the account holds 100,000 more messages, seeded by SQL with the
+  // Worker stopped (the search triggers index them as the API would).
+  async function searchScenario() {
+    await host.stop();
+    const started = performance.now();
+    const seededMessages = seedSearchCorpusSql({ persistTo: host.persistTo, inboxId: ingestInbox.id, total: SEARCH_MESSAGES, words: SEARCH_WORDS });
+    const seedSeconds = round((performance.now() - started) / 1000, 1);
+    host = await startHost({ name: "app", vars, persistTo: host.persistTo });
+    base = host.directUrl ?? host.proxyUrl;
+    setServerCpuSampler(() => host.cpuSeconds());
+    const total = (await api.call("GET", `/v1/accounts/${accountId}/conversations?limit=1`, { token: admin, expect: 200 })).json.meta.counts.all;
+    const search = (name, id, query, notes) => async () => {
+      let next = 0;
+      const check = (await api.call("GET", `/v1/accounts/${accountId}/conversations?limit=25&q=${encodeURIComponent(query(0))}`, { token: admin, expect: 200 })).json;
+      const result = await load({
+        url: base,
+        connections: CONNECTIONS,
+        duration: SCENARIO_SECONDS,
+        requests: [
+          {
+            method: "GET",
+            headers: { authorization: `Bearer ${admin}` },
+            setupRequest: (request) => ({ ...request, path: `/v1/accounts/${accountId}/conversations?limit=25&q=${encodeURIComponent(query(next++))}` }),
+          },
+        ],
+      });
+      addScenario({
+        id,
+        name,
+        result,
+        ceiling: "route",
+        notes: `${notes}; first query: ${check.meta.counts.all} of ${total} conversations match; ${seededMessages} messages seeded by SQL in ${seedSeconds} s`,
+        details: { seeded_messages: seededMessages, conversations: total, first_query_matches: check.meta.counts.all },
+      });
+    };
+    log(`7: searching over ${seededMessages} seeded messages`);
+    await search(`Conversation search: GET …/conversations?q=<rare word> over ${seededMessages}+ messages`, "7a", (i) => `k${(i * 37) % SEARCH_WORDS}`, `each word in ~${Math.round(100 / SEARCH_WORDS * 10) / 10} % of messages`)();
+    await search(`Conversation search: GET …/conversations?q=order (in every message)`, "7b", () => "order", "worst case: every message matches (answered from the newest 5,000 matches)")();
+  }
 }
 
 // 1. POST /messages over 1,000 contacts: first their first messages, then steady traffic from known ones.

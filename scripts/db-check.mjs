@@ -5,7 +5,9 @@
 // 3. The database the migrations build (every migrations/*.sql in name order, as wrangler applies them) is
 //    the one schema.ts describes (the SQL drizzle-kit generates from schema.ts on an empty folder): same
 //    tables, columns, types, NOT NULL, defaults, keys, foreign keys, CHECKs and indexes (partial ones too).
-//    This catches a hand-edited or hand-written .sql file, which check 2 cannot see.
+//    This catches a hand-edited or hand-written .sql file, which check 2 cannot see. What drizzle cannot
+//    declare (FTS5 virtual tables and their triggers) lives in src/db/*.sql, applied after schema.ts's SQL:
+//    the migrations must create the same virtual tables and triggers, statement for statement.
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -46,7 +48,9 @@ try {
   // 3. The database the migrations build against the one schema.ts describes.
   drizzleGenerate(path.join(work, "fresh"), "migrations");
   const freshDir = path.join(work, "fresh", "migrations");
-  const fromSchema = describe(readdirSync(freshDir).filter((name) => name.endsWith(".sql")).map((name) => path.join(freshDir, name)));
+  // What drizzle cannot declare (FTS5 virtual tables, triggers) is raw SQL beside the schema, applied after it.
+  const rawSchema = readdirSync(path.dirname(schemaPath)).filter((name) => name.endsWith(".sql")).sort().map((name) => path.join(path.dirname(schemaPath), name));
+  const fromSchema = describe([...readdirSync(freshDir).filter((name) => name.endsWith(".sql")).map((name) => path.join(freshDir, name)), ...rawSchema]);
   const fromMigrations = describe(sqlFiles.map((name) => path.join(migrationsDir, name)));
   for (const difference of compare(fromMigrations, fromSchema)) problems.push(difference);
 } finally {
@@ -87,8 +91,15 @@ function indent(text) {
 function describe(files) {
   const db = new DatabaseSync(":memory:");
   for (const file of files) db.exec(readFileSync(file, "utf8"));
-  const tables = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
+  const all = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
+  // A virtual table (FTS5) and its shadow tables are compared as the statement that created them, with the triggers.
+  const virtual = all.filter((table) => /^CREATE VIRTUAL TABLE/i.test(table.sql ?? "")).map((table) => table.name);
+  const shadow = (name) => virtual.some((owner) => name.startsWith(`${owner}_`));
+  const tables = all.filter((table) => !virtual.includes(table.name) && !shadow(table.name));
   const described = {};
+  for (const { name, sql } of db.prepare("SELECT name, sql FROM sqlite_master WHERE (type = 'trigger' OR (type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%')) ORDER BY name").all()) {
+    described[`raw ${name}`] = { raw: normalizeSql(sql) };
+  }
   for (const { name, sql } of tables) {
     const pk = db.prepare(`PRAGMA table_xinfo("${name}")`).all().filter((column) => column.pk > 0);
     const rowidAlias = pk.length === 1 && pk[0].type.toLowerCase() === "integer";
@@ -155,6 +166,10 @@ function compare(migrations, schema) {
   for (const table of Object.keys(migrations).filter((name) => name in schema)) {
     const a = migrations[table];
     const b = schema[table];
+    if ("raw" in a || "raw" in b) {
+      if (a.raw !== b.raw) differences.push(`${table.replace("raw ", "")}: ${where}\n${indent(a.raw ?? "")}\n    while src/db/*.sql says\n${indent(b.raw ?? "")}`);
+      continue;
+    }
     const columnsA = a.columns.map((column) => JSON.stringify(column));
     const columnsB = b.columns.map((column) => JSON.stringify(column));
     if (columnsA.join("\n") !== columnsB.join("\n")) {

@@ -6,10 +6,12 @@ import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
 import { authenticate } from "./http/auth";
 import { automationRoutes } from "./http/automation/routes";
+import { accountContactRoutes } from "./http/contacts/routes";
 import { conversationRoutes } from "./http/conversations/routes";
 import { deliveryRoutes } from "./http/deliveries/routes";
 import { integratorRoutes } from "./http/integrator/routes";
 import { inboxRoutes } from "./http/inboxes/routes";
+import { inboxIdentityRoutes } from "./http/inboxes/identity";
 import { jsonBody } from "./http/body";
 import { rateLimit } from "./http/rate-limit";
 import type { AppEnv } from "./http/context";
@@ -51,7 +53,9 @@ export function buildApp() {
   app.route("/", integratorRoutes);
   app.route("/", deliveryRoutes);
   app.route("/", conversationRoutes);
+  app.route("/", accountContactRoutes);
   app.route("/", inboxRoutes);
+  app.route("/", inboxIdentityRoutes);
   app.route("/", automationRoutes);
   app.route("/", webhookEndpointRoutes);
 
@@ -104,6 +108,11 @@ const API_TAGS = [
     name: "Integrator",
     description:
       "What your server calls, with an inbox token under /v1/inboxes/{inbox_identifier}: contacts, conversations, incoming messages, delivery receipts, and the pull fallback of the events.",
+  },
+  {
+    name: "Contacts",
+    description:
+      "The account's people for agents and administrators: find, read and correct contacts, and erase one (GDPR / LGPD) with an audit log.",
   },
   {
     name: "Agent",

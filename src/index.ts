@@ -11,6 +11,7 @@ export { ConversationObject } from "./conversation/object";
 export { AssignmentObject } from "./automation/round-robin";
 export { RateLimitObject } from "./rate-limit/object";
 export { RecoveryObject } from "./recovery/object";
+export { ErasureObject } from "./erasure/object";
 
 const app = buildApp();
 

@@ -9,6 +9,60 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { projectRoot } from "../../scripts/dev-server.mjs";
 
+/**
+ * Scenario 7's corpus: `total` messages spread over the conversations of the inbox, each with one of
+ * `words` rare words (k0…k999) besides common ones, seq continued without gaps. The search triggers
+ * index them as they would a message from the API. Returns how many messages were written.
+ */
+export function seedSearchCorpusSql({ persistTo, inboxId, total, words, config = "wrangler.toml" }) {
+  if (!/^[A-Za-z0-9_]+$/.test(inboxId)) throw new Error(`unexpected inbox id ${inboxId}`);
+  const conversations = countRows(persistTo, config, `SELECT count(*) AS n FROM conversations WHERE inbox_id = '${inboxId}'`);
+  const perConversation = Math.ceil(total / Math.max(1, conversations));
+  const now = Date.now();
+  const sql = `
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${Number(perConversation)})
+INSERT INTO messages (id, account_id, inbox_id, conversation_id, seq, message_type, content, content_attributes,
+                      attachments, private, sender_type, sender_id, source_id, status, status_reason, created_at, updated_at)
+SELECT 'msg_search' || lower(hex(randomblob(10))), c.account_id, c.inbox_id, c.id,
+       c.last_seq + n.i, 'incoming', 'Seeded message about order ' || (abs(random()) % 100000) || ', tracking code k' || (abs(random()) % ${Number(words)}) || ', please check', '{}',
+       '[]', 0, 'contact', c.contact_id, NULL, 'sent', NULL, ${now}, ${now}
+FROM conversations c, n WHERE c.inbox_id = '${inboxId}';
+UPDATE conversations SET last_seq = last_seq + ${Number(perConversation)}, updated_at = ${now} WHERE inbox_id = '${inboxId}';
+`;
+  runSql(persistTo, config, sql);
+  return perConversation * conversations;
+}
+
+function countRows(persistTo, config, query) {
+  const wrangler = path.join(projectRoot, "node_modules", ".bin", "wrangler");
+  const result = spawnSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--config", config, "--command", query, "--json", "--yes"], {
+    cwd: projectRoot,
+    encoding: "utf8",
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", PATH: `${path.join(projectRoot, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}` },
+  });
+  if (result.status !== 0) throw new Error(`counting with wrangler d1 execute failed:\n${result.stdout}\n${result.stderr}`);
+  return JSON.parse(result.stdout)[0].results[0].n;
+}
+
+function runSql(persistTo, config, sql) {
+  const dir = mkdtempSync(path.join(tmpdir(), "edge-inbox-bench-seed-"));
+  const file = path.join(dir, "seed.sql");
+  writeFileSync(file, sql);
+  const wrangler = path.join(projectRoot, "node_modules", ".bin", "wrangler");
+  const result = spawnSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--config", config, "--file", file, "--yes"], {
+    cwd: projectRoot,
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      CI: "true",
+      WRANGLER_SEND_METRICS: "false",
+      PATH: `${path.join(projectRoot, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}`,
+    },
+  });
+  rmSync(dir, { recursive: true, force: true });
+  if (result.status !== 0) throw new Error(`seeding with wrangler d1 execute failed:\n${result.stdout}\n${result.stderr}`);
+}
+
 export function seedConversationSql({ persistTo, conversationId, count, config = "wrangler.toml" }) {
   if (!/^[A-Za-z0-9_]+$/.test(conversationId)) throw new Error(`unexpected conversation id ${conversationId}`);
   const now = Date.now();

@@ -11,6 +11,12 @@ export type MessageDraft = {
   private: boolean;
   sender: { type: SenderType; id: string | null };
   sourceId: string | null;
+  /** 'integration': the business sent it from its own system and the integrator recorded it. */
+  origin?: "integration" | null;
+  /** When it really happened (imported history); seq still follows arrival. */
+  externalCreatedAt?: number | null;
+  /** false: its message_created is not sent back to the inbox's webhook (nor pulled); the integrator wrote it. */
+  echo?: boolean;
 };
 
 export type MessageOutcome =

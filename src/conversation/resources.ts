@@ -17,6 +17,9 @@ import { iso } from "../core/time";
 export type ContactRow = typeof contacts.$inferSelect;
 export type ContactInboxRow = typeof contactInboxes.$inferSelect;
 
+/** identifier_scope of a proven identifier: unique in the whole account (domain/identity.ts). */
+export const ACCOUNT_SCOPE = "account";
+
 export type Contact = {
   id: string;
   source_id: string | null;
@@ -24,6 +27,8 @@ export type Contact = {
   email: string | null;
   phone: string | null;
   identifier: string | null;
+  /** The identifier was proven (identifier_hash or a user token) and links the person across inboxes. */
+  identifier_verified: boolean;
   custom_attributes: CustomAttributes;
   created_at: string;
   updated_at: string;
@@ -37,6 +42,7 @@ export function toContact(row: ContactRow, sourceId: string | null = null): Cont
     email: row.email,
     phone: row.phone,
     identifier: row.identifier,
+    identifier_verified: row.identifier !== null && row.identifierScope === ACCOUNT_SCOPE,
     custom_attributes: row.customAttributes,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
@@ -102,10 +108,13 @@ export type Message = {
   content_attributes: CustomAttributes;
   attachments: Attachment[];
   private: boolean;
-  sender: { type: SenderType; id: string | null };
+  /** "integration": recorded by the integrator, sent by the business from its own system. */
+  sender: { type: SenderType | "integration"; id: string | null };
   source_id: string | null;
   status: MessageStatus;
   status_reason: string | null;
+  /** The original time of an imported message; null when it happened on arrival. */
+  external_created_at: string | null;
   created_at: string;
   updated_at: string;
 };
@@ -121,10 +130,11 @@ export function toMessage(row: MessageRow): Message {
     content_attributes: row.contentAttributes,
     attachments: row.attachments,
     private: row.private,
-    sender: { type: row.senderType, id: row.senderId },
+    sender: { type: row.origin === "integration" ? "integration" : row.senderType, id: row.senderId },
     source_id: row.sourceId,
     status: row.status,
     status_reason: row.statusReason,
+    external_created_at: iso(row.externalCreatedAt),
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };

@@ -88,6 +88,10 @@ export const inboxes = sqliteTable(
     deletedAt: integer("deleted_at"),
     /** The last events-feed position retention deleted from this inbox: a cursor before it has lost events. */
     eventsPrunedThrough: integer("events_pruned_through"),
+    /** Signs contact identifiers (identifier_hash); Chatwoot's hmac_token. */
+    identitySecret: text("identity_secret").notNull().default(""),
+    /** When set, an identifier without a valid identifier_hash is refused (Chatwoot's hmac_mandatory). */
+    hmacMandatory: integer("hmac_mandatory", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [uniqueIndex("inboxes_identifier").on(t.identifier), index("inboxes_account").on(t.accountId, t.id)],
 );
@@ -122,9 +126,13 @@ export const contacts = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     /** The last `sequence` given to an event of this contact: contact events are ordered per contact. */
     lastEventSequence: integer("last_event_sequence").notNull().default(0),
+    /** Where the identifier is unique: 'account' when it was proven, else the inbox that claimed it. */
+    identifierScope: text("identifier_scope"),
   },
   (t) => [
-    uniqueIndex("contacts_account_identifier").on(t.accountId, t.identifier).where(sql`identifier IS NOT NULL`),
+    uniqueIndex("contacts_identifier").on(t.accountId, t.identifierScope, t.identifier).where(sql`identifier IS NOT NULL`),
+    // The account's contact list (agents and administrators), in id order.
+    index("contacts_account").on(t.accountId, t.id),
   ],
 );
 
@@ -183,6 +191,7 @@ export const conversations = sqliteTable(
     index("conversations_snoozed").on(t.snoozedUntil).where(sql`snoozed_until IS NOT NULL`),
     // Auto-assignment counts each member's open conversations in the inbox (max_assignment_limit).
     index("conversations_inbox_open_assignee").on(t.inboxId, t.assigneeId).where(sql`status = 'open'`),
+    index("conversations_contact").on(t.contactId, t.id),
     oneOf("conversations_status", "status", CONVERSATION_STATUSES),
   ],
 );
@@ -230,6 +239,10 @@ export const messages = sqliteTable(
     requestKey: text("request_key"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
+    /** 'integration': the business sent it from its own system and the integrator recorded it (docs/contacts.md). */
+    origin: text("origin").$type<"integration">(),
+    /** When it really happened, for imported history; seq and created_at stay the order of arrival. */
+    externalCreatedAt: integer("external_created_at"),
   },
   (t) => [
     uniqueIndex("messages_conversation_seq").on(t.conversationId, t.seq),
@@ -280,6 +293,7 @@ export const events = sqliteTable(
     // The conversation object hands out sequences; this is the last line of defence if it ever restarts mid-write.
     uniqueIndex("events_conversation_sequence").on(t.conversationId, t.sequence).where(sql`conversation_id IS NOT NULL`),
     index("events_unqueued").on(t.queuedAt).where(sql`queued_at IS NULL`),
+    index("events_contact").on(sql`(data ->> '$.contact.id')`).where(sql`conversation_id IS NULL`),
   ],
 );
 
@@ -487,4 +501,47 @@ export const automationRuns = sqliteTable(
     index("automation_runs_created").on(t.createdAt),
     oneOf("automation_runs_state", "state", RUN_STATES),
   ],
+);
+
+export type ErasureStatus = "in_progress" | "completed";
+
+/** One erasure request (GDPR / LGPD) and its progress; also the audit line, so ids and counts only. */
+export const contactErasures = sqliteTable(
+  "contact_erasures",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    contactId: text("contact_id").notNull(),
+    /** 'account' (the whole contact) or the inbox id whose reach an integrator erases. */
+    scope: text("scope").notNull(),
+    sourceHash: text("source_hash"),
+    status: text("status").$type<ErasureStatus>().notNull(),
+    requestedBy: json<Origin>("requested_by").notNull(),
+    deleted: json<Record<string, number>>("deleted").notNull().default({}),
+    steps: integer("steps").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    uniqueIndex("contact_erasures_running").on(t.contactId, t.scope).where(sql`status = 'in_progress'`),
+    index("contact_erasures_contact").on(t.accountId, t.contactId, t.createdAt),
+    index("contact_erasures_source").on(t.sourceHash, t.createdAt).where(sql`source_hash IS NOT NULL`),
+    index("contact_erasures_account").on(t.accountId, t.createdAt, t.id),
+  ],
+);
+
+/**
+ * Full-text search over messages: each indexed message's row id in the FTS5 index (messages_fts). The
+ * index and the triggers that keep it in step with messages are raw SQL in src/db/search.sql.
+ */
+export const searchDocuments = sqliteTable(
+  "search_documents",
+  {
+    docId: integer("doc_id").primaryKey(),
+    messageId: text("message_id").notNull(),
+    conversationId: text("conversation_id").notNull(),
+    accountId: text("account_id").notNull(),
+  },
+  (t) => [uniqueIndex("search_documents_message").on(t.messageId)],
 );

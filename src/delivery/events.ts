@@ -15,6 +15,7 @@ export type EventType =
   | "conversation_updated"
   | "contact_created"
   | "contact_updated"
+  | "contact_deleted"
   | "webhook.test";
 
 export type EventRow = typeof events.$inferInsert;

@@ -8,6 +8,7 @@ import { beyondKey, decodeCursor, encodeCursor } from "../core/pagination";
 import { database } from "../db/client";
 import { conversations, labels, messages, users, type ConversationStatus } from "../db/schema";
 import type { Bindings } from "../env";
+import { conversationsMatching } from "./search";
 
 // The routes reach the commands and the visibility check through the domain.
 export { requireVisibleConversation, type UserViewer, type Viewer };
@@ -29,6 +30,8 @@ export type ConversationFilters = {
   inbox_id?: string;
   assignee?: string;
   label?: string;
+  /** Words that a message of the conversation contains (full-text search; private notes included). */
+  q?: string;
   limit: number;
   cursor?: string;
 };
@@ -49,6 +52,7 @@ export async function listConversations(env: Bindings, viewer: UserViewer, filte
     filters.inbox_id ? eq(conversations.inboxId, filters.inbox_id) : undefined,
     assignee,
     filters.label ? sql`EXISTS (SELECT 1 FROM json_each(${conversations.labels}) WHERE value = ${filters.label})` : undefined,
+    filters.q ? sql`${conversations.id} IN (${conversationsMatching(viewer.accountId, filters.q)})` : undefined,
   );
   const [rows, counts] = await Promise.all([
     db

@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, sql, type SQL } from "drizzle-orm";
 import { database, isUniqueViolation, prepare } from "../db/client";
 import { contactInboxes, contacts, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
@@ -6,10 +6,14 @@ import { ApiError } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
+import { iso } from "../core/time";
 import { toContact, type ContactInboxRow, type ContactRow } from "../conversation/resources";
+import { ACCOUNT_SCOPE, identifierScope, type IdentityInbox } from "./identity";
+import type { Caller } from "./tokens";
 
 // Routes answer with this shape; it is defined with the conversation, whose events carry it.
 export { toContact };
+export type { ContactInboxRow, ContactRow };
 /** A custom attribute's value, as request bodies carry it. */
 export type { Json } from "../db/schema";
 
@@ -18,10 +22,13 @@ export type ContactAttributes = {
   email?: string | null;
   phone?: string | null;
   identifier?: string | null;
+  /** HMAC-SHA256 (hex) of identifier with the inbox's identity secret: the proof that links across inboxes. */
+  identifier_hash?: string;
   custom_attributes?: CustomAttributes;
 };
 
-type InboxRef = { id: string; accountId: string };
+type InboxRef = { id: string; accountId: string } & IdentityInbox;
+export type ContactCaller = Exclude<Caller, { kind: "platform" }>;
 
 /** The contact behind a source id in an inbox, or undefined. */
 export async function findContactBySource(env: Bindings, inbox: { id: string }, sourceId: string) {
@@ -39,19 +46,25 @@ export type UpsertedContact = { contact: ContactRow; contactInbox: ContactInboxR
  * Creates or updates the contact behind `sourceId` in this inbox. Race-free: concurrent calls for a new
  * source id insert with ON CONFLICT DO NOTHING against the unique indexes and then read back the one row
  * that won; the loser's would-be contact is removed in the same transaction. An `identifier` already
- * known in the account links this source id to that person instead of creating a second contact.
+ * known in the same scope links this source id to that person instead of creating a second contact: a
+ * proven identifier (identity.ts) finds the person anywhere in the account, an unproven one only among
+ * this inbox's own contacts.
  */
 export async function upsertContact(
   env: Bindings,
   inbox: InboxRef,
   sourceId: string,
-  attributes: ContactAttributes,
+  claimed: ContactAttributes,
+  caller: ContactCaller,
   origin: Origin,
   /** The caller already read it (undefined: not looked up yet; null: looked up, absent). */
   known?: { contact: ContactRow; contactInbox: ContactInboxRow } | null,
 ): Promise<UpsertedContact> {
+  const scope = await identifierScope(inbox, caller, claimed);
+  const { identifier_hash: _proof, ...attributes } = claimed;
   const existing = known === undefined ? await findContactBySource(env, inbox, sourceId) : (known ?? undefined);
-  if (existing) return { ...(await updateContact(env, inbox, existing, attributes, origin)), created: false };
+  if (!existing) checkNewAttributes(attributes.custom_attributes);
+  if (existing) return { ...(await updateThroughInbox(env, inbox, existing, attributes, scope, origin)), created: false };
 
   const db = database(env);
   const now = Date.now();
@@ -64,13 +77,16 @@ export async function upsertContact(
     email: attributes.email ?? null,
     phone: attributes.phone ?? null,
     identifier: attributes.identifier ?? null,
-    customAttributes: attributes.custom_attributes ?? {},
+    identifierScope: attributes.identifier ? (scope ?? null) : null,
+    // Stored as a merge would leave them: a key sent as null is absent.
+    customAttributes: Object.fromEntries(Object.entries(attributes.custom_attributes ?? {}).filter(([, value]) => value !== null)),
     // Contact events are ordered per contact: contact_created is 1, each update the next.
     lastEventSequence: 1,
     createdAt: now,
     updatedAt: now,
   };
   const identifier = row.identifier;
+  const identifierScopeValue = row.identifierScope;
   const event = newEvent({
     type: "contact_created",
     accountId: inbox.accountId,
@@ -82,11 +98,12 @@ export async function upsertContact(
     now,
   });
   const { committed } = await commitWithEvents(env, [
-    // Conflicts only on (account_id, identifier): the person exists already and is linked below.
+    // Conflicts only on (account_id, identifier_scope, identifier): the person exists already and is linked below.
     prepare(env, db.insert(contacts).values(row).onConflictDoNothing()),
     prepare(env, sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)
       SELECT ${contactInboxId}, ${inbox.accountId}, ${inbox.id}, c.id, ${sourceId}, ${now} FROM contacts c
-      WHERE c.id = ${contactId} OR (${identifier} IS NOT NULL AND c.account_id = ${inbox.accountId} AND c.identifier = ${identifier})
+      WHERE c.id = ${contactId} OR (${identifier} IS NOT NULL AND c.account_id = ${inbox.accountId}
+        AND c.identifier_scope = ${identifierScopeValue} AND c.identifier = ${identifier})
       ORDER BY c.id = ${contactId} DESC LIMIT 1
       ON CONFLICT DO NOTHING`),
     prepare(env, sql`DELETE FROM contacts WHERE id = ${contactId}
@@ -102,75 +119,195 @@ export async function upsertContact(
     return { ...winner, created };
   }
   // Linked to a contact that already existed (same identifier), or a concurrent request won: apply our attributes.
-  return { ...(await updateContact(env, inbox, winner, attributes, origin)), created };
+  return { ...(await updateThroughInbox(env, inbox, winner, attributes, scope, origin)), created };
 }
 
-const scalarFields = ["name", "email", "phone", "identifier"] as const;
+const scalarFields = ["name", "email", "phone"] as const;
 
-/** Applies the given attributes (custom_attributes are merged key by key); writes nothing if nothing changes. */
-async function updateContact(
+/** A contact's custom_attributes, after merging, stay within these: every event snapshot carries them. */
+export const MAX_CONTACT_ATTRIBUTE_KEYS = 100;
+export const MAX_CONTACT_ATTRIBUTES_BYTES = 16 * 1024;
+
+export function attributesLimitExceeded(kind: "keys" | "bytes", value: number): ApiError {
+  const limit = kind === "keys" ? `at most ${MAX_CONTACT_ATTRIBUTE_KEYS} keys` : `at most ${MAX_CONTACT_ATTRIBUTES_BYTES} bytes as JSON`;
+  return new ApiError(
+    "attributes_limit_exceeded",
+    `A contact's custom_attributes may hold ${limit}; merged with this request they would have ${value}. Remove keys by sending them as null.`,
+    { errors: [{ location: "body", pointer: "/custom_attributes", detail: limit }], extensions: { limit: kind === "keys" ? MAX_CONTACT_ATTRIBUTE_KEYS : MAX_CONTACT_ATTRIBUTES_BYTES } },
+  );
+}
+
+/** The limits on a new contact's attributes (an update checks the merged result in SQL). */
+export function checkNewAttributes(attributes: CustomAttributes | undefined) {
+  if (!attributes) return;
+  const keys = Object.keys(attributes).length;
+  if (keys > MAX_CONTACT_ATTRIBUTE_KEYS) throw attributesLimitExceeded("keys", keys);
+  const bytes = new TextEncoder().encode(JSON.stringify(attributes)).byteLength;
+  if (bytes > MAX_CONTACT_ATTRIBUTES_BYTES) throw attributesLimitExceeded("bytes", bytes);
+}
+
+/** A contacts row as raw SQL returns it (RETURNING *). */
+function contactFromSql(raw: Record<string, unknown>): ContactRow {
+  return {
+    id: raw.id as string,
+    accountId: raw.account_id as string,
+    name: raw.name as string | null,
+    email: raw.email as string | null,
+    phone: raw.phone as string | null,
+    identifier: raw.identifier as string | null,
+    identifierScope: raw.identifier_scope as string | null,
+    customAttributes: JSON.parse(raw.custom_attributes as string) as CustomAttributes,
+    lastEventSequence: raw.last_event_sequence as number,
+    createdAt: raw.created_at as number,
+    updatedAt: raw.updated_at as number,
+  };
+}
+
+/**
+ * The contact as events carry it, built by SQL from the row as committed (`c`), so a snapshot never shows
+ * attributes another concurrent write has already replaced. Mirrors toContact.
+ */
+function contactSnapshotSql(sourceId: string, createdAt: number, updatedAt: number) {
+  return sql`json_object('id', c.id, 'source_id', ${sourceId}, 'name', c.name, 'email', c.email, 'phone', c.phone,
+    'identifier', c.identifier,
+    'identifier_verified', json(CASE WHEN c.identifier IS NOT NULL AND c.identifier_scope = ${ACCOUNT_SCOPE} THEN 'true' ELSE 'false' END),
+    'custom_attributes', json(c.custom_attributes), 'created_at', ${iso(createdAt)}, 'updated_at', ${iso(updatedAt)})`;
+}
+
+/**
+ * Applies the given attributes; writes nothing if nothing changes. custom_attributes are merged in SQL
+ * (json_patch, RFC 7396: a key sent as null is removed) inside the UPDATE itself, so concurrent writes of
+ * different keys all survive; the merged result must stay within the limits above, checked in the same
+ * statement. `scope` is where the claimed identifier holds (identity.ts): a proven claim of the same
+ * identifier verifies it; a verified identifier is only changed with proof of the new one.
+ */
+export async function updateContact(
   env: Bindings,
-  inbox: InboxRef,
-  current: { contact: ContactRow; contactInbox: ContactInboxRow },
-  attributes: ContactAttributes,
+  accountId: string,
+  before: ContactRow,
+  /** The inboxes that reach the contact: each gets a contact_updated with its own source id. */
+  links: { inboxId: string; sourceId: string }[],
+  attributes: Omit<ContactAttributes, "identifier_hash">,
+  scope: string | undefined,
   origin: Origin,
-): Promise<{ contact: ContactRow; contactInbox: ContactInboxRow }> {
-  const before = current.contact;
-  const after: ContactRow = { ...before };
+): Promise<ContactRow> {
+  const set: SQL[] = [];
+  const differs: SQL[] = [];
   const changed: string[] = [];
+  if (attributes.identifier !== undefined) {
+    const wantedScope = attributes.identifier === null ? null : (scope ?? null);
+    const verifiedBefore = before.identifier !== null && before.identifierScope === ACCOUNT_SCOPE;
+    if (attributes.identifier !== before.identifier) {
+      if (verifiedBefore && wantedScope !== ACCOUNT_SCOPE) {
+        throw new ApiError(
+          "identifier_hash_required",
+          "This contact's identifier is verified: changing it needs an identifier_hash of the new identifier (clearing it needs a user token).",
+        );
+      }
+      set.push(sql`identifier = ${attributes.identifier}`, sql`identifier_scope = ${wantedScope}`);
+      differs.push(sql`identifier IS NOT ${attributes.identifier}`, sql`identifier_scope IS NOT ${wantedScope}`);
+      changed.push("identifier");
+    } else if (wantedScope === ACCOUNT_SCOPE && !verifiedBefore) {
+      set.push(sql`identifier_scope = ${ACCOUNT_SCOPE}`);
+      differs.push(sql`identifier_scope IS NOT ${ACCOUNT_SCOPE}`);
+      changed.push("identifier_verified");
+    }
+  }
   for (const field of scalarFields) {
     const value = attributes[field];
-    if (value !== undefined && value !== before[field]) {
-      after[field] = value;
-      changed.push(field);
-    }
+    if (value === undefined) continue;
+    set.push(sql`${sql.identifier(field)} = ${value}`);
+    differs.push(sql`${sql.identifier(field)} IS NOT ${value}`);
+    if (value !== before[field]) changed.push(field);
   }
-  if (attributes.custom_attributes) {
-    const merged = { ...before.customAttributes, ...attributes.custom_attributes };
-    if (JSON.stringify(merged) !== JSON.stringify(before.customAttributes)) {
-      after.customAttributes = merged;
-      changed.push("custom_attributes");
-    }
+  const patch = attributes.custom_attributes ? JSON.stringify(attributes.custom_attributes) : null;
+  const merged = sql`json_patch(custom_attributes, json(${patch}))`;
+  if (patch !== null) {
+    set.push(sql`custom_attributes = ${merged}`);
+    differs.push(sql`${merged} IS NOT custom_attributes`);
+    const mergedJs = { ...before.customAttributes, ...attributes.custom_attributes };
+    for (const [key, value] of Object.entries(mergedJs)) if (value === null) delete mergedJs[key];
+    if (JSON.stringify(mergedJs) !== JSON.stringify(before.customAttributes)) changed.push("custom_attributes");
   }
-  if (changed.length === 0) return current;
+  if (differs.length === 0) return before;
 
-  const db = database(env);
   const now = Date.now();
-  after.updatedAt = now;
-  const event = newEvent({
-    type: "contact_updated",
-    accountId: inbox.accountId,
-    inboxId: inbox.id,
-    conversationId: null,
-    // Computed in the transaction below: the contact's next event sequence.
-    sequence: null,
-    origin,
-    data: { contact: toContact(after, current.contactInbox.sourceId), changed_attributes: changed },
-    now,
-  });
+  const events = links.map((link) => ({
+    link,
+    event: newEvent({
+      type: "contact_updated",
+      accountId,
+      inboxId: link.inboxId,
+      conversationId: null,
+      sequence: null,
+      origin,
+      // The snapshot itself is written by SQL below, from the row as committed; the id is what routing
+      // the event needs before that (a contact's events are one delivery line).
+      data: { contact: { id: before.id } },
+      now,
+    }),
+  }));
+  const limits =
+    patch === null
+      ? sql`1`
+      : sql`(SELECT count(*) FROM json_each(${merged})) <= ${MAX_CONTACT_ATTRIBUTE_KEYS} AND length(CAST(${merged} AS BLOB)) <= ${MAX_CONTACT_ATTRIBUTES_BYTES}`;
+  const byId = sql`id = ${before.id} AND account_id = ${accountId}`;
+  let results: D1Result[];
   let committed;
   try {
-    ({ committed } = await commitWithEvents(env, [
-      prepare(env, db
-        .update(contacts)
-        .set({
-          name: after.name,
-          email: after.email,
-          phone: after.phone,
-          identifier: after.identifier,
-          customAttributes: after.customAttributes,
-          lastEventSequence: sql`${contacts.lastEventSequence} + 1`,
-          updatedAt: now,
-        })
-        .where(and(eq(contacts.accountId, inbox.accountId), eq(contacts.id, before.id)))),
-      insertEventWhere(env, event, sql`1`, sql`(SELECT last_event_sequence FROM contacts WHERE id = ${before.id})`),
-    ], [event]));
+    ({ results, committed } = await commitWithEvents(env, [
+      // What the merge would give, at the moment of the write: says why nothing was written, if so.
+      prepare(env, sql`SELECT *, ${patch === null ? sql`NULL` : sql`(SELECT count(*) FROM json_each(${merged}))`} AS merged_keys,
+          ${patch === null ? sql`NULL` : sql`length(CAST(${merged} AS BLOB))`} AS merged_bytes
+        FROM contacts WHERE ${byId}`),
+      // Each inbox's contact_updated takes the contact's next event sequence (its events are one ordered line).
+      prepare(env, sql`UPDATE contacts SET ${sql.join([...set, sql`last_event_sequence = last_event_sequence + ${events.length}`, sql`updated_at = ${now}`], sql`, `)}
+        WHERE ${byId} AND (${sql.join(differs, sql` OR `)}) AND ${limits}
+        RETURNING *`),
+      // changes(): the UPDATE above wrote (the first event follows it directly; the others follow an INSERT of one row).
+      ...events.map(({ link, event }, i) =>
+        prepare(env, sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
+          SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, NULL, c.last_event_sequence - ${events.length - 1 - i}, ${event.type}, 0, ${JSON.stringify(origin)},
+            json_object('contact', ${contactSnapshotSql(link.sourceId, before.createdAt, now)},
+                        'changed_attributes', json(${JSON.stringify(changed.length > 0 ? changed : Object.keys(attributes))})),
+            ${now}
+          FROM contacts c WHERE c.id = ${before.id} AND c.updated_at = ${now} AND changes() > 0`),
+      ),
+    ], events.map(({ event }) => event)));
   } catch (error) {
     if (isUniqueViolation(error)) {
-      throw new ApiError("identifier_taken", `Another contact in this account already has identifier '${after.identifier}'.`);
+      throw new ApiError(
+        "identifier_taken",
+        scope === ACCOUNT_SCOPE
+          ? `Another contact in this account already has the verified identifier '${attributes.identifier}'.`
+          : `Another contact of this inbox already has identifier '${attributes.identifier}'.`,
+      );
     }
     throw error;
   }
+  const [seen] = results[0]!.results as (Record<string, unknown> & { merged_keys: number | null; merged_bytes: number | null })[];
+  const [written] = results[1]!.results as Record<string, unknown>[];
+  if (!written) {
+    if (!seen) throw new Error(`contact ${before.id} vanished during an update`);
+    if (seen.merged_keys !== null && seen.merged_keys > MAX_CONTACT_ATTRIBUTE_KEYS) throw attributesLimitExceeded("keys", seen.merged_keys);
+    if (seen.merged_bytes !== null && seen.merged_bytes > MAX_CONTACT_ATTRIBUTES_BYTES) throw attributesLimitExceeded("bytes", seen.merged_bytes);
+    // Nothing differs from the row as it is now (a concurrent write did the same).
+    return contactFromSql(seen);
+  }
   await publish(env, committed);
-  return { contact: after, contactInbox: current.contactInbox };
+  return contactFromSql(written);
+}
+
+/** An integrator's update: through its one inbox, which gets the contact_updated. */
+async function updateThroughInbox(
+  env: Bindings,
+  inbox: InboxRef,
+  current: { contact: ContactRow; contactInbox: ContactInboxRow },
+  attributes: Omit<ContactAttributes, "identifier_hash">,
+  scope: string | undefined,
+  origin: Origin,
+): Promise<{ contact: ContactRow; contactInbox: ContactInboxRow }> {
+  const links = [{ inboxId: inbox.id, sourceId: current.contactInbox.sourceId }];
+  const contact = await updateContact(env, inbox.accountId, current.contact, links, attributes, scope, origin);
+  return { contact, contactInbox: current.contactInbox };
 }

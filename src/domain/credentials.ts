@@ -5,15 +5,21 @@ import { database } from "../db/client";
 import { automationRules, inboxes, webhookEndpoints } from "../db/schema";
 import { SECRET_PREFIX } from "../core/crypto";
 import type { Bindings } from "../env";
+import { IDENTITY_SECRET_PREFIX } from "./identity";
 import { resolveCaller, TOKEN_PREFIX } from "./tokens";
 
 // Exactly what mintToken and newWebhookSecret produce: base64url / base64 of 32 random bytes.
 const TOKEN = new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{43}`, "g");
 const SECRET = new RegExp(`${SECRET_PREFIX}[A-Za-z0-9+/]{43}=`, "g");
+const IDENTITY_SECRET = new RegExp(`${IDENTITY_SECRET_PREFIX}[0-9a-f]{64}`, "g");
 
-/** The tokens and webhook secrets a text (a response body) contains. */
-export function credentialsIn(text: string): { tokens: string[]; secrets: string[] } {
-  return { tokens: [...new Set(text.match(TOKEN) ?? [])], secrets: [...new Set(text.match(SECRET) ?? [])] };
+/** The tokens, webhook secrets and inbox identity secrets a text (a response body) contains. */
+export function credentialsIn(text: string): { tokens: string[]; secrets: string[]; identitySecrets: string[] } {
+  return {
+    tokens: [...new Set(text.match(TOKEN) ?? [])],
+    secrets: [...new Set(text.match(SECRET) ?? [])],
+    identitySecrets: [...new Set(text.match(IDENTITY_SECRET) ?? [])],
+  };
 }
 
 /**
@@ -22,14 +28,22 @@ export function credentialsIn(text: string): { tokens: string[]; secrets: string
  * rule or account-level webhook endpoint of the account. A rotated secret fails at once, though it keeps signing for 24 h.
  */
 export async function credentialsInForce(env: Bindings, accountId: string | null, text: string): Promise<boolean> {
-  const { tokens, secrets } = credentialsIn(text);
+  const { tokens, secrets, identitySecrets } = credentialsIn(text);
   for (const token of tokens) {
     const { caller } = await resolveCaller(env, token, undefined);
     if (!caller) return false;
   }
-  if (secrets.length === 0) return true;
+  if (secrets.length === 0 && identitySecrets.length === 0) return true;
   if (accountId === null) return false;
   const db = database(env);
+  for (const secret of identitySecrets) {
+    const current = await db
+      .select({ id: inboxes.id })
+      .from(inboxes)
+      .where(and(eq(inboxes.accountId, accountId), eq(inboxes.identitySecret, secret), isNull(inboxes.deletedAt)))
+      .limit(1);
+    if (current.length === 0) return false;
+  }
   for (const secret of secrets) {
     const current = await db
       .select({ id: inboxes.id })

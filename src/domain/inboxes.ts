@@ -13,6 +13,7 @@ import type { AttemptResult } from "../delivery/attempt";
 import { pingWebhook } from "../delivery/ping";
 import { config, type Bindings } from "../env";
 import { notFound } from "../errors/problem";
+import { newIdentitySecret } from "./identity";
 
 export type InboxRow = typeof inboxes.$inferSelect;
 
@@ -84,6 +85,8 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
     autoAssignment: input.auto_assignment ?? false,
     maxAssignmentLimit: input.max_assignment_limit ?? null,
     eventsPrunedThrough: null,
+    identitySecret: newIdentitySecret(),
+    hmacMandatory: false,
     createdAt: now,
     updatedAt: now,
     deletedAt: null,

@@ -6,20 +6,42 @@ import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { findMessageByRequestKey } from "../conversation/queries";
 import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
-import { upsertContact, type ContactAttributes } from "./contacts";
+import { upsertContact, type ContactAttributes, type ContactCaller } from "./contacts";
 import { findContactAndConversation, getInboxConversation, openConversation } from "./conversations";
+import type { IdentityInbox } from "./identity";
 import { getInboxMessage } from "./messages";
 
-type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean };
+type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean } & IdentityInbox;
 
 export type IncomingMessage = {
+  message_type?: "incoming" | "outgoing";
+  echo?: boolean;
+  external_created_at?: string;
   content?: string;
   source_id?: string;
   content_attributes?: CustomAttributes;
   attachments?: { url: string; file_type: string; name?: string }[];
 };
 
-/** Appends an incoming message from the conversation's contact; reopens it if resolved or snoozed. */
+/** Imported times may be in the past, never (beyond clock skew) in the future. */
+const FUTURE_SKEW_MS = 5 * 60 * 1000;
+
+function externalTime(message: IncomingMessage): number | null {
+  if (message.external_created_at === undefined) return null;
+  const at = Date.parse(message.external_created_at);
+  if (at > Date.now() + FUTURE_SKEW_MS) {
+    throw new ApiError("validation_failed", "external_created_at is in the future.", {
+      errors: [{ location: "body", pointer: "/external_created_at", detail: "must not be in the future" }],
+    });
+  }
+  return at;
+}
+
+/**
+ * Appends a message the integrator sends: the contact's (incoming; it reopens a resolved or snoozed
+ * conversation), or one the business sent from its own system (outgoing, sender the integration, not
+ * echoed to the inbox's webhook unless asked; it leaves the status alone).
+ */
 export async function appendIncoming(
   env: Bindings,
   target: { conversationId: string; contact: ContactRow; contactInbox: ContactInboxRow },
@@ -27,20 +49,30 @@ export async function appendIncoming(
   origin: Origin,
   dedupe: Dedupe,
 ): Promise<Appended> {
+  const outgoing = message.message_type === "outgoing";
+  if (message.echo !== undefined && !outgoing) {
+    throw new ApiError("validation_failed", "echo applies to outgoing messages only (yours always reach the contact's conversation).", {
+      errors: [{ location: "body", pointer: "/echo", detail: "only with message_type outgoing" }],
+    });
+  }
   const outcome = await conversationObject(env, target.conversationId).appendMessage({
     conversationId: target.conversationId,
     message: {
-      messageType: "incoming",
+      messageType: outgoing ? "outgoing" : "incoming",
       content: message.content ?? null,
       contentAttributes: message.content_attributes ?? {},
       attachments: message.attachments ?? [],
       private: false,
-      sender: { type: "contact", id: target.contact.id },
+      // Stored as a system sender marked origin 'integration' (shown as sender type "integration").
+      sender: outgoing ? { type: "system", id: origin.id } : { type: "contact", id: target.contact.id },
       sourceId: message.source_id ?? null,
+      origin: outgoing ? "integration" : null,
+      externalCreatedAt: externalTime(message),
+      echo: outgoing ? message.echo === true : true,
     },
     contact: toContact(target.contact, target.contactInbox.sourceId),
     origin,
-    reopen: true,
+    reopen: !outgoing,
     dedupe,
   });
   return appendedOrThrow(outcome, target.conversationId);
@@ -58,6 +90,7 @@ export async function receiveMessage(
     contact: ContactAttributes & { source_id: string };
     conversation?: { source_id?: string; custom_attributes?: CustomAttributes };
   },
+  caller: ContactCaller,
   origin: Origin,
   dedupe: Dedupe,
 ) {
@@ -77,7 +110,7 @@ export async function receiveMessage(
   }
   const { source_id: contactSourceId, ...attributes } = input.contact;
   const known = await findContactAndConversation(env, inbox, contactSourceId);
-  const contact = await upsertContact(env, inbox, contactSourceId, attributes, origin, known.contact ?? null);
+  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null);
   // A contact that was just linked or created has no conversation in this inbox yet.
   let conversation =
     input.conversation?.source_id === undefined && known.contact?.contactInbox.id === contact.contactInbox.id

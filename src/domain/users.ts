@@ -60,6 +60,19 @@ export async function findUser(env: Bindings, accountId: string, userId: string)
     .get();
 }
 
+/**
+ * True while the user is not the account's last administrator: the guard of demoting and removing, put
+ * into the one UPDATE that does it, so two concurrent requests cannot each see "another administrator
+ * exists" and both go through (D1 runs each statement atomically, one writer at a time).
+ */
+function notLastAdministrator(accountId: string, userId: string) {
+  return sql`(${users.role} <> 'administrator' OR EXISTS (SELECT 1 FROM users other
+    WHERE other.account_id = ${accountId} AND other.id <> ${userId} AND other.role = 'administrator' AND other.deleted_at IS NULL))`;
+}
+
+const lastAdministrator = () =>
+  new ApiError("invalid_state", "This is the account's last administrator; make another user administrator first.");
+
 export async function updateUser(
   env: Bindings,
   accountId: string,
@@ -72,41 +85,50 @@ export async function updateUser(
     if (!current) throw notFound("user_not_found", "user", userId);
     return toUser(current);
   }
+  const demoting = patch.role !== undefined && patch.role !== "administrator";
   const [row] = await database(env)
     .update(users)
     .set(patch)
-    .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
+    .where(
+      and(
+        eq(users.accountId, accountId),
+        eq(users.id, userId),
+        isNull(users.deletedAt),
+        demoting ? notLastAdministrator(accountId, userId) : undefined,
+      ),
+    )
     .returning();
-  if (!row) throw notFound("user_not_found", "user", userId);
+  if (!row) {
+    if (demoting && (await findUser(env, accountId, userId))) throw lastAdministrator();
+    throw notFound("user_not_found", "user", userId);
+  }
   return toUser(row);
 }
 
 /**
  * Removes a user: their tokens stop working and their inbox memberships end, in one batch. Their name
  * stays on history (messages, activity). The last administrator cannot be removed: nobody could manage
- * the account afterwards.
+ * the account afterwards. The guard is part of the removing UPDATE, and the rest of the batch only acts
+ * if that UPDATE did (it is recognised by its own deleted_at), so concurrent removals cannot both pass.
  */
 export async function deleteUser(env: Bindings, accountId: string, userId: string): Promise<void> {
   const db = database(env);
-  const user = await findUser(env, accountId, userId);
-  if (!user) throw notFound("user_not_found", "user", userId);
-  if (user.role === "administrator") {
-    const admins = await db
-      .select({ count: sql<number>`count(*)` })
-      .from(users)
-      .where(and(eq(users.accountId, accountId), eq(users.role, "administrator"), isNull(users.deletedAt)))
-      .get();
-    if ((admins?.count ?? 0) <= 1) {
-      throw new ApiError("invalid_state", "This is the account's last administrator; make another user administrator first.");
-    }
-  }
   const now = Date.now();
-  await sentWrite(db.batch([
-    db.update(users).set({ deletedAt: now }).where(and(eq(users.accountId, accountId), eq(users.id, userId))),
+  const removedNow = sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND account_id = ${accountId} AND deleted_at = ${now})`;
+  const [removed] = await sentWrite(db.batch([
+    db
+      .update(users)
+      .set({ deletedAt: now })
+      .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt), notLastAdministrator(accountId, userId)))
+      .returning({ id: users.id }),
     db
       .update(apiTokens)
       .set({ revokedAt: now })
-      .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt))),
-    db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, userId))),
+      .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt), removedNow)),
+    db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, userId), removedNow)),
   ]));
+  if (removed.length === 0) {
+    if (await findUser(env, accountId, userId)) throw lastAdministrator();
+    throw notFound("user_not_found", "user", userId);
+  }
 }

@@ -27,6 +27,7 @@ export const ENDPOINT_EVENT_TYPES = [
   "conversation_updated",
   "contact_created",
   "contact_updated",
+  "contact_deleted",
 ] as const;
 export type EndpointEventType = (typeof ENDPOINT_EVENT_TYPES)[number];
 

@@ -69,6 +69,16 @@ const events: Array<{ name: string; summary: string; body: z.ZodObject }> = [
     body: z.object({ ...Envelope, event: z.literal("contact_updated"), contact: ContactSchema, changed_attributes: z.array(z.string()) }),
   },
   {
+    name: "contact_deleted",
+    summary: "A contact was erased (GDPR / LGPD): ids only — forget the person on your side too",
+    body: z.object({
+      ...Envelope,
+      event: z.literal("contact_deleted"),
+      contact: z.object({ id: z.string(), source_id: z.string() }),
+      erasure_id: z.string(),
+    }),
+  },
+  {
     name: "webhook.test",
     summary: "The ping sent by POST …/inboxes/{inbox_id}/webhook/test or POST …/webhooks/{webhook_id}/test",
     body: z.object({

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, TEST_PLATFORM_TOKEN, type ApiResponse } from "../support/api";
-import { exampleValue, fillPath, loadDocument, type Operation } from "./openapi";
+import { exampleValue, fillPath, flattenAllOf, loadDocument, type Doc, type Operation, type Schema } from "./openapi";
 import { buildWorld, fixtureValue, paramsFor, SERVER_ISSUED, type Fixtures, type World } from "./world";
 
 const { doc, operations } = await loadDocument();
@@ -139,12 +139,66 @@ describe("strangers are refused", () => {
       const res = await call(op, a.inboxToken, a.main);
       expect([403, 404], describeCall(op, "an inbox token on an account route", res)).toContain(res.status);
     }
-    const inboxBound = scope === "inbox" || op.pathParams.some((name) => ["inbox_id", "conversation_id", "message_id", "delivery_id"].includes(name));
+    const inboxBound = scope === "inbox" || op.pathParams.some((name) => ["inbox_id", "conversation_id", "contact_id", "message_id", "delivery_id"].includes(name));
     if (inboxBound && a.outsiderAgentToken && a.memberAgentToken) {
       await expectHidden(op, "an agent who is not in the inbox", await call(op, a.outsiderAgentToken, a.main), () =>
         call(op, a.memberAgentToken, a.main),
       );
     }
+  });
+});
+
+/** Where an operation's body names a contact identifier: ["identifier"] or ["contact", "identifier"]; null if nowhere. */
+function identifierPath(schema: Schema | undefined, document: Doc = doc, prefix: string[] = []): string[] | null {
+  if (!schema || prefix.length > 2) return null;
+  const properties = flattenAllOf(document, schema)?.properties ?? {};
+  if ("identifier" in properties) return [...prefix, "identifier"];
+  for (const [name, property] of Object.entries<Schema>(properties)) {
+    const found = identifierPath(property, document, [...prefix, name]);
+    if (found) return found;
+  }
+  return null;
+}
+
+function withValue(body: unknown, path: string[], value: string): unknown {
+  const copy = structuredClone((body ?? {}) as Record<string, any>);
+  let node = copy;
+  for (const key of path.slice(0, -1)) node = node[key] = typeof node[key] === "object" && node[key] !== null ? node[key] : {};
+  node[path[path.length - 1]!] = value;
+  return copy;
+}
+
+/**
+ * Issue 19: an inbox token reaches only the contacts of its own inbox. Every integrator operation whose
+ * body names a contact identifier is called with another inbox's token and this inbox's (verified)
+ * identifier: the answer must not carry this inbox's contact, and the contact must not change.
+ */
+describe("a known identifier does not reach another inbox's contact without proof", () => {
+  const claiming = secured.filter((op) => scopeOf(op) === "inbox" && op.method !== "GET" && identifierPath(op.body?.schema));
+  it("finds the operations that take an identifier", () => {
+    expect(claiming.map((op) => op.id)).toEqual(expect.arrayContaining(["upsertContact", "receiveMessage"]));
+  });
+  it.each(claiming.map((op) => [`${op.id}: ${op.method} ${op.path}`, op] as const))("%s", async (_, op) => {
+    const { a } = world;
+    const identifier = fixtureValue(a.main, "contact_identifier", op)!;
+    const contactId = fixtureValue(a.main, "contact_id", op)!;
+    const email = fixtureValue(a.main, "contact_email", op)!;
+    const sourceId = fixtureValue(a.main, "source_id", op)!;
+    const read = () => api("GET", `/v1/inboxes/${encodeURIComponent(fixtureValue(a.main, "inbox_identifier", op)!)}/contacts/${sourceId}`, { token: a.adminToken });
+    const before = await read();
+    expect(before.status, before.text).toBe(200);
+    for (const fresh of [false, true]) {
+      // The second inbox's existing contact, and a source id it has never used.
+      const fixtures = fresh ? { ...a.sibling, source_id: `probe-${Date.now()}` } : a.sibling;
+      let body = withValue(localWebhooks(exampleValue(doc, op.body!.schema)), identifierPath(op.body!.schema)!, identifier);
+      body = withValue(body, [...identifierPath(op.body!.schema)!.slice(0, -1), "email"], "attacker@example.com");
+      const res = await api(op.method, fillPath(op, paramsFor(fixtures, op)), { token: a.siblingInboxToken, body });
+      expect(res.status, describeCall(op, "another inbox's token naming this inbox's identifier", res)).toBeLessThan(500);
+      expect(res.text.includes(contactId), describeCall(op, "another inbox's token naming this inbox's identifier", res)).toBe(false);
+      expect(res.text.includes(email), describeCall(op, "another inbox's token naming this inbox's identifier", res)).toBe(false);
+    }
+    const after = await read();
+    expect(after.body, "the contact changed through another inbox's token").toEqual(before.body);
   });
 });
 

@@ -19,6 +19,7 @@ export const SERVER_ISSUED = new Set([
   "inbox_id",
   "inbox_identifier",
   "conversation_id",
+  "contact_id",
   "message_id",
   "delivery_id",
   "rule_id",
@@ -127,8 +128,18 @@ async function inboxRows(b: Builder, accountId: string, adminToken: string, labe
   const integrator = `/v1/inboxes/${encodeURIComponent(rows.inbox_identifier)}`;
   const sourceId = unique(`${label}-contact`);
   if (b.has("PUT", "/v1/inboxes/{inbox_identifier}/contacts/{source_id}")) {
-    await must(api("PUT", `${integrator}/contacts/${sourceId}`, { token: adminToken, body: { name: `${label} contact` } }), "upsert contact");
+    // A user token proves the identifier: the contact is linkable across inboxes, but only with proof.
+    const contact = await must(
+      api("PUT", `${integrator}/contacts/${sourceId}`, {
+        token: adminToken,
+        body: { name: `${label} contact`, email: `${unique(label)}@private.example`, identifier: unique(`${label}-person`) },
+      }),
+      "upsert contact",
+    );
     rows.source_id = sourceId;
+    rows.contact_id = idIn(contact.body, "contact id", ["id"]);
+    rows.contact_identifier = contact.body.identifier;
+    rows.contact_email = contact.body.email;
   }
   if (b.has("POST", "/v1/inboxes/{inbox_identifier}/contacts/{source_id}/conversations") && rows.source_id) {
     const conversation = await must(

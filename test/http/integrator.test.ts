@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { identifierHash } from "../../src/domain/identity";
 import { faults } from "../../src/faults";
 import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage, setMembers } from "../support/fixtures";
@@ -36,16 +37,28 @@ describe("contacts", () => {
   });
 
   it("links the same identifier across inboxes of the account, and refuses taking another contact's identifier", async () => {
-    const { account, token, base } = await setup();
+    const { account, inbox, token, base } = await setup();
     const other = await createTestInbox(account);
     const otherToken = await createInboxToken(account, other);
-    const first = await api("PUT", `${base}/contacts/a-1`, { token, body: { identifier: "person-7", name: "P" } });
-    const second = await api("PUT", `/v1/inboxes/${other.identifier}/contacts/b-9`, { token: otherToken, body: { identifier: "person-7" } });
+    // Linking across inboxes needs proof of the identifier (issue 19): each inbox signs it with its identity secret.
+    const proof = async (inboxId: string, identifier: string) => {
+      const res = await api("GET", `/v1/accounts/${account.accountId}/inboxes/${inboxId}/identity`, { token: account.adminToken });
+      return identifierHash(res.body.identity_secret, identifier);
+    };
+    const first = await api("PUT", `${base}/contacts/a-1`, { token, body: { identifier: "person-7", identifier_hash: await proof(inbox.id, "person-7"), name: "P" } });
+    const second = await api("PUT", `/v1/inboxes/${other.identifier}/contacts/b-9`, {
+      token: otherToken,
+      body: { identifier: "person-7", identifier_hash: await proof(other.id, "person-7") },
+    });
     expect(second.status).toBe(201);
     expect(second.body.id).toBe(first.body.id);
     expect(second.body.source_id).toBe("b-9");
     await api("PUT", `${base}/contacts/a-2`, { token, body: { identifier: "person-8" } });
-    expectProblem(await api("PUT", `${base}/contacts/a-2`, { token, body: { identifier: "person-7" } }), 409, "identifier_taken");
+    expectProblem(
+      await api("PUT", `${base}/contacts/a-2`, { token, body: { identifier: "person-7", identifier_hash: await proof(inbox.id, "person-7") } }),
+      409,
+      "identifier_taken",
+    );
   });
 
   it("creates one contact when 20 upserts of a new source id race", async () => {

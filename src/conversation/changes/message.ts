@@ -41,12 +41,15 @@ export function appendMessage(
     senderId: message.sender.id,
     sourceId: message.sourceId,
     requestKey: command.requestKey,
+    origin: message.origin ?? null,
+    externalCreatedAt: message.externalCreatedAt ?? null,
   });
   draft.conversation.lastActivityAt = context.now;
   draft.emit(
     "message_created",
     { message: toMessage(row), conversation: toConversation(draft.conversation), contact: command.contact },
-    { isPrivate: row.private },
+    // An integrator's own outgoing message is not echoed to its webhook unless it asked (echo).
+    { isPrivate: row.private || message.echo === false },
   );
   return { kind: "changed", writes: draft.writes(), message: row };
 }

@@ -84,13 +84,18 @@ export class Draft {
   }
 
   /** Adds a message row with the next seq (the caller emits its event). */
-  addMessage(fields: Pick<MessageRow, "messageType" | "content" | "contentAttributes" | "attachments" | "private" | "senderType" | "senderId" | "sourceId" | "requestKey">): MessageRow {
+  addMessage(
+    fields: Pick<MessageRow, "messageType" | "content" | "contentAttributes" | "attachments" | "private" | "senderType" | "senderId" | "sourceId" | "requestKey"> &
+      Partial<Pick<MessageRow, "origin" | "externalCreatedAt">>,
+  ): MessageRow {
     const row: MessageRow = {
       id: newId("msg", this.now),
       accountId: this.conversation.accountId,
       inboxId: this.conversation.inboxId,
       conversationId: this.conversation.id,
       seq: this.nextSeq(),
+      origin: null,
+      externalCreatedAt: null,
       ...fields,
       status: "sent",
       statusReason: null,

@@ -65,7 +65,7 @@ const listRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations",
   operationId: "listConversations",
   summary: "Conversations the caller can see, newest activity first, with counts per status",
-  description: "The conversations in the inboxes the caller works (administrators: all inboxes), newest activity first. Filter by `status`, `inbox_id`, `assignee` (`me`, `unassigned` or a user id) and `label`; `meta.counts` gives the number per status. Page with `cursor`.",
+  description: "The conversations in the inboxes the caller works (administrators: all inboxes), newest activity first. Filter by `status`, `inbox_id`, `assignee` (`me`, `unassigned` or a user id), `label`, and `q` (words in the messages' text, SQLite FTS5); `meta.counts` gives the number per status. Page with `cursor`.",
   request: {
     params: AccountParams,
     query: PaginationQuery.extend({
@@ -73,6 +73,10 @@ const listRoute = createRoute({
       inbox_id: z.string().max(64).optional(),
       assignee: z.string().max(64).optional().openapi({ description: "me, unassigned, or a user id" }),
       label: LabelName.optional(),
+      q: z.string().trim().min(1).max(200).optional().openapi({
+        description: "Full-text search: conversations with a message containing every word (prefixes match; case and accents ignored; private notes included)",
+        example: "pedido 1042",
+      }),
     }),
   },
   responses: {

@@ -1,5 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { findContactBySource, toContact, upsertContact } from "../../domain/contacts";
+import { latestErasureOfSource, requestErasure, sourceHash } from "../../domain/erasure";
+import { ContactErasureSchema } from "../contacts/schemas";
 import { pullEvents } from "../../domain/deliveries";
 import { getInboxConversation, listContactConversations, openConversation, toConversation } from "../../domain/conversations";
 import { originOf } from "../../domain/events";
@@ -63,6 +65,22 @@ const getContactRoute = createRoute({
   description: "Reads the contact you created with PUT under this source id. A source id never sent to this inbox is a 404 `contact_not_found`.",
   request: { params: ContactParams },
   responses: { 200: jsonResponse(ContactSchema, "The contact"), ...errorResponses(403, 404, 422) },
+});
+
+const eraseContactRoute = createRoute({
+  ...guard,
+  method: "delete",
+  path: "/v1/inboxes/{inbox_identifier}/contacts/{source_id}",
+  operationId: "eraseInboxContact",
+  summary: "Erase the person behind a source id (GDPR / LGPD): what this inbox reached of them, and the contact itself unless another inbox still reaches it",
+  description:
+    "The inbox token or an administrator. Idempotent (a repeat answers the same erasure). The source id is free at once: using it again is a new person. A long history finishes in the background (202; repeat the call to see the status).",
+  request: { params: ContactParams },
+  responses: {
+    200: jsonResponse(ContactErasureSchema, "Erased completely"),
+    202: jsonResponse(ContactErasureSchema, "Accepted; the rest of the history is being erased in the background"),
+    ...errorResponses(403, 404, 422),
+  },
 });
 
 const openConversationRoute = createRoute({
@@ -206,12 +224,35 @@ const pullEventsRoute = createRoute({
 export const integratorRoutes = new OpenAPIHono<AppEnv>()
   .openapi(upsertContactRoute, async (c) => {
     const { source_id } = c.req.valid("param");
-    const result = await upsertContact(c.env, c.get("inbox"), source_id, c.req.valid("json"), originOf(integratorCaller(c)));
+    const caller = integratorCaller(c);
+    const result = await upsertContact(c.env, c.get("inbox"), source_id, c.req.valid("json"), caller, originOf(caller));
     return c.json(toContact(result.contact, result.contactInbox.sourceId), result.created ? 201 : 200);
   })
   .openapi(getContactRoute, async (c) => {
     const found = await contactOr404(c, c.req.valid("param").source_id);
     return c.json(toContact(found.contact, found.contactInbox.sourceId), 200);
+  })
+  .openapi(eraseContactRoute, async (c) => {
+    const caller = integratorCaller(c);
+    if (caller.kind === "user" && caller.role !== "administrator") {
+      throw new ApiError("forbidden", "Erasing a contact needs the inbox's token or an administrator's.");
+    }
+    const inbox = c.get("inbox");
+    const { source_id } = c.req.valid("param");
+    const found = await findContactBySource(c.env, inbox, source_id);
+    const erasure = found
+      ? await requestErasure(c.env, {
+          accountId: inbox.accountId,
+          contactId: found.contact.id,
+          scope: inbox.id,
+          sourceHash: await sourceHash(inbox.id, source_id),
+          origin: originOf(caller),
+        })
+      : await latestErasureOfSource(c.env, inbox.accountId, inbox.id, source_id);
+    if (!erasure) {
+      throw new ApiError("contact_not_found", `No contact with source_id '${source_id}' exists in this inbox.`);
+    }
+    return c.json(erasure, erasure.status === "completed" ? 200 : 202);
   })
   .openapi(openConversationRoute, async (c) => {
     const contact = await contactOr404(c, c.req.valid("param").source_id);
@@ -255,7 +296,8 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
     );
   })
   .openapi(oneCallRoute, async (c) => {
-    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), originOf(integratorCaller(c)), c.get("idempotency"));
+    const caller = integratorCaller(c);
+    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), caller, originOf(caller), c.get("idempotency"));
     const { created, ...body } = result;
     return c.json(body, created ? 201 : 200);
   })

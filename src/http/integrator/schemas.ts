@@ -22,8 +22,17 @@ export const ContactAttributesSchema = z
     email: z.email().max(320).nullable().optional().openapi({ example: "maria@example.com" }),
     phone: z.string().regex(/^\+?[0-9 ().-]{3,32}$/, "a phone number such as +5511999990000").nullable().optional(),
     identifier: z.string().min(1).max(255).nullable().optional().openapi({
-      description: "Your id for the person; links the same contact across inboxes of the account.",
+      description:
+        "Your id for the person. Without identifier_hash it is unique only among this inbox's contacts; with a valid identifier_hash (or from a user token) it links the same contact across inboxes of the account.",
     }),
+    identifier_hash: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, "64 hex characters: HMAC-SHA256 of the identifier")
+      .optional()
+      .openapi({
+        description:
+          "HMAC-SHA256 (hex) of identifier, keyed with the inbox's identity secret (GET /v1/accounts/{account_id}/inboxes/{inbox_id}/identity). Required when the inbox has hmac_mandatory.",
+      }),
     custom_attributes: CustomAttributes.optional(),
   })
   .openapi("ContactAttributes");
@@ -39,6 +48,15 @@ export const AttachmentSchema = z
   .openapi("Attachment");
 
 const messageFields = {
+  message_type: z.enum(["incoming", "outgoing"]).optional().openapi({
+    description:
+      "incoming (default): from the contact. outgoing: the business sent it from its own system and you record it here (sender: the integration); it is not sent back to your webhook unless echo is true.",
+  }),
+  echo: z.boolean().optional().openapi({ description: "outgoing only: also deliver its message_created to this inbox's webhook" }),
+  external_created_at: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ description: "Importing history: when the message really happened (kept as external_created_at; seq stays the order of arrival)", example: "2024-03-01T12:00:00Z" }),
   content: z.string().max(MAX_CONTENT).optional().openapi({ example: "Hi! My order hasn't arrived." }),
   source_id: SourceId.optional().openapi({ description: "Your message id: a message with this source_id is created once, ever." }),
   content_attributes: CustomAttributes.optional(),
@@ -82,6 +100,7 @@ export const ContactSchema = z
     email: z.string().nullable(),
     phone: z.string().nullable(),
     identifier: z.string().nullable(),
+    identifier_verified: z.boolean().openapi({ description: "The identifier was proven and links the person across inboxes" }),
     custom_attributes: z.record(z.string(), z.unknown()),
     created_at: z.string(),
     updated_at: z.string(),
@@ -117,10 +136,11 @@ export const MessageSchema = z
     content_attributes: z.record(z.string(), z.unknown()),
     attachments: z.array(z.object({ url: z.string(), file_type: z.string(), name: z.string().optional() })),
     private: z.boolean(),
-    sender: z.object({ type: z.enum(["contact", "user", "automation", "system"]), id: z.string().nullable() }),
+    sender: z.object({ type: z.enum(["contact", "user", "automation", "system", "integration"]), id: z.string().nullable() }),
     source_id: z.string().nullable(),
     status: z.enum(["sent", "delivered", "read", "failed"]),
     status_reason: z.string().nullable(),
+    external_created_at: z.string().nullable().openapi({ description: "When an imported message really happened" }),
     created_at: z.string(),
     updated_at: z.string(),
   })

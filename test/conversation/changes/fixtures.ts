@@ -42,6 +42,7 @@ export const contact: Contact = {
   email: null,
   phone: null,
   identifier: null,
+  identifier_verified: false,
   custom_attributes: {},
   created_at: new Date(EARLIER).toISOString(),
   updated_at: new Date(EARLIER).toISOString(),
@@ -86,6 +87,8 @@ export function messageRow(overrides: Partial<MessageRow> = {}): MessageRow {
     requestKey: null,
     createdAt: EARLIER,
     updatedAt: EARLIER,
+    origin: null,
+    externalCreatedAt: null,
     ...overrides,
   };
 }

@@ -129,4 +129,23 @@ describe("appending a message", () => {
       expect(writes.events[0]!.data).toMatchObject({ message: { private: true }, contact });
     });
   });
+
+  describe("the integrator's own outgoing messages (issue 19)", () => {
+    const mine = (overrides = {}) =>
+      reply({ sender: { type: "system", id: "tok_int" }, origin: "integration", echo: false, externalCreatedAt: EARLIER, ...overrides });
+
+    it("is a public message whose event stays home (no echo), with the integration as sender and its original time", () => {
+      const { writes, message } = changed(appendMessage(conversation(), { message: mine(), contact, reopen: false, requestKey: null }, { now: NOW, origin: integrator }));
+      expect(message).toMatchObject({ messageType: "outgoing", private: false, origin: "integration", externalCreatedAt: EARLIER, createdAt: NOW });
+      expect(writes.events[0]).toMatchObject({ type: "message_created", private: true });
+      expect(writes.events[0]!.data).toMatchObject({
+        message: { private: false, sender: { type: "integration", id: "tok_int" }, external_created_at: new Date(EARLIER).toISOString() },
+      });
+    });
+
+    it("is echoed when asked", () => {
+      const { writes } = changed(appendMessage(conversation(), { message: mine({ echo: true }), contact, reopen: false, requestKey: null }, { now: NOW, origin: integrator }));
+      expect(writes.events[0]).toMatchObject({ private: false });
+    });
+  });
 });
