@@ -11,7 +11,8 @@
 //                                 request guards (a Durable Object each): used by http middleware
 //                                 (src/http/idempotency.ts, src/http/rate-limit.ts) and domain → db, core
 //   src/automation/               rules engine          → conversation, delivery, db, core
-//   src/conversation/             the conversation's object and commands → delivery, db, core
+//   src/conversation/             the conversation's object and commands → realtime, delivery, db, core
+//   src/realtime/                 the realtime object per account (WebSockets) and the commit nudge → delivery, db, core
 //   src/erasure/                  a contact erasure's bounded steps and its Durable Object → conversation, delivery, db, core
 //   src/delivery/                 outbox, queue consumer, signing → db, core
 //   src/db/                       drizzle schema and client → core
@@ -48,7 +49,7 @@ module.exports = {
         "the rules engine or the database themselves (the guards' Durable Objects are the one exception, " +
         "for the idempotency and rate-limit middleware).",
       from: { path: "^src/(app\\.ts$|http/)" },
-      to: { path: "^src/(conversation|delivery|automation|erasure|db)/" },
+      to: { path: "^src/(conversation|delivery|automation|erasure|realtime|db)/" },
     },
     {
       name: "domain-looks-down",
@@ -75,7 +76,7 @@ module.exports = {
       name: "middle-tier-looks-down",
       severity: "error",
       comment: "conversation, delivery, automation and the guards sit below the domain: they never import it, nor http.",
-      from: { path: "^src/(conversation|delivery|automation|erasure|idempotency|rate-limit)/" },
+      from: { path: "^src/(conversation|delivery|automation|erasure|realtime|idempotency|rate-limit)/" },
       to: { path: ["^src/domain/", UPPER] },
     },
     {
@@ -85,7 +86,7 @@ module.exports = {
         "The outbox and the queue consumer know nothing of conversations or rules: queue message kinds are " +
         "routed in src/index.ts, and what the outbox needs (event rows, which events go to the rules) lives in delivery.",
       from: { path: "^src/delivery/" },
-      to: { path: "^src/(conversation|automation|erasure|idempotency|rate-limit)/" },
+      to: { path: "^src/(conversation|automation|erasure|realtime|idempotency|rate-limit)/" },
     },
     {
       name: "conversation-below-automation",
@@ -93,6 +94,15 @@ module.exports = {
       comment: "Automation acts on conversations; conversations never call the rules engine.",
       from: { path: "^src/conversation/" },
       to: { path: "^src/(automation|idempotency|rate-limit)/" },
+    },
+    {
+      name: "realtime-below-conversation",
+      severity: "error",
+      comment:
+        "Committing code (the conversation object, the domain) nudges the realtime object after a commit; the realtime " +
+        "object reads committed events from the store and never calls back into conversations, rules or guards.",
+      from: { path: "^src/realtime/" },
+      to: { path: "^src/(conversation|automation|idempotency|rate-limit)/" },
     },
     {
       name: "automation-not-to-guards",

@@ -24,6 +24,8 @@ export default defineConfig({
                 WEBHOOK_TIMEOUT_MS: "3000",
                 // Small erasure steps, so a contact with a modest history already needs the background run.
                 ERASURE_STEP_ROWS: "25",
+                // Small, so the slow-client test fills it with a few large messages (test/realtime/stream.test.ts).
+                REALTIME_UNACKED_BYTES: "32768",
               },
             },
           })),

@@ -10,12 +10,15 @@ import { projectRoot } from "../scripts/dev-server.mjs";
 import { apiClient } from "./lib/api.mjs";
 import { startHost } from "./lib/host.mjs";
 import { load, percentile, round, serverCpuSeconds, setServerCpuSampler } from "./lib/load.mjs";
+import { realtimeScenario } from "./lib/realtime.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
 import { seedConversationSql, seedAccount, seedSearchCorpusSql } from "./lib/seed.mjs";
 
 const quick = process.argv.includes("--quick");
 /** `--only search`: the route ceiling, scenario 1 (to have conversations) and scenario 7 alone. */
 const onlySearch = process.argv.includes("--only") && process.argv[process.argv.indexOf("--only") + 1] === "search";
+/** `--only realtime`: scenario 8 alone (no ceilings). */
+const onlyRealtime = process.argv.includes("--only") && process.argv[process.argv.indexOf("--only") + 1] === "realtime";
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
@@ -69,7 +72,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  if (!onlySearch) await measureWriteCeiling();
+  if (!onlySearch && !onlyRealtime) await measureWriteCeiling();
   await measureApp();
 } catch (error) {
   console.error(error);
@@ -132,6 +135,8 @@ async function measureApp() {
     : "The Worker's own socket was not found; every row goes through wrangler dev's proxy.";
   const api = apiClient(() => base);
 
+  if (onlyRealtime) return liveUpdates(base, api, host);
+
   // Ceilings of the app itself: a request that does no I/O.
   const notFound = (url, duration) => load({ url: `${url}/bench/no-such-route`, connections: CONNECTIONS, duration }, { expectStatus: 404 });
   results.ceilings.route = { ...(await notFound(base, CEILING_SECONDS)), what: "GET unknown path → 404 problem, no I/O" };
@@ -156,6 +161,7 @@ async function measureApp() {
   replies.setSecret(repliesInbox.secret);
   await webhookLatency(base, api, { accountId, admin }, repliesInbox, replies);
   await deliveryDrain(base, api, { accountId, admin }, await inbox("Drain"), receiver.endpoint("drain"));
+  await liveUpdates(base, api, host);
 
   // Scenario 6 needs the hot conversation at 10,000 messages.
   const seeded = await seedHot(base, api, hot);
@@ -207,6 +213,31 @@ async function measureApp() {
     await search(`Conversation search: GET …/conversations?q=<rare word> over ${seededMessages}+ messages`, "7a", (i) => `k${(i * 37) % SEARCH_WORDS}`, `each word in ~${Math.round(100 / SEARCH_WORDS * 10) / 10} % of messages`)();
     await search(`Conversation search: GET …/conversations?q=order (in every message)`, "7b", () => "order", "worst case: every message matches (answered from the newest 5,000 matches)")();
   }
+}
+
+// 8. Realtime: 200 agent + 50 contact sockets, messages at 20/s, commit → socket; 1,000 idle sockets' memory.
+async function liveUpdates(base, api, host) {
+  const seed = await seedAccount(api, PLATFORM_TOKEN, "Realtime");
+  const { result, notes, details } = await realtimeScenario({
+    base,
+    api,
+    seed,
+    log,
+    agentSockets: quick ? 20 : 200,
+    contactSockets: quick ? 10 : 50,
+    rate: 20,
+    seconds: seconds(15),
+    idleSockets: quick ? 100 : 1000,
+    rssBytes: host.rssBytes,
+  });
+  addScenario({
+    id: "8",
+    name: `Live updates: ${details.agent_sockets} agent + ${details.contact_sockets} contact WebSockets, incoming messages at 20/s, commit → socket`,
+    result,
+    ceiling: null,
+    notes,
+    details,
+  });
 }
 
 // 1. POST /messages over 1,000 contacts: first their first messages, then steady traffic from known ones.

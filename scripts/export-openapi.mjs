@@ -16,7 +16,7 @@ const cloudflareStub = {
   setup(b) {
     b.onResolve({ filter: /^cloudflare:/ }, (args) => ({ path: args.path, namespace: "cloudflare-stub" }));
     b.onLoad({ filter: /.*/, namespace: "cloudflare-stub" }, () => ({
-      contents: "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport const env = {};\n",
+      contents: "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport const env = {};\nexport function waitUntil() {}\n",
       loader: "js",
     }));
   },

@@ -14,6 +14,7 @@ import { inboxRoutes } from "./http/inboxes/routes";
 import { inboxIdentityRoutes } from "./http/inboxes/identity";
 import { jsonBody } from "./http/body";
 import { rateLimit } from "./http/rate-limit";
+import { realtimeRoutes } from "./http/realtime/routes";
 import type { AppEnv } from "./http/context";
 import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
@@ -58,6 +59,7 @@ export function buildApp() {
   app.route("/", inboxIdentityRoutes);
   app.route("/", automationRoutes);
   app.route("/", webhookEndpointRoutes);
+  app.route("/", realtimeRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -68,6 +70,18 @@ export function buildApp() {
     type: "http",
     scheme: "bearer",
     description: "The operator's PLATFORM_TOKEN (a Worker secret): creates and configures accounts.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "realtimeTicket", {
+    type: "apiKey",
+    in: "query",
+    name: "ticket",
+    description: "A single-use ticket from POST /v1/accounts/{account_id}/realtime/tickets (60 s).",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "pubsubToken", {
+    type: "apiKey",
+    in: "query",
+    name: "pubsub_token",
+    description: "The contact's pubsub_token, returned by the contact upsert (rotatable).",
   });
   describeWebhooks(app);
   app.doc31("/openapi.json", {
@@ -121,6 +135,11 @@ const API_TAGS = [
   {
     name: "Automation rules",
     description: "Rules that act on events: if the conditions hold, assign, label, reply, note, change status or POST the event to a URL.",
+  },
+  {
+    name: "Realtime",
+    description:
+      "Live updates over WebSockets: the agents' stream per account (single-use tickets), a contact's stream for your live chat UI (pubsub_token), typing and last-seen.",
   },
   {
     name: "Webhook deliveries",

@@ -29,6 +29,7 @@ const configSchema = z.object({
   RATE_LIMIT_PER_TOKEN: z.coerce.number().int().positive().default(1200),
   RATE_LIMIT_PER_INBOX: z.coerce.number().int().positive().default(2400),
   RETENTION_DAYS: z.coerce.number().positive().finite().default(30),
+  REALTIME_UNACKED_BYTES: z.coerce.number().int().positive().default(1_048_576),
 });
 
 /** Configuration variables, parsed once per env object. */
@@ -42,6 +43,8 @@ export type Config = {
   rateLimits: { perToken: number; perInbox: number };
   /** Events, webhook deliveries and their attempts older than this are pruned (docs/retention.md). */
   retentionMs: number;
+  /** Bytes of events a realtime socket may have unacknowledged before it is dropped (it resumes). */
+  realtimeUnackedBytes: number;
 };
 
 const parsed = new WeakMap<object, Config>();
@@ -57,6 +60,7 @@ export function config(env: Bindings): Config {
       webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
       rateLimits: { perToken: raw.RATE_LIMIT_PER_TOKEN, perInbox: raw.RATE_LIMIT_PER_INBOX },
       retentionMs: Math.round(raw.RETENTION_DAYS * 24 * 60 * 60 * 1000),
+      realtimeUnackedBytes: raw.REALTIME_UNACKED_BYTES,
     };
     parsed.set(env, cached);
   }

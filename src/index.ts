@@ -12,6 +12,7 @@ export { AssignmentObject } from "./automation/round-robin";
 export { RateLimitObject } from "./rate-limit/object";
 export { RecoveryObject } from "./recovery/object";
 export { ErasureObject } from "./erasure/object";
+export { RealtimeObject } from "./realtime/object";
 
 const app = buildApp();
 

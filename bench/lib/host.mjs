@@ -38,6 +38,8 @@ export async function startHost({ name, config = "wrangler.toml", vars = {}, per
     stop: server.stop,
     /** CPU seconds used so far by every process wrangler dev started (wrangler, both workerd). */
     cpuSeconds: () => cpuSecondsOfGroup(groupId),
+    /** Resident memory of every process wrangler dev started, in bytes. */
+    rssBytes: () => rssBytesOfGroup(groupId),
   };
 }
 
@@ -55,6 +57,17 @@ export function cpuSecondsOfGroup(groupId) {
     } catch {}
   }
   return ticks / CLOCK_TICKS;
+}
+
+/** VmRSS of every process in the group, from /proc (Linux); 0 where unreadable. */
+export function rssBytesOfGroup(groupId) {
+  let kb = 0;
+  for (const pid of pidsOfGroup(groupId)) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+    } catch {}
+  }
+  return kb * 1024;
 }
 
 function pidsOfGroup(groupId) {

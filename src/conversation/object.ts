@@ -5,6 +5,7 @@ import { database, prepare } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
 import type { Bindings } from "../env";
+import { forwardToRealtime } from "../realtime/forward";
 import { faults } from "../faults";
 import { nextAlarmAt, snoozeDue, type Snooze } from "./changes/alarm";
 import { assign as assignChange } from "./changes/assign";
@@ -291,6 +292,7 @@ export class ConversationObject extends DurableObject<Bindings> {
       if (faults.take("conversation.reset_after_commit")) this.ctx.abort("injected fault: reset after commit");
       this.cached = writes.conversation;
       this.ctx.waitUntil(publish(this.env, committed));
+      this.ctx.waitUntil(forwardToRealtime(this.env, writes.events));
       return { kind: "committed", change: decision };
     }
   }

@@ -146,10 +146,14 @@ export const contactInboxes = sqliteTable(
     contactId: text("contact_id").notNull().references(() => contacts.id),
     sourceId: text("source_id").notNull(),
     createdAt: integer("created_at").notNull(),
+    // The contact's realtime stream credential (docs/realtime.md): returned by the upsert, rotatable.
+    // Set on first use; NULL for contacts that never had one.
+    pubsubToken: text("pubsub_token"),
   },
   (t) => [
     uniqueIndex("contact_inboxes_source").on(t.inboxId, t.sourceId),
     index("contact_inboxes_contact").on(t.contactId),
+    uniqueIndex("contact_inboxes_pubsub_token").on(t.pubsubToken).where(sql`pubsub_token IS NOT NULL`),
   ],
 );
 
@@ -288,7 +292,8 @@ export const events = sqliteTable(
   (t) => [
     uniqueIndex("events_id").on(t.id),
     index("events_inbox").on(t.inboxId, t.position),
-    // An account-level webhook endpoint's replay walks the account's events in commit order.
+    // The realtime object tails its account's events by position; an account-level webhook endpoint's
+    // replay walks them in the same order.
     index("events_account").on(t.accountId, t.position),
     // The conversation object hands out sequences; this is the last line of defence if it ever restarts mid-write.
     uniqueIndex("events_conversation_sequence").on(t.conversationId, t.sequence).where(sql`conversation_id IS NOT NULL`),
@@ -501,6 +506,40 @@ export const automationRuns = sqliteTable(
     index("automation_runs_created").on(t.createdAt),
     oneOf("automation_runs_state", "state", RUN_STATES),
   ],
+);
+
+/**
+ * Single-use, short-lived tickets that open an agent's realtime stream (a browser cannot send an
+ * Authorization header with a WebSocket). Only the SHA-256 of the ticket is stored.
+ */
+export const realtimeTickets = sqliteTable(
+  "realtime_tickets",
+  {
+    ticketHash: text("ticket_hash").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    userId: text("user_id").notNull().references(() => users.id),
+    // The token that asked for the ticket: revoking it closes the streams it opened.
+    tokenId: text("token_id").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    usedAt: integer("used_at"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("realtime_tickets_expires").on(t.expiresAt)],
+);
+
+/** How far each agent has read each conversation: the unread counts of the conversation list. */
+export const conversationReads = sqliteTable(
+  "conversation_reads",
+  {
+    // No foreign key to conversations: erasing a contact's conversations must not have to know this table.
+    conversationId: text("conversation_id").notNull(),
+    userId: text("user_id").notNull().references(() => users.id),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    // The conversation's last message seq when the agent last looked.
+    lastSeenSeq: integer("last_seen_seq").notNull(),
+    lastSeenAt: integer("last_seen_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.userId] })],
 );
 
 export type ErasureStatus = "in_progress" | "completed";

@@ -15,6 +15,8 @@ export type EventType =
   | "conversation_updated"
   | "contact_created"
   | "contact_updated"
+  | "conversation_typing_on"
+  | "conversation_typing_off"
   | "contact_deleted"
   | "webhook.test";
 

@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { and, eq, sql, type SQL } from "drizzle-orm";
 import { database, isUniqueViolation, prepare } from "../db/client";
 import { contactInboxes, contacts, type CustomAttributes, type Origin } from "../db/schema";
@@ -8,6 +9,7 @@ import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
 import { toContact, type ContactInboxRow, type ContactRow } from "../conversation/resources";
+import { forwardToRealtime } from "../realtime/forward";
 import { ACCOUNT_SCOPE, identifierScope, type IdentityInbox } from "./identity";
 import type { Caller } from "./tokens";
 
@@ -116,6 +118,7 @@ export async function upsertContact(
   const created = winner.contactInbox.id === contactInboxId;
   if (winner.contact.id === contactId) {
     await publish(env, committed);
+    waitUntil(forwardToRealtime(env, [event]));
     return { ...winner, created };
   }
   // Linked to a contact that already existed (same identifier), or a concurrent request won: apply our attributes.
@@ -295,6 +298,7 @@ export async function updateContact(
     return contactFromSql(seen);
   }
   await publish(env, committed);
+  waitUntil(forwardToRealtime(env, events.map(({ event }) => event)));
   return contactFromSql(written);
 }
 

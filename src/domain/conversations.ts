@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { and, desc, eq, inArray, ne, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
 import { contactInboxes, contacts, conversations, type CustomAttributes, type Origin } from "../db/schema";
@@ -8,6 +9,7 @@ import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
 import { beyondKey, decodeCursor, page } from "../core/pagination";
 import { singleOpenKey, toContact, toConversation, type ContactInboxRow, type ContactRow, type ConversationRow } from "../conversation/resources";
+import { forwardToRealtime } from "../realtime/forward";
 
 // Routes answer with this shape; it is defined with the conversation, whose events carry it.
 export { toConversation };
@@ -127,6 +129,7 @@ export async function openConversation(
   const inserted = await db.select().from(conversations).where(eq(conversations.id, row.id)).get();
   if (inserted) {
     await publish(env, committed);
+    waitUntil(forwardToRealtime(env, [event]));
     return { conversation: inserted, created: true };
   }
   const winner = await findWinner();

@@ -6,6 +6,7 @@ import { database, sentWrite } from "../db/client";
 import { inboxMembers, users } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
+import { disconnectRealtime } from "../realtime/forward";
 import { requireInbox } from "./inboxes";
 import { toUser, type User } from "./users";
 
@@ -53,6 +54,10 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
       },
     );
   }
+  const before = await db
+    .select({ userId: inboxMembers.userId })
+    .from(inboxMembers)
+    .where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId)));
   const now = Date.now();
   const writes: BatchItem<"sqlite">[] = chunks(wanted).map((chunk) =>
     db.insert(inboxMembers).select(
@@ -71,6 +76,10 @@ export async function setMembers(env: Bindings, accountId: string, inboxId: stri
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.inboxId, inboxId))),
     ...writes,
   ]));
+  // Whoever joined or left sees other inboxes now: their realtime streams reconnect with a fresh ticket.
+  const previous = new Set(before.map((row) => row.userId));
+  const changed = [...wanted.filter((id) => !previous.has(id)), ...[...previous].filter((id) => !wanted.includes(id))];
+  if (changed.length > 0) await disconnectRealtime(env, accountId, { userIds: changed }, "accessChanged");
   return listMembers(env, accountId, inboxId);
 }
 

@@ -6,6 +6,7 @@ import { notFound } from "../errors/problem";
 import { base64url } from "../core/base64";
 import { randomBytes, sha256Hex } from "../core/crypto";
 import { newId } from "../core/ids";
+import { disconnectRealtime } from "../realtime/forward";
 
 /** Every token starts with this, so a leaked one is recognisable (and secret scanners can match it). */
 export const TOKEN_PREFIX = "edgeinbox_";
@@ -138,4 +139,6 @@ export async function revokeToken(
     .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.id, tokenId), ownerCondition, isNull(apiTokens.revokedAt)))
     .returning({ id: apiTokens.id });
   if (revoked.length === 0) throw notFound("token_not_found", "active token", tokenId);
+  // Realtime streams opened with it close now, not at their next check.
+  await disconnectRealtime(env, accountId, { tokenIds: [tokenId] }, "revoked");
 }

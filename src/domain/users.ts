@@ -6,6 +6,7 @@ import { ApiError, notFound } from "../errors/problem";
 import { newId } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
+import { disconnectRealtime } from "../realtime/forward";
 
 export type User = { id: string; name: string; email: string; role: Role; available: boolean; created_at: string };
 
@@ -102,6 +103,8 @@ export async function updateUser(
     if (demoting && (await findUser(env, accountId, userId))) throw lastAdministrator();
     throw notFound("user_not_found", "user", userId);
   }
+  // A new role changes what their realtime streams may show: they reconnect with a fresh ticket.
+  if (patch.role !== undefined) await disconnectRealtime(env, accountId, { userIds: [userId] }, "accessChanged");
   return toUser(row);
 }
 
@@ -131,4 +134,5 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
     if (await findUser(env, accountId, userId)) throw lastAdministrator();
     throw notFound("user_not_found", "user", userId);
   }
+  await disconnectRealtime(env, accountId, { userIds: [userId] }, "revoked");
 }

@@ -68,6 +68,16 @@ const events: Array<{ name: string; summary: string; body: z.ZodObject }> = [
     summary: "A contact's attributes changed",
     body: z.object({ ...Envelope, event: z.literal("contact_updated"), contact: ContactSchema, changed_attributes: z.array(z.string()) }),
   },
+  ...(["conversation_typing_on", "conversation_typing_off"] as const).map((name) => ({
+    name,
+    summary: `An agent ${name.endsWith("_on") ? "started" : "stopped"} typing in the conversation (sequence is null: typing has no place in its order)`,
+    body: z.object({
+      ...Envelope,
+      event: z.literal(name),
+      conversation: ConversationSchema,
+      user: z.object({ id: z.string(), name: z.string().nullable(), type: z.literal("user") }),
+    }),
+  })),
   {
     name: "contact_deleted",
     summary: "A contact was erased (GDPR / LGPD): ids only — forget the person on your side too",

@@ -49,7 +49,19 @@ describe("webhook delivery", () => {
 
   it("documents every event in the OpenAPI webhooks section, matching what arrives", async () => {
     const doc = (await api("GET", "/openapi.json")).body;
-    const names = ["message_created", "message_updated", "conversation_created", "conversation_status_changed", "conversation_updated", "contact_created", "contact_updated", "contact_deleted", "webhook.test"];
+    const names = [
+      "message_created",
+      "message_updated",
+      "conversation_created",
+      "conversation_status_changed",
+      "conversation_updated",
+      "conversation_typing_on",
+      "conversation_typing_off",
+      "contact_created",
+      "contact_updated",
+      "contact_deleted",
+      "webhook.test",
+    ];
     expect(Object.keys(doc.webhooks).sort()).toEqual([...names].sort());
     for (const name of names) {
       const post = doc.webhooks[name].post;

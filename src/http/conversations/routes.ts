@@ -13,6 +13,7 @@ import {
 } from "../../domain/agent";
 import { originOf } from "../../domain/events";
 import { listMessages } from "../../domain/messages";
+import { unreadCounts } from "../../domain/realtime";
 import { accountUser } from "../auth";
 import type { AppContext, AppEnv } from "../context";
 import { idempotent } from "../idempotency";
@@ -81,7 +82,12 @@ const listRoute = createRoute({
   },
   responses: {
     200: jsonResponse(
-      listOf(ConversationSchema, "AgentConversationList").extend({ meta: z.object({ counts: StatusCounts }) }),
+      listOf(
+        ConversationSchema.extend({
+          unread_count: z.number().int().openapi({ description: "The contact's messages since you last marked the conversation seen (POST …/last_seen)" }),
+        }),
+        "AgentConversationList",
+      ).extend({ meta: z.object({ counts: StatusCounts }) }),
       "A page of conversations",
     ),
     ...errorResponses(400, 403, 404, 422),
@@ -221,7 +227,11 @@ const listLabelsRoute = createRoute({
 });
 
 export const conversationRoutes = new OpenAPIHono<AppEnv>()
-  .openapi(listRoute, async (c) => c.json(await listConversations(c.env, viewer(c), c.req.valid("query")), 200))
+  .openapi(listRoute, async (c) => {
+    const list = await listConversations(c.env, viewer(c), c.req.valid("query"));
+    const unread = await unreadCounts(c.env, c.get("user").userId, list.data.map((conversation) => conversation.id));
+    return c.json({ ...list, data: list.data.map((conversation) => ({ ...conversation, unread_count: unread.get(conversation.id) ?? 0 })) }, 200);
+  })
   .openapi(getRoute, async (c) => c.json(await getConversationDetail(c.env, viewer(c), c.req.valid("param").conversation_id), 200))
   .openapi(messagesRoute, async (c) => {
     const { conversation_id } = c.req.valid("param");

@@ -7,6 +7,7 @@ import { getInboxConversation, listContactConversations, openConversation, toCon
 import { originOf } from "../../domain/events";
 import { appendIncoming, receiveMessage, reportMessageStatus } from "../../domain/incoming";
 import { listMessages } from "../../domain/messages";
+import { ensurePubsubToken } from "../../domain/realtime";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
 import type { AppContext, AppEnv } from "../context";
@@ -41,6 +42,10 @@ async function contactOr404(c: AppContext, sourceId: string) {
   return found;
 }
 
+const UpsertedContactSchema = ContactSchema.extend({
+  pubsub_token: z.string().openapi({ description: "Opens this contact's realtime stream (GET …/contacts/{source_id}/realtime); rotatable" }),
+}).openapi("UpsertedContact");
+
 const upsertContactRoute = createRoute({
   ...guard,
   method: "put",
@@ -50,8 +55,8 @@ const upsertContactRoute = createRoute({
   description: "`source_id` is your id for the person in this inbox. The first call creates the contact (201), later calls update it (200); `custom_attributes` are merged key by key. A known `identifier` links a new source id to the same contact across inboxes. Emits `contact_created` or `contact_updated`.",
   request: { params: ContactParams, body: jsonBody(ContactAttributesSchema) },
   responses: {
-    200: jsonResponse(ContactSchema, "Updated (or unchanged)"),
-    201: jsonResponse(ContactSchema, "Created"),
+    200: jsonResponse(UpsertedContactSchema, "Updated (or unchanged)"),
+    201: jsonResponse(UpsertedContactSchema, "Created"),
     ...errorResponses(400, 403, 404, 409, 413, 415, 422),
   },
 });
@@ -64,7 +69,7 @@ const getContactRoute = createRoute({
   summary: "Get the contact behind a source id",
   description: "Reads the contact you created with PUT under this source id. A source id never sent to this inbox is a 404 `contact_not_found`.",
   request: { params: ContactParams },
-  responses: { 200: jsonResponse(ContactSchema, "The contact"), ...errorResponses(403, 404, 422) },
+  responses: { 200: jsonResponse(UpsertedContactSchema, "The contact, with its pubsub_token"), ...errorResponses(403, 404, 422) },
 });
 
 const eraseContactRoute = createRoute({
@@ -226,11 +231,13 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
     const { source_id } = c.req.valid("param");
     const caller = integratorCaller(c);
     const result = await upsertContact(c.env, c.get("inbox"), source_id, c.req.valid("json"), caller, originOf(caller));
-    return c.json(toContact(result.contact, result.contactInbox.sourceId), result.created ? 201 : 200);
+    const pubsub_token = await ensurePubsubToken(c.env, result.contactInbox);
+    return c.json({ ...toContact(result.contact, result.contactInbox.sourceId), pubsub_token }, result.created ? 201 : 200);
   })
   .openapi(getContactRoute, async (c) => {
     const found = await contactOr404(c, c.req.valid("param").source_id);
-    return c.json(toContact(found.contact, found.contactInbox.sourceId), 200);
+    const pubsub_token = await ensurePubsubToken(c.env, found.contactInbox);
+    return c.json({ ...toContact(found.contact, found.contactInbox.sourceId), pubsub_token }, 200);
   })
   .openapi(eraseContactRoute, async (c) => {
     const caller = integratorCaller(c);

@@ -17,5 +17,4 @@ CREATE TABLE `webhook_endpoints` (
 );
 --> statement-breakpoint
 CREATE INDEX `webhook_endpoints_account` ON `webhook_endpoints` (`account_id`,`id`) WHERE deleted_at IS NULL;--> statement-breakpoint
-CREATE INDEX `events_account` ON `events` (`account_id`,`position`);--> statement-breakpoint
 CREATE INDEX `webhook_deliveries_endpoint` ON `webhook_deliveries` (`endpoint`,`created_at`,`id`) WHERE endpoint <> 'inbox';
