@@ -6,15 +6,16 @@
 //   src/app.ts, src/http/         routes and middleware → domain, guards, core
 //   src/domain/                   what the product does → conversation, delivery, automation, guards, db, core
 //   src/recovery/                 the recovery object's alarm (re-queue, snooze wake-ups, retention): beside the
-//                                 domain, armed by src/index.ts only → conversation, delivery, db, core
+//                                 domain, armed by src/index.ts only → conversation, delivery, attachments, db, core
 //   src/idempotency/, src/rate-limit/
 //                                 request guards (a Durable Object each): used by http middleware
 //                                 (src/http/idempotency.ts, src/http/rate-limit.ts) and domain → db, core
 //   src/automation/               rules engine          → conversation, delivery, db, core
 //   src/conversation/             the conversation's object and commands → realtime, delivery, db, core
-//   src/realtime/                 the realtime object per account (WebSockets) and the commit nudge → delivery, db, core
-//   src/erasure/                  a contact erasure's bounded steps and its Durable Object → conversation, delivery, db, core
-//   src/delivery/                 outbox, queue consumer, signing → db, core
+//   src/realtime/                 the realtime object per account (WebSockets) and the commit nudge → delivery, attachments, db, core
+//   src/erasure/                  a contact erasure's bounded steps and its Durable Object → conversation, delivery, attachments, db, core
+//   src/delivery/                 outbox, queue consumer, signing → attachments, db, core
+//   src/attachments/              files in R2: streamed uploads, signed data_urls, clean-up → db, core
 //   src/db/                       drizzle schema and client → core
 //   core: src/core/, src/errors/, src/env.ts, src/faults.ts → nothing above
 //
@@ -68,7 +69,8 @@ module.exports = {
     {
       name: "recovery-looks-down",
       severity: "error",
-      comment: "Recovery uses the conversation object, the delivery sweeper, db and core; never the domain, http or the rules engine.",
+      comment:
+        "Recovery uses the conversation object, the delivery sweeper, attachment clean-up, db and core; never the domain, http or the rules engine.",
       from: { path: "^src/recovery/" },
       to: { path: ["^src/(domain|automation|idempotency|rate-limit)/", UPPER] },
     },
@@ -117,6 +119,15 @@ module.exports = {
       comment: "Each request guard uses only db and core.",
       from: { path: "^src/(idempotency|rate-limit)/" },
       to: { path: "^src/(conversation|delivery|automation)/" },
+    },
+    {
+      name: "attachments-on-db",
+      comment:
+        "Attachment storage (R2 files, their rows, signed links) sits just above db: every layer that shows a " +
+        "message (domain, delivery's webhook payloads) may sign its data_urls, and it knows nothing of them.",
+      severity: "error",
+      from: { path: "^src/attachments/" },
+      to: { path: "^src/", pathNot: ["^src/attachments/", "^src/db/", CORE] },
     },
     {
       name: "db-only-on-core",

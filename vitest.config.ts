@@ -24,6 +24,10 @@ export default defineConfig({
                 WEBHOOK_TIMEOUT_MS: "3000",
                 // Small erasure steps, so a contact with a modest history already needs the background run.
                 ERASURE_STEP_ROWS: "25",
+                // A dev-only key for data_urls, and a 6 MiB file limit: big enough that files go to R2 in
+                // several parts (5 MiB each), small enough that the 413 test is quick.
+                ATTACHMENT_SIGNING_SECRET: "test-attachment-signing-secret-0123456789",
+                ATTACHMENT_MAX_BYTES: String(6 * 1024 * 1024),
                 // Small, so the slow-client test fills it with a few large messages (test/realtime/stream.test.ts).
                 REALTIME_UNACKED_BYTES: "32768",
               },

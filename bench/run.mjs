@@ -2,7 +2,9 @@
 // machine. Starts its own Workers (wrangler dev, fresh state), seeds through the API, runs the scenarios
 // with autocannon, stops everything, prints one table and writes bench/results/<timestamp>.json.
 // `npm run bench -- --quick` runs every step briefly (smoke test of the bench itself, not a result).
+// `npm run bench -- --only attachments` runs the ceilings and the attachments rows (8–9) alone.
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,14 +18,20 @@ import { seedConversationSql, seedAccount, seedSearchCorpusSql } from "./lib/see
 
 const quick = process.argv.includes("--quick");
 /** `--only search`: the route ceiling, scenario 1 (to have conversations) and scenario 7 alone. */
-const onlySearch = process.argv.includes("--only") && process.argv[process.argv.indexOf("--only") + 1] === "search";
-/** `--only realtime`: scenario 8 alone (no ceilings). */
-const onlyRealtime = process.argv.includes("--only") && process.argv[process.argv.indexOf("--only") + 1] === "realtime";
+/** `--only realtime`: scenario 8 alone (no ceilings). `--only attachments`: the write and upload ceilings and scenarios 9–10 alone. */
+const onlyArg = process.argv.includes("--only")
+  ? process.argv[process.argv.indexOf("--only") + 1]
+  : process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length);
+const onlySearch = onlyArg === "search";
+const onlyRealtime = onlyArg === "realtime";
+const onlyAttachments = onlyArg === "attachments";
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
 
 const CONNECTIONS = 32;
+/** Uploads of 1 MiB each: fewer at once, so a queue of bodies does not measure the loopback instead. */
+const UPLOAD_CONNECTIONS = 8;
 const CEILING_SECONDS = seconds(10);
 const SCENARIO_SECONDS = seconds(15);
 const CONTACTS = count(1000);
@@ -40,6 +48,9 @@ const DRAIN_TARGET = count(2000);
 const DRAIN_CONTACTS = Math.max(5, Math.round(DRAIN_TARGET / 10));
 const DRAIN_GENERATE_CAP_S = seconds(30);
 const DRAIN_WAIT_CAP_S = seconds(60);
+/** The attachments row: 1 MiB files, and one big one whose memory is watched. */
+const UPLOAD_BYTES = 1024 * 1024;
+const BIG_UPLOAD_BYTES = 100 * 1024 * 1024;
 const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where it is?";
 /** Scenario 7: messages seeded over the conversations of scenario 1's inbox. */
 const SEARCH_MESSAGES = count(100_000);
@@ -73,7 +84,8 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 
 try {
   if (!onlySearch && !onlyRealtime) await measureWriteCeiling();
-  await measureApp();
+  if (!onlyAttachments) await measureApp();
+  if (!onlySearch && !onlyRealtime) await measureAttachments();
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
@@ -109,6 +121,19 @@ async function measureWriteCeiling() {
     what: "GET → 404 in a minimal Worker, no framework, no I/O",
   };
   if (host.directUrl) results.hosting.write_via_proxy = await write(host.proxyUrl, seconds(5));
+  const upload = pngBytes(UPLOAD_BYTES);
+  results.ceilings.r2 = {
+    ...(await load({
+      url: `${base}/r2`,
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: Buffer.from(upload),
+      connections: UPLOAD_CONNECTIONS,
+      duration: CEILING_SECONDS,
+    })),
+    what: "POST 1 MiB → one bare R2 put of the body (minimal Worker)",
+  };
+  log(`r2 ceiling: ${results.ceilings.r2.rps} req/s`);
   await stops.pop()();
   await stops.pop()();
 }
@@ -238,6 +263,114 @@ async function liveUpdates(base, api, host) {
     notes,
     details,
   });
+}
+
+// 9–10. Attachments: 1 MiB uploads per second against a bare R2 put of the same bytes, then one 100 MiB upload
+// streamed from here while the Worker's processes' resident memory is sampled.
+async function measureAttachments() {
+  log("attachments: starting edge-inbox with wrangler dev");
+  const host = await startHost({
+    name: "attachments",
+    vars: {
+      PLATFORM_TOKEN,
+      ATTACHMENT_SIGNING_SECRET: `bench-${crypto.randomUUID()}`,
+      ATTACHMENT_MAX_BYTES: String(BIG_UPLOAD_BYTES + 1024 * 1024),
+      RATE_LIMIT_PER_TOKEN: "1000000000",
+      RATE_LIMIT_PER_INBOX: "1000000000",
+    },
+  });
+  stops.push(removeState(host.persistTo), () => host.stop());
+  setServerCpuSampler(() => host.cpuSeconds());
+  const base = host.directUrl ?? host.proxyUrl;
+  const api = apiClient(() => base);
+  const { inbox } = await seedAccount(api, PLATFORM_TOKEN, "Files");
+  const files = await inbox("Files");
+
+  const boundary = "bench-boundary-7MA4YWxkTrZu0gW";
+  const head = Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="photo.png"\r\ncontent-type: image/png\r\n\r\n`);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const headers = { authorization: `Bearer ${files.token}`, "content-type": `multipart/form-data; boundary=${boundary}` };
+  const result = await load({
+    url: `${base}/v1/inboxes/${files.identifier}/uploads`,
+    method: "POST",
+    headers,
+    body: Buffer.concat([head, Buffer.from(pngBytes(UPLOAD_BYTES)), tail]),
+    connections: UPLOAD_CONNECTIONS,
+    duration: SCENARIO_SECONDS,
+  });
+  addScenario({
+    id: 9,
+    name: "POST …/uploads, 1 MiB image files (multipart, streamed to R2, sha256 on the way)",
+    result,
+    ceiling: "r2",
+    notes: `${UPLOAD_CONNECTIONS} connections; ${round((result.rps * UPLOAD_BYTES) / 1048576, 1)} MiB/s stored`,
+  });
+
+  // One 100 MiB upload, sent as a stream; memory sampled every 50 ms from before it starts until it ends.
+  const rssTotal = () => Object.values(host.rss()).reduce((sum, p) => sum + p.bytes, 0);
+  const workerd = () => Math.max(0, ...Object.values(host.rss()).filter((p) => p.name === "workerd").map((p) => p.bytes));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const before = { total: rssTotal(), workerd: workerd() };
+  let peak = { ...before };
+  const sampler = setInterval(() => {
+    peak = { total: Math.max(peak.total, rssTotal()), workerd: Math.max(peak.workerd, workerd()) };
+  }, 50);
+  const big = pngBytes(64 * 1024);
+  const hash = createHash("sha256");
+  let sent = 0;
+  const stream = new ReadableStream({
+    start(controller) {
+      controller.enqueue(head);
+    },
+    pull(controller) {
+      if (sent >= BIG_UPLOAD_BYTES) {
+        controller.enqueue(tail);
+        controller.close();
+        return;
+      }
+      const chunk = Buffer.from(big);
+      // Distinct content per chunk (the first keeps the PNG signature).
+      if (sent > 0) chunk.writeUInt32BE(sent, 0);
+      hash.update(chunk);
+      sent += chunk.length;
+      controller.enqueue(chunk);
+    },
+  });
+  const started = performance.now();
+  const response = await fetch(`${base}/v1/inboxes/${files.identifier}/uploads`, { method: "POST", headers, body: stream, duplex: "half" });
+  const answer = await response.json();
+  const elapsed = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  peak = { total: Math.max(peak.total, rssTotal()), workerd: Math.max(peak.workerd, workerd()) };
+  const mib = (bytes) => round(bytes / 1048576, 0);
+  const ok = response.status === 201 && answer.byte_size === BIG_UPLOAD_BYTES && answer.sha256 === hash.digest("hex");
+  results.attachments_memory = {
+    status: response.status,
+    byte_size: answer.byte_size,
+    sha256_matches: ok,
+    seconds: round(elapsed, 1),
+    rss_before_mib: mib(before.total),
+    rss_peak_mib: mib(peak.total),
+    workerd_before_mib: mib(before.workerd),
+    workerd_peak_mib: mib(peak.workerd),
+  };
+  log(`100 MiB upload: ${response.status} in ${round(elapsed, 1)} s; workerd RSS ${mib(before.workerd)} → peak ${mib(peak.workerd)} MiB; all processes ${mib(before.total)} → ${mib(peak.total)} MiB`);
+  addScenario({
+    id: 10,
+    name: "one 100 MiB upload, streamed: peak memory",
+    result: { rps: null, p50: round(elapsed * 1000, 0), p99: null, errors: ok ? 0 : 1 },
+    notes: `largest workerd RSS ${mib(before.workerd)} → peak ${mib(peak.workerd)} MiB (+${mib(peak.workerd - before.workerd)}); all of wrangler dev ${mib(before.total)} → ${mib(peak.total)} MiB; ${round(100 / elapsed, 1)} MiB/s; sha256 ${ok ? "matches" : "MISMATCH"}`,
+  });
+  await stops.pop()();
+  await stops.pop()();
+}
+
+/** Bytes that pass the PNG check: the signature, then a pattern. */
+function pngBytes(size) {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 131) & 0xff;
+  bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return bytes;
 }
 
 // 1. POST /messages over 1,000 contacts: first their first messages, then steady traffic from known ones.
@@ -701,6 +834,7 @@ function report() {
   const { route, write, bare } = results.ceilings;
   if (route) rows.push(["ceiling: route — " + route.what, route, "—", `ceiling for reads${cpuNote(route)}`]);
   if (write) rows.push(["ceiling: write — " + write.what, write, "—", `ceiling for anything that writes${cpuNote(write)}`]);
+  if (results.ceilings.r2) rows.push(["ceiling: upload — " + results.ceilings.r2.what, results.ceilings.r2, "—", `ceiling for stored files${cpuNote(results.ceilings.r2)}`]);
   if (bare) rows.push(["context: " + bare.what, bare, route ? `${round(bare.rps / route.rps, 2)}× route` : "—", `what the app's own 404 costs over a bare Worker${cpuNote(bare)}`]);
   if (results.hosting.route_via_proxy && route) {
     const proxied = results.hosting.route_via_proxy;

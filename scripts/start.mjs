@@ -15,7 +15,12 @@ const server = await startDevServer({
   port,
   persistTo,
   stdio: "inherit",
-  vars: { PLATFORM_TOKEN: platformToken, ALLOW_LOOPBACK_WEBHOOKS: "true" },
+  vars: {
+    PLATFORM_TOKEN: platformToken,
+    ALLOW_LOOPBACK_WEBHOOKS: "true",
+    // A development key for attachment data_urls; production sets the secret (docs/attachments.md).
+    ATTACHMENT_SIGNING_SECRET: process.env.ATTACHMENT_SIGNING_SECRET ?? "dev-attachment-signing-secret-change-me",
+  },
 });
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, async () => {

@@ -4,6 +4,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { onError, validationHook } from "./errors/handler";
 import { ApiError, problemResponse } from "./errors/problem";
 import { accountRoutes } from "./http/accounts/routes";
+import { attachmentRoutes } from "./http/attachments/routes";
 import { authenticate } from "./http/auth";
 import { automationRoutes } from "./http/automation/routes";
 import { accountContactRoutes } from "./http/contacts/routes";
@@ -59,6 +60,7 @@ export function buildApp() {
   app.route("/", inboxIdentityRoutes);
   app.route("/", automationRoutes);
   app.route("/", webhookEndpointRoutes);
+  app.route("/", attachmentRoutes);
   app.route("/", realtimeRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
@@ -144,6 +146,10 @@ const API_TAGS = [
   {
     name: "Webhook deliveries",
     description: "The delivery log of an inbox's webhooks, with every attempt, and the ways to recover: retry one delivery, replay since a time.",
+  },
+  {
+    name: "Attachments",
+    description: "Stored files: the signed, expiring data_url links that messages carry. No token: the signature is the permission.",
   },
   {
     name: "Webhooks",

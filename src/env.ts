@@ -7,6 +7,8 @@ declare global {
     interface Env {
       /** Operator secret that may create accounts (`wrangler secret put PLATFORM_TOKEN`). */
       PLATFORM_TOKEN?: string;
+      /** Key of the HMAC that signs attachment data_urls (`wrangler secret put ATTACHMENT_SIGNING_SECRET`). */
+      ATTACHMENT_SIGNING_SECRET?: string;
     }
   }
 }
@@ -29,6 +31,14 @@ const configSchema = z.object({
   RATE_LIMIT_PER_TOKEN: z.coerce.number().int().positive().default(1200),
   RATE_LIMIT_PER_INBOX: z.coerce.number().int().positive().default(2400),
   RETENTION_DAYS: z.coerce.number().positive().finite().default(30),
+  ATTACHMENT_SIGNING_SECRET: z.string().min(16).optional(),
+  ATTACHMENT_MAX_BYTES: z.coerce.number().int().positive().default(40 * 1024 * 1024),
+  ATTACHMENT_URL_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
+  PUBLIC_URL: z
+    .string()
+    .default("")
+    .transform((value) => value.replace(/\/+$/, "") || undefined)
+    .pipe(z.url({ protocol: /^https?$/ }).optional()),
   REALTIME_UNACKED_BYTES: z.coerce.number().int().positive().default(1_048_576),
 });
 
@@ -43,6 +53,14 @@ export type Config = {
   rateLimits: { perToken: number; perInbox: number };
   /** Events, webhook deliveries and their attempts older than this are pruned (docs/retention.md). */
   retentionMs: number;
+  attachments: {
+    /** HMAC key of data_urls; without it attachments cannot be served (the routes answer 503). */
+    signingSecret: string | undefined;
+    maxBytes: number;
+    urlTtlSeconds: number;
+    /** The origin data_urls point at; undefined: the origin of the request that uploaded the file. */
+    publicUrl: string | undefined;
+  };
   /** Bytes of events a realtime socket may have unacknowledged before it is dropped (it resumes). */
   realtimeUnackedBytes: number;
 };
@@ -60,6 +78,12 @@ export function config(env: Bindings): Config {
       webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
       rateLimits: { perToken: raw.RATE_LIMIT_PER_TOKEN, perInbox: raw.RATE_LIMIT_PER_INBOX },
       retentionMs: Math.round(raw.RETENTION_DAYS * 24 * 60 * 60 * 1000),
+      attachments: {
+        signingSecret: raw.ATTACHMENT_SIGNING_SECRET,
+        maxBytes: raw.ATTACHMENT_MAX_BYTES,
+        urlTtlSeconds: raw.ATTACHMENT_URL_TTL_SECONDS,
+        publicUrl: raw.PUBLIC_URL,
+      },
       realtimeUnackedBytes: raw.REALTIME_UNACKED_BYTES,
     };
     parsed.set(env, cached);

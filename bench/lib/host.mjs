@@ -38,6 +38,8 @@ export async function startHost({ name, config = "wrangler.toml", vars = {}, per
     stop: server.stop,
     /** CPU seconds used so far by every process wrangler dev started (wrangler, both workerd). */
     cpuSeconds: () => cpuSecondsOfGroup(groupId),
+    /** Resident memory (bytes) of each process wrangler dev started, by pid with its command name. */
+    rss: () => rssOfGroup(groupId),
     /** Resident memory of every process wrangler dev started, in bytes. */
     rssBytes: () => rssBytesOfGroup(groupId),
   };
@@ -59,6 +61,17 @@ export function cpuSecondsOfGroup(groupId) {
   return ticks / CLOCK_TICKS;
 }
 
+/** { pid: { name, bytes } } of VmRSS for every process in the group (Linux /proc). */
+export function rssOfGroup(groupId) {
+  const out = {};
+  for (const pid of pidsOfGroup(groupId)) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+      out[pid] = { name: /Name:\s+(\S+)/.exec(status)?.[1] ?? "?", bytes: kb * 1024 };
+    } catch {}
+  }
+  return out;
 /** VmRSS of every process in the group, from /proc (Linux); 0 where unreadable. */
 export function rssBytesOfGroup(groupId) {
   let kb = 0;

@@ -2,7 +2,7 @@
 // with the same checks, through the conversation's object. Outcomes become results or the API's errors.
 import { and, eq, isNull } from "drizzle-orm";
 import { database } from "../db/client";
-import { inboxMembers, messages, users, type ConversationStatus, type CustomAttributes } from "../db/schema";
+import { inboxMembers, messages, users, type Attachment, type ConversationStatus, type CustomAttributes } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { requireWritableConversation, type Viewer } from "./access";
@@ -42,7 +42,14 @@ export async function postAgentMessage(
   viewer: Viewer,
   actor: Actor,
   conversationId: string,
-  input: { content: string; private?: boolean; source_id?: string; content_attributes?: CustomAttributes & { in_reply_to?: string } },
+  input: {
+    content?: string;
+    private?: boolean;
+    source_id?: string;
+    content_attributes?: CustomAttributes & { in_reply_to?: string };
+    /** Resolved by the caller (domain/attachments): stored files and URLs. */
+    attachments?: Attachment[];
+  },
   dedupe: Dedupe,
 ) {
   const row = await requireWritableConversation(env, viewer, conversationId);
@@ -71,9 +78,9 @@ export async function postAgentMessage(
     conversationId,
     message: {
       messageType: "outgoing",
-      content: input.content,
+      content: input.content ?? null,
       contentAttributes: input.content_attributes ?? {},
-      attachments: [],
+      attachments: input.attachments ?? [],
       private: input.private ?? false,
       sender: actor.sender,
       sourceId: input.source_id ?? null,

@@ -216,7 +216,25 @@ export const SENDER_TYPES = ["contact", "user", "automation", "system"] as const
 export type SenderType = (typeof SENDER_TYPES)[number];
 export const MESSAGE_STATUSES = ["sent", "delivered", "read", "failed"] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
-export type Attachment = { url: string; file_type: string; name?: string };
+/** An attachment the integrator hosts itself: we keep and show its URL. */
+export type UrlAttachment = { url: string; file_type: string; name?: string };
+/**
+ * A file stored in R2 (the attachments table), as a message keeps it. base_url is where its data_url
+ * points when PUBLIC_URL is unset; the API shows a freshly signed data_url instead of it.
+ */
+export type StoredAttachment = {
+  id: string;
+  file_type: string;
+  file_name: string;
+  content_type: string;
+  byte_size: number;
+  sha256: string;
+  /** Kept in storage, never shown. */
+  base_url?: string;
+  /** Shown instead of base_url: signed when the message is rendered (attachments/render.ts). */
+  data_url?: string;
+};
+export type Attachment = UrlAttachment | StoredAttachment;
 
 export const messages = sqliteTable(
   "messages",
@@ -506,6 +524,42 @@ export const automationRuns = sqliteTable(
     index("automation_runs_created").on(t.createdAt),
     oneOf("automation_runs_state", "state", RUN_STATES),
   ],
+);
+
+/**
+ * Files stored in R2 under their id. An integrator's upload belongs to its inbox (inbox_id set), an
+ * agent's to the account (inbox_id NULL); either may be referenced by any number of messages there.
+ */
+export const attachments = sqliteTable(
+  "attachments",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    inboxId: text("inbox_id").references(() => inboxes.id),
+    fileName: text("file_name").notNull(),
+    contentType: text("content_type").notNull(),
+    fileType: text("file_type").notNull(),
+    byteSize: integer("byte_size").notNull(),
+    sha256: text("sha256").notNull(),
+    // The origin of the upload request: data_urls point there unless PUBLIC_URL says otherwise.
+    baseUrl: text("base_url").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("attachments_account_created").on(t.accountId, t.createdAt), index("attachments_created").on(t.createdAt)],
+);
+
+/**
+ * Which conversations reference an attachment. An upload without a row here for 24 h is removed; erasing
+ * a contact removes its conversations' rows and then every file no other conversation references.
+ */
+export const attachmentUses = sqliteTable(
+  "attachment_uses",
+  {
+    attachmentId: text("attachment_id").notNull().references(() => attachments.id),
+    conversationId: text("conversation_id").notNull().references(() => conversations.id),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.attachmentId, t.conversationId] }), index("attachment_uses_conversation").on(t.conversationId)],
 );
 
 /**

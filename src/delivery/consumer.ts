@@ -24,6 +24,7 @@ import {
 } from "./machine";
 import { handOver, lineBusy, sameLineAs, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
+import { withDataUrls } from "../attachments/render";
 import { activeSecrets, webhookHeaders } from "./signing";
 
 /** What the Worker's entry (src/index.ts) does with one message of a kind: its consumer's decision. */
@@ -164,7 +165,8 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
     let result: AttemptResult | undefined;
     if (!target.ok) outcome = refusal(target.error);
     else {
-      const body = JSON.stringify(eventEnvelope(current.event!, current.inbox!));
+      // Stored attachments get a data_url signed for this attempt (a retry days later carries a fresh one).
+      const body = JSON.stringify(await withDataUrls(env, eventEnvelope(current.event!, current.inbox!), current.now));
       const headers = await webhookHeaders({ secrets: target.secrets, id: current.event!.id, timestamp: Math.floor(current.now / 1000), body });
       result = await attemptDelivery({ url: target.url, headers, body, timeoutMs: webhookTimeoutMs });
       outcome = afterAttempt({ endpoint: current.row.endpoint, attemptsMade: current.row.attempts + 1, result, delays: webhookRetryDelays });

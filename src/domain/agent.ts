@@ -6,19 +6,42 @@ import type { Actor } from "../conversation/protocol";
 import { toContact, toConversation, toMessage } from "../conversation/resources";
 import { beyondKey, decodeCursor, encodeCursor } from "../core/pagination";
 import { database } from "../db/client";
-import { conversations, labels, messages, users, type ConversationStatus } from "../db/schema";
+import { postAgentMessage as postMessage } from "../conversation/commands";
+import type { Dedupe } from "../conversation/commands";
+import { conversations, labels, messages, users, type Attachment, type ConversationStatus, type CustomAttributes } from "../db/schema";
+import { resolveAttachments, withDataUrls } from "./attachments";
 import type { Bindings } from "../env";
 import { conversationsMatching } from "./search";
 
 // The routes reach the commands and the visibility check through the domain.
 export { requireVisibleConversation, type UserViewer, type Viewer };
-export {
-  assignConversation,
-  changeConversationStatus,
-  editConversationLabels,
-  labelConversation,
-  postAgentMessage,
-} from "../conversation/commands";
+export { assignConversation, changeConversationStatus, editConversationLabels, labelConversation } from "../conversation/commands";
+
+/** A reply or private note, with the account's uploads it references (attachment_ids) as its files. */
+export async function postAgentMessage(
+  env: Bindings,
+  viewer: UserViewer,
+  actor: Actor,
+  conversationId: string,
+  input: {
+    content?: string;
+    private?: boolean;
+    source_id?: string;
+    content_attributes?: CustomAttributes & { in_reply_to?: string };
+    attachment_ids?: string[];
+  },
+  dedupe: Dedupe,
+) {
+  const { attachment_ids, ...fields } = input;
+  let attachments: Attachment[] = [];
+  if (attachment_ids && attachment_ids.length > 0) {
+    // Uses are recorded only for a conversation the agent may see.
+    await requireVisibleConversation(env, viewer, conversationId);
+    attachments = await resolveAttachments(env, { accountId: viewer.accountId, inboxId: null }, conversationId, { attachment_ids });
+  }
+  const appended = await postMessage(env, viewer, actor, conversationId, { ...fields, attachments }, dedupe);
+  return { ...appended, message: await withDataUrls(env, appended.message) };
+}
 
 export async function actorFor(env: Bindings, viewer: UserViewer, origin: Actor["origin"]): Promise<Actor> {
   const user = await database(env).select({ name: users.name }).from(users).where(eq(users.id, viewer.userId)).get();
@@ -103,7 +126,7 @@ export async function getConversationDetail(env: Bindings, viewer: Viewer, conve
     inbox_deleted: row.inboxDeletedAt !== null,
     contact: toContact(row.contact, row.contactInbox.sourceId),
     assignee: assignee ?? null,
-    last_message: last ? toMessage(last) : null,
+    last_message: last ? await withDataUrls(env, toMessage(last)) : null,
   };
 }
 

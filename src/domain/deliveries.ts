@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, ne, sql, type SQL } from "drizzle-orm";
 import { database } from "../db/client";
 import { deliveryAttempts, events, webhookDeliveries, type DeliveryState } from "../db/schema";
 import { eventEnvelope } from "../delivery/payload";
+import { withDataUrls } from "../attachments/render";
 import { enqueueReady } from "../delivery/outbox";
 import { startReplay } from "../delivery/replay";
 import { ACCOUNT_ENDPOINT_PREFIX } from "../delivery/machine";
@@ -226,7 +227,7 @@ export async function pullEvents(
     .limit(options.limit);
   const last = rows[rows.length - 1];
   return {
-    data: rows.map((row) => eventEnvelope(row, inbox)),
+    data: await withDataUrls(env, rows.map((row) => eventEnvelope(row, inbox))),
     // Always a cursor: new events may commit later, so polling continues from here.
     next_cursor: String(last ? last.position : after),
   };

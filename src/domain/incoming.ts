@@ -6,6 +6,7 @@ import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { findMessageByRequestKey } from "../conversation/queries";
 import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type Message } from "../conversation/resources";
+import { resolveAttachments, withDataUrls } from "./attachments";
 import { upsertContact, type ContactAttributes, type ContactCaller } from "./contacts";
 import { findContactAndConversation, getInboxConversation, openConversation } from "./conversations";
 import type { IdentityInbox } from "./identity";
@@ -21,6 +22,8 @@ export type IncomingMessage = {
   source_id?: string;
   content_attributes?: CustomAttributes;
   attachments?: { url: string; file_type: string; name?: string }[];
+  /** Uploads of this inbox (POST …/uploads, or the files of a multipart request). */
+  attachment_ids?: string[];
 };
 
 /** Imported times may be in the past, never (beyond clock skew) in the future. */
@@ -55,13 +58,19 @@ export async function appendIncoming(
       errors: [{ location: "body", pointer: "/echo", detail: "only with message_type outgoing" }],
     });
   }
+  const attachments = await resolveAttachments(
+    env,
+    { accountId: target.contactInbox.accountId, inboxId: target.contactInbox.inboxId },
+    target.conversationId,
+    message,
+  );
   const outcome = await conversationObject(env, target.conversationId).appendMessage({
     conversationId: target.conversationId,
     message: {
       messageType: outgoing ? "outgoing" : "incoming",
       content: message.content ?? null,
       contentAttributes: message.content_attributes ?? {},
-      attachments: message.attachments ?? [],
+      attachments,
       private: false,
       // Stored as a system sender marked origin 'integration' (shown as sender type "integration").
       sender: outgoing ? { type: "system", id: origin.id } : { type: "contact", id: target.contact.id },
@@ -75,7 +84,8 @@ export async function appendIncoming(
     reopen: !outgoing,
     dedupe,
   });
-  return appendedOrThrow(outcome, target.conversationId);
+  const appended = appendedOrThrow(outcome, target.conversationId);
+  return { ...appended, message: await withDataUrls(env, appended.message) };
 }
 
 /**
@@ -104,7 +114,7 @@ export async function receiveMessage(
         created: false,
         contact: toContact(found.contact, found.contactInbox.sourceId),
         conversation: toConversation(found.conversation),
-        message: toMessage(earlier),
+        message: await withDataUrls(env, toMessage(earlier)),
       };
     }
   }
@@ -162,5 +172,5 @@ export async function reportMessageStatus(
   if (outcome.kind === "not_outgoing") {
     throw new ApiError("invalid_state", `Message '${messageId}' is not an outgoing reply; only replies carry delivery receipts.`);
   }
-  return outcome.message;
+  return withDataUrls(env, outcome.message);
 }

@@ -5,6 +5,7 @@ import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { decodeCursor, encodeCursor } from "../core/pagination";
 import { toMessage } from "../conversation/resources";
+import { withDataUrls } from "../attachments/render";
 
 /**
  * A conversation's history in seq order. Integrators never see private notes (their seq numbers are
@@ -32,7 +33,7 @@ export async function listMessages(
   const hasMore = rows.length > options.limit;
   const data = (hasMore ? rows.slice(0, options.limit) : rows).map(toMessage);
   const last = data[data.length - 1];
-  return { data, next_cursor: hasMore && last ? encodeCursor({ seq: last.seq }) : null };
+  return { data: await withDataUrls(env, data), next_cursor: hasMore && last ? encodeCursor({ seq: last.seq }) : null };
 }
 
 export async function getInboxMessage(env: Bindings, inboxId: string, messageId: string) {

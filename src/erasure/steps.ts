@@ -4,6 +4,7 @@
 // a long history takes many steps; the ErasureObject's alarm runs them one after another.
 import { sql } from "drizzle-orm";
 import { prepare } from "../db/client";
+import { deleteAttachmentsOfConversations } from "../attachments/store";
 import { conversationObject } from "../conversation/stub";
 import type { Bindings } from "../env";
 
@@ -62,6 +63,10 @@ export async function eraseStep(env: Bindings, erasureId: string, rows: number):
   };
   const prefix = tombstonePrefix(job.id);
   if (current) {
+    // Its files first (R2 objects and rows; those other conversations still use stay): the conversation's
+    // row cannot go while attachment_uses point at it. Idempotent, so every step of it may run this.
+    const files = await deleteAttachmentsOfConversations(env, [current]);
+    if (files.length > 0) counts.attachments = files.length;
     deleteEvents(env, conversationEvents(current, rows)).forEach((statement, i) => add(TABLES[i]!, statement));
     add("messages", prepare(env, sql`DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE conversation_id = ${current} ORDER BY seq LIMIT ${rows}) RETURNING 1`));
     add(

@@ -4,6 +4,19 @@ import type { AppEnv } from "./context";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * The routes that take files: a multipart/form-data body there is streamed by the route itself, with its
+ * own limits per file (src/http/attachments/multipart.ts), instead of being read whole here.
+ */
+const STREAMED_UPLOAD_PATHS = [
+  /^\/v1\/inboxes\/[^/]+\/(messages|uploads|conversations\/[^/]+\/messages)$/,
+  /^\/v1\/accounts\/[^/]+\/(uploads|conversations\/[^/]+\/messages)$/,
+];
+
+export function isStreamedUpload(method: string, path: string, contentType: string | undefined): boolean {
+  return method === "POST" && /^multipart\/form-data\s*;/i.test(contentType ?? "") && STREAMED_UPLOAD_PATHS.some((pattern) => pattern.test(path));
+}
+
 // Exactly the JSON content types @hono/zod-openapi's validator reads (its jsonRequestRegex). A wider
 // rule here let e.g. 'application/a+b+json' through, and the route then ignored the body or failed.
 const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
@@ -42,6 +55,7 @@ async function readCapped(request: Request): Promise<Uint8Array> {
  */
 export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") return next();
+  if (isStreamedUpload(c.req.method, c.req.path, c.req.header("content-type"))) return next();
   const bytes = await readCapped(c.req.raw);
   if (bytes.byteLength === 0) {
     (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve("");

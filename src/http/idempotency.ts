@@ -5,6 +5,7 @@ import { ApiError } from "../errors/problem";
 import { faults } from "../faults";
 import type { StoredResponse } from "../idempotency/object";
 import { reauthenticate } from "./auth";
+import { isStreamedUpload } from "./body";
 import type { AppEnv } from "./context";
 
 const LEASE_MS = 30_000;
@@ -53,7 +54,9 @@ export function idempotent(guard: MiddlewareHandler<AppEnv>, options: { beforeRe
       caller.kind === "platform" ? "platform" : `${caller.accountId} ${caller.kind === "user" ? caller.userId : caller.inboxId}`;
     const path = new URL(c.req.url).pathname;
     const stub = c.env.IDEMPOTENCY.get(c.env.IDEMPOTENCY.idFromName(`${scope} ${path} ${key}`));
-    const fingerprint = await sha256Hex(`${c.req.method} ${path}\n${await c.req.text()}`);
+    // A streamed upload is not read twice (nor held whole) to fingerprint it: its key stands for the request.
+    const body = isStreamedUpload(c.req.method, path, c.req.header("content-type")) ? "(multipart upload)" : await c.req.text();
+    const fingerprint = await sha256Hex(`${c.req.method} ${path}\n${body}`);
 
     // Write paths that can be re-run after a crash (the conversation object) dedupe on this too.
     c.set("idempotency", { key: `${scope} ${path} ${key}`, fingerprint });

@@ -3,6 +3,7 @@ import { and, asc, eq, gt, max } from "drizzle-orm";
 import { database } from "../db/client";
 import { events, inboxes } from "../db/schema";
 import { eventEnvelope } from "../delivery/payload";
+import { withDataUrls } from "../attachments/render";
 import { config, type Bindings } from "../env";
 import { candidateTags, tagsFor, visibleTo, type StreamEvent, type Subscriber } from "./visibility";
 
@@ -230,7 +231,9 @@ export class RealtimeObject extends DurableObject<Bindings> {
     for (;;) {
       const tail = await this.currentTail();
       const rows = await this.readAfter(tail);
-      for (const row of rows) this.fanOut(row);
+      // Stored attachments get their data_url signed now, for this delivery of the frame (docs/attachments.md).
+      const frames = await Promise.all(rows.map((row) => withDataUrls(this.env, envelope(row, toStreamEvent(row)))));
+      rows.forEach((row, i) => this.fanOut(row, frames[i]!));
       if (rows.length > 0) {
         this.tail = rows[rows.length - 1]!.position;
         this.ctx.storage.kv.put("tail", this.tail);
@@ -250,12 +253,12 @@ export class RealtimeObject extends DurableObject<Bindings> {
     return rows.map((row) => ({ ...row.event, inboxName: row.inboxName }));
   }
 
-  private fanOut(row: Row) {
+  private fanOut(row: Row, signed: Record<string, unknown>) {
     const event = toStreamEvent(row);
     let frame: string | undefined;
     for (const ws of this.recipients(event)) {
       if (this.catchingUp.has(ws) || (this.cursors.get(ws) ?? 0) >= row.position) continue;
-      frame ??= JSON.stringify(envelope(row, event));
+      frame ??= JSON.stringify(signed);
       this.sendRaw(ws, frame, row.position);
       this.cursors.set(ws, row.position);
     }
@@ -305,7 +308,7 @@ export class RealtimeObject extends DurableObject<Bindings> {
               resync = true;
               break;
             }
-            const frame = JSON.stringify(envelope(row, event));
+            const frame = JSON.stringify(await withDataUrls(this.env, envelope(row, event)));
             // A replay goes at the client's pace: within its budget, waiting for its acknowledgements.
             if (!(await this.roomFor(ws, frame.length))) return;
             this.sendRaw(ws, frame, row.position);

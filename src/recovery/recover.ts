@@ -5,12 +5,14 @@ import { conversations } from "../db/schema";
 import { sweep, type SweepReport } from "../delivery/sweeper";
 import type { Bindings } from "../env";
 import { prune, type PruneReport } from "./retention";
+import { pruneUnreferencedUploads } from "../attachments/store";
 
-export type RecoveryReport = SweepReport & PruneReport & { snoozes_due: number };
+export type RecoveryReport = SweepReport & PruneReport & { snoozes_due: number; uploads_pruned: number };
 
 /**
  * One recovery pass (the recovery object's alarm runs it every few seconds): hand over what the outbox and
- * the queue lost, wake conversations whose snooze is due, prune what is older than the retention window.
+ * the queue lost, wake conversations whose snooze is due, prune what is older than the retention window,
+ * and remove uploads no message referenced within 24 h (at most 100 a pass; docs/attachments.md).
  * Each part runs even if another fails; every part is idempotent and safe to run concurrently.
  */
 export async function recover(env: Bindings, now = Date.now()): Promise<RecoveryReport> {
@@ -26,8 +28,9 @@ export async function recover(env: Bindings, now = Date.now()): Promise<Recovery
   const swept = await attempt(() => sweep(env), { events_marked: 0, deliveries_queued: 0, deliveries_requeued: 0, automation_queued: 0 });
   const snoozes_due = await attempt(() => wakeDueSnoozes(env, now), 0);
   const pruned = await attempt(() => prune(env, now), { events_pruned: 0, deliveries_pruned: 0, attempts_pruned: 0 });
+  const uploads_pruned = await attempt(() => pruneUnreferencedUploads(env, now), 0);
   if (failures.length > 0) throw new AggregateError(failures, `recovery: ${failures.length} part(s) failed: ${failures.map(String).join("; ")}`);
-  return { ...swept, snoozes_due, ...pruned };
+  return { ...swept, snoozes_due, ...pruned, uploads_pruned };
 }
 
 /** Conversations woken per pass, and at a time. */

@@ -395,7 +395,12 @@ function encodingFaults(op: Operation): fc.Arbitrary<Case> | undefined {
       arbitrary: fc
         .oneof(fc.constantFrom(...WRONG_CONTENT_TYPES), fc.stringMatching(/^[a-z]{1,8}\/[a-z.+-]{1,12}$/))
         .filter((type) => !JSON_TYPE.test(type))
-        .map((type) => ({ fault: `Content-Type '${type}'`, headers: { "content-type": type }, body: { kind: "text" as const, text }, status: 415, code: "unsupported_media_type" })),
+        .map((type) =>
+          // A route that takes files reads a multipart body itself: JSON sent as multipart is a malformed multipart body.
+          op.multipart && /^multipart\/form-data;\s*boundary=/i.test(type)
+            ? { fault: `Content-Type '${type}'`, headers: { "content-type": type }, body: { kind: "text" as const, text }, status: 400, code: "invalid_multipart" }
+            : { fault: `Content-Type '${type}'`, headers: { "content-type": type }, body: { kind: "text" as const, text }, status: 415, code: "unsupported_media_type" },
+        ),
     },
     {
       weight: 1,

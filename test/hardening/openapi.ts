@@ -17,6 +17,8 @@ export type Operation = {
   query: Parameter[];
   headers: Parameter[];
   body?: { required: boolean; schema: Schema };
+  /** The body may also be multipart/form-data (files), read by the route as a stream. */
+  multipart: boolean;
   /** Needs a token (the document lists a security requirement). */
   secured: boolean;
   /** Only the operator's platform token may call it (its only security scheme is platformToken). */
@@ -44,6 +46,7 @@ export async function loadDocument(): Promise<{ doc: Doc; operations: Operation[
         query: parameters.filter((p) => p.in === "query"),
         headers: parameters.filter((p) => p.in === "header"),
         body: json ? { required: op.requestBody.required === true, schema: resolve(doc, json.schema ?? {}) } : undefined,
+        multipart: op.requestBody?.content?.["multipart/form-data"] !== undefined,
         secured: Array.isArray(op.security) && op.security.length > 0,
         platformOnly:
           Array.isArray(op.security) &&

@@ -24,6 +24,7 @@ export const SERVER_ISSUED = new Set([
   "delivery_id",
   "rule_id",
   "webhook_id",
+  "attachment_id",
 ]);
 
 export type Tenant = {
@@ -173,6 +174,12 @@ async function inboxRows(b: Builder, accountId: string, adminToken: string, labe
       "reply",
     );
     rows.message_id = idIn(reply.body, "message id", ["id"], ["message", "id"]);
+  }
+  if (b.has("POST", "/v1/inboxes/{inbox_identifier}/uploads")) {
+    const form = new FormData();
+    form.append("file", new File([`${label} notes`], "notes.txt", { type: "text/plain" }));
+    const upload = await must(api("POST", `${integrator}/uploads`, { token: adminToken, rawBody: form }), "upload a file");
+    rows.attachment_id = idIn(upload.body, "attachment id", ["id"]);
   }
   if (webhooks && b.has("GET", "/v1/accounts/{account_id}/inboxes/{inbox_id}/deliveries")) {
     // Events made above are delivered to the receiver; wait for the first delivery row.

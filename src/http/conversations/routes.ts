@@ -15,10 +15,11 @@ import { originOf } from "../../domain/events";
 import { listMessages } from "../../domain/messages";
 import { unreadCounts } from "../../domain/realtime";
 import { accountUser } from "../auth";
+import { agentOwner, jsonOrMultipartBody, multipartMessage } from "../attachments/multipart";
 import type { AppContext, AppEnv } from "../context";
 import { idempotent } from "../idempotency";
 import { AccountParams } from "../users/schemas";
-import { ContactSchema, ConversationSchema, HistoryQuery, MessageSchema, SourceId } from "../integrator/schemas";
+import { AttachmentIds, ContactSchema, ConversationSchema, HistoryQuery, MAX_ATTACHMENTS, MessageSchema, SourceId } from "../integrator/schemas";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery, pathParam } from "../openapi";
 
 const tags = ["Agent"];
@@ -118,19 +119,20 @@ const messagesRoute = createRoute({
 
 const replyRoute = createRoute({
   ...guard,
-  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation })],
+  middleware: [idempotent(accountUser(), { beforeReplay: visibleConversation }), multipartMessage(agentOwner)],
   method: "post",
   path: "/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
   operationId: "postAgentMessage",
   summary: "Reply to the contact (sent to the integrator's webhook) or write a private note",
-  description: "`{content}` is a reply: an outgoing message delivered to the integrator's webhook as `message_created`. `{content, private: true}` is a private note for colleagues: it never leaves the platform. A deleted inbox's conversation answers 409 `inbox_deleted`.",
+  description: `\`{content}\` is a reply: an outgoing message delivered to the integrator's webhook as \`message_created\`. \`{content, private: true}\` is a private note for colleagues: it never leaves the platform. A deleted inbox's conversation answers 409 \`inbox_deleted\`. Files: \`attachment_ids\` of the account's uploads (POST /v1/accounts/{account_id}/uploads), or \`multipart/form-data\` with the fields (or the JSON as a \`payload\` part) and the files as \`attachments[]\` parts; at most ${MAX_ATTACHMENTS}, each within ATTACHMENT_MAX_BYTES (413) and of its declared type (415).`,
   request: {
     params: ConversationParams,
     headers: IdempotencyKeyHeader,
-    body: jsonBody(
+    body: jsonOrMultipartBody(
       z
         .strictObject({
-          content: z.string().trim().min(1).max(150_000),
+          content: z.string().trim().max(150_000).optional().openapi({ example: "Thanks, I'm looking into it." }),
+          attachment_ids: AttachmentIds.optional(),
           private: z.boolean().optional().openapi({ description: "A private note: never leaves the platform" }),
           source_id: SourceId.optional().openapi({
             description:
@@ -139,6 +141,10 @@ const replyRoute = createRoute({
           content_attributes: z
             .strictObject({ in_reply_to: z.string().max(64).optional().openapi({ description: "Id of the message this replies to" }) })
             .optional(),
+        })
+        .refine((body) => (body.content?.length ?? 0) > 0 || (body.attachment_ids?.length ?? 0) > 0, {
+          message: "content must not be empty unless attachments are sent",
+          path: ["content"],
         })
         .openapi("NewAgentMessage"),
     ),

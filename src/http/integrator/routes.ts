@@ -14,6 +14,7 @@ import type { AppContext, AppEnv } from "../context";
 import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { inboxAccess } from "./access";
+import { integratorOwner, jsonOrMultipartBody as messageBody, multipartMessage } from "../attachments/multipart";
 import {
   ContactAttributesSchema,
   ContactParams,
@@ -129,15 +130,19 @@ const getConversationRoute = createRoute({
   responses: { 200: jsonResponse(ConversationSchema, "The conversation"), ...errorResponses(403, 404, 422) },
 });
 
+/** The message routes take files too: JSON, or multipart/form-data with the files as attachments[]. */
+const messageGuard = { ...guard, middleware: [idempotent(inboxAccess), multipartMessage(integratorOwner)] };
+const FILES =
+  " Files: send `multipart/form-data` with the same fields (or the JSON as a `payload` part) and the files as `attachments[]` parts, or reference earlier uploads (POST …/uploads) in `attachment_ids`; at most 10 per message, each within ATTACHMENT_MAX_BYTES (413) and of the type it declares (415). A rejected message keeps none of its files.";
+
 const postMessageRoute = createRoute({
-  ...guard,
-  middleware: [idempotent(inboxAccess)],
+  ...messageGuard,
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/conversations/{conversation_id}/messages",
   operationId: "postIncomingMessage",
   summary: "Send a message from the contact into a conversation",
-  description: "Appends the contact's message to this conversation. Your message `source_id` dedupes forever within the inbox: sending it again returns the stored message with 200, nothing is written twice. A resolved or snoozed conversation reopens, unless the contact meanwhile has another unresolved one (409 `invalid_state`). Emits `message_created`.",
-  request: { params: ConversationParams, headers: IdempotencyKeyHeader, body: jsonBody(NewMessageSchema) },
+  description: "Appends the contact's message to this conversation. Your message `source_id` dedupes forever within the inbox: sending it again returns the stored message with 200, nothing is written twice. A resolved or snoozed conversation reopens, unless the contact meanwhile has another unresolved one (409 `invalid_state`). Emits `message_created`." + FILES,
+  request: { params: ConversationParams, headers: IdempotencyKeyHeader, body: messageBody(NewMessageSchema) },
   responses: {
     200: jsonResponse(MessageSchema, "A message with this source_id already existed; it is returned"),
     201: jsonResponse(MessageSchema, "Created"),
@@ -160,14 +165,13 @@ const historyRoute = createRoute({
 });
 
 const oneCallRoute = createRoute({
-  ...guard,
-  middleware: [idempotent(inboxAccess)],
+  ...messageGuard,
   method: "post",
   path: "/v1/inboxes/{inbox_identifier}/messages",
   operationId: "receiveMessage",
   summary: "One call: upsert the contact, find or open its conversation, append the message",
-  description: "The simplest integration: one request per message from your users. Upserts the contact, continues its unresolved conversation (or the thread named by `conversation.source_id`), or opens one, and appends the message. Dedupes on the message `source_id` (200 with nothing written). Emits the events of every step.",
-  request: { params: InboxParams, headers: IdempotencyKeyHeader, body: jsonBody(OneCallMessageSchema) },
+  description: "The simplest integration: one request per message from your users. Upserts the contact, continues its unresolved conversation (or the thread named by `conversation.source_id`), or opens one, and appends the message. Dedupes on the message `source_id` (200 with nothing written). Emits the events of every step." + FILES,
+  request: { params: InboxParams, headers: IdempotencyKeyHeader, body: messageBody(OneCallMessageSchema) },
   responses: {
     200: jsonResponse(OneCallResultSchema, "The message existed already (same source_id); nothing was written"),
     201: jsonResponse(OneCallResultSchema, "Created"),

@@ -47,6 +47,17 @@ export const AttachmentSchema = z
   })
   .openapi("Attachment");
 
+/** Files per message: URL attachments, attachment_ids and multipart files together. */
+export const MAX_ATTACHMENTS = 10;
+
+export const AttachmentIds = z
+  .array(z.string().min(1).max(64))
+  .max(MAX_ATTACHMENTS)
+  .openapi({
+    description:
+      "Ids of files uploaded before (POST …/uploads), or sent in the same multipart request as `attachments[]`. An upload may be referenced by any number of messages of the inbox (integrators) or account (agents). Example: [\"att_01JDQ7Z8X3M4N5P6Q7R8S9T0V1\"].",
+  });
+
 const messageFields = {
   message_type: z.enum(["incoming", "outgoing"]).optional().openapi({
     description:
@@ -60,14 +71,22 @@ const messageFields = {
   content: z.string().max(MAX_CONTENT).optional().openapi({ example: "Hi! My order hasn't arrived." }),
   source_id: SourceId.optional().openapi({ description: "Your message id: a message with this source_id is created once, ever." }),
   content_attributes: CustomAttributes.optional(),
-  attachments: z.array(AttachmentSchema).max(10).optional(),
+  attachments: z.array(AttachmentSchema).max(MAX_ATTACHMENTS).optional(),
+  attachment_ids: AttachmentIds.optional(),
 };
 
-const hasContent = (body: { content?: string; attachments?: unknown[] }) =>
-  (body.content !== undefined && body.content.trim().length > 0) || (body.attachments?.length ?? 0) > 0;
+const hasContent = (body: { content?: string; attachments?: unknown[]; attachment_ids?: unknown[] }) =>
+  (body.content !== undefined && body.content.trim().length > 0) || (body.attachments?.length ?? 0) + (body.attachment_ids?.length ?? 0) > 0;
 const contentRequired = { message: "content must not be empty unless attachments are sent", path: ["content"] };
+const fewEnoughFiles = (body: { attachments?: unknown[]; attachment_ids?: unknown[] }) =>
+  (body.attachments?.length ?? 0) + (body.attachment_ids?.length ?? 0) <= MAX_ATTACHMENTS;
+const tooManyFiles = { message: `at most ${MAX_ATTACHMENTS} attachments per message (URLs and files together)`, path: ["attachments"] };
 
-export const NewMessageSchema = z.strictObject(messageFields).refine(hasContent, contentRequired).openapi("NewIncomingMessage");
+export const NewMessageSchema = z
+  .strictObject(messageFields)
+  .refine(hasContent, contentRequired)
+  .refine(fewEnoughFiles, tooManyFiles)
+  .openapi("NewIncomingMessage");
 
 export const NewConversationSchema = z
   .strictObject({
@@ -83,6 +102,7 @@ export const OneCallMessageSchema = z
     ...messageFields,
   })
   .refine(hasContent, contentRequired)
+  .refine(fewEnoughFiles, tooManyFiles)
   .openapi("OneCallMessage");
 
 export const MessageStatusSchema = z
@@ -125,6 +145,26 @@ export const ConversationSchema = z
   })
   .openapi("Conversation");
 
+/** A file we store: what it is, and a signed link to fetch it. */
+export const StoredAttachmentSchema = z
+  .object({
+    id: z.string().openapi({ example: "att_01JDQ7Z8X3M4N5P6Q7R8S9T0V1" }),
+    file_type: z.string().openapi({ description: "image, audio, video or file" }),
+    file_name: z.string().openapi({ example: "invoice.pdf" }),
+    content_type: z.string().openapi({ example: "application/pdf" }),
+    byte_size: z.number().int(),
+    sha256: z.string().openapi({ description: "Hex SHA-256 of the file's bytes" }),
+    data_url: z.string().optional().openapi({
+      description:
+        "Always present in answers, webhooks and the events feed: a signed link (no token needed) valid for ATTACHMENT_URL_TTL_SECONDS (1 hour by default), made fresh each time the message is shown.",
+    }),
+  })
+  .openapi("StoredAttachment");
+
+export const MessageAttachmentSchema = z
+  .union([z.object({ url: z.string(), file_type: z.string(), name: z.string().optional() }).openapi("UrlAttachment"), StoredAttachmentSchema])
+  .openapi("MessageAttachment", { description: "A URL you host (url) or a file stored here (id, data_url)." });
+
 export const MessageSchema = z
   .object({
     id: z.string(),
@@ -134,7 +174,7 @@ export const MessageSchema = z
     message_type: z.enum(["incoming", "outgoing", "activity"]),
     content: z.string().nullable(),
     content_attributes: z.record(z.string(), z.unknown()),
-    attachments: z.array(z.object({ url: z.string(), file_type: z.string(), name: z.string().optional() })),
+    attachments: z.array(MessageAttachmentSchema),
     private: z.boolean(),
     sender: z.object({ type: z.enum(["contact", "user", "automation", "system", "integration"]), id: z.string().nullable() }),
     source_id: z.string().nullable(),
