@@ -20,6 +20,7 @@ import type { AppEnv } from "./http/context";
 import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
+import { webhookEndpointRoutes } from "./http/webhook-endpoints/routes";
 import { describeWebhooks } from "./http/webhooks";
 import { timed, validation } from "./http/phases";
 
@@ -60,6 +61,7 @@ export function buildApp() {
   app.route("/", inboxRoutes);
   app.route("/", inboxIdentityRoutes);
   app.route("/", automationRoutes);
+  app.route("/", webhookEndpointRoutes);
   app.route("/", attachmentRoutes);
   app.route("/", realtimeRoutes);
 
@@ -153,7 +155,8 @@ const API_TAGS = [
   },
   {
     name: "Webhooks",
-    description: "What edge-inbox POSTs to your webhook_url: Standard Webhooks signatures, at-least-once, in sequence order per conversation.",
+    description:
+      "Account-level webhook endpoints (each with its own secret, event and inbox filters, delivery log, retry and replay), and what edge-inbox POSTs to them and to an inbox's webhook_url: Standard Webhooks signatures, at-least-once, in sequence order per conversation.",
   },
 ];
 

@@ -65,17 +65,17 @@ export function judgeWebhookUrl(raw: string, options: { allowLoopback: boolean }
 }
 
 /** The normalised URL, or a 422 `webhook_url_not_allowed` naming the rule it breaks. */
-export function checkWebhookUrl(raw: string, options: { allowLoopback: boolean }): string {
+export function checkWebhookUrl(raw: string, options: { allowLoopback: boolean; field?: string }): string {
   const verdict = judgeWebhookUrl(raw, options);
   if (verdict.ok) return verdict.url;
-  return rejectWebhookUrl(verdict.rule, verdict.reason);
+  return rejectWebhookUrl(verdict.rule, verdict.reason, options.field ?? "webhook_url");
 }
 
-function rejectWebhookUrl(rule: WebhookUrlRule, reason: string): never {
+function rejectWebhookUrl(rule: WebhookUrlRule, reason: string, field: string): never {
   throw new ApiError(
     "webhook_url_not_allowed",
-    `webhook_url is not allowed (rule '${rule}'): ${reason}. Use a public https URL.`,
-    { extensions: { rule }, errors: [{ location: "body", pointer: "/webhook_url", detail: reason }] },
+    `${field} is not allowed (rule '${rule}'): ${reason}. Use a public https URL.`,
+    { extensions: { rule }, errors: [{ location: "body", pointer: `/${field}`, detail: reason }] },
   );
 }
 

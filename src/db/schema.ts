@@ -310,7 +310,8 @@ export const events = sqliteTable(
   (t) => [
     uniqueIndex("events_id").on(t.id),
     index("events_inbox").on(t.inboxId, t.position),
-    // The realtime object tails its account's events by position.
+    // The realtime object tails its account's events by position; an account-level webhook endpoint's
+    // replay walks them in the same order.
     index("events_account").on(t.accountId, t.position),
     // The conversation object hands out sequences; this is the last line of defence if it ever restarts mid-write.
     uniqueIndex("events_conversation_sequence").on(t.conversationId, t.sequence).where(sql`conversation_id IS NOT NULL`),
@@ -333,7 +334,8 @@ export const webhookDeliveries = sqliteTable(
     eventType: text("event_type").notNull(),
     conversationId: text("conversation_id"),
     sequence: integer("sequence"),
-    // 'inbox' for the inbox's webhook_url; an automation rule id for send_webhook_event.
+    // 'inbox' for the inbox's webhook_url; an automation rule id for send_webhook_event; an account-level
+    // endpoint's id (webhook_endpoints) for its deliveries.
     endpoint: text("endpoint").notNull().default("inbox"),
     url: text("url").notNull(),
     state: text("state").$type<DeliveryState>().notNull().default("pending"),
@@ -355,6 +357,8 @@ export const webhookDeliveries = sqliteTable(
   (t) => [
     uniqueIndex("webhook_deliveries_event_endpoint").on(t.eventId, t.endpoint),
     index("webhook_deliveries_inbox").on(t.inboxId, t.createdAt, t.id),
+    // The delivery log of an account-level endpoint (endpoint = its id).
+    index("webhook_deliveries_endpoint").on(t.endpoint, t.createdAt, t.id).where(sql`endpoint <> 'inbox'`),
     index("webhook_deliveries_line").on(t.line, t.endpoint, t.sequence).where(sql`state = 'pending'`),
     index("webhook_deliveries_pending").on(t.state, t.enqueuedAt).where(sql`state = 'pending'`),
     oneOf("webhook_deliveries_state", "state", DELIVERY_STATES),
@@ -368,6 +372,35 @@ export const REPLAY_STATES = ["running", "done"] as const;
  * through in bounded steps over a fixed range of event positions: resumable after any crash, and a second
  * identical request finds this one instead of starting another.
  */
+/**
+ * Account-level webhook endpoints: each gets the account's events (all types, or `events`; all inboxes,
+ * or `inbox_ids`) with its own secret, schedule, 410-disable and ordered lines. The inbox's own
+ * webhook_url is separate.
+ */
+export const webhookEndpoints = sqliteTable(
+  "webhook_endpoints",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    url: text("url").notNull(),
+    description: text("description"),
+    // The event types sent; NULL = all.
+    events: json<string[]>("events"),
+    // The inboxes whose events are sent; NULL = all of the account's.
+    inboxIds: json<string[]>("inbox_ids"),
+    webhookSecret: text("webhook_secret").notNull(),
+    previousWebhookSecret: text("previous_webhook_secret"),
+    previousSecretExpiresAt: integer("previous_secret_expires_at"),
+    disabledAt: integer("disabled_at"),
+    disabledReason: text("disabled_reason"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    deletedAt: integer("deleted_at"),
+  },
+  // The fan-out's look-up: the account's live endpoints.
+  (t) => [index("webhook_endpoints_account").on(t.accountId, t.id).where(sql`deleted_at IS NULL`)],
+);
+
 export const deliveryReplays = sqliteTable(
   "delivery_replays",
   {

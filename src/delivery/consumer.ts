@@ -3,7 +3,7 @@
 // that writes the outcome — fenced by the lease — and hands the line's next delivery over.
 import { and, eq, sql } from "drizzle-orm";
 import { commitBatch, database, mapRow, prepare } from "../db/client";
-import { automationRules, events, inboxes, webhookDeliveries } from "../db/schema";
+import { automationRules, events, inboxes, webhookDeliveries, webhookEndpoints } from "../db/schema";
 import { newId } from "../core/ids";
 import { judgeWebhookUrl } from "../core/webhook-url";
 import { config, type Bindings } from "../env";
@@ -13,6 +13,7 @@ import {
   afterAttempt,
   DUE_SLACK_MS,
   infrastructureBackoffSeconds,
+  isAccountEndpoint,
   LEASE_MARGIN_MS,
   onArrival,
   refusal,
@@ -107,7 +108,7 @@ async function arrive(env: Bindings, deliveryId: string, attempt: number, now: n
   const current = and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.state, "pending"), eq(webhookDeliveries.attempts, attempt - 1));
   const ofDelivery = (column: "inbox_id" | "event_id" | "endpoint") =>
     sql`(SELECT ${sql.raw(column)} FROM webhook_deliveries WHERE id = ${deliveryId})`;
-  const [leased, parked, rows, inboxRows, eventRows, ruleRows] = await db.batch([
+  const [leased, parked, rows, inboxRows, eventRows, ruleRows, endpointRows] = await db.batch([
     db
       .update(webhookDeliveries)
       .set({ leasedUntil: token })
@@ -129,8 +130,17 @@ async function arrive(env: Bindings, deliveryId: string, attempt: number, now: n
     db.select().from(inboxes).where(and(sql`${inboxes.id} = ${ofDelivery("inbox_id")}`, holds(deliveryId, token))),
     db.select().from(events).where(and(sql`${events.id} = ${ofDelivery("event_id")}`, holds(deliveryId, token))),
     db.select().from(automationRules).where(and(sql`${automationRules.id} = ${ofDelivery("endpoint")}`, holds(deliveryId, token))),
+    db.select().from(webhookEndpoints).where(and(sql`${webhookEndpoints.id} = ${ofDelivery("endpoint")}`, holds(deliveryId, token))),
   ]);
-  return { leased: leased.length > 0, parked: parked.length > 0, row: rows[0], inbox: inboxRows[0], event: eventRows[0], rule: ruleRows[0] };
+  return {
+    leased: leased.length > 0,
+    parked: parked.length > 0,
+    row: rows[0],
+    inbox: inboxRows[0],
+    event: eventRows[0],
+    rule: ruleRows[0],
+    endpoint: endpointRows[0],
+  };
 }
 
 export async function processDelivery(env: Bindings, deliveryId: string, forAttempt = 1): Promise<QueueDecision> {
@@ -148,7 +158,7 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
 
   // The attempt, then — while the budget lasts — the next delivery of the same line, leased in the same
   // round trip that wrote this one's outcome: a busy line keeps going without a queue hop.
-  let current: Leased = { row: found.row!, inbox: found.inbox, event: found.event, rule: found.rule, token, now };
+  let current: Leased = { row: found.row!, inbox: found.inbox, event: found.event, rule: found.rule, endpoint: found.endpoint, token, now };
   for (let chained = 0; ; chained++) {
     const target = resolveTarget(current.row, current, current.now, allowLoopbackWebhooks);
     let outcome: Outcome;
@@ -183,6 +193,7 @@ type Leased = {
   inbox?: typeof inboxes.$inferSelect;
   event?: typeof events.$inferSelect;
   rule?: typeof automationRules.$inferSelect;
+  endpoint?: typeof webhookEndpoints.$inferSelect;
   token: number;
   now: number;
 };
@@ -190,17 +201,23 @@ type Leased = {
 type Target = { ok: true; url: string; secrets: string[] } | { ok: false; error: string };
 
 /**
- * Where a delivery goes and which secrets sign it: the inbox's webhook ("inbox"), or the URL of the
- * automation rule whose id is the endpoint (send_webhook_event), signed with the rule's own secret. The
- * URL policy is checked again at send time: it may have changed since the URL was saved.
+ * Where a delivery goes and which secrets sign it: the inbox's webhook ("inbox"), an account-level
+ * endpoint's current URL and secrets (its id is the endpoint), or the URL of the automation rule whose id
+ * is the endpoint (send_webhook_event), signed with the rule's own secret. The URL policy is checked
+ * again at send time: it may have changed since the URL was saved.
  */
 function resolveTarget(
   delivery: DeliveryRow,
-  found: { inbox?: typeof inboxes.$inferSelect; event?: typeof events.$inferSelect; rule?: typeof automationRules.$inferSelect },
+  found: {
+    inbox?: typeof inboxes.$inferSelect;
+    event?: typeof events.$inferSelect;
+    rule?: typeof automationRules.$inferSelect;
+    endpoint?: typeof webhookEndpoints.$inferSelect;
+  },
   now: number,
   allowLoopback: boolean,
 ): Target {
-  const { inbox, event, rule } = found;
+  const { inbox, event, rule, endpoint } = found;
   if (!inbox || inbox.deletedAt !== null) return { ok: false, error: "The inbox was deleted; its webhooks stopped." };
   let url: string | null;
   let secrets: string[];
@@ -211,6 +228,13 @@ function resolveTarget(
     url = inbox.webhookUrl;
     if (!url) return { ok: false, error: "The inbox has no webhook URL any more." };
     secrets = activeSecrets(inbox, now);
+  } else if (isAccountEndpoint(delivery.endpoint)) {
+    if (!endpoint || endpoint.deletedAt !== null) return { ok: false, error: "The webhook endpoint was deleted." };
+    if (endpoint.disabledAt !== null) {
+      return { ok: false, error: `The endpoint is disabled: ${endpoint.disabledReason ?? "410 Gone"}. Update it to re-enable it, then replay.` };
+    }
+    url = endpoint.url;
+    secrets = activeSecrets(endpoint, now);
   } else {
     if (!rule || rule.deletedAt !== null) return { ok: false, error: "The automation rule that sent this webhook was deleted." };
     url = delivery.url;
@@ -259,6 +283,17 @@ async function commitTransition(
       ),
     );
   }
+  if (next.disableEndpoint) {
+    statements.push(
+      prepare(
+        env,
+        db
+          .update(webhookEndpoints)
+          .set({ disabledAt: now, disabledReason: next.disableEndpoint, updatedAt: now })
+          .where(and(eq(webhookEndpoints.id, delivery.endpoint), sql`${webhookEndpoints.disabledAt} IS NULL`, holds(delivery.id, token))),
+      ),
+    );
+  }
   statements.push(
     prepare(
       env,
@@ -289,6 +324,7 @@ async function commitTransition(
       prepare(env, db.select().from(inboxes).where(sql`${inboxes.id} = ${ofChained("inbox_id")}`)),
       prepare(env, db.select().from(events).where(sql`${events.id} = ${ofChained("event_id")}`)),
       prepare(env, db.select().from(automationRules).where(sql`${automationRules.id} = ${ofChained("endpoint")}`)),
+      prepare(env, db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} = ${ofChained("endpoint")}`)),
     );
   }
   let handedAt = -1;
@@ -320,6 +356,7 @@ async function commitTransition(
     inbox: rows(chainedAt + 1).map((row) => mapRow<typeof inboxes.$inferSelect>(inboxes, row))[0],
     event: rows(chainedAt + 2).map((row) => mapRow<typeof events.$inferSelect>(events, row))[0],
     rule: rows(chainedAt + 3).map((row) => mapRow<typeof automationRules.$inferSelect>(automationRules, row))[0],
+    endpoint: rows(chainedAt + 4).map((row) => mapRow<typeof webhookEndpoints.$inferSelect>(webhookEndpoints, row))[0],
     token: chain!.token,
     now,
   };

@@ -56,7 +56,7 @@ export function onArrival({ attempt, row, leased, parked, now }: Arrival): Verdi
 export type Outcome =
   | { kind: "succeeded"; statusCode: number | null }
   /** Settled failed: the endpoint said so (410, schedule exhausted) or there is nowhere to send it. */
-  | { kind: "failed"; statusCode: number | null; error: string; disableInbox?: string }
+  | { kind: "failed"; statusCode: number | null; error: string; disableInbox?: string; disableEndpoint?: string }
   | { kind: "retry"; statusCode: number | null; error: string; delaySeconds: number };
 
 /** Before any attempt: the delivery cannot be sent at all (inbox deleted, endpoint disabled, event gone…). */
@@ -83,6 +83,10 @@ export function afterAttempt(input: {
       const reason = "The endpoint answered 410 Gone";
       return { kind: "failed", statusCode: 410, error: `${reason}; the endpoint is disabled until the inbox is updated.`, disableInbox: reason };
     }
+    if (isAccountEndpoint(input.endpoint)) {
+      const reason = "The endpoint answered 410 Gone";
+      return { kind: "failed", statusCode: 410, error: `${reason}; the endpoint is disabled until it is updated.`, disableEndpoint: reason };
+    }
     // A rule's URL: this delivery is over; the rule itself stays as its administrator set it.
     return { kind: "failed", statusCode: 410, error: "The endpoint answered 410 Gone; not retried." };
   }
@@ -99,6 +103,8 @@ export type Transition = {
   /** Hand the line's head to the queue if it is parked (after a settle: the next delivery). */
   handOverNext: boolean;
   disableInbox?: string;
+  /** An account-level endpoint (its id is the delivery's `endpoint`) is disabled: it answered 410. */
+  disableEndpoint?: string;
   /** Retry: the message for the next attempt and its delay. */
   schedule?: { attempt: number; delaySeconds: number };
 };
@@ -137,6 +143,7 @@ export function transition(row: DeliveryRow, outcome: Outcome, attemptMade: bool
     recordAttempt: attemptMade,
     handOverNext: row.line !== null,
     ...(outcome.kind === "failed" && outcome.disableInbox ? { disableInbox: outcome.disableInbox } : {}),
+    ...(outcome.kind === "failed" && outcome.disableEndpoint ? { disableEndpoint: outcome.disableEndpoint } : {}),
   };
 }
 
@@ -147,6 +154,14 @@ export function transition(row: DeliveryRow, outcome: Outcome, attemptMade: bool
  */
 export function infrastructureBackoffSeconds(deliveriesOfMessage: number): number {
   return Math.min(300, 5 * 2 ** Math.max(0, Math.min(10, deliveriesOfMessage - 1)));
+}
+
+/** The id prefix of account-level webhook endpoints (webhook_endpoints): a delivery's `endpoint` is one of them. */
+export const ACCOUNT_ENDPOINT_PREFIX = "whe_";
+
+/** Whether a delivery's endpoint is an account-level endpoint (not the inbox's, not an automation rule's). */
+export function isAccountEndpoint(endpoint: string): boolean {
+  return endpoint.startsWith(ACCOUNT_ENDPOINT_PREFIX);
 }
 
 /** The line an event's deliveries are ordered in: its conversation, or its contact for contact events. */

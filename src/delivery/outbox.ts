@@ -33,21 +33,41 @@ export type QueueDecision =
 export type Committed = { eventId: string; deliveryIds: string[]; automation: boolean };
 
 /**
- * The statement that, in the event's own transaction, creates its webhook delivery to the inbox endpoint —
- * only if the inbox has a webhook URL that is enabled, read inside the transaction so a concurrent update
- * or 410 is respected — and returns the delivery's id if it did. The sequence is read from the event row
- * as committed (a contact event's is computed in SQL). Private events never leave the platform
- * (automation rules still see them).
+ * The statement that, in the event's own transaction, creates its webhook deliveries and returns their
+ * ids: to the inbox endpoint — only if the inbox has a webhook URL that is enabled, read inside the
+ * transaction so a concurrent update or 410 is respected — and to every live, enabled account-level
+ * endpoint of the account that takes the event's type and inbox (`endpointTakes`). Made here, they
+ * complete their lines by construction. The sequence is read from the event row as committed (a
+ * contact event's is computed in SQL). Private events never leave the platform (automation rules still
+ * see them).
  */
 function fanOutStatement(env: Bindings, event: EventRow): D1PreparedStatement | null {
   if (event.private || event.inboxId === null) return null;
+  const line = lineOf(event);
   return prepare(env, sql`INSERT INTO webhook_deliveries
       (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, line, endpoint, url, state, created_at, updated_at)
-    SELECT ${newId("whd", event.createdAt)}, e.account_id, i.id, e.id, e.type, e.conversation_id, e.sequence, ${lineOf(event)},
+    SELECT ${newId("whd", event.createdAt)}, e.account_id, i.id, e.id, e.type, e.conversation_id, e.sequence, ${line},
            'inbox', i.webhook_url, 'pending', e.created_at, e.created_at
     FROM events e JOIN inboxes i ON i.id = e.inbox_id
     WHERE e.id = ${event.id} AND i.webhook_url IS NOT NULL AND i.webhook_disabled_at IS NULL AND i.deleted_at IS NULL
+    UNION ALL
+    SELECT ${accountDeliveryId}, e.account_id, e.inbox_id, e.id, e.type, e.conversation_id, e.sequence, ${line},
+           w.id, w.url, 'pending', e.created_at, e.created_at
+    FROM events e JOIN webhook_endpoints w ON w.account_id = e.account_id AND w.deleted_at IS NULL
+    WHERE e.id = ${event.id} AND w.disabled_at IS NULL AND ${endpointTakes(sql`w`, sql`e`)}
     RETURNING id`);
+}
+
+/** A delivery id for an account-level endpoint's delivery of event `e` (several per event, so made in SQL). */
+export const accountDeliveryId = sql`'whd_' || substr(e.id, 5) || lower(hex(randomblob(8)))`;
+
+/**
+ * Account-level endpoint `w` takes event `e`: its type is one of the endpoint's `events` (all when NULL)
+ * and its inbox one of the endpoint's `inbox_ids` (all when NULL). Private events are excluded by the caller.
+ */
+export function endpointTakes(w: SQL, e: SQL) {
+  return sql`(${w}.events IS NULL OR EXISTS (SELECT 1 FROM json_each(${w}.events) AS t WHERE t.value = ${e}.type))
+    AND (${w}.inbox_ids IS NULL OR EXISTS (SELECT 1 FROM json_each(${w}.inbox_ids) AS b WHERE b.value = ${e}.inbox_id))`;
 }
 
 /**
@@ -157,12 +177,13 @@ export function lineBusy(outer: SQL, now: number) {
  */
 export async function enqueueReady(
   env: Bindings,
-  options: { inboxId?: string; olderThanMs?: number; limit?: number } = {},
+  options: { inboxId?: string; endpoint?: string; olderThanMs?: number; limit?: number } = {},
 ): Promise<number> {
   const now = clock.now();
   const cutoff = now - (options.olderThanMs ?? 0);
   const limit = options.limit ?? 500;
-  const inboxFilter = options.inboxId === undefined ? sql`1` : sql`d.inbox_id = ${options.inboxId}`;
+  const inboxFilter = sql`${options.inboxId === undefined ? sql`1` : sql`d.inbox_id = ${options.inboxId}`}
+    AND ${options.endpoint === undefined ? sql`1` : sql`d.endpoint = ${options.endpoint}`}`;
   const rows = await database(env).all<{ id: string; attempts: number }>(sql`
     UPDATE webhook_deliveries SET enqueued_at = ${now}
     WHERE id IN (SELECT d.id FROM webhook_deliveries d

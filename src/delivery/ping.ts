@@ -1,7 +1,7 @@
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
 import { judgeWebhookUrl } from "../core/webhook-url";
-import type { inboxes } from "../db/schema";
+import type { inboxes, webhookEndpoints } from "../db/schema";
 import { config, type Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { attemptDelivery, type AttemptResult } from "./attempt";
@@ -25,7 +25,29 @@ export async function pingWebhook(env: Bindings, inbox: typeof inboxes.$inferSel
       { extensions: { rule: verdict.rule } },
     );
   }
-  const url = verdict.url;
+  return sendPing(env, { url: verdict.url, secrets: activeSecrets(inbox, Date.now()), accountId: inbox.accountId, inbox: { id: inbox.id, name: inbox.name }, userId });
+}
+
+/**
+ * The same probe to an account-level endpoint, signed with its secrets (`inbox` is null in the body). It
+ * also reaches an endpoint that a 410 disabled, to check a fix before re-enabling it.
+ */
+export async function pingEndpoint(env: Bindings, endpoint: typeof webhookEndpoints.$inferSelect, userId: string): Promise<AttemptResult> {
+  const verdict = judgeWebhookUrl(endpoint.url, { allowLoopback: config(env).allowLoopbackWebhooks });
+  if (!verdict.ok) {
+    throw new ApiError(
+      "webhook_url_not_allowed",
+      `The endpoint's url is no longer allowed (rule '${verdict.rule}'): ${verdict.reason}. Set a public https URL with PATCH.`,
+      { extensions: { rule: verdict.rule } },
+    );
+  }
+  return sendPing(env, { url: verdict.url, secrets: activeSecrets(endpoint, Date.now()), accountId: endpoint.accountId, inbox: null, userId });
+}
+
+async function sendPing(
+  env: Bindings,
+  target: { url: string; secrets: string[]; accountId: string; inbox: { id: string; name: string } | null; userId: string },
+): Promise<AttemptResult> {
   const now = Date.now();
   const id = newId("evt", now);
   const body = JSON.stringify({
@@ -33,10 +55,10 @@ export async function pingWebhook(env: Bindings, inbox: typeof inboxes.$inferSel
     event: "webhook.test",
     sequence: null,
     created_at: iso(now),
-    account: { id: inbox.accountId },
-    inbox: { id: inbox.id, name: inbox.name },
-    origin: { type: "user", id: userId },
+    account: { id: target.accountId },
+    inbox: target.inbox,
+    origin: { type: "user", id: target.userId },
   });
-  const headers = await webhookHeaders({ secrets: activeSecrets(inbox, now), id, timestamp: Math.floor(now / 1000), body });
-  return attemptDelivery({ url, headers, body, timeoutMs: config(env).webhookTimeoutMs });
+  const headers = await webhookHeaders({ secrets: target.secrets, id, timestamp: Math.floor(now / 1000), body });
+  return attemptDelivery({ url: target.url, headers, body, timeoutMs: config(env).webhookTimeoutMs });
 }

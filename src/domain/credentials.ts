@@ -2,7 +2,7 @@
 // layer asks before it replays a stored answer: a revoked token or a rotated secret is never handed out again.
 import { and, eq, isNull } from "drizzle-orm";
 import { database } from "../db/client";
-import { automationRules, inboxes } from "../db/schema";
+import { automationRules, inboxes, webhookEndpoints } from "../db/schema";
 import { SECRET_PREFIX } from "../core/crypto";
 import type { Bindings } from "../env";
 import { IDENTITY_SECRET_PREFIX } from "./identity";
@@ -24,8 +24,8 @@ export function credentialsIn(text: string): { tokens: string[]; secrets: string
 
 /**
  * True when every credential in `text` still works as it did when it was shown: each token is unrevoked
- * and its owner (user or inbox) still exists; each secret is the current one of a live inbox or
- * automation rule of the account. A rotated secret fails at once, though it keeps signing for 24 h.
+ * and its owner (user or inbox) still exists; each secret is the current one of a live inbox, automation
+ * rule or account-level webhook endpoint of the account. A rotated secret fails at once, though it keeps signing for 24 h.
  */
 export async function credentialsInForce(env: Bindings, accountId: string | null, text: string): Promise<boolean> {
   const { tokens, secrets, identitySecrets } = credentialsIn(text);
@@ -54,6 +54,12 @@ export async function credentialsInForce(env: Bindings, accountId: string | null
           .select({ id: automationRules.id })
           .from(automationRules)
           .where(and(eq(automationRules.accountId, accountId), eq(automationRules.webhookSecret, secret), isNull(automationRules.deletedAt))),
+      )
+      .union(
+        db
+          .select({ id: webhookEndpoints.id })
+          .from(webhookEndpoints)
+          .where(and(eq(webhookEndpoints.accountId, accountId), eq(webhookEndpoints.webhookSecret, secret), isNull(webhookEndpoints.deletedAt))),
       )
       .limit(1);
     if (current.length === 0) return false;

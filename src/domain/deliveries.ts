@@ -1,13 +1,15 @@
-import { and, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, ne, sql, type SQL } from "drizzle-orm";
 import { database } from "../db/client";
 import { deliveryAttempts, events, webhookDeliveries, type DeliveryState } from "../db/schema";
 import { eventEnvelope } from "../delivery/payload";
 import { withDataUrls } from "../attachments/render";
 import { enqueueReady } from "../delivery/outbox";
 import { startReplay } from "../delivery/replay";
+import { ACCOUNT_ENDPOINT_PREFIX } from "../delivery/machine";
 import { config, type Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { requireInbox } from "./inboxes";
+import { requireEndpoint } from "./webhook-endpoints";
 import { beyondKey, decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 
@@ -65,14 +67,42 @@ export async function listDeliveries(
   options: { state?: DeliveryState; event_type?: string; limit: number; cursor?: string },
 ) {
   await requireInbox(env, accountId, inboxId);
+  return listWhere(env, ofInbox(accountId, inboxId), options);
+}
+
+/** An account-level endpoint's delivery log (all the inboxes it takes), newest first, each with its attempts. */
+export async function listEndpointDeliveries(
+  env: Bindings,
+  accountId: string,
+  endpointId: string,
+  options: { state?: DeliveryState; event_type?: string; limit: number; cursor?: string },
+) {
+  await requireEndpoint(env, accountId, endpointId);
+  return listWhere(env, ofEndpoint(accountId, endpointId), options);
+}
+
+/** The inbox's own deliveries: its webhook's and its rules'; an account-level endpoint's are in that endpoint's log. */
+function ofInbox(accountId: string, inboxId: string): SQL {
+  return and(
+    eq(webhookDeliveries.accountId, accountId),
+    eq(webhookDeliveries.inboxId, inboxId),
+    sql`substr(${webhookDeliveries.endpoint}, 1, ${ACCOUNT_ENDPOINT_PREFIX.length}) <> ${ACCOUNT_ENDPOINT_PREFIX}`,
+  )!;
+}
+
+/** An account endpoint's deliveries (the `endpoint <> 'inbox'` term lets SQLite use the partial index). */
+function ofEndpoint(accountId: string, endpointId: string): SQL {
+  return and(eq(webhookDeliveries.accountId, accountId), eq(webhookDeliveries.endpoint, endpointId), ne(webhookDeliveries.endpoint, "inbox"))!;
+}
+
+async function listWhere(env: Bindings, scope: SQL, options: { state?: DeliveryState; event_type?: string; limit: number; cursor?: string }) {
   const after = decodeCursor(options.cursor, { created_at: "number", id: "string" });
   const rows = await database(env)
     .select()
     .from(webhookDeliveries)
     .where(
       and(
-        eq(webhookDeliveries.accountId, accountId),
-        eq(webhookDeliveries.inboxId, inboxId),
+        scope,
         options.state ? eq(webhookDeliveries.state, options.state) : undefined,
         options.event_type ? eq(webhookDeliveries.eventType, options.event_type) : undefined,
         beyondKey(webhookDeliveries.createdAt, webhookDeliveries.id, after && { time: after.created_at, id: after.id }, "desc"),
@@ -91,7 +121,7 @@ export async function retryDelivery(env: Bindings, accountId: string, inboxId: s
   const target = await db
     .select({ endpoint: webhookDeliveries.endpoint })
     .from(webhookDeliveries)
-    .where(and(eq(webhookDeliveries.accountId, accountId), eq(webhookDeliveries.inboxId, inboxId), eq(webhookDeliveries.id, deliveryId)))
+    .where(and(ofInbox(accountId, inboxId), eq(webhookDeliveries.id, deliveryId)))
     .get();
   // An automation rule's webhook (endpoint = the rule id) has its own URL.
   if (target?.endpoint === "inbox" && !inbox.webhookUrl) {
@@ -101,19 +131,14 @@ export async function retryDelivery(env: Bindings, accountId: string, inboxId: s
     .update(webhookDeliveries)
     .set({ state: "pending", attempts: 0, nextAttemptAt: null, enqueuedAt: null, leasedUntil: null, completedAt: null, updatedAt: Date.now() })
     .where(
-      and(
-        eq(webhookDeliveries.accountId, accountId),
-        eq(webhookDeliveries.inboxId, inboxId),
-        eq(webhookDeliveries.id, deliveryId),
-        eq(webhookDeliveries.state, "failed"),
-      ),
+      and(ofInbox(accountId, inboxId), eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.state, "failed")),
     )
     .returning();
   if (!row) {
     const exists = await db
       .select({ state: webhookDeliveries.state })
       .from(webhookDeliveries)
-      .where(and(eq(webhookDeliveries.accountId, accountId), eq(webhookDeliveries.inboxId, inboxId), eq(webhookDeliveries.id, deliveryId)))
+      .where(and(ofInbox(accountId, inboxId), eq(webhookDeliveries.id, deliveryId)))
       .get();
     if (!exists) throw notFound("delivery_not_found", "webhook delivery", deliveryId);
     throw new ApiError("invalid_state", `Delivery '${deliveryId}' is ${exists.state}; only failed deliveries can be retried.`);
@@ -135,6 +160,40 @@ export async function replayDeliveries(env: Bindings, accountId: string, inboxId
     throw new ApiError("invalid_state", "The endpoint is disabled (it answered 410 Gone); update the inbox to re-enable it, then replay.");
   }
   const replay = await startReplay(env, { accountId, inboxId, since, url: inbox.webhookUrl });
+  return { replayed: replay.total, since: iso(since), replay_id: replay.id, state: replay.state };
+}
+
+/** Sends a failed delivery of an account-level endpoint again, from a fresh schedule, keeping its webhook-id. */
+export async function retryEndpointDelivery(env: Bindings, accountId: string, endpointId: string, deliveryId: string) {
+  const endpoint = await requireEndpoint(env, accountId, endpointId);
+  const scope = and(ofEndpoint(accountId, endpointId), eq(webhookDeliveries.id, deliveryId));
+  const db = database(env);
+  const exists = await db.select({ state: webhookDeliveries.state }).from(webhookDeliveries).where(scope).get();
+  if (!exists) throw notFound("delivery_not_found", "webhook delivery", deliveryId);
+  if (endpoint.disabledAt !== null) {
+    throw new ApiError("invalid_state", "The endpoint is disabled; enable it (PATCH enabled: true, or a new url) before retrying.");
+  }
+  const [row] = await db
+    .update(webhookDeliveries)
+    .set({ state: "pending", attempts: 0, nextAttemptAt: null, enqueuedAt: null, leasedUntil: null, completedAt: null, url: endpoint.url, updatedAt: Date.now() })
+    .where(and(scope, eq(webhookDeliveries.state, "failed")))
+    .returning();
+  if (!row) throw new ApiError("invalid_state", `Delivery '${deliveryId}' is ${exists.state}; only failed deliveries can be retried.`);
+  await enqueueReady(env, { endpoint: endpointId });
+  return (await withAttempts(env, [row]))[0]!;
+}
+
+/**
+ * Re-sends an account-level endpoint's events since a time — those of the types and inboxes it takes
+ * now — with the same webhook-ids, in each line's order, in bounded, resumable steps (delivery/replay.ts).
+ */
+export async function replayEndpoint(env: Bindings, accountId: string, endpointId: string, since: number) {
+  const endpoint = await requireEndpoint(env, accountId, endpointId);
+  refuseBeyondRetention(env, since);
+  if (endpoint.disabledAt !== null) {
+    throw new ApiError("invalid_state", "The endpoint is disabled (it answered 410 Gone, or was paused); enable it, then replay.");
+  }
+  const replay = await startReplay(env, { accountId, endpointId, since, url: endpoint.url });
   return { replayed: replay.total, since: iso(since), replay_id: replay.id, state: replay.state };
 }
 

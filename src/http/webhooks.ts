@@ -6,7 +6,7 @@ const SignatureHeaders = z.object({
   "webhook-id": z.string().openapi({ description: "The event id: stable across retries and replays; dedupe on it", example: "evt_01JD3Q4X5Y6Z7A8B9C0D1E2F3G" }),
   "webhook-timestamp": z.string().openapi({ description: "Unix seconds when this attempt was signed", example: "1764079391" }),
   "webhook-signature": z.string().openapi({
-    description: "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with the inbox secret; two, space-separated, during a secret rotation",
+    description: "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with the endpoint's secret (the inbox's, or an account-level endpoint's own); two, space-separated, during a secret rotation",
     example: "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
   }),
 });
@@ -90,13 +90,18 @@ const events: Array<{ name: string; summary: string; body: z.ZodObject }> = [
   },
   {
     name: "webhook.test",
-    summary: "The ping sent by POST …/inboxes/{inbox_id}/webhook/test",
-    body: z.object({ ...Envelope, event: z.literal("webhook.test") }),
+    summary: "The ping sent by POST …/inboxes/{inbox_id}/webhook/test or POST …/webhooks/{webhook_id}/test",
+    body: z.object({
+      ...Envelope,
+      event: z.literal("webhook.test"),
+      inbox: Envelope.inbox.nullable().openapi({ description: "null in the ping of an account-level endpoint" }),
+    }),
   },
 ];
 
 const WEBHOOK_DESCRIPTION =
-  "POSTed to the inbox's `webhook_url`. Verify the Standard Webhooks signature with the inbox secret before trusting the body, " +
+  "POSTed to the inbox's `webhook_url`, and to every account-level endpoint (`/v1/accounts/{account_id}/webhooks`) that takes the event's type and inbox. " +
+  "Verify the Standard Webhooks signature with that endpoint's secret before trusting the body, " +
   "and dedupe on `webhook-id`: a delivery may arrive more than once. Answer any 2xx within 15 s; 410 Gone disables the endpoint, " +
   "anything else is retried (10 attempts over about 3 days), in `sequence` order per conversation.";
 

@@ -53,6 +53,12 @@ describe("afterAttempt: only the endpoint's answers spend the schedule", () => {
     expect(afterAttempt({ endpoint: "inbox", attemptsMade: 1, result: answered(410), delays })).toMatchObject({ kind: "failed", disableInbox: expect.any(String) });
     expect(afterAttempt({ endpoint: "rule_1", attemptsMade: 1, result: answered(410), delays })).not.toHaveProperty("disableInbox");
   });
+  it("410 disables an account-level endpoint (and only it), not its inbox", () => {
+    const outcome = afterAttempt({ endpoint: "whe_01ABC", attemptsMade: 1, result: answered(410), delays });
+    expect(outcome).toMatchObject({ kind: "failed", disableEndpoint: expect.any(String) });
+    expect(outcome).not.toHaveProperty("disableInbox");
+    expect(afterAttempt({ endpoint: "rule_1", attemptsMade: 1, result: answered(410), delays })).not.toHaveProperty("disableEndpoint");
+  });
 });
 
 describe("transition: the fenced write", () => {

@@ -54,6 +54,46 @@ describe("replay", () => {
     expect([...seen.perEvent.values()].every((n) => n === 1)).toBe(true);
   });
 
+  it("replays an account-level endpoint over the account's inboxes in bounded steps, only the events it takes", { timeout: 60_000 }, async () => {
+    const path = await receiverPath([], { status: 200 });
+    const account = await createTestAccount();
+    const first = await createTestInbox(account);
+    const second = await createTestInbox(account);
+    const third = await createTestInbox(account);
+    const created = await api("POST", `/v1/accounts/${account.accountId}/webhooks`, {
+      token: account.adminToken,
+      body: { url: `${env.RECEIVER_URL}${path}`, inbox_ids: [first.id, second.id], events: ["message_created"] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const endpointId = created.body.id as string;
+    const since = Date.now() - 10 * 60_000;
+    // 400 message events in each of three inboxes, and 100 contact events in the first: the endpoint takes 800.
+    for (const inbox of [first, second, third]) {
+      await fillLines({ accountId: account.accountId, inboxId: inbox.id, lines: conversations(4, 100), endpoints: [] });
+    }
+    await fillLines({ accountId: account.accountId, inboxId: first.id, lines: [{ key: `ct_${unique("r")}`, kind: "contact", events: 100 }], endpoints: [] });
+    const queue = new SimulatedQueue();
+    const simulated = simulatedEnv(queue);
+    const replay = await startReplay(simulated, { accountId: account.accountId, endpointId, since, url: `${env.RECEIVER_URL}${path}` });
+    expect(replay).toMatchObject({ state: "running", total: 800, inboxId: "*", endpoint: endpointId });
+    // One step covers REPLAY_STEP positions of the account's events, whatever the endpoint takes of them.
+    expect(await count("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ?", endpointId)).toBeLessThanOrEqual(REPLAY_STEP);
+    const endpointStates = async () =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ? AND state = 'succeeded'").bind(endpointId).first<{ n: number }>())!.n;
+    await queue.run(simulated, { done: async () => (await endpointStates()) === 800 });
+    const done = await env.DB.prepare("SELECT state FROM delivery_replays WHERE id = ?").bind(replay.id).first();
+    expect(done).toMatchObject({ state: "done" });
+    const seen = await expectLinesInOrder(path);
+    expect(seen.lines).toBe(8);
+    expect(seen.perEvent.size).toBe(800);
+    expect(await count("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ? AND inbox_id = ?", endpointId, third.id)).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ? AND event_type <> 'message_created'", endpointId)).toBe(0);
+    // The same replay again: finished, nothing new.
+    const again = await startReplay(simulated, { accountId: account.accountId, endpointId, since, url: `${env.RECEIVER_URL}${path}` });
+    expect(again).toMatchObject({ id: replay.id, state: "done" });
+    expect((await received(path)).length).toBe(800);
+  });
+
   it("is idempotent: a retry while it runs joins it, a repeat after it finished changes nothing", { timeout: 60_000 }, async () => {
     const { account, inbox, path, since } = await setup(conversations(3, 10), true);
     const base = `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/deliveries`;

@@ -38,6 +38,9 @@ function call(op: Operation, token: string | undefined, fixtures: Fixtures): Pro
   return api(op.method, fillPath(op, paramsFor(fixtures, op)), { token, body });
 }
 
+/** The host of the document's example webhook URLs (an inbox's webhook_url, an account endpoint's url). */
+const EXAMPLE_ENDPOINT = "https://integrator.example.com/";
+
 /** Webhook URLs from the document's examples point at the test receiver, not at hosts this machine cannot reach. */
 function localWebhooks(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(localWebhooks);
@@ -45,7 +48,9 @@ function localWebhooks(value: unknown): unknown {
   return Object.fromEntries(
     Object.entries(value).map(([key, inner]) => [
       key,
-      /(webhook|callback)_url$/.test(key) && typeof inner === "string" ? `${env.RECEIVER_URL}/isolation` : localWebhooks(inner),
+      typeof inner === "string" && (/(webhook|callback)_url$/.test(key) || inner.startsWith(EXAMPLE_ENDPOINT))
+        ? `${env.RECEIVER_URL}/isolation`
+        : localWebhooks(inner),
     ]),
   );
 }

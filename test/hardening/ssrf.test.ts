@@ -42,7 +42,7 @@ type CallSite = { label: string; pointer: string; body: (url: string) => unknown
 
 /**
  * The URLs the platform calls: every `…webhook_url` / `…callback_url` field (through objects, arrays and
- * unions), and automation actions `{name: "send_webhook_event", params: [url]}`. Other URL fields (an
+ * unions), every field marked `x-called-by-platform` (an account-level endpoint's `url`), and automation actions `{name: "send_webhook_event", params: [url]}`. Other URL fields (an
  * attachment's url) are links the platform stores and shows, never fetches.
  */
 function callSites(op: Operation): CallSite[] {
@@ -53,7 +53,7 @@ function callSites(op: Operation): CallSite[] {
     if (!schema || depth > 8) return;
     const here = [...schemas, schema];
     const name = path[path.length - 1];
-    if (typeof name === "string" && /(webhook|callback)_url$/i.test(name)) {
+    if (typeof name === "string" && (/(webhook|callback)_url$/i.test(name) || schema["x-called-by-platform"] === true)) {
       sites.push({ label: "/" + path.join("/"), pointer: "/" + path.join("/"), body: (url) => bodyWith(root, path, here, url) });
     }
     const items = flattenAllOf(doc, schema.items ?? {});

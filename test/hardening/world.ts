@@ -23,6 +23,7 @@ export const SERVER_ISSUED = new Set([
   "message_id",
   "delivery_id",
   "rule_id",
+  "webhook_id",
   "attachment_id",
 ]);
 
@@ -195,14 +196,30 @@ async function inboxRows(b: Builder, accountId: string, adminToken: string, labe
 }
 
 function fixturesOf(account: { account_id: string; user_id: string; userTokenId: string }, inbox: Record<string, string>): Fixtures {
-  const { inbox_token_id: inboxTokenId, ...inboxFixtures } = inbox;
+  const { inbox_token_id: inboxTokenId, endpoint_delivery_id: endpointDeliveryId, ...inboxFixtures } = inbox;
+  const inboxDeliveryId = inboxFixtures.delivery_id;
   return {
     account_id: account.account_id,
     user_id: account.user_id,
     ...inboxFixtures,
     // One parameter name, two kinds of token.
     token_id: (op) => (op.path.includes("/inboxes/{inbox_id}/tokens/") && inboxTokenId ? inboxTokenId : account.userTokenId),
+    // One parameter name, two kinds of delivery: an inbox's, or an account-level endpoint's.
+    ...(inboxDeliveryId !== undefined || endpointDeliveryId !== undefined
+      ? { delivery_id: (op: Operation) => (op.path.includes("/webhooks/{webhook_id}/") ? endpointDeliveryId : inboxDeliveryId)! }
+      : {}),
   };
+}
+
+/** The first delivery of an account-level endpoint, once the fixtures' events reached it. */
+async function firstEndpointDelivery(accountId: string, adminToken: string, endpointId: string): Promise<string> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const list = await api("GET", `/v1/accounts/${accountId}/webhooks/${endpointId}/deliveries`, { token: adminToken });
+    const id = list.body?.data?.at(-1)?.id;
+    if (typeof id === "string") return id;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`building fixtures: no delivery appeared for webhook endpoint ${endpointId}`);
 }
 
 async function buildTenant(b: Builder, label: string, webhooks: boolean): Promise<Tenant> {
@@ -251,6 +268,23 @@ async function buildTenant(b: Builder, label: string, webhooks: boolean): Promis
     otherAccountRows.rule_id = await rule();
   }
 
+  if (b.has("POST", "/v1/accounts/{account_id}/webhooks")) {
+    // Account-level endpoints at the receiver, made before the inboxes so the fixtures' events reach them.
+    const endpoint = async (which: string) => {
+      const res = await must(
+        api("POST", `/v1/accounts/${accountId}/webhooks`, {
+          token: adminToken,
+          body: { url: `${env.RECEIVER_URL}/${unique(`hardening-${which}`)}`, description: `${label} ${which}` },
+        }),
+        "create webhook endpoint",
+      );
+      if (typeof res.body.secret === "string") b.secrets.add(res.body.secret);
+      return idIn(res.body, "webhook endpoint id", ["id"]);
+    };
+    accountRows.webhook_id = await endpoint("main");
+    otherAccountRows.webhook_id = await endpoint("sibling");
+  }
+
   const tenant: Tenant = {
     accountId,
     adminId: created.body.user.id,
@@ -261,6 +295,10 @@ async function buildTenant(b: Builder, label: string, webhooks: boolean): Promis
   if (b.has("POST", "/v1/accounts/{account_id}/inboxes")) {
     const first = await inboxRows(b, accountId, adminToken, `${label}-1`, webhooks);
     const second = await inboxRows(b, accountId, adminToken, `${label}-2`, webhooks);
+    if (accountRows.webhook_id && b.has("GET", "/v1/accounts/{account_id}/webhooks/{webhook_id}/deliveries")) {
+      first.rows.endpoint_delivery_id = await firstEndpointDelivery(accountId, adminToken, accountRows.webhook_id);
+      second.rows.endpoint_delivery_id = await firstEndpointDelivery(accountId, adminToken, otherAccountRows.webhook_id!);
+    }
     tenant.main = fixturesOf(account, { ...accountRows, ...first.rows });
     tenant.sibling = fixturesOf(otherAccount, { ...otherAccountRows, ...second.rows });
     tenant.inboxToken = first.inboxToken;

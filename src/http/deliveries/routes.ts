@@ -24,7 +24,7 @@ export const DeliverySchema = z
     event_type: z.string(),
     conversation_id: z.string().nullable(),
     sequence: z.number().int().nullable(),
-    endpoint: z.string().openapi({ description: "inbox for the inbox's webhook_url; an automation rule id for its send_webhook_event" }),
+    endpoint: z.string().openapi({ description: "inbox for the inbox's webhook_url; an automation rule id for its send_webhook_event; an account-level endpoint's id (whe_…)" }),
     url: z.string(),
     state: z.enum(["pending", "succeeded", "failed"]),
     attempts_count: z.number().int(),
@@ -37,6 +37,18 @@ export const DeliverySchema = z
   })
   .openapi("WebhookDelivery");
 
+export const ReplayRequestSchema = z
+  .strictObject({ since: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-25T12:00:00Z" }) })
+  .openapi("ReplayRequest");
+
+export const ReplayResultSchema = z
+  .object({
+    replayed: z.number().int().openapi({ description: "Events the replay covers (since the time, up to the last event when it was asked for)" }),
+    since: z.string(),
+    replay_id: z.string().openapi({ description: "The same replay for an identical request: a retry joins it, a repeat after it finished changes nothing" }),
+    state: z.enum(["running", "done"]).openapi({ description: "running: worked through in bounded steps, resumed after any crash" }),
+  })
+  .openapi("ReplayResult");
 
 const tags = ["Webhook deliveries"];
 
@@ -91,20 +103,10 @@ const replayRoute = createRoute({
   request: {
     params: InboxParams,
     headers: IdempotencyKeyHeader,
-    body: jsonBody(z.strictObject({ since: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-25T12:00:00Z" }) }).openapi("ReplayRequest")),
+    body: jsonBody(ReplayRequestSchema),
   },
   responses: {
-    202: jsonResponse(
-      z
-        .object({
-          replayed: z.number().int().openapi({ description: "Events the replay covers (since the time, up to the inbox's last event when it was asked for)" }),
-          since: z.string(),
-          replay_id: z.string().openapi({ description: "The same replay for an identical request: a retry joins it, a repeat after it finished changes nothing" }),
-          state: z.enum(["running", "done"]).openapi({ description: "running: worked through in bounded steps, resumed after any crash" }),
-        })
-        .openapi("ReplayResult"),
-      "Queued",
-    ),
+    202: jsonResponse(ReplayResultSchema, "Queued"),
     ...errorResponses(400, 403, 404, 409, 413, 415, 422),
   },
 });
