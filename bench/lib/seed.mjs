@@ -76,22 +76,7 @@ SELECT 'msg_seed' || printf('%08d', c.last_seq + n.i) || lower(hex(randomblob(4)
 FROM n, conversations c WHERE c.id = '${conversationId}';
 UPDATE conversations SET last_seq = last_seq + ${Number(count)}, updated_at = ${now} WHERE id = '${conversationId}';
 `;
-  const dir = mkdtempSync(path.join(tmpdir(), "edge-inbox-bench-seed-"));
-  const file = path.join(dir, "seed.sql");
-  writeFileSync(file, sql);
-  const wrangler = path.join(projectRoot, "node_modules", ".bin", "wrangler");
-  const result = spawnSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--config", config, "--file", file, "--yes"], {
-    cwd: projectRoot,
-    encoding: "utf8",
-    env: {
-      ...process.env,
-      CI: "true",
-      WRANGLER_SEND_METRICS: "false",
-      PATH: `${path.join(projectRoot, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}`,
-    },
-  });
-  rmSync(dir, { recursive: true, force: true });
-  if (result.status !== 0) throw new Error(`seeding with wrangler d1 execute failed:\n${result.stdout}\n${result.stderr}`);
+  runSql(persistTo, config, sql);
 }
 
 /**
