@@ -36,20 +36,22 @@ function conversationOrThrow(outcome: ConversationOutcome, conversationId: strin
   return outcome.conversation;
 }
 
+/** What an agent's reply or note carries; `attachments` are resolved by the caller (domain/attachments). */
+export type AgentMessageInput = {
+  content?: string;
+  private?: boolean;
+  source_id?: string;
+  content_attributes?: CustomAttributes & { in_reply_to?: string };
+  attachments?: Attachment[];
+};
+
 /** An outgoing reply (reaches the integrator's webhook) or a private note (never leaves the platform). */
 export async function postAgentMessage(
   env: Bindings,
   viewer: Viewer,
   actor: Actor,
   conversationId: string,
-  input: {
-    content?: string;
-    private?: boolean;
-    source_id?: string;
-    content_attributes?: CustomAttributes & { in_reply_to?: string };
-    /** Resolved by the caller (domain/attachments): stored files and URLs. */
-    attachments?: Attachment[];
-  },
+  input: AgentMessageInput,
   dedupe: Dedupe,
 ) {
   const row = await requireWritableConversation(env, viewer, conversationId);

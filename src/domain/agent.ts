@@ -7,8 +7,8 @@ import { toContact, toConversation, toMessage } from "../conversation/resources"
 import { beyondKey, decodeCursor, encodeCursor } from "../core/pagination";
 import { database } from "../db/client";
 import { postAgentMessage as postMessage } from "../conversation/commands";
-import type { Dedupe } from "../conversation/commands";
-import { conversations, labels, messages, users, type Attachment, type ConversationStatus, type CustomAttributes } from "../db/schema";
+import type { AgentMessageInput, Dedupe } from "../conversation/commands";
+import { conversations, labels, messages, users, type Attachment, type ConversationStatus } from "../db/schema";
 import { resolveAttachments, withDataUrls } from "./attachments";
 import type { Bindings } from "../env";
 import { conversationsMatching } from "./search";
@@ -23,13 +23,7 @@ export async function postAgentMessage(
   viewer: UserViewer,
   actor: Actor,
   conversationId: string,
-  input: {
-    content?: string;
-    private?: boolean;
-    source_id?: string;
-    content_attributes?: CustomAttributes & { in_reply_to?: string };
-    attachment_ids?: string[];
-  },
+  input: Omit<AgentMessageInput, "attachments"> & { attachment_ids?: string[] },
   dedupe: Dedupe,
 ) {
   const { attachment_ids, ...fields } = input;
