@@ -1,5 +1,7 @@
-// The one definition of the D1 schema. migrations/*.sql are generated from it (`npm run db:generate`,
-// README "Changing the schema"); `npm run db:check` fails when this file and migrations/ disagree.
+// The one definition of a shard database's schema: every row an account owns lives in its shard (the control
+// database, src/db/control/schema.ts, holds the accounts and the directory; docs/scaling.md).
+// migrations/shard/*.sql are generated from it (`npm run db:generate`, README "Changing the schema");
+// `npm run db:check` fails when this file and migrations/shard/ disagree.
 // Times are integer milliseconds since the epoch (UTC); the API renders them as ISO 8601.
 // Every tenant-owned row carries account_id, and every query filters on it.
 import { sql } from "drizzle-orm";
@@ -11,12 +13,24 @@ const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
 const oneOf = (name: string, column: string, values: readonly string[]) =>
   check(name, sql.raw(`${column} IN (${values.map((value) => `'${value}'`).join(", ")})`));
 
-export const accounts = sqliteTable("accounts", {
-  id: text("id").primaryKey(),
-  name: text("name").notNull(),
-  rateLimits: json<{ per_token?: number; per_inbox?: number }>("rate_limits"),
-  createdAt: integer("created_at").notNull(),
-});
+export const SHARD_ACCOUNT_STATES = ["active", "frozen", "moved"] as const;
+export type ShardAccountState = (typeof SHARD_ACCOUNT_STATES)[number];
+
+/**
+ * The shard's copy of an account: only what the shard's foreign keys and its routing check need (the name
+ * and limits are the control database's). `state` fences a move: 'frozen' while the account's last rows are
+ * copied (writes answer 503 account_moving), 'moved' once the directory points elsewhere (an isolate whose
+ * cached directory entry still names this shard re-reads it).
+ */
+export const accounts = sqliteTable(
+  "accounts",
+  {
+    id: text("id").primaryKey(),
+    createdAt: integer("created_at").notNull(),
+    state: text("state").$type<ShardAccountState>().notNull().default("active"),
+  },
+  // No CHECK on state: adding one rebuilds the table, which the foreign keys of every other table forbid.
+);
 
 export const ROLES = ["administrator", "agent"] as const;
 export type Role = (typeof ROLES)[number];

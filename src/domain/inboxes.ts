@@ -7,6 +7,8 @@ import { newId, newInboxIdentifier } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 import { checkWebhookUrl } from "../core/webhook-url";
+import { inboxDirectory } from "../db/control/schema";
+import { controlDatabase } from "../db/shards";
 import { database, sentWrite } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, webhookDeliveries } from "../db/schema";
 import type { AttemptResult } from "../delivery/attempt";
@@ -91,6 +93,8 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
     updatedAt: now,
     deletedAt: null,
   };
+  // The directory first: an identifier it knows whose inbox never got written is found nowhere (a 404).
+  await controlDatabase(env).insert(inboxDirectory).values({ identifier: row.identifier, accountId: row.accountId });
   await database(env).insert(inboxes).values(row);
   return { ...toInbox(row), secret: row.webhookSecret };
 }

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { shardForPath } from "../domain/routing";
 import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
@@ -17,23 +18,36 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
  */
 export const reauthenticate = (c: Context<AppEnv>) => resolveRequestCaller(c);
 
+/**
+ * Resolves the caller and routes the request to its account's shard: from here on `c.env.DB` is the shard
+ * that holds the account (docs/scaling.md). The token names its account; a request without one is routed by
+ * its URL. During the switch of an account's move, its writes are refused (503 account_moving); reads go on.
+ */
 async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const header = c.req.header("authorization");
   if (!header) {
     c.set("caller", null);
+    c.env = await shardForPath(c.env, c.req.path, (name) => c.req.query(name));
     return;
   }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ApiError("invalid_token", "Send the token as 'Authorization: Bearer <token>'.");
   // An integrator URL names its inbox: read it with the token, in the same round trip.
   const inboxIdentifier = /^\/v1\/inboxes\/([^/]+)\//.exec(c.req.path)?.[1];
-  const { caller, called } = await resolveCaller(
+  const { caller, called, env, moving } = await resolveCaller(
     c.env,
     match[1]!,
     config(c.env).platformToken,
     inboxIdentifier === undefined ? undefined : safeDecode(inboxIdentifier),
   );
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
+  // The platform token names no account: its operations choose their shards themselves (domain/accounts.ts).
+  c.env = env ?? (await shardForPath(c.env, c.req.path, (name) => c.req.query(name)));
+  if (moving && c.req.method !== "GET" && c.req.method !== "HEAD") {
+    throw new ApiError("account_moving", "The account is being switched to another shard; writes resume within seconds. Retry after the Retry-After delay.", {
+      headers: { "retry-after": "2" },
+    });
+  }
   c.set("caller", caller);
   c.set("calledInbox", called);
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `accounts` ADD `state` text DEFAULT 'active' NOT NULL;
