@@ -14,7 +14,7 @@ export type ControlDatabase = DrizzleD1Database<typeof control>;
 const SHARD_BINDING = /^SHARD_[A-Z0-9_]+$/;
 
 function isD1(value: unknown): value is D1Database {
-  return typeof value === "object" && value !== null && typeof (value as D1Database).prepare === "function" && typeof (value as D1Database).batch === "function";
+  return typeof value === "object" && value !== null && typeof (value as D1Database).prepare === "function";
 }
 
 const namesOf = new WeakMap<object, string[]>();

@@ -68,7 +68,7 @@ describe("integrator uploads", () => {
     expect(first).toMatchObject({ file_type: "image", file_name: "photo.png", content_type: "image/png", byte_size: 1000, sha256: await sha256(image) });
     expect(second).toMatchObject({ file_type: "file", file_name: "invoice.pdf", content_type: "application/pdf", byte_size: doc.length });
     expect(first).not.toHaveProperty("base_url");
-    expect(first.data_url).toMatch(/^http:\/\/edge-inbox\.test\/v1\/attachments\/att_[0-9A-Z]+\?expires=\d+&signature=[\w-]+$/);
+    expect(first.data_url).toMatch(/^http:\/\/edge-inbox\.test\/v1\/attachments\/att_[0-9A-Z]+\?expires=\d+&signature=[\w-]+&shard=SHARD_\w+$/);
 
     const got = await download(first.data_url);
     expect(got.response.status).toBe(200);

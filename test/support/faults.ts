@@ -9,8 +9,8 @@ type FailingD1 = D1Database & { over(base: D1Database): D1Database };
 
 /**
  * A D1 binding whose statements fail the way D1 does when the database is unreachable. Given to
- * callWithEnv as `DB`, it stands in for every database (the control database and each shard), each
- * statement it lets through going to the database it replaces.
+ * callWithEnv as `DB`, it stands in for every shard database (where an account's rows are), each
+ * statement it lets through going to the shard it replaces; the control database keeps working.
  */
 export function failingD1(failWhen: (sql: string) => boolean = () => true, base: D1Database = env.SHARD_1): FailingD1 {
   const fail = async () => {
@@ -58,12 +58,12 @@ export async function callWithEnv(
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined, text };
 }
 
-/** A `DB` replacement stands in for the control database and every shard (see failingD1). */
+/** A `DB` replacement stands in for every shard database (see failingD1). */
 function withDatabases(bindings: Env & { DB?: D1Database }): Env {
   const { DB, ...rest } = bindings;
   if (!DB) return rest;
   const replace = (base: D1Database) => ("over" in DB ? (DB as FailingD1).over(base) : DB);
-  const databases = Object.fromEntries(["CONTROL", ...shardNames(env)].map((name) => [name, replace((env as unknown as Record<string, D1Database>)[name]!)]));
+  const databases = Object.fromEntries(shardNames(env).map((name) => [name, replace((env as unknown as Record<string, D1Database>)[name]!)]));
   return { ...rest, ...databases } as Env;
 }
 
