@@ -14,6 +14,7 @@ export { RateLimitObject } from "./rate-limit/object";
 export { RecoveryObject } from "./recovery/object";
 export { ErasureObject } from "./erasure/object";
 export { RealtimeObject } from "./realtime/object";
+export { MoveObject } from "./moves/object";
 
 const app = buildApp();
 

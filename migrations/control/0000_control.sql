@@ -4,6 +4,7 @@ CREATE TABLE `accounts` (
 	`rate_limits` text,
 	`created_at` integer NOT NULL,
 	`shard` text NOT NULL,
+	`move_from` text,
 	`move_to` text,
 	`move_state` text,
 	`move_cursor` text,

@@ -13,14 +13,15 @@ const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
 const oneOf = (name: string, column: string, values: readonly string[]) =>
   check(name, sql.raw(`${column} IN (${values.map((value) => `'${value}'`).join(", ")})`));
 
-export const SHARD_ACCOUNT_STATES = ["active", "frozen", "moved"] as const;
+export const SHARD_ACCOUNT_STATES = ["active", "copying", "frozen", "moved"] as const;
 export type ShardAccountState = (typeof SHARD_ACCOUNT_STATES)[number];
 
 /**
  * The shard's copy of an account: only what the shard's foreign keys and its routing check need (the name
- * and limits are the control database's). `state` fences a move: 'frozen' while the account's last rows are
- * copied (writes answer 503 account_moving), 'moved' once the directory points elsewhere (an isolate whose
- * cached directory entry still names this shard re-reads it).
+ * and limits are the control database's). `state` drives a move out of this shard (docs/scaling.md): while
+ * 'copying', triggers (src/db/moves.sql) log every change of the account's rows in move_changes; 'frozen'
+ * (the switch) and 'moved' make those triggers refuse any write of them, whoever the writer (a request, a
+ * queue consumer, an alarm), and a request routed by a stale directory entry re-reads the directory.
  */
 export const accounts = sqliteTable(
   "accounts",
@@ -651,4 +652,20 @@ export const searchDocuments = sqliteTable(
     accountId: text("account_id").notNull(),
   },
   (t) => [uniqueIndex("search_documents_message").on(t.messageId)],
+);
+
+/**
+ * The change log of an account being moved out of this shard: its triggers (src/db/moves.sql) write one row
+ * per changed row while the account is 'copying'; the switch copies (or deletes) exactly those rows again.
+ */
+export const moveChanges = sqliteTable(
+  "move_changes",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    accountId: text("account_id").notNull(),
+    tableName: text("table_name").notNull(),
+    /** JSON array of the row's key columns' values (MOVED_TABLES in src/moves/tables.ts). */
+    rowKey: text("row_key").notNull(),
+  },
+  (t) => [index("move_changes_account").on(t.accountId, t.seq)],
 );

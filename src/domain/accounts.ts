@@ -8,6 +8,8 @@ import { ApiError } from "../errors/problem";
 import { parseOverrides, limitsChanged, type RateLimits } from "../rate-limit/object";
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
+import { beginMove } from "../moves/move";
+import { moveObject } from "../moves/object";
 import { mintToken, type IssuedToken } from "./tokens";
 import { toUser, type User } from "./users";
 
@@ -131,6 +133,24 @@ export async function updateAccount(env: WorkerEnv, accountId: string, patch: Ac
   if (!row) throw new ApiError("account_not_found", `No account with id '${accountId}' exists.`);
   if (patch.rate_limits !== undefined) await limitsChanged(env, accountId);
   return toAccount(env, row, true);
+}
+
+/**
+ * The operator moves an account to another shard (docs/scaling.md): the move runs in the background in
+ * bounded steps; the account shows `moving` until it is done. Asking again for the same target while it
+ * runs changes nothing; another target, or a move while one runs, is 409 invalid_state.
+ */
+export async function moveAccount(env: WorkerEnv, accountId: string, to: string): Promise<Account> {
+  if (!isShard(env, to)) throw new ApiError("shard_not_found", `No shard is called '${to}'; the shards are ${shardNames(env).join(", ")} (GET /v1/shards).`);
+  const row = await readAccountRow(env, accountId);
+  if (row.moveState) {
+    if (row.moveTo === to) return toAccount(env, row, true);
+    throw new ApiError("invalid_state", `The account is already moving to ${row.moveTo}; wait until it is done (GET /v1/accounts/${accountId}).`);
+  }
+  if (row.shard === to) throw new ApiError("invalid_state", `The account is on ${to} already.`);
+  await beginMove(env, row, to);
+  await moveObject(env, accountId).start(accountId);
+  return getAccount(env, accountId, true);
 }
 
 export type Shard = { name: string; accounts: number; size_bytes: number; migration: string | null };

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { shardEnv, shardNames } from "../db/shards";
 import type { WorkerEnv } from "../env";
 import { faults } from "../faults";
+import { armMoves } from "../moves/object";
 import { recover } from "./recover";
 
 /** How often recovery runs. Short, so a restarted `npm start` delivers what its queue lost within a minute or two. */
@@ -38,6 +39,8 @@ export class RecoveryObject extends DurableObject<WorkerEnv> {
     if (shard === undefined) return;
     try {
       const report = await recover(shardEnv(this.env, shard));
+      // Moves are the control database's: the first shard's recovery keeps them going.
+      if (shard === shardNames(this.env)[0]) await armMoves(this.env);
       if (Object.values(report).some((value) => value > 0)) console.log(JSON.stringify({ level: "info", message: "recovery", shard, ...report }));
     } catch (error) {
       console.error(JSON.stringify({ level: "error", message: "recovery failed; it runs again at the next alarm", error: String(error) }));

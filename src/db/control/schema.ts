@@ -22,7 +22,8 @@ export const accounts = sqliteTable(
     createdAt: integer("created_at").notNull(),
     /** The shard binding (SHARD_…) whose database holds every row the account owns. */
     shard: text("shard").notNull(),
-    /** While a move runs: the shard it goes to, and its phase. */
+    /** While a move runs: the shard it comes from and goes to (`shard` names the one serving it), and its phase. */
+    moveFrom: text("move_from"),
     moveTo: text("move_to"),
     moveState: text("move_state").$type<MoveState>(),
     /** The move's progress: the table and the last id copied or deleted (bounded steps). */

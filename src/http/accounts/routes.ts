@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { createAccount, getAccount, listShards, updateAccount } from "../../domain/accounts";
+import { createAccount, getAccount, listShards, moveAccount, updateAccount } from "../../domain/accounts";
 import { authenticated, checkAccountUser, platformOnly } from "../auth";
 import type { AppEnv } from "../context";
 import { idempotent } from "../idempotency";
@@ -147,6 +147,25 @@ const listShardsRoute = createRoute({
   responses: { 200: jsonResponse(z.object({ data: z.array(ShardSchema) }).openapi("ShardList"), "Every shard"), ...errorResponses(403) },
 });
 
+const moveAccountRoute = createRoute({
+  middleware: [idempotent(platformOnly)] as const,
+  method: "post",
+  path: "/v1/accounts/{account_id}/move",
+  operationId: "moveAccount",
+  tags: ["Accounts"],
+  summary: "Move an account to another shard (platform token)",
+  description:
+    "Operator only (PLATFORM_TOKEN). Copies the account's rows to the shard, switches the directory and deletes the old rows, in bounded steps in the background (docs/scaling.md). " +
+    "The account shows `moving` until it is done. Reads keep working throughout; writes answer 503 `account_moving` with Retry-After only during the switch itself.",
+  security: platformSecurity,
+  request: {
+    headers: IdempotencyKeyHeader,
+    params: AccountParams,
+    body: jsonBody(z.strictObject({ shard: z.string().min(1).max(64).openapi({ example: "SHARD_2" }) }).openapi("AccountMove")),
+  },
+  responses: { 202: jsonResponse(AccountSchema, "The move started (or was already running to that shard)"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+});
+
 export const accountRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createAccountRoute, async (c) => {
     const created = await createAccount(c.env, c.req.valid("json"));
@@ -156,6 +175,7 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
     return c.json(await getAccount(c.env, c.req.valid("param").account_id, authenticated(c).kind === "platform"), 200);
   })
   .openapi(listShardsRoute, async (c) => c.json({ data: await listShards(c.env) }, 200))
+  .openapi(moveAccountRoute, async (c) => c.json(await moveAccount(c.env, c.req.valid("param").account_id, c.req.valid("json").shard), 202))
   .openapi(updateAccountRoute, async (c) => {
     return c.json(await updateAccount(c.env, c.req.valid("param").account_id, c.req.valid("json")), 200);
   });
