@@ -2,7 +2,7 @@ import { count, eq } from "drizzle-orm";
 import { database, sentWrite } from "../db/client";
 import { accounts as controlAccounts, type MoveState } from "../db/control/schema";
 import { accounts, apiTokens, users } from "../db/schema";
-import { controlDatabase, isShard, remember, shardEnv, shardNames, shardVersion } from "../db/shards";
+import { checkShardVersion, controlDatabase, isShard, remember, shardEnv, shardNames, shardVersion } from "../db/shards";
 import { config, type WorkerEnv } from "../env";
 import { ApiError } from "../errors/problem";
 import { parseOverrides, limitsChanged, type RateLimits } from "../rate-limit/object";
@@ -60,6 +60,7 @@ export async function createAccount(env: WorkerEnv, input: NewAccount): Promise<
     deletedAt: null,
   };
   const { issued, row } = await mintToken({ accountId, kind: "user", userId: user.id }, now);
+  await checkShardVersion(shardEnv(env, shard));
   const db = database(shardEnv(env, shard));
   await sentWrite(db.batch([db.insert(accounts).values({ id: accountId, createdAt: now }), db.insert(users).values(user), db.insert(apiTokens).values(row)]));
   await sentWrite(controlDatabase(env).insert(controlAccounts).values({ id: accountId, name: input.name, createdAt: now, shard, updatedAt: now }));
@@ -148,6 +149,7 @@ export async function moveAccount(env: WorkerEnv, accountId: string, to: string)
     throw new ApiError("invalid_state", `The account is already moving to ${row.moveTo}; wait until it is done (GET /v1/accounts/${accountId}).`);
   }
   if (row.shard === to) throw new ApiError("invalid_state", `The account is on ${to} already.`);
+  await checkShardVersion(shardEnv(env, to));
   await beginMove(env, row, to);
   await moveObject(env, accountId).start(accountId);
   return getAccount(env, accountId, true);
