@@ -20,6 +20,8 @@ import type { AppEnv } from "./http/context";
 import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
+import { sessionRoutes } from "./http/session/routes";
+import { consoleRoutes } from "./http/system/console";
 import { webhookEndpointRoutes } from "./http/webhook-endpoints/routes";
 import { describeWebhooks } from "./http/webhooks";
 import { timed, validation } from "./http/phases";
@@ -64,6 +66,8 @@ export function buildApp() {
   app.route("/", webhookEndpointRoutes);
   app.route("/", attachmentRoutes);
   app.route("/", realtimeRoutes);
+  app.route("/", sessionRoutes);
+  app.route("/", consoleRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -74,6 +78,12 @@ export function buildApp() {
     type: "http",
     scheme: "bearer",
     description: "The operator's PLATFORM_TOKEN (a Worker secret): creates and configures accounts.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "sessionCookie", {
+    type: "apiKey",
+    in: "cookie",
+    name: "edge_inbox_session",
+    description: "The console's session (POST /v1/session). Changes made with it also need the session's csrf_token in X-CSRF-Token.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "realtimeTicket", {
     type: "apiKey",
@@ -152,6 +162,10 @@ const API_TAGS = [
   {
     name: "Attachments",
     description: "Stored files: the signed, expiring data_url links that messages carry. No token: the signature is the permission.",
+  },
+  {
+    name: "Console sessions",
+    description: "Signing in to the web console at /app: email and password, one-time sign-in and invite links, sign-out, password change. The session cookie then works on every route a user token does.",
   },
   {
     name: "Webhooks",
