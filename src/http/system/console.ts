@@ -10,6 +10,7 @@ const page = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>edge-inbox</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/app/console.css">
 </head>
 <body>
