@@ -92,4 +92,7 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById("app")!);
+const root = document.getElementById("app")!;
+// The page's "Loading…" placeholder goes; render() would keep nodes it did not create.
+root.textContent = "";
+render(<App />, root);

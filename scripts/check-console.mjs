@@ -114,6 +114,7 @@ try {
   if (!secret?.startsWith("whsec_") || !identifier || !curl.includes(identifier)) throw new Error("the new inbox's secret, identifier or curl is missing");
   await page.getByRole("button", { name: "Send test event" }).click();
   await page.getByRole("status").filter({ hasText: "Delivered" }).waitFor();
+  await page.evaluate(() => window.scrollTo(0, 0));
   await shot(page, "add-inbox-result");
   step("created the inbox; the test event was delivered");
 
@@ -162,7 +163,6 @@ try {
   await page.getByRole("button", { name: "Reopen" }).waitFor();
   await page.locator(".status-resolved").waitFor();
   step("private note and resolve");
-  await page.getByRole("link", { name: "← Conversations" }).click().catch(() => {});
   await page.goto(`${service.url}/app/conversations?status=resolved`);
   await page.getByRole("link", { name: /First Customer/ }).waitFor();
   await shot(page, "conversations");
@@ -180,10 +180,12 @@ try {
   await agentPage.getByRole("button", { name: "Set password and sign in" }).click();
   await agentPage.getByRole("heading", { name: "Conversations" }).waitFor();
   await agentPage.getByText("Live", { exact: true }).waitFor();
+  step("agent signed in through the invite");
   const say = (inbox, name, content) =>
     api("POST", `/v1/inboxes/${inbox}/messages`, service.adminToken, { contact: { source_id: name.toLowerCase().replace(/ /g, "-"), name }, content });
   await say(identifier, "Hidden Person", "A question for the website team");
   await say(members.identifier, "Visible Person", "A question for support");
+  step("messages sent");
   await agentPage.getByRole("link", { name: /Visible Person/ }).waitFor();
   if ((await agentPage.getByText("Hidden Person").count()) > 0) throw new Error("the agent saw a conversation of an inbox they are not a member of");
   if ((await agentPage.getByRole("link", { name: "Inboxes" }).count()) > 0) throw new Error("an agent was shown the administrators' settings");

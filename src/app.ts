@@ -72,7 +72,8 @@ export function buildApp() {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
-    description: "A user token, or an inbox token on the integrator routes of its inbox (/v1/inboxes/…).",
+    description:
+      "A user token, or an inbox token on the integrator routes of its inbox (/v1/inboxes/…). In the web console the session cookie (sessionCookie) stands in for the user's token on every route a user token may call.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "platformToken", {
     type: "http",

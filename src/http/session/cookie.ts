@@ -32,11 +32,13 @@ export function requireSameOrigin(c: Context<AppEnv>): void {
 export async function sessionCaller(c: Context<AppEnv>): Promise<Caller | null> {
   const secret = getCookie(c, SESSION_COOKIE);
   if (!secret) return null;
+  // Signing in acts for nobody yet, whatever cookie the browser still holds.
+  if (c.req.method === "POST" && SESSION_ENTRY_PATHS.has(c.req.path)) return null;
   const session = await resolveSession(c.env, secret);
   // An ended session is no credential: routes answer 401 as for a request without one.
   if (!session) return null;
   c.set("session", session);
-  if (!SAFE_METHODS.has(c.req.method) && !(c.req.method === "POST" && SESSION_ENTRY_PATHS.has(c.req.path))) {
+  if (!SAFE_METHODS.has(c.req.method)) {
     const sent = c.req.header(CSRF_HEADER);
     if (!sent || !(await secretsEqual(sent, session.csrfToken))) {
       throw new ApiError("csrf_token_invalid", "Send the session's csrf_token (from GET /v1/session) in the X-CSRF-Token header, or use a bearer token.");

@@ -6,13 +6,23 @@ import { config } from "../../env";
 import { ApiError } from "../../errors/problem";
 import { accountUser } from "../auth";
 import type { AppContext, AppEnv } from "../context";
-import { bearerSecurity, errorResponses, jsonBody, jsonResponse } from "../openapi";
+import type { MiddlewareHandler } from "hono";
+import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse } from "../openapi";
+import { idempotent } from "../idempotency";
 import { AccountParams, AccountUserParams, UserSchema } from "../users/schemas";
 import { clearSessionCookie, requireSameOrigin, setSessionCookie } from "./cookie";
 
 const tags = ["Console sessions"];
 const sessionSecurity = [{ sessionCookie: [] }];
+/**
+ * The session's own operations (who am I, sign out, change password) are declared without a security
+ * requirement: they need no token, answer 401 `unauthorized` without a live session cookie, and serve
+ * whoever the cookie names, so there is no tenant in their path.
+ */
 const noSecurity: Record<string, string[]>[] = [];
+/** Sign-in and link redemption are open to anyone; the Idempotency-Key is validated, and nothing is stored for an anonymous caller. */
+const anyone: MiddlewareHandler<AppEnv> = async (_c, next) => next();
+const COOKIE_ONLY = " Works with the console's session cookie only (a bearer token is not a session): without a live one, 401 `unauthorized`.";
 
 const Password = z.string().min(PASSWORD_MIN_LENGTH).max(PASSWORD_MAX_LENGTH).openapi({ example: "correct horse battery staple" });
 
@@ -41,6 +51,7 @@ const sessionCreated = {
 };
 
 const signInRoute = createRoute({
+  middleware: [idempotent(anyone)] as const,
   method: "post",
   path: "/v1/session",
   operationId: "signIn",
@@ -49,6 +60,7 @@ const signInRoute = createRoute({
   summary: "Sign in to the console with email and password",
   description: `Opens a session (7 days) behind an HttpOnly cookie. Failed attempts are limited per email (5) and per account (50) over 15 minutes: past that, 429. A person whose email is in several accounts sends account_id. Passwords are ${PASSWORD_MIN_LENGTH}–${PASSWORD_MAX_LENGTH} characters.`,
   request: {
+    headers: IdempotencyKeyHeader,
     body: jsonBody(
       z
         .strictObject({
@@ -67,9 +79,9 @@ const getSessionRoute = createRoute({
   path: "/v1/session",
   operationId: "getSession",
   tags,
-  security: sessionSecurity,
+  security: noSecurity,
   summary: "Who is signed in, and the CSRF token",
-  description: "The console reads this on load. 401 without a live session cookie.",
+  description: "The console reads this on load." + COOKIE_ONLY,
   responses: { 200: jsonResponse(SessionSchema, "The session"), ...errorResponses() },
 });
 
@@ -78,13 +90,14 @@ const signOutRoute = createRoute({
   path: "/v1/session",
   operationId: "signOut",
   tags,
-  security: sessionSecurity,
+  security: noSecurity,
   summary: "Sign out (ends this session)",
-  description: "Ends the session and clears its cookie; its realtime stream closes. Needs X-CSRF-Token.",
+  description: "Ends the session and clears its cookie; its realtime stream closes. Needs X-CSRF-Token." + COOKIE_ONLY,
   responses: { 204: { description: "Signed out" }, ...errorResponses(403) },
 });
 
 const redeemLinkRoute = createRoute({
+  middleware: [idempotent(anyone)] as const,
   method: "post",
   path: "/v1/session/links",
   operationId: "redeemSignInLink",
@@ -92,11 +105,12 @@ const redeemLinkRoute = createRoute({
   security: noSecurity,
   summary: "Sign in with a one-time sign-in link",
   description: "The token from a sign-in link (`/app/sign-in#token=…`, e.g. `npm start`'s SIGN_IN_URL). Works once, within 15 minutes.",
-  request: { body: jsonBody(z.strictObject({ token: z.string().min(1).max(200) }).openapi("SignInLinkRedemption")) },
+  request: { headers: IdempotencyKeyHeader, body: jsonBody(z.strictObject({ token: z.string().min(1).max(200) }).openapi("SignInLinkRedemption")) },
   responses: { ...sessionCreated, ...errorResponses(400, 403, 413, 415, 422) },
 });
 
 const acceptInviteRoute = createRoute({
+  middleware: [idempotent(anyone)] as const,
   method: "post",
   path: "/v1/session/invites",
   operationId: "acceptInvite",
@@ -104,24 +118,25 @@ const acceptInviteRoute = createRoute({
   security: noSecurity,
   summary: "Accept an invite: set a password and sign in",
   description: "The token from an invite link (`/app/invite#token=…`). Works once, within 7 days; sets the user's password (ending any other session of theirs).",
-  request: { body: jsonBody(z.strictObject({ token: z.string().min(1).max(200), password: Password }).openapi("InviteAcceptance")) },
+  request: { headers: IdempotencyKeyHeader, body: jsonBody(z.strictObject({ token: z.string().min(1).max(200), password: Password }).openapi("InviteAcceptance")) },
   responses: { ...sessionCreated, ...errorResponses(400, 403, 413, 415, 422) },
 });
 
 const changePasswordRoute = createRoute({
+  middleware: [idempotent(anyone)] as const,
   method: "post",
   path: "/v1/session/password",
   operationId: "changePassword",
   tags,
-  security: sessionSecurity,
+  security: noSecurity,
   summary: "Change your password",
-  description: "Ends every session of the user, then opens a new one for this browser.",
-  request: { body: jsonBody(z.strictObject({ current_password: z.string().min(1).max(PASSWORD_MAX_LENGTH), new_password: Password }).openapi("PasswordChange")) },
+  description: "Ends every session of the user, then opens a new one for this browser. Needs X-CSRF-Token." + COOKIE_ONLY,
+  request: { headers: IdempotencyKeyHeader, body: jsonBody(z.strictObject({ current_password: z.string().min(1).max(PASSWORD_MAX_LENGTH), new_password: Password }).openapi("PasswordChange")) },
   responses: { ...sessionCreated, ...errorResponses(400, 403, 413, 415, 422) },
 });
 
 const inviteRoute = createRoute({
-  middleware: [accountUser("administrator")] as const,
+  middleware: [idempotent(accountUser("administrator"))] as const,
   method: "post",
   path: "/v1/accounts/{account_id}/users/{user_id}/invites",
   operationId: "inviteUser",
@@ -129,12 +144,12 @@ const inviteRoute = createRoute({
   security: [...bearerSecurity, ...sessionSecurity],
   summary: "A one-time invite link for a user to set their password (administrators only)",
   description: "Returns a link valid once, for 7 days. Give it to the person; opening it lets them choose a password and signs them in.",
-  request: { params: AccountUserParams },
+  request: { params: AccountUserParams, headers: IdempotencyKeyHeader },
   responses: { 201: jsonResponse(LinkSchema, "The invite link"), ...errorResponses(403, 404, 422) },
 });
 
 const signInLinkRoute = createRoute({
-  middleware: [accountUser()] as const,
+  middleware: [idempotent(accountUser())] as const,
   method: "post",
   path: "/v1/accounts/{account_id}/sign_in_links",
   operationId: "createSignInLink",
@@ -142,7 +157,7 @@ const signInLinkRoute = createRoute({
   security: bearerSecurity,
   summary: "A one-time link that signs you in to the console",
   description: "For the user behind the token only; valid once, for 15 minutes. `npm start` prints one for the dev administrator.",
-  request: { params: AccountParams },
+  request: { params: AccountParams, headers: IdempotencyKeyHeader },
   responses: { 201: jsonResponse(LinkSchema, "The sign-in link"), ...errorResponses(403, 404, 422) },
 });
 
