@@ -1,6 +1,11 @@
 // The console's sessions through the API: invites, sign-in, the cookie, CSRF, rate limits, revocation.
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { acceptInvite, issueLink, LINK_TTL_MS } from "../../src/domain/invites";
+import { resolveSession, SESSION_TTL_MS } from "../../src/domain/sessions";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
+import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
+import { isClient, openSocket } from "../support/realtime";
 
 const PASSWORD = "a long enough password";
 
@@ -40,6 +45,13 @@ describe("console sessions", () => {
     expect(setCookie).toMatch(/Secure/); // edge-inbox.test is not loopback
     expect(accepted.body).toMatchObject({ user: { id: user.id }, account_id: account.accountId });
     expectProblem(await api("POST", "/v1/session/invites", { body: { token, password: PASSWORD } }), 401, "invalid_link");
+    // On loopback (npm start, plain http) the browser would drop a Secure cookie: only there it is left off.
+    const local = await exports.default.fetch(
+      new Request("http://127.0.0.1:8787/v1/session", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: accepted.body.user.email, password: PASSWORD }) }),
+    );
+    expect(local.status).toBe(201);
+    expect(local.headers.get("set-cookie")).toMatch(/HttpOnly/);
+    expect(local.headers.get("set-cookie")).not.toMatch(/Secure/);
   });
 
   it("the cookie reads the API; changes need the CSRF token; bearer tokens are unaffected", async () => {
@@ -113,5 +125,56 @@ describe("console sessions", () => {
     // An invite is not a sign-in link, and vice versa.
     const agent = await signedInUser(account);
     expectProblem(await api("POST", "/v1/session/links", { body: { token: agent.inviteToken } }), 401, "invalid_link");
+  });
+});
+
+describe("the console's session beyond sign-in", () => {
+  it("opens the agent stream with the cookie (same origin only); sign-out closes it", async () => {
+    const account = await createTestAccount();
+    const admin = await signedInUser(account, "administrator");
+    const path = `/v1/accounts/${account.accountId}/realtime`;
+    const foreign = await openSocket(path, { headers: { cookie: admin.cookie, origin: "https://evil.example" } });
+    expect(isClient(foreign) ? 101 : foreign.status).toBe(403);
+    const client = await openSocket(path, { headers: { cookie: admin.cookie, origin: "http://edge-inbox.test" } });
+    if (!isClient(client)) throw new Error(`upgrade refused: ${client.status} ${JSON.stringify(client.body)}`);
+    await client.next((frame) => frame.event === "ready");
+    const inbox = await createTestInbox(account);
+    const token = await createInboxToken(account, inbox);
+    const sent = await sendMessage(token, inbox, { contact: { source_id: unique("c") }, content: "live?" });
+    await client.next((frame) => frame.event === "message_created" && frame.conversation_id === sent.conversation.id);
+    expect((await api("DELETE", "/v1/session", { headers: { cookie: admin.cookie, "x-csrf-token": admin.csrf } })).status).toBe(204);
+    expect((await client.closed).code).toBe(4001);
+  });
+
+  it("refuses an expired invite and an expired session", async () => {
+    const account = await createTestAccount();
+    const user = await createTestUser(account);
+    const link = await issueLink(env, account.accountId, user.id, "invite");
+    await expect(acceptInvite(env, link.token, PASSWORD, Date.now() + LINK_TTL_MS.invite + 1000)).rejects.toMatchObject({ code: "invalid_link" });
+    // Still unused: it works within its time.
+    const session = await acceptInvite(env, link.token, PASSWORD);
+    expect(await resolveSession(env, session.cookie)).not.toBeNull();
+    expect(await resolveSession(env, session.cookie, Date.now() + SESSION_TTL_MS + 1000)).toBeNull();
+  });
+
+  it("serves the console's page at /app and below, with a strict CSP", async () => {
+    for (const path of ["/app", "/app/conversations/cnv_x", "/app/settings/inboxes"]) {
+      const page = await api("GET", path);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('<script type="module" src="/app/console.js"></script>');
+      expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    }
+  });
+
+  it("the session's own operations refuse bearer tokens and strangers", async () => {
+    const account = await createTestAccount();
+    expectProblem(await api("GET", "/v1/session", { token: account.adminToken }), 401, "unauthorized");
+    expectProblem(await api("GET", "/v1/session", { headers: { cookie: "edge_inbox_session=eis_forged" } }), 401, "unauthorized");
+    expectProblem(await api("DELETE", "/v1/session"), 401, "unauthorized");
+    const agent = await createTestUser(account);
+    // Only administrators invite, and only for their own account.
+    expectProblem(await api("POST", `/v1/accounts/${account.accountId}/users/${agent.id}/invites`, { token: agent.token }), 403, "forbidden");
+    const other = await createTestAccount();
+    expectProblem(await api("POST", `/v1/accounts/${account.accountId}/users/${agent.id}/invites`, { token: other.adminToken }), 404, "account_not_found");
   });
 });
