@@ -31,11 +31,11 @@ export const users = sqliteTable(
     role: text("role").$type<Role>().notNull(),
     // Auto-assignment skips agents who are not available.
     available: integer("available", { mode: "boolean" }).notNull().default(true),
+    createdAt: integer("created_at").notNull(),
+    deletedAt: integer("deleted_at"),
     // The console's password: `pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>` (src/domain/passwords.ts);
     // null until the user sets one through an invite link.
     passwordHash: text("password_hash"),
-    createdAt: integer("created_at").notNull(),
-    deletedAt: integer("deleted_at"),
   },
   (t) => [
     // An email identifies one live user per account; a deleted user frees it.
