@@ -72,6 +72,27 @@ async function api(method, pathname, token, body) {
   return text ? JSON.parse(text) : null;
 }
 
+/** Every control on the page has an accessible name (a label, aria-label or its text). */
+async function expectNamedControls(page, where) {
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll("button, input, select, textarea, a[href]")]
+      .filter((el) => el.offsetParent !== null || el.getClientRects().length > 0)
+      .filter((el) => {
+        const labelled = el.getAttribute("aria-label") || (el.labels && [...el.labels].some((l) => l.textContent.trim()));
+        const text = el.textContent.trim();
+        return !labelled && !(el.tagName === "BUTTON" || el.tagName === "A" ? text : "");
+      })
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+  if (unnamed.length) throw new Error(`${where}: controls without an accessible name: ${unnamed.join(" | ")}`);
+}
+
+/** Nothing wider than the viewport (no sideways scrolling on a phone). */
+async function expectNoHorizontalScroll(page, where) {
+  const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+  if (scroll > width) throw new Error(`${where}: the page is ${scroll}px wide in a ${width}px viewport`);
+}
+
 async function shot(page, name) {
   if (!screenshots) return;
   mkdirSync(shotsDir, { recursive: true });
@@ -158,6 +179,7 @@ try {
   await page.getByRole("button", { name: "Send", exact: true }).click();
   await page.locator(".message.note").filter({ hasText: "premium plan" }).waitFor();
   await page.getByRole("button", { name: "Reply", exact: true }).click();
+  await expectNamedControls(page, "conversation");
   await shot(page, "conversation");
   await page.getByRole("button", { name: "Resolve" }).click();
   await page.getByRole("button", { name: "Reopen" }).waitFor();
@@ -166,6 +188,35 @@ try {
   await page.goto(`${service.url}/app/conversations?status=resolved`);
   await page.getByRole("link", { name: /First Customer/ }).waitFor();
   await shot(page, "conversations");
+
+  // 5b. The inbox's page: the delivery log shows the reply, replay since works; Users and Automation render and act.
+  await page.getByRole("link", { name: "Inboxes" }).click();
+  await page.getByRole("link", { name: "Website" }).click();
+  await page.getByRole("heading", { name: "Delivery log" }).waitFor();
+  await page.getByRole("cell", { name: "message_created" }).first().waitFor();
+  const anHourAgo = new Date(Date.now() - 3600_000 - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await page.getByLabel("Replay since").fill(anHourAgo);
+  await page.getByRole("button", { name: "Replay", exact: true }).click();
+  await page.getByRole("status").filter({ hasText: "Replay started." }).waitFor();
+  await expectNamedControls(page, "inbox page");
+  await shot(page, "inbox");
+  await page.getByRole("link", { name: "Users" }).click();
+  await page.getByLabel("Name").fill("Robin Reviewer");
+  await page.getByLabel("Email").fill("robin@dev.local");
+  await page.getByRole("button", { name: "Invite", exact: true }).click();
+  await page.getByTestId("Invite link").filter({ hasText: "/app/invite#token=" }).waitFor();
+  await page.getByRole("cell", { name: "robin@dev.local" }).waitFor();
+  await expectNamedControls(page, "users page");
+  await page.getByRole("link", { name: "Automation" }).click();
+  await page.getByRole("button", { name: "Add rule" }).click();
+  await page.getByText("Label refunds").waitFor();
+  const enabled = page.getByRole("checkbox", { name: "Enabled" });
+  await enabled.click();
+  await until("the rule to be disabled", async () => !(await enabled.isChecked()));
+  await page.getByRole("button", { name: "Run trace" }).click();
+  await page.getByText("No runs yet.").waitFor();
+  await expectNamedControls(page, "automation page");
+  step("inbox page (delivery log, replay), users (invite), automation (add, disable, trace)");
 
   // 6. An agent who is not a member of "Website" never sees its conversations (list nor live).
   const members = await api("POST", `/v1/accounts/${service.accountId}/inboxes`, service.adminToken, { name: "Support", webhook_url: null });
@@ -199,7 +250,11 @@ try {
   await agentPage.getByRole("link", { name: /Visible Person/ }).click();
   await agentPage.getByRole("textbox", { name: "Reply" }).waitFor();
   await agentPage.getByRole("link", { name: "← Conversations" }).waitFor();
+  await expectNoHorizontalScroll(agentPage, "conversation at 390×844");
   await shot(agentPage, "conversation-phone");
+  await agentPage.getByRole("link", { name: "← Conversations" }).click();
+  await agentPage.getByRole("tab", { name: /All/ }).waitFor();
+  await expectNoHorizontalScroll(agentPage, "conversation list at 390×844");
   await agentContext.close();
 
   // 8. A failed sign-in shows the API's detail; a spent invite link is refused.
@@ -225,6 +280,9 @@ try {
   if (pageErrors.length) throw new Error(`the console threw: ${pageErrors.join("; ")}`);
 } catch (error) {
   failed = true;
+  // What the browser showed when it failed, for the log reader.
+  for (const context of browser?.contexts() ?? []) for (const open of context.pages()) await open.screenshot({ path: path.join(tmpdir(), "check-console-failure.png") }).catch(() => {});
+  console.error(`check-console: the last page is in ${path.join(tmpdir(), "check-console-failure.png")}`);
   console.error("check-console failed:", error);
   if (service) console.error(service.output().split("\n").slice(-30).join("\n"));
 } finally {

@@ -20,8 +20,8 @@ const EXAMPLE = JSON.stringify(
   {
     name: "Label refunds",
     event_name: "message_created",
-    conditions: [{ attribute: "content", filter_operator: "contains", values: ["refund"] }],
-    actions: [{ action_name: "add_label", action_params: ["refund"] }],
+    conditions: [{ attribute: "content", operator: "contains", values: ["refund"] }],
+    actions: [{ name: "add_label", params: ["refund"] }],
   },
   null,
   2,

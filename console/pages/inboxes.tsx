@@ -316,7 +316,7 @@ export function InboxPage({ inboxId }: { inboxId: string }) {
                 <td>{d.last_status_code ?? d.last_error ?? "—"}</td>
                 <td>{when(d.created_at)}</td>
                 <td>
-                  {d.state !== "pending" && (
+                  {d.state === "failed" && (
                     <button type="button" aria-label={`Retry delivery ${d.id}`} onClick={() => doing("Retry queued.", async () => (await call("POST", `${path}/deliveries/${d.id}/retry`), await loadDeliveries()))}>
                       Retry
                     </button>
