@@ -43,7 +43,11 @@ export async function call<T = any>(method: string, path: string, body?: unknown
       parsed && typeof parsed.detail === "string"
         ? parsed
         : { status: response.status, code: "unexpected_response", title: "Unexpected response", detail: `The service answered ${response.status} without details.` };
-    if (response.status === 401 && !options.quiet401 && method === "GET") onSignedOut();
+    // A 401 may come from a request that left before this browser got a new session (a password change):
+    // only a failing session check means the person is signed out.
+    if (response.status === 401 && !options.quiet401) {
+      fetch("/v1/session", { credentials: "same-origin" }).then((check) => check.status === 401 && onSignedOut(), () => {});
+    }
     throw new ApiProblem(problem);
   }
   return parsed as T;

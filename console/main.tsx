@@ -9,6 +9,7 @@ import { ConversationsPage } from "./pages/conversations";
 import { InboxesPage, NewInboxPage, InboxPage } from "./pages/inboxes";
 import { UsersPage } from "./pages/users";
 import { AutomationPage } from "./pages/automation";
+import { AccountPage } from "./pages/account";
 import { ErrorText } from "./ui";
 
 function App() {
@@ -60,6 +61,7 @@ function App() {
   else if ((match = /^\/app\/settings\/inboxes\/([^/]+)$/.exec(path))) page = <InboxPage inboxId={match[1]!} />;
   else if (path === "/app/settings/users") page = <UsersPage />;
   else if (path === "/app/settings/automation") page = <AutomationPage />;
+  else if (path === "/app/account") page = <AccountPage />;
   else if (path === "/app" || path === "/app/sign-in" || path === "") {
     navigate("/app/conversations", true);
     return null;
@@ -81,9 +83,9 @@ function App() {
             </>
           )}
         </nav>
-        <span class="who" title={session.user.email}>
+        <Link class="who" href="/app/account" aria-label={`Your account: ${session.user.name}, ${session.account_name}`}>
           {session.user.name} · {session.account_name}
-        </span>
+        </Link>
         <button type="button" onClick={signOut}>Sign out</button>
       </header>
       <ErrorText error={error} />

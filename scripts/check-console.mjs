@@ -3,7 +3,7 @@
 // Covers the newcomer's path end to end — the printed SIGN_IN_URL → Settings → Inboxes → Add inbox → API →
 // a message sent with the shown curl's values appears live → reply (Ctrl+Enter) → the receiver gets the
 // signed message_created → private note → resolve — then an agent who is not a member of an inbox never
-// seeing its conversations, a failed sign-in, a spent invite link, and the phone layout.
+// seeing its conversations, a failed sign-in, a password change, sign-out, a spent invite link, and the phone layout.
 // `--screenshots` also writes docs/screenshots/*.png.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
@@ -269,13 +269,18 @@ try {
   await strangerPage.getByLabel("Password").fill("alex's long password");
   await strangerPage.getByRole("button", { name: "Sign in" }).click();
   await strangerPage.getByRole("heading", { name: "Conversations" }).waitFor();
+  await strangerPage.getByRole("link", { name: /Your account/ }).click();
+  await strangerPage.getByLabel("Current password").fill("alex's long password");
+  await strangerPage.getByLabel(/New password/).fill("alex's newer password");
+  await strangerPage.getByRole("button", { name: "Change password" }).click();
+  await strangerPage.getByRole("status").filter({ hasText: "Password changed" }).waitFor();
   await strangerPage.getByRole("button", { name: "Sign out" }).click();
   await strangerPage.getByRole("button", { name: "Sign in" }).waitFor();
   await strangerPage.goto(invite.url);
   await strangerPage.getByLabel(/New password/).fill("another long password");
   await strangerPage.getByRole("button", { name: "Set password and sign in" }).click();
   await strangerPage.getByRole("alert").filter({ hasText: "expired or already used" }).waitFor();
-  step("sign-in failure, sign-out and a spent invite are shown");
+  step("sign-in failure, password change, sign-out and a spent invite are shown");
   await stranger.close();
   if (pageErrors.length) throw new Error(`the console threw: ${pageErrors.join("; ")}`);
 } catch (error) {
