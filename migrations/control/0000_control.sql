@@ -19,3 +19,19 @@ CREATE TABLE `inbox_directory` (
 	`identifier` text PRIMARY KEY NOT NULL,
 	`account_id` text NOT NULL
 );
+--> statement-breakpoint
+CREATE TABLE `sign_in_emails` (
+	`email` text NOT NULL,
+	`account_id` text NOT NULL,
+	PRIMARY KEY(`email`, `account_id`)
+);
+--> statement-breakpoint
+CREATE TABLE `sign_in_failures` (
+	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+	`email` text NOT NULL,
+	`account_id` text,
+	`at` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX `sign_in_failures_email` ON `sign_in_failures` (`email`,`at`);--> statement-breakpoint
+CREATE INDEX `sign_in_failures_account` ON `sign_in_failures` (`account_id`,`at`);

@@ -6,6 +6,7 @@ CREATE TABLE `move_changes` (
 );
 --> statement-breakpoint
 CREATE INDEX `move_changes_account` ON `move_changes` (`account_id`,`seq`);--> statement-breakpoint
+ALTER TABLE `accounts` ADD `state` text DEFAULT 'active' NOT NULL;--> statement-breakpoint
 -- From src/db/moves.sql (generated; keep identical):
 CREATE TRIGGER move_users_insert AFTER INSERT ON users WHEN (SELECT state FROM accounts WHERE id = new.account_id) <> 'active'
 BEGIN
@@ -300,4 +301,32 @@ END;
 CREATE TRIGGER move_contact_erasures_delete AFTER DELETE ON contact_erasures WHEN (SELECT state FROM accounts WHERE id = old.account_id) = 'copying'
 BEGIN
   INSERT INTO move_changes (account_id, table_name, row_key) SELECT old.account_id, 'contact_erasures', json_array(old.id) WHERE (SELECT state FROM accounts WHERE id = old.account_id) = 'copying';
+END;
+CREATE TRIGGER move_sessions_insert AFTER INSERT ON sessions WHEN (SELECT state FROM accounts WHERE id = new.account_id) <> 'active'
+BEGIN
+  SELECT RAISE(ABORT, 'account_moving: the account is switching to another shard') WHERE (SELECT state FROM accounts WHERE id = new.account_id) IN ('frozen', 'moved');
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT new.account_id, 'sessions', json_array(new.id) WHERE (SELECT state FROM accounts WHERE id = new.account_id) = 'copying';
+END;
+CREATE TRIGGER move_sessions_update AFTER UPDATE ON sessions WHEN (SELECT state FROM accounts WHERE id = new.account_id) <> 'active'
+BEGIN
+  SELECT RAISE(ABORT, 'account_moving: the account is switching to another shard') WHERE (SELECT state FROM accounts WHERE id = new.account_id) IN ('frozen', 'moved');
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT new.account_id, 'sessions', json_array(new.id) WHERE (SELECT state FROM accounts WHERE id = new.account_id) = 'copying';
+END;
+CREATE TRIGGER move_sessions_delete AFTER DELETE ON sessions WHEN (SELECT state FROM accounts WHERE id = old.account_id) = 'copying'
+BEGIN
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT old.account_id, 'sessions', json_array(old.id) WHERE (SELECT state FROM accounts WHERE id = old.account_id) = 'copying';
+END;
+CREATE TRIGGER move_sign_in_links_insert AFTER INSERT ON sign_in_links WHEN (SELECT state FROM accounts WHERE id = new.account_id) <> 'active'
+BEGIN
+  SELECT RAISE(ABORT, 'account_moving: the account is switching to another shard') WHERE (SELECT state FROM accounts WHERE id = new.account_id) IN ('frozen', 'moved');
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT new.account_id, 'sign_in_links', json_array(new.token_hash) WHERE (SELECT state FROM accounts WHERE id = new.account_id) = 'copying';
+END;
+CREATE TRIGGER move_sign_in_links_update AFTER UPDATE ON sign_in_links WHEN (SELECT state FROM accounts WHERE id = new.account_id) <> 'active'
+BEGIN
+  SELECT RAISE(ABORT, 'account_moving: the account is switching to another shard') WHERE (SELECT state FROM accounts WHERE id = new.account_id) IN ('frozen', 'moved');
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT new.account_id, 'sign_in_links', json_array(new.token_hash) WHERE (SELECT state FROM accounts WHERE id = new.account_id) = 'copying';
+END;
+CREATE TRIGGER move_sign_in_links_delete AFTER DELETE ON sign_in_links WHEN (SELECT state FROM accounts WHERE id = old.account_id) = 'copying'
+BEGIN
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT old.account_id, 'sign_in_links', json_array(old.token_hash) WHERE (SELECT state FROM accounts WHERE id = old.account_id) = 'copying';
 END;

@@ -11,7 +11,7 @@ import { iso } from "../core/time";
 import { beginMove } from "../moves/move";
 import { moveObject } from "../moves/object";
 import { mintToken, type IssuedToken } from "./tokens";
-import { toUser, type User } from "./users";
+import { listSignInEmail, toUser, type User } from "./users";
 
 export type NewAccount = { name: string; administrator: { name: string; email: string }; shard?: string };
 
@@ -58,6 +58,7 @@ export async function createAccount(env: WorkerEnv, input: NewAccount): Promise<
     available: true,
     createdAt: now,
     deletedAt: null,
+    passwordHash: null,
   };
   const { issued, row } = await mintToken({ accountId, kind: "user", userId: user.id }, now);
   await checkShardVersion(shardEnv(env, shard));
@@ -65,6 +66,7 @@ export async function createAccount(env: WorkerEnv, input: NewAccount): Promise<
   await sentWrite(db.batch([db.insert(accounts).values({ id: accountId, createdAt: now }), db.insert(users).values(user), db.insert(apiTokens).values(row)]));
   await sentWrite(controlDatabase(env).insert(controlAccounts).values({ id: accountId, name: input.name, createdAt: now, shard, updatedAt: now }));
   remember(accountId, shard);
+  await listSignInEmail(env, accountId, user.email);
   return {
     account: { id: accountId, name: input.name, created_at: new Date(now).toISOString(), shard },
     user: toUser(user),

@@ -18,6 +18,12 @@ export async function shardForPath(env: WorkerEnv, path: string, query: (name: s
   return checked(shardEnv(env, shard ?? defaultShard(env)));
 }
 
+/** The bindings of an account's shard (the first shard for an unknown account, where nothing is found). */
+export async function shardForAccount(env: WorkerEnv, accountId: string | null): Promise<Bindings> {
+  const shard = accountId === null ? null : await shardOfAccount(env, accountId);
+  return checked(shardEnv(env, shard ?? defaultShard(env)));
+}
+
 async function checked(routed: Bindings): Promise<Bindings> {
   await checkShardVersion(routed);
   return routed;

@@ -1,10 +1,11 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { shardForPath } from "../domain/routing";
+import { shardForAccount, shardForPath } from "../domain/routing";
 import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
 import { safeDecode } from "./path";
+import { sessionAccountOf, sessionCaller } from "./session/cookie";
 
 /** Resolves the bearer token once per request; each route then declares what it needs with a guard below. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -26,8 +27,11 @@ export const reauthenticate = (c: Context<AppEnv>) => resolveRequestCaller(c);
 async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const header = c.req.header("authorization");
   if (!header) {
-    c.set("caller", null);
-    c.env = await shardForPath(c.env, c.req.path, (name) => c.req.query(name));
+    // The console: a session cookie names its account, whose shard serves the request and acts as its user
+    // (src/http/session/cookie.ts checks CSRF on changes); without one the URL says where to look.
+    const sessionAccount = sessionAccountOf(c);
+    c.env = sessionAccount ? await shardForAccount(c.env, sessionAccount) : await shardForPath(c.env, c.req.path, (name) => c.req.query(name));
+    c.set("caller", await sessionCaller(c));
     return;
   }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -40,6 +40,8 @@ export const MOVED_TABLES: MovedTable[] = [
   { name: "realtime_tickets", key: ["ticket_hash"], account: byAccount },
   { name: "conversation_reads", key: ["conversation_id", "user_id"], account: byAccount },
   { name: "contact_erasures", key: ["id"], account: byAccount },
+  { name: "sessions", key: ["id"], account: byAccount },
+  { name: "sign_in_links", key: ["token_hash"], account: byAccount },
 ];
 
 /** Tables a move never copies: the shard's own bookkeeping, and rows its triggers derive (search). */

@@ -2,7 +2,7 @@
 // themselves and where each one lives. Everything an account owns is in its shard (src/db/schema.ts).
 // migrations/control/*.sql are generated from this file (`npm run db:generate`); `npm run db:check` compares them.
 import { sql } from "drizzle-orm";
-import { check, index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { check, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
 
@@ -46,3 +46,29 @@ export const inboxDirectory = sqliteTable("inbox_directory", {
   identifier: text("identifier").primaryKey(),
   accountId: text("account_id").notNull(),
 });
+
+/**
+ * Which accounts have a live user with an email: the console's sign-in (email and password) asks it for the
+ * one account — and so the one shard — to check, instead of every shard. Kept by the user writes.
+ */
+export const signInEmails = sqliteTable(
+  "sign_in_emails",
+  {
+    email: text("email").notNull(),
+    accountId: text("account_id").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.email, t.accountId] })],
+);
+
+/** Failed sign-ins, counted per email and per account over a window to refuse password guessing (across shards). */
+export const signInFailures = sqliteTable(
+  "sign_in_failures",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    email: text("email").notNull(),
+    // Null when the email matches no user (the per-email limit still applies).
+    accountId: text("account_id"),
+    at: integer("at").notNull(),
+  },
+  (t) => [index("sign_in_failures_email").on(t.email, t.at), index("sign_in_failures_account").on(t.accountId, t.at)],
+);

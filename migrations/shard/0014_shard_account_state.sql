@@ -1,1 +1,0 @@
-ALTER TABLE `accounts` ADD `state` text DEFAULT 'active' NOT NULL;
