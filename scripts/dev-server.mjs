@@ -32,13 +32,12 @@ export async function freePort() {
   });
 }
 
-/** The D1 bindings to migrate: CONTROL and every SHARD_… binding of the config (docs/scaling.md). */
+/** The D1 bindings of a config to migrate: for edge-inbox, CONTROL and every SHARD_… (docs/scaling.md). */
 export function databaseBindings(config = "wrangler.toml") {
   const text = readFileSync(path.resolve(projectRoot, config), "utf8");
-  const bindings = [...text.matchAll(/^\s*binding\s*=\s*"((?:CONTROL|SHARD_[A-Z0-9_]+))"/gm)].map((match) => match[1]);
-  if (!bindings.includes("CONTROL") || !bindings.some((name) => name.startsWith("SHARD_"))) {
-    throw new Error(`${config} must bind a CONTROL database and at least one SHARD_… database`);
-  }
+  const blocks = text.split(/^\[\[/m).filter((block) => block.startsWith("d1_databases]]"));
+  const bindings = blocks.map((block) => /^\s*binding\s*=\s*"([^"]+)"/m.exec(block)?.[1]).filter(Boolean);
+  if (bindings.length === 0) throw new Error(`${config} binds no D1 database`);
   return bindings;
 }
 
