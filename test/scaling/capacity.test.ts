@@ -75,7 +75,11 @@ describe("capacity per message (docs/scaling.md)", () => {
     const token = await createInboxToken(account, inbox);
     const db = shardEnv(env, shard).DB;
     const size = async () => (await db.prepare("SELECT 1").run()).meta.size_after ?? 0;
+    // Every row this shard's SQLite changed, whoever changed it (the Worker, the conversation object, the
+    // queue consumer, triggers): one connection serves a local D1 database.
+    const changes = async () => (await db.prepare("SELECT total_changes() AS n").first<{ n: number }>())!.n;
     const before = await size();
+    const changedBefore = await changes();
     const { binding, totals } = metered(db);
     // 20 contacts, 10 messages each: the first message of each opens its conversation (the usual mix).
     for (let n = 0; n < MESSAGES; n++) {
@@ -86,6 +90,9 @@ describe("capacity per message (docs/scaling.md)", () => {
       expect(res.status, res.text).toBe(201);
     }
     await waitForPayloads(webhookPath, MESSAGES, "message_created", 30_000);
+    // The last outcomes are written just after the endpoint answered.
+    await expect.poll(async () => (await db.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE account_id = ? AND state = 'pending'").bind(account.accountId).first<{ n: number }>())!.n).toBe(0);
+    const changed = (await changes()) - changedBefore;
     const perTable = async (table: string) =>
       (await db.prepare(`SELECT count(*) AS n FROM ${table} WHERE account_id = ?`).bind(account.accountId).first<{ n: number }>())!.n;
     const grown = (await size()) - before;
@@ -96,6 +103,7 @@ describe("capacity per message (docs/scaling.md)", () => {
         rows_written_per_message: +(totals.rowsWritten / MESSAGES).toFixed(2),
         rows_read_per_message: +(totals.rowsRead / MESSAGES).toFixed(2),
       },
+      table_rows_changed_per_message_all_paths: +(changed / MESSAGES).toFixed(2),
       bytes_per_message_all_tables: Math.round(grown / MESSAGES),
       rows: {
         messages: await perTable("messages"),
@@ -106,6 +114,19 @@ describe("capacity per message (docs/scaling.md)", () => {
         contacts: await perTable("contacts"),
       },
     };
+    // Payload bytes (the columns' values, before SQLite's page and index overhead) per table: what retention
+    // keeps (messages and what they hang on) and what it prunes after RETENTION_DAYS (events, deliveries, attempts).
+    const payload = async (table: string, where = "account_id = ?") => {
+      const columns = (await db.prepare(`PRAGMA table_info(${table})`).all<{ name: string }>()).results.map((column) => `coalesce(length("${column.name}"), 0)`);
+      const row = await db.prepare(`SELECT coalesce(sum(${columns.join(" + ")}), 0) AS n FROM ${table} WHERE ${where}`).bind(account.accountId).first<{ n: number }>();
+      return row!.n;
+    };
+    const kept = (await payload("messages")) + (await payload("conversations")) + (await payload("contacts")) + (await payload("contact_inboxes")) + (await payload("search_documents"));
+    const pruned = (await payload("events")) + (await payload("webhook_deliveries")) + (await payload("delivery_attempts"));
+    Object.assign(report, {
+      payload_bytes_kept_per_message: Math.round(kept / MESSAGES),
+      payload_bytes_pruned_after_retention_per_message: Math.round(pruned / MESSAGES),
+    });
     console.log(JSON.stringify({ capacity: report }));
     expect(report.request_path.rows_written_per_message).toBeGreaterThan(0);
     expect(report.request_path.rows_written_per_message).toBeLessThan(60);
