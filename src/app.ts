@@ -7,6 +7,7 @@ import { accountRoutes } from "./http/accounts/routes";
 import { attachmentRoutes } from "./http/attachments/routes";
 import { authenticate } from "./http/auth";
 import { automationRoutes } from "./http/automation/routes";
+import { chatwootClientRoutes } from "./http/chatwoot/client";
 import { accountContactRoutes } from "./http/contacts/routes";
 import { conversationRoutes } from "./http/conversations/routes";
 import { deliveryRoutes } from "./http/deliveries/routes";
@@ -64,6 +65,8 @@ export function buildApp() {
   app.route("/", webhookEndpointRoutes);
   app.route("/", attachmentRoutes);
   app.route("/", realtimeRoutes);
+  // Chatwoot's surface (docs/chatwoot.md): its own auth, bodies and error shape; not in /openapi.json.
+  app.route("/", chatwootClientRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

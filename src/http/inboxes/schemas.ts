@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { PAYLOAD_FORMATS, SIGNATURE_SCHEMES } from "../../domain/inboxes";
 import { MAX_MEMBERS } from "../../domain/inbox-members";
 import { pathParam } from "../openapi";
 import { AccountParams, UserSchema } from "../users/schemas";
@@ -47,6 +48,9 @@ export const InboxSchema = z
     lock_to_single_conversation: z.boolean(),
     auto_assignment: z.boolean(),
     max_assignment_limit: z.number().int().nullable(),
+    public_client_api: z.boolean().openapi({ description: "Serves Chatwoot's credential-less Client API under /public/api/v1/inboxes/{identifier} (docs/chatwoot.md)." }),
+    webhook_payload_format: z.enum(PAYLOAD_FORMATS).openapi({ description: "The webhook's body: edge-inbox's envelope, or Chatwoot's payloads (docs/chatwoot.md)." }),
+    webhook_signature: z.enum(SIGNATURE_SCHEMES).openapi({ description: "standard: Standard Webhooks headers; chatwoot: X-Chatwoot-Signature; both." }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -80,6 +84,12 @@ export const InboxPatchSchema = z
     lock_to_single_conversation: lockToSingleConversation.optional(),
     auto_assignment: autoAssignment.optional(),
     max_assignment_limit: maxAssignmentLimit.optional(),
+    public_client_api: z
+      .boolean()
+      .optional()
+      .openapi({ description: "Serve Chatwoot's Client API for this inbox. It carries no credentials: anyone who knows the identifier can create contacts and messages (docs/chatwoot.md)." }),
+    webhook_payload_format: z.enum(PAYLOAD_FORMATS).optional(),
+    webhook_signature: z.enum(SIGNATURE_SCHEMES).optional(),
   })
   .openapi("InboxPatch");
 

@@ -1,0 +1,146 @@
+// Chatwoot's Client API (/public/api/v1/inboxes/{identifier}/…): opt-in per inbox, Chatwoot's shapes
+// (checked against Chatwoot's published schemas, test/chatwoot/contract.ts), idempotent by source_id and
+// echo_id, identifier_hash checked with the inbox's identity secret.
+import { beforeAll, describe, expect, it } from "vitest";
+import { api, createTestAccount, type TestAccount } from "../support/api";
+import { createTestInbox, type TestInbox } from "../support/fixtures";
+import { expectChatwootShape } from "./contract";
+
+let account: TestAccount;
+let inbox: TestInbox;
+
+async function enable(target: TestInbox, on = true) {
+  const res = await api("PATCH", `/v1/accounts/${account.accountId}/inboxes/${target.id}`, { token: account.adminToken, body: { public_client_api: on } });
+  expect(res.status, res.text).toBe(200);
+  expect(res.body.public_client_api).toBe(on);
+}
+
+const base = (target: TestInbox) => `/public/api/v1/inboxes/${target.identifier}`;
+
+beforeAll(async () => {
+  account = await createTestAccount();
+  inbox = await createTestInbox(account);
+  await enable(inbox);
+});
+
+describe("Chatwoot Client API", () => {
+  it("is 404 (Chatwoot's { error }) for an inbox that has not turned it on, and for unknown identifiers", async () => {
+    const off = await createTestInbox(account);
+    for (const path of [base(off), `${base(off)}/contacts`, "/public/api/v1/inboxes/no-such-inbox"]) {
+      const res = await api(path.endsWith("contacts") ? "POST" : "GET", path, { body: path.endsWith("contacts") ? {} : undefined });
+      expect(res.status, res.text).toBe(404);
+      expect(typeof res.body.error).toBe("string");
+      expect(res.headers.get("content-type")).toContain("application/json");
+    }
+    expect((await api("GET", base(inbox))).status).toBe(200);
+    await enable(off);
+    await enable(off, false);
+    expect((await api("GET", base(off))).status).toBe(404);
+  });
+
+  it("shows the inbox", async () => {
+    const res = await api("GET", base(inbox));
+    expect(res.status).toBe(200);
+    expectChatwootShape("public_inbox", res.body);
+    expect(res.body.identifier).toBe(inbox.identifier);
+  });
+
+  it("creates a contact (source_id generated), reads and updates it; the same source_id is the same contact", async () => {
+    const created = await api("POST", `${base(inbox)}/contacts`, { body: { name: "Ana", email: "ana@example.com" } });
+    expect(created.status, created.text).toBe(200);
+    expectChatwootShape("public_contact", created.body);
+    expect(created.body).toMatchObject({ name: "Ana", email: "ana@example.com" });
+    expect(Number.isInteger(created.body.id)).toBe(true);
+    expect(created.body.source_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.body.pubsub_token.length).toBeGreaterThan(10);
+
+    const got = await api("GET", `${base(inbox)}/contacts/${created.body.source_id}`);
+    expect(got.body).toEqual(created.body);
+    const patched = await api("PATCH", `${base(inbox)}/contacts/${created.body.source_id}`, { body: { name: "Ana Maria", phone_number: "+5511999990000" } });
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.body).toMatchObject({ id: created.body.id, name: "Ana Maria", phone_number: "+5511999990000" });
+
+    const again = await api("POST", `${base(inbox)}/contacts`, { body: { source_id: created.body.source_id, name: "Ana Maria" } });
+    expect(again.body.id).toBe(created.body.id);
+    expect((await api("GET", `${base(inbox)}/contacts/nobody-here`)).status).toBe(404);
+  });
+
+  it("checks identifier_hash with the inbox's identity secret (Chatwoot's hmac_token)", async () => {
+    const identity = await api("GET", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/identity`, { token: account.adminToken });
+    expect(identity.status, identity.text).toBe(200);
+    const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(identity.body.identity_secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("user-42")));
+    const hash = [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const good = await api("POST", `${base(inbox)}/contacts`, { body: { identifier: "user-42", identifier_hash: hash } });
+    expect(good.status, good.text).toBe(200);
+    const bad = await api("POST", `${base(inbox)}/contacts`, { body: { identifier: "user-42", identifier_hash: "0".repeat(64) } });
+    expect(bad.status).toBe(401);
+    expect(bad.body.code).toBe("identifier_hash_invalid");
+  });
+
+  it("opens a conversation, takes messages (echo_id is idempotent) and lists them in order", async () => {
+    const contact = (await api("POST", `${base(inbox)}/contacts`, { body: { name: "Bia" } })).body;
+    const conversationPath = `${base(inbox)}/contacts/${contact.source_id}/conversations`;
+    const opened = await api("POST", conversationPath, { body: {} });
+    expect(opened.status, opened.text).toBe(200);
+    expectChatwootShape("public_conversation", opened.body);
+    const displayId = opened.body.id;
+    expect(Number.isInteger(displayId)).toBe(true);
+
+    const messages = `${conversationPath}/${displayId}/messages`;
+    const first = await api("POST", messages, { body: { content: "Hello", echo_id: "tmp-1" } });
+    expect(first.status, first.text).toBe(200);
+    expectChatwootShape("public_message", first.body);
+    expect(first.body).toMatchObject({ content: "Hello", message_type: 0, conversation_id: displayId, echo_id: "tmp-1" });
+    expect(first.body.sender).toMatchObject({ id: contact.id, type: "contact" });
+    const retry = await api("POST", messages, { body: { content: "Hello", echo_id: "tmp-1" } });
+    expect(retry.body.id).toBe(first.body.id);
+    const second = await api("POST", messages, { body: { content: "Second" } });
+    expect(second.body.id).toBeGreaterThan(first.body.id);
+
+    const listed = await api("GET", messages);
+    expect(listed.status).toBe(200);
+    for (const message of listed.body) expectChatwootShape("public_message", message);
+    expect(listed.body.map((m: { content: string }) => m.content)).toEqual(["Hello", "Second"]);
+    const older = await api("GET", `${messages}?before=${second.body.id}`);
+    expect(older.body.map((m: { id: number }) => m.id)).toEqual([first.body.id]);
+
+    const shown = await api("GET", `${conversationPath}/${displayId}`);
+    expectChatwootShape("public_conversation", shown.body);
+    expect(shown.body.messages).toHaveLength(2);
+    const list = await api("GET", conversationPath);
+    expect(list.body.map((c: { id: number }) => c.id)).toContain(displayId);
+
+    expect((await api("POST", `${conversationPath}/${displayId}/toggle_typing`, { body: { typing_status: "on" } })).status).toBe(200);
+    expect((await api("POST", `${conversationPath}/${displayId}/update_last_seen`)).status).toBe(200);
+    const resolved = await api("POST", `${conversationPath}/${displayId}/toggle_status`);
+    expect(resolved.status, resolved.text).toBe(200);
+    expect(resolved.body.status).toBe("resolved");
+  });
+
+  it("takes files as multipart attachments[]", async () => {
+    const contact = (await api("POST", `${base(inbox)}/contacts`, { body: {} })).body;
+    const conversationPath = `${base(inbox)}/contacts/${contact.source_id}/conversations`;
+    const opened = (await api("POST", conversationPath, { body: {} })).body;
+    const form = new FormData();
+    form.append("content", "see attached");
+    form.append("echo_id", "file-1");
+    form.append("attachments[]", new File(["hello file"], "note.txt", { type: "text/plain" }));
+    const res = await api("POST", `${conversationPath}/${opened.id}/messages`, { rawBody: form });
+    expect(res.status, res.text).toBe(200);
+    expectChatwootShape("public_message", res.body);
+    expect(res.body.attachments).toHaveLength(1);
+    expect(res.body.attachments[0]).toMatchObject({ file_type: "file", extension: "txt", file_size: 10 });
+    expect(res.body.attachments[0].data_url).toContain("/attachments/");
+  });
+
+  it("another inbox's contact or conversation is a 404", async () => {
+    const other = await createTestInbox(account);
+    await enable(other);
+    const contact = (await api("POST", `${base(inbox)}/contacts`, { body: {} })).body;
+    const opened = (await api("POST", `${base(inbox)}/contacts/${contact.source_id}/conversations`, { body: {} })).body;
+    expect((await api("GET", `${base(other)}/contacts/${contact.source_id}`)).status).toBe(404);
+    const stranger = (await api("POST", `${base(inbox)}/contacts`, { body: {} })).body;
+    expect((await api("GET", `${base(inbox)}/contacts/${stranger.source_id}/conversations/${opened.id}`)).status).toBe(404);
+  });
+});
