@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, createTestAccount, type TestAccount } from "../support/api";
 import { createTestInbox, type TestInbox } from "../support/fixtures";
-import { expectChatwootShape } from "./contract";
+import { chatwootValidator, expectChatwootShape } from "./contract";
 
 let account: TestAccount;
 let inbox: TestInbox;
@@ -36,6 +36,11 @@ describe("Chatwoot Client API", () => {
     await enable(off);
     await enable(off, false);
     expect((await api("GET", base(off))).status).toBe(404);
+  });
+
+  it("the contract check rejects what Chatwoot's schema rejects", () => {
+    expect(chatwootValidator("public_contact").validate({ id: "12", source_id: "a", name: "x", email: null, pubsub_token: "t" }).valid).toBe(false);
+    expect(chatwootValidator("public_message").validate({ id: 1, content: "x", message_type: "incoming" }).valid).toBe(false);
   });
 
   it("shows the inbox", async () => {
