@@ -7,6 +7,7 @@ import { accountRoutes } from "./http/accounts/routes";
 import { attachmentRoutes } from "./http/attachments/routes";
 import { authenticate } from "./http/auth";
 import { automationRoutes } from "./http/automation/routes";
+import { chatwootAppRoutes } from "./http/chatwoot/app";
 import { chatwootClientRoutes } from "./http/chatwoot/client";
 import { accountContactRoutes } from "./http/contacts/routes";
 import { conversationRoutes } from "./http/conversations/routes";
@@ -67,6 +68,7 @@ export function buildApp() {
   app.route("/", realtimeRoutes);
   // Chatwoot's surface (docs/chatwoot.md): its own auth, bodies and error shape; not in /openapi.json.
   app.route("/", chatwootClientRoutes);
+  app.route("/", chatwootAppRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
