@@ -216,6 +216,7 @@ export function appConversation(
       hmac_verified: false,
     },
     id: n("conversation", conversation.id),
+    channel: "Channel::Api",
     messages: related.lastMessage ? [related.lastMessage] : [],
     account_id: accountNumber,
     uuid: conversation.id,

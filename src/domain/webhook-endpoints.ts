@@ -132,9 +132,9 @@ export async function createEndpoint(env: Bindings, accountId: string, input: En
   };
   // The limit is checked in the insert itself, so concurrent creates cannot pass it together.
   const inserted = await database(env).run(sql`INSERT INTO webhook_endpoints
-      (id, account_id, url, description, events, inbox_ids, webhook_secret, created_at, updated_at)
+      (id, account_id, url, description, events, inbox_ids, webhook_secret, created_at, updated_at, payload_format, signature)
     SELECT ${row.id}, ${accountId}, ${url}, ${row.description}, ${events ? JSON.stringify(events) : null},
-           ${inboxIds ? JSON.stringify(inboxIds) : null}, ${row.webhookSecret}, ${now}, ${now}
+           ${inboxIds ? JSON.stringify(inboxIds) : null}, ${row.webhookSecret}, ${now}, ${now}, ${row.payloadFormat}, ${row.signature}
     WHERE (SELECT count(*) FROM webhook_endpoints WHERE account_id = ${accountId} AND deleted_at IS NULL) < ${MAX_ENDPOINTS}`);
   if ((inserted.meta.changes ?? 0) === 0) {
     throw new ApiError("webhook_endpoint_limit", `An account has at most ${MAX_ENDPOINTS} webhook endpoints; delete one first.`);
