@@ -2,7 +2,7 @@
 // (checked against Chatwoot's published schemas, test/chatwoot/contract.ts), idempotent by source_id and
 // echo_id, identifier_hash checked with the inbox's identity secret.
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, createTestAccount, type TestAccount } from "../support/api";
+import { api, createTestAccount, TEST_PLATFORM_TOKEN, type TestAccount } from "../support/api";
 import { createTestInbox, type TestInbox } from "../support/fixtures";
 import { chatwootValidator, expectChatwootShape } from "./contract";
 
@@ -147,5 +147,31 @@ describe("Chatwoot Client API", () => {
     expect((await api("GET", `${base(other)}/contacts/${contact.source_id}`)).status).toBe(404);
     const stranger = (await api("POST", `${base(inbox)}/contacts`, { body: {} })).body;
     expect((await api("GET", `${base(inbox)}/contacts/${stranger.source_id}/conversations/${opened.id}`)).status).toBe(404);
+  });
+});
+
+describe("Chatwoot Client API: rate limit", () => {
+  it("counts requests per inbox identifier and answers Chatwoot's 429 with Retry-After", async () => {
+    const limited = await createTestAccount();
+    const target = await createTestInbox(limited);
+    const on = await api("PATCH", `/v1/accounts/${limited.accountId}/inboxes/${target.id}`, { token: limited.adminToken, body: { public_client_api: true } });
+    expect(on.status).toBe(200);
+    const set = await api("PATCH", `/v1/accounts/${limited.accountId}`, { token: TEST_PLATFORM_TOKEN, body: { rate_limits: { per_token: 3 } } });
+    expect(set.status, set.text).toBe(200);
+    const statuses: number[] = [];
+    let refused;
+    for (let i = 0; i < 5; i++) {
+      const res = await api("GET", `/public/api/v1/inboxes/${target.identifier}`);
+      statuses.push(res.status);
+      if (res.status === 429) refused = res;
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(refused!.body.code).toBe("rate_limited");
+    expect(typeof refused!.body.error).toBe("string");
+    expect(Number(refused!.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Another inbox's identifier has its own allowance.
+    const other = await createTestInbox(limited);
+    await api("PATCH", `/v1/accounts/${limited.accountId}/inboxes/${other.id}`, { token: limited.adminToken, body: { public_client_api: true } });
+    expect((await api("GET", `/public/api/v1/inboxes/${other.identifier}`)).status).toBe(200);
   });
 });

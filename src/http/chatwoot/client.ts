@@ -76,8 +76,8 @@ const CONVERSATION = `${BASE}/contacts/:contact_identifier/conversations/:conver
 const contactId = (c: { req: { param(name: string): string | undefined } }) => c.req.param("contact_identifier") ?? "";
 
 export const chatwootClientRoutes = new Hono<ClientEnv>()
+  // Matches BASE itself too (Hono's wildcard matches the empty rest): one count per request.
   .use(`${BASE}/*`, publicInbox)
-  .use(BASE, publicInbox)
   .get(BASE, (c) => c.json(showPublicInbox(c.get("publicInbox"))))
   .post(`${BASE}/contacts`, async (c) => {
     const input = parseInput(ContactInput, await readBody(c));
