@@ -13,7 +13,7 @@ import { accounts, contactInboxes, contacts, conversations, inboxes, messages, u
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { getAccountContact, listAccountContacts } from "./account-contacts";
-import { actorFor, assignConversation, changeConversationStatus, labelConversation, postAgentMessage } from "./agent";
+import { actorFor, assignConversation, changeConversationStatus, deleteMessage, labelConversation, postAgentMessage } from "./agent";
 import { withDataUrls } from "./attachments";
 import { echoSourceId, wantsOf } from "./chatwoot-client";
 import { findContactBySource, upsertContact, type ContactCaller } from "./contacts";
@@ -329,6 +329,11 @@ export async function createAppMessage(env: Bindings, user: AppUser, displayId: 
   const sourceId = input.source_id ?? (input.echo_id === undefined ? undefined : await echoSourceId(`${row.conversation.id}:${user.userId}`, input.echo_id));
   let appended;
   if (input.message_type === "incoming") {
+    if ((input.attachment_ids?.length ?? 0) > 0) {
+      throw new ApiError("validation_failed", "Files of the contact's messages go through the Client API or our integrator API; here files go with replies and notes.", {
+        errors: [{ location: "body", pointer: "/attachments", detail: "not with message_type incoming" }],
+      });
+    }
     appended = await appendIncoming(
       env,
       { conversationId: row.conversation.id, contact: row.contact, contactInbox: row.contactInbox, conversation: row.conversation },
@@ -356,6 +361,15 @@ export async function updateAppMessageStatus(env: Bindings, user: AppUser, displ
   const messageId = await resolveRef(env, user.accountId, "message", messageRaw, new ApiError("message_not_found", `No message ${messageRaw} exists in this conversation.`));
   const message = await reportMessageStatus(env, row.conversation.inboxId, messageId, { status: input.status, reason: input.external_error ?? null }, originOf(user));
   if (message.conversation_id !== row.conversation.id) throw new ApiError("message_not_found", `No message ${messageRaw} exists in this conversation.`);
+  return (await renderMessages(env, user.accountId, [message]))[0]!;
+}
+
+/** DELETE a message: Chatwoot's soft delete (content replaced, content_attributes.deleted, files dropped); answers the message. */
+export async function deleteAppMessage(env: Bindings, user: AppUser, displayId: string, messageRaw: string) {
+  const row = await appConversationRow(env, user, displayId);
+  const missing = new ApiError("message_not_found", `No message ${messageRaw} exists in this conversation.`);
+  const messageId = await resolveRef(env, user.accountId, "message", messageRaw, missing);
+  const message = await deleteMessage(env, user, await actorOf(env, user), row.conversation.id, messageId);
   return (await renderMessages(env, user.accountId, [message]))[0]!;
 }
 

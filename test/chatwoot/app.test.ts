@@ -136,6 +136,13 @@ describe("Chatwoot Application API", () => {
     const notOutgoing = await cw("PATCH", `${path}/${incoming.body.id}`, account.adminToken, { status: "read" });
     expect(notOutgoing.status).toBe(409);
     expect((await cw("GET", `${base()}/conversations/999999/messages`, account.adminToken)).status).toBe(404);
+
+    const deleted = await cw("DELETE", `${path}/${note.body.id}`, account.adminToken);
+    expect(deleted.status, deleted.text).toBe(200);
+    expect(deleted.body).toMatchObject({ id: note.body.id, content: "This message was deleted", content_attributes: { deleted: true } });
+    const after = await cw("GET", path, account.adminToken);
+    expect(after.body.payload.find((m: { id: number }) => m.id === note.body.id).content).toBe("This message was deleted");
+    expect((await cw("DELETE", `${path}/987654`, account.adminToken)).status).toBe(404);
   });
 
   it("creates, reads and searches contacts; links one to another inbox (contact_inboxes)", async () => {

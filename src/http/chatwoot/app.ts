@@ -10,6 +10,7 @@ import {
   createAppContactInbox,
   createAppConversation,
   createAppMessage,
+  deleteAppMessage,
   getAppContact,
   getAppConversation,
   getAppInbox,
@@ -147,6 +148,9 @@ export const chatwootAppRoutes = new Hono<ChatwootAppEnv>()
     const input = parseInput(MessageStatusInput, await readBody(c));
     return c.json(await updateAppMessageStatus(c.env, c.get("appUser"), c.req.param("conversation_id"), c.req.param("message_id"), input));
   })
+  .delete(`${CONVERSATION}/messages/:message_id`, async (c) =>
+    c.json(await deleteAppMessage(c.env, c.get("appUser"), c.req.param("conversation_id"), c.req.param("message_id"))),
+  )
   .post(`${ACCOUNT}/contacts`, async (c) => {
     const input = parseInput(ContactInput, await readBody(c));
     return c.json((await createAppContact(c.env, c.get("appUser"), input)).body);
