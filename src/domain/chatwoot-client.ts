@@ -29,6 +29,12 @@ export async function publicClientInbox(env: Bindings, identifier: string): Prom
   return inbox;
 }
 
+/**
+ * Anyone may call the Client API: an identifier it sends without a valid identifier_hash never links to an
+ * existing contact (knowing someone's identifier must not reveal their contact); with one it does, as in Chatwoot.
+ */
+const ISOLATED = { isolateUnproven: true };
+
 /** The Client API acts as the inbox's integrator: unproven identifiers stay within the inbox (domain/identity.ts). */
 function clientCaller(inbox: InboxRow): ContactCaller {
   return { kind: "inbox", accountId: inbox.accountId, inboxId: inbox.id, tokenId: "chatwoot_client_api" };
@@ -70,7 +76,7 @@ async function contactAnswer(env: Bindings, inbox: InboxRow, found: Awaited<Retu
 /** POST …/contacts: a source_id is generated when none is sent (Chatwoot's is a UUID too). Idempotent by source_id. */
 export async function createPublicContact(env: Bindings, inbox: InboxRow, input: PublicContactInput) {
   const sourceId = input.source_id ?? crypto.randomUUID();
-  const upserted = await upsertContact(env, inbox, sourceId, attributesOf(input), clientCaller(inbox), contactOrigin(null));
+  const upserted = await upsertContact(env, inbox, sourceId, attributesOf(input), clientCaller(inbox), contactOrigin(null), undefined, ISOLATED);
   return { created: upserted.created, body: await contactAnswer(env, inbox, upserted) };
 }
 
@@ -87,7 +93,7 @@ export async function getPublicContact(env: Bindings, inbox: InboxRow, sourceId:
 export async function updatePublicContact(env: Bindings, inbox: InboxRow, sourceId: string, input: PublicContactInput) {
   const found = await contactOr404(env, inbox, sourceId);
   const { source_id: _ignored, ...rest } = input;
-  const updated = await upsertContact(env, inbox, sourceId, attributesOf(rest), clientCaller(inbox), contactOrigin(found.contact.id), found);
+  const updated = await upsertContact(env, inbox, sourceId, attributesOf(rest), clientCaller(inbox), contactOrigin(found.contact.id), found, ISOLATED);
   return contactAnswer(env, inbox, updated);
 }
 

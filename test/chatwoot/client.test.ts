@@ -78,6 +78,12 @@ describe("Chatwoot Client API", () => {
     const hash = [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
     const good = await api("POST", `${base(inbox)}/contacts`, { body: { identifier: "user-42", identifier_hash: hash } });
     expect(good.status, good.text).toBe(200);
+    const again = await api("POST", `${base(inbox)}/contacts`, { body: { identifier: "user-42", identifier_hash: hash } });
+    expect(again.body.id).toBe(good.body.id);
+    // Without the hash, knowing the identifier links to no one: a new contact, nothing of the other shown.
+    const guess = await api("POST", `${base(inbox)}/contacts`, { body: { identifier: "user-42" } });
+    expect(guess.status, guess.text).toBe(200);
+    expect(guess.body.id).not.toBe(good.body.id);
     const bad = await api("POST", `${base(inbox)}/contacts`, { body: { identifier: "user-42", identifier_hash: "0".repeat(64) } });
     expect(bad.status).toBe(401);
     expect(bad.body.code).toBe("identifier_hash_invalid");
