@@ -58,19 +58,6 @@ export async function numberAll(env: Bindings, accountId: string, wanted: readon
   };
 }
 
-/** The numbers of these objects (one kind, one account), assigning the missing ones. */
-export async function numbersOf(env: Bindings, accountId: string, kind: NumericKind, refIds: readonly string[]): Promise<Map<string, number>> {
-  const numbers = await numberAll(env, accountId, refIds.map((id) => [kind, id] as const));
-  return new Map(refIds.map((id) => [id, numbers(kind, id)]));
-}
-
-/** One object's number. */
-export async function numberOf(env: Bindings, accountId: string, kind: NumericKind, refId: string): Promise<number> {
-  const number = (await numbersOf(env, accountId, kind, [refId])).get(refId);
-  if (number === undefined) throw new Error(`no ${kind} number for ${refId}`);
-  return number;
-}
-
 /** The object behind a number in a URL or body, or null ("12abc", 0, another account's: all null). */
 export async function refOf(env: Bindings, accountId: string, kind: NumericKind, raw: string | number | undefined | null): Promise<string | null> {
   const number = parseNumber(raw);
@@ -81,16 +68,6 @@ export async function refOf(env: Bindings, accountId: string, kind: NumericKind,
     .where(and(eq(numericIds.accountId, accountId), eq(numericIds.kind, kind), eq(numericIds.number, number)))
     .get();
   return row?.refId ?? null;
-}
-
-/** The objects behind several numbers (unknown ones are left out). */
-export async function refsOf(env: Bindings, accountId: string, kind: NumericKind, numbers: number[]): Promise<Map<number, string>> {
-  if (numbers.length === 0) return new Map();
-  const rows = await database(env)
-    .select({ refId: numericIds.refId, number: numericIds.number })
-    .from(numericIds)
-    .where(and(eq(numericIds.accountId, accountId), eq(numericIds.kind, kind), inArray(numericIds.number, numbers)));
-  return new Map(rows.map((row) => [row.number, row.refId]));
 }
 
 export function parseNumber(raw: string | number | undefined | null): number | null {
