@@ -162,6 +162,7 @@ describe("Chatwoot Application API", () => {
     const otherNumber = (await cw("GET", `${base()}/inboxes`, account.adminToken)).body.payload.find((i: { inbox_identifier: string }) => i.inbox_identifier === other.identifier).id;
     const shownInbox = await cw("GET", `${base()}/inboxes/${otherNumber}/`, account.adminToken);
     expect(shownInbox.body).toMatchObject({ id: otherNumber, channel_type: "Channel::Api" });
+    expectChatwootShape("inbox", shownInbox.body);
     const linked = await cw("POST", `${base()}/contacts/${id}/contact_inboxes`, account.adminToken, { inbox_id: otherNumber, source_id: "other-fabi" });
     expect(linked.status, linked.text).toBe(200);
     expect(linked.body).toMatchObject({ source_id: "other-fabi", inbox: { id: otherNumber } });

@@ -145,6 +145,14 @@ describe("Chatwoot Client API", () => {
     expect(res.body.attachments[0].data_url).toContain("/attachments/");
   });
 
+  it("numbers are handed out once each, also to concurrent first requests", async () => {
+    const created = await Promise.all(Array.from({ length: 10 }, (_, i) => api("POST", `${base(inbox)}/contacts`, { body: { name: `Parallel ${i}` } })));
+    const ids = created.map((res) => res.body.id as number);
+    expect(new Set(ids).size).toBe(10);
+    // Read back, each keeps its number.
+    for (const res of created) expect((await api("GET", `${base(inbox)}/contacts/${res.body.source_id}`)).body.id).toBe(res.body.id);
+  });
+
   it("another inbox's contact or conversation is a 404", async () => {
     const other = await createTestInbox(account);
     await enable(other);

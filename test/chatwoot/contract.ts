@@ -16,6 +16,7 @@ import contactConversationYml from "./swagger/extension/contact/conversation.yml
 import conversationListYml from "./swagger/extension/conversation/list.yml?raw";
 import genericYml from "./swagger/extension/generic.yml?raw";
 import inboxContactYml from "./swagger/inbox_contact.yml?raw";
+import inboxYml from "./swagger/inbox.yml?raw";
 import messageYml from "./swagger/message.yml?raw";
 import publicContactYml from "./swagger/public/contact.yml?raw";
 import publicConversationYml from "./swagger/public/conversation.yml?raw";
@@ -35,6 +36,7 @@ const SOURCES: Record<string, string> = {
   contact: contactYml,
   contact_inboxes: contactInboxesYml,
   inbox_contact: inboxContactYml,
+  inbox: inboxYml,
   user: userYml,
   generic_id: genericYml,
   contact_conversation: contactConversationYml,
@@ -64,6 +66,7 @@ const REQUIRED: Record<string, string[]> = {
   message: ["id", "content", "content_type", "content_attributes", "message_type", "created_at", "private", "conversation_id"],
   conversation: ["id", "messages", "account_id", "inbox_id", "status", "timestamp", "unread_count", "additional_attributes"],
   inbox_contact: ["id", "channel_id", "name", "channel_type"],
+  inbox: ["id", "name", "channel_type", "channel_id", "working_hours", "timezone", "lock_to_single_conversation"],
   user: ["id", "name", "email", "role"],
 };
 
