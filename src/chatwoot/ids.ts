@@ -22,34 +22,38 @@ const MAX_NUMBER = Number.MAX_SAFE_INTEGER;
  */
 export async function numberAll(env: Bindings, accountId: string, wanted: readonly (readonly [NumericKind, string])[]): Promise<Numbers> {
   const found = new Map<string, number>();
-  const refs = [...new Set(wanted.map(([, id]) => id))];
   const db = database(env);
-  const read = async (ids: string[]) => {
+  // D1 binds at most 100 parameters a statement: look up in chunks, all in one batch (one round trip).
+  const reads = (ids: string[]) => {
+    const statements: D1PreparedStatement[] = [];
     for (let i = 0; i < ids.length; i += 90) {
-      const rows = await db
-        .select({ kind: numericIds.kind, refId: numericIds.refId, number: numericIds.number })
-        .from(numericIds)
-        .where(inArray(numericIds.refId, ids.slice(i, i + 90)));
-      for (const row of rows) found.set(`${row.kind} ${row.refId}`, row.number);
+      statements.push(prepare(env, db.select({ kind: numericIds.kind, refId: numericIds.refId, number: numericIds.number }).from(numericIds).where(inArray(numericIds.refId, ids.slice(i, i + 90)))));
+    }
+    return statements;
+  };
+  const take = (results: D1Result[]) => {
+    for (const result of results) {
+      for (const row of result.results as { kind: string; ref_id: string; number: number }[]) found.set(`${row.kind} ${row.ref_id}`, row.number);
     }
   };
-  if (refs.length > 0) await read(refs);
+  const refs = [...new Set(wanted.map(([, id]) => id))];
+  if (refs.length > 0) take(await env.DB.batch(reads(refs)));
   const missing = [...new Map(wanted.filter(([kind, id]) => !found.has(`${kind} ${id}`)).map((pair) => [`${pair[0]} ${pair[1]}`, pair])).values()];
   if (missing.length > 0) {
     const now = Date.now();
-    await env.DB.batch(
-      missing.map(([kind, refId]) => {
-        const scope = kind === "account" ? GLOBAL_SCOPE : accountId;
-        return prepare(
-          env,
-          sql`INSERT INTO numeric_ids (account_id, kind, number, ref_id, created_at)
-            SELECT ${scope}, ${kind}, coalesce(max(number), 0) + 1, ${refId}, ${now}
-            FROM numeric_ids WHERE account_id = ${scope} AND kind = ${kind}
-            ON CONFLICT DO NOTHING`,
-        );
-      }),
-    );
-    await read([...new Set(missing.map(([, id]) => id))]);
+    const inserts = missing.map(([kind, refId]) => {
+      const scope = kind === "account" ? GLOBAL_SCOPE : accountId;
+      return prepare(
+        env,
+        sql`INSERT INTO numeric_ids (account_id, kind, number, ref_id, created_at)
+          SELECT ${scope}, ${kind}, coalesce(max(number), 0) + 1, ${refId}, ${now}
+          FROM numeric_ids WHERE account_id = ${scope} AND kind = ${kind}
+          ON CONFLICT DO NOTHING`,
+      );
+    });
+    // The inserts and the read of what they (or a concurrent request) wrote, in one round trip.
+    const results = await env.DB.batch([...inserts, ...reads([...new Set(missing.map(([, id]) => id))])]);
+    take(results.slice(inserts.length));
   }
   return (kind, id) => {
     const number = found.get(`${kind} ${id}`);

@@ -8,12 +8,12 @@ import { conversationObject } from "../conversation/stub";
 import { toMessage, type Conversation, type Message } from "../conversation/resources";
 import { sha256Hex } from "../core/crypto";
 import { database } from "../db/client";
-import { messages, users, type CustomAttributes, type NumericKind, type Origin } from "../db/schema";
+import { contactInboxes, contacts, conversations, messages, numericIds, users, type CustomAttributes, type NumericKind, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { withDataUrls } from "./attachments";
 import { findContactBySource, toContact, upsertContact, type ContactCaller } from "./contacts";
-import { getInboxConversation, listContactConversations, openConversation, toConversation } from "./conversations";
+import { listContactConversations, openConversation, toConversation } from "./conversations";
 import { appendIncoming } from "./incoming";
 import { findInboxByIdentifier, type InboxRow } from "./inboxes";
 import { contactLastSeen, contactTyping, ensurePubsubToken } from "./realtime";
@@ -158,14 +158,31 @@ export async function listPublicConversations(env: Bindings, inbox: InboxRow, so
   return renderConversations(env, inbox, toContact(found.contact, sourceId), page.data, 20);
 }
 
-/** A conversation of this contact in this inbox, by its display id; anything else is a 404. */
+/**
+ * A conversation of this contact in this inbox, by its display id; anything else is a 404. One query: the
+ * number, the conversation, its contact and the contact's link to this inbox under this source id.
+ */
 async function contactConversation(env: Bindings, inbox: InboxRow, sourceId: string, displayId: string) {
-  const found = await contactOr404(env, inbox, sourceId);
-  const id = await refOf(env, inbox.accountId, "conversation", displayId);
   const missing = new ApiError("conversation_not_found", `No conversation ${displayId} of this contact exists in this inbox.`);
-  if (id === null) throw missing;
-  const row = await getInboxConversation(env, inbox.id, id).catch(() => null);
-  if (!row || row.contactInbox.id !== found.contactInbox.id) throw missing;
+  const number = parseNumber(displayId);
+  if (number === null) throw missing;
+  const row = await database(env)
+    .select({ conversation: conversations, contact: contacts, contactInbox: contactInboxes })
+    .from(numericIds)
+    .innerJoin(conversations, eq(conversations.id, numericIds.refId))
+    .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
+    .innerJoin(contacts, eq(contacts.id, conversations.contactId))
+    .where(
+      and(
+        eq(numericIds.accountId, inbox.accountId),
+        eq(numericIds.kind, "conversation"),
+        eq(numericIds.number, number),
+        eq(conversations.inboxId, inbox.id),
+        eq(contactInboxes.sourceId, sourceId),
+      ),
+    )
+    .get();
+  if (!row) throw missing;
   return row;
 }
 

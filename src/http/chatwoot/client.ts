@@ -20,11 +20,9 @@ import {
   updatePublicContact,
 } from "../../domain/chatwoot-client";
 import type { InboxRow } from "../../domain/inboxes";
-import { config } from "../../env";
 import { ApiError } from "../../errors/problem";
-import { rateLimiter } from "../../rate-limit/object";
-import type { AppEnv } from "../context";
-import { rateLimitHeaders } from "../rate-limit";
+import type { AppContext, AppEnv } from "../context";
+import { admit, rateLimitHeaders } from "../rate-limit";
 import { discardUnused, readBody, readMessageBody } from "./body";
 import { chatwootError } from "./errors";
 import { parseInput } from "./validate";
@@ -53,14 +51,9 @@ const TypingInput = z.object({ typing_status: z.enum(["on", "off"]) });
 /** Resolves the inbox (404 unless it serves the Client API) and counts the request against its identifier. */
 const publicInbox: MiddlewareHandler<ClientEnv> = async (c, next) => {
   const inbox = await publicClientInbox(c.env, c.req.param("inbox_identifier") ?? "");
-  const limits = config(c.env).rateLimits;
-  let decision;
-  try {
-    decision = (await rateLimiter(c.env, inbox.accountId).take({ ...publicRateKeys(inbox), defaults: { per_token: limits.perToken, per_inbox: limits.perInbox } })).decision;
-  } catch {
-    // Fail open, like the rest of the API: a limiter hiccup must not turn away legitimate traffic.
-    decision = undefined;
-  }
+  const keys = publicRateKeys(inbox);
+  // The same buckets, leases and fail-open as every other request (http/rate-limit.ts), keyed by the identifier.
+  const decision = await admit(c as unknown as AppContext, inbox.accountId, keys.accountId, { token: keys.token, inbox: keys.inbox });
   if (decision && !decision.allowed) {
     throw new ApiError("rate_limited", `Too many requests for inbox '${inbox.identifier}'. Retry after ${decision.retryAfterSeconds} s.`, {
       headers: { ...rateLimitHeaders(decision), "retry-after": String(decision.retryAfterSeconds) },
@@ -69,6 +62,7 @@ const publicInbox: MiddlewareHandler<ClientEnv> = async (c, next) => {
   c.set("publicInbox", inbox);
   await next();
   c.header("cache-control", "no-store");
+  if (decision) for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.header(name, value);
 };
 
 const BASE = "/public/api/v1/inboxes/:inbox_identifier";
