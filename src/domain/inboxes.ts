@@ -73,6 +73,9 @@ export type NewInbox = {
   lock_to_single_conversation?: boolean;
   auto_assignment?: boolean;
   max_assignment_limit?: number | null;
+  public_client_api?: boolean;
+  webhook_payload_format?: PayloadFormat;
+  webhook_signature?: SignatureScheme;
 };
 
 export async function createInbox(env: Bindings, accountId: string, input: NewInbox): Promise<InboxWithSecret> {
@@ -90,9 +93,9 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
     webhookDisabledReason: null,
     lockToSingleConversation: input.lock_to_single_conversation ?? true,
     autoAssignment: input.auto_assignment ?? false,
-    publicClientApi: false,
-    webhookPayloadFormat: "edge-inbox",
-    webhookSignature: "standard",
+    publicClientApi: input.public_client_api ?? false,
+    webhookPayloadFormat: input.webhook_payload_format ?? "edge-inbox",
+    webhookSignature: input.webhook_signature ?? "standard",
     maxAssignmentLimit: input.max_assignment_limit ?? null,
     eventsPrunedThrough: null,
     identitySecret: newIdentitySecret(),

@@ -36,6 +36,11 @@ describe("Chatwoot Client API", () => {
     await enable(off);
     await enable(off, false);
     expect((await api("GET", base(off))).status).toBe(404);
+    // Also settable when the inbox is created.
+    const created = await api("POST", `/v1/accounts/${account.accountId}/inboxes`, { token: account.adminToken, body: { name: "Widget", public_client_api: true } });
+    expect(created.status, created.text).toBe(201);
+    expect(created.body).toMatchObject({ public_client_api: true, webhook_payload_format: "edge-inbox", webhook_signature: "standard" });
+    expect((await api("GET", `/public/api/v1/inboxes/${created.body.identifier}`)).status).toBe(200);
   });
 
   it("the contract check rejects what Chatwoot's schema rejects", () => {

@@ -29,6 +29,17 @@ const maxAssignmentLimit = z
   .nullable()
   .openapi({ description: "Auto-assignment gives an agent at most this many open conversations; null for no limit." });
 
+const publicClientApi = z.boolean().openapi({
+  description:
+    "Serve Chatwoot's Client API for this inbox (default false). It carries no credentials: anyone who knows the identifier can create contacts and messages (docs/chatwoot.md).",
+});
+const webhookPayloadFormat = z
+  .enum(PAYLOAD_FORMATS)
+  .openapi({ description: "The webhook's body: edge-inbox's envelope (default), or Chatwoot's payloads (docs/chatwoot.md)." });
+const webhookSignature = z
+  .enum(SIGNATURE_SCHEMES)
+  .openapi({ description: "standard (default): Standard Webhooks headers; chatwoot: X-Chatwoot-Signature, -Timestamp, -Delivery; both." });
+
 export const InboxSchema = z
   .object({
     id: z.string().openapi({ example: "inb_01JD3Q4X5Y6Z7A8B9C0D1E2F3G" }),
@@ -48,9 +59,9 @@ export const InboxSchema = z
     lock_to_single_conversation: z.boolean(),
     auto_assignment: z.boolean(),
     max_assignment_limit: z.number().int().nullable(),
-    public_client_api: z.boolean().openapi({ description: "Serves Chatwoot's credential-less Client API under /public/api/v1/inboxes/{identifier} (docs/chatwoot.md)." }),
-    webhook_payload_format: z.enum(PAYLOAD_FORMATS).openapi({ description: "The webhook's body: edge-inbox's envelope, or Chatwoot's payloads (docs/chatwoot.md)." }),
-    webhook_signature: z.enum(SIGNATURE_SCHEMES).openapi({ description: "standard: Standard Webhooks headers; chatwoot: X-Chatwoot-Signature; both." }),
+    public_client_api: publicClientApi,
+    webhook_payload_format: webhookPayloadFormat,
+    webhook_signature: webhookSignature,
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -70,6 +81,9 @@ export const NewInboxSchema = z
     lock_to_single_conversation: lockToSingleConversation.optional(),
     auto_assignment: autoAssignment.optional(),
     max_assignment_limit: maxAssignmentLimit.optional(),
+    public_client_api: publicClientApi.optional(),
+    webhook_payload_format: webhookPayloadFormat.optional(),
+    webhook_signature: webhookSignature.optional(),
   })
   .openapi("NewInbox");
 
@@ -84,12 +98,9 @@ export const InboxPatchSchema = z
     lock_to_single_conversation: lockToSingleConversation.optional(),
     auto_assignment: autoAssignment.optional(),
     max_assignment_limit: maxAssignmentLimit.optional(),
-    public_client_api: z
-      .boolean()
-      .optional()
-      .openapi({ description: "Serve Chatwoot's Client API for this inbox. It carries no credentials: anyone who knows the identifier can create contacts and messages (docs/chatwoot.md)." }),
-    webhook_payload_format: z.enum(PAYLOAD_FORMATS).optional(),
-    webhook_signature: z.enum(SIGNATURE_SCHEMES).optional(),
+    public_client_api: publicClientApi.optional(),
+    webhook_payload_format: webhookPayloadFormat.optional(),
+    webhook_signature: webhookSignature.optional(),
   })
   .openapi("InboxPatch");
 
