@@ -1,7 +1,7 @@
 // Browser tests of the web console (docs/console.md), part of `npm test`: `npm start` on a fresh state
 // folder, Debian's chromium driven by playwright-core (no browser download), a local webhook receiver.
-// Covers the newcomer's path end to end — the printed SIGN_IN_URL → Settings → Inboxes → Add inbox → API →
-// a message sent with the shown curl's values appears live → reply (Ctrl+Enter) → the receiver gets the
+// Covers the newcomer's path end to end — the printed SIGN_IN_URL → Settings → Inboxes → Add inbox → API (by
+// keyboard, at 390×844) → a message sent with the shown curl's values appears live → reply (Ctrl+Enter) → the receiver gets the
 // signed message_created → private note → resolve — then an agent who is not a member of an inbox never
 // seeing its conversations, a failed sign-in, a password change, sign-out, a spent invite link, and the phone layout.
 // `--screenshots` also writes docs/screenshots/*.png.
@@ -87,6 +87,16 @@ async function expectNamedControls(page, where) {
   if (unnamed.length) throw new Error(`${where}: controls without an accessible name: ${unnamed.join(" | ")}`);
 }
 
+/** Presses Tab until the control has the focus: it is in the page's tab order, reachable without a mouse. */
+async function tabTo(page, locator, most = 60) {
+  await locator.waitFor();
+  for (let i = 0; i < most; i++) {
+    if (await locator.evaluate((el) => el === document.activeElement)) return;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached ${locator}`);
+}
+
 /** Nothing wider than the viewport (no sideways scrolling on a phone). */
 async function expectNoHorizontalScroll(page, where) {
   const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
@@ -120,15 +130,34 @@ try {
   if (page.url().includes("token=")) throw new Error("the sign-in token stayed in the address bar");
   step("signed in with the SIGN_IN_URL");
 
-  // 2. Settings → Inboxes → Add inbox → API.
-  await page.getByRole("link", { name: "Inboxes" }).click();
+  // 2. Settings → Inboxes → Add inbox → API, as the help article says: by keyboard alone (Tab to each control,
+  // Enter), on a phone-sized screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const mainNav = page.getByRole("navigation", { name: "Main" });
+  const settingsNav = page.getByRole("navigation", { name: "Settings" });
+  if ((await mainNav.getByRole("link").allTextContents()).join(" | ") !== "Conversations | Settings") throw new Error("the main navigation is not Conversations | Settings");
+  await tabTo(page, mainNav.getByRole("link", { name: "Settings", exact: true }));
+  await page.keyboard.press("Enter");
+  await tabTo(page, settingsNav.getByRole("link", { name: "Inboxes", exact: true }));
+  await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "Settings → Inboxes" }).waitFor();
-  await page.getByRole("link", { name: "Add inbox" }).click();
-  await page.getByRole("button", { name: /^API/ }).click();
-  await page.getByLabel("Inbox name").fill("Website");
-  await page.getByLabel("Webhook URL").fill(`http://127.0.0.1:${receiverPort}/hooks`);
-  await page.getByRole("button", { name: "Create inbox" }).click();
+  if ((await settingsNav.getByRole("link").allTextContents()).join(" | ") !== "Inboxes | Users | Automation | Account") throw new Error("an administrator's Settings should offer Inboxes, Users, Automation and Account");
+  await expectNoHorizontalScroll(page, "Settings → Inboxes at 390×844");
+  await tabTo(page, page.getByRole("link", { name: "Add inbox" }));
+  await page.keyboard.press("Enter");
+  await tabTo(page, page.getByRole("button", { name: /^API/ }));
+  await page.keyboard.press("Enter");
+  await tabTo(page, page.getByLabel("Inbox name"));
+  await page.keyboard.type("Website");
+  await tabTo(page, page.getByLabel("Webhook URL"));
+  await page.keyboard.type(`http://127.0.0.1:${receiverPort}/hooks`);
+  await expectNamedControls(page, "Add inbox → API");
+  await expectNoHorizontalScroll(page, "Add inbox → API at 390×844");
+  await tabTo(page, page.getByRole("button", { name: "Create inbox" }));
+  await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: /is ready/ }).waitFor();
+  await expectNoHorizontalScroll(page, "the new inbox's credentials at 390×844");
+  await page.setViewportSize({ width: 1280, height: 800 });
   const identifier = await page.getByTestId("Inbox identifier").textContent();
   const secret = await page.getByTestId("Signing secret").textContent();
   const curl = await page.getByLabel("curl command", { exact: true }).textContent();
@@ -190,7 +219,8 @@ try {
   await shot(page, "conversations");
 
   // 5b. The inbox's page: the delivery log shows the reply, replay since works; Users and Automation render and act.
-  await page.getByRole("link", { name: "Inboxes" }).click();
+  await page.getByRole("link", { name: "Settings", exact: true }).click();
+  await page.getByRole("heading", { name: "Settings → Inboxes" }).waitFor();
   await page.getByRole("link", { name: "Website" }).click();
   await page.getByRole("heading", { name: "Delivery log" }).waitFor();
   await page.getByRole("cell", { name: "message_created" }).first().waitFor();
@@ -240,6 +270,14 @@ try {
   await agentPage.getByRole("link", { name: /Visible Person/ }).waitFor();
   if ((await agentPage.getByText("Hidden Person").count()) > 0) throw new Error("the agent saw a conversation of an inbox they are not a member of");
   if ((await agentPage.getByRole("link", { name: "Inboxes" }).count()) > 0) throw new Error("an agent was shown the administrators' settings");
+  await agentPage.getByRole("link", { name: "Settings", exact: true }).click();
+  await agentPage.getByRole("heading", { name: "Your account" }).waitFor();
+  const agentSettings = await agentPage.getByRole("navigation", { name: "Settings" }).getByRole("link").allTextContents();
+  if (agentSettings.join(" | ") !== "Account") throw new Error(`an agent's Settings offered ${agentSettings.join(", ")}`);
+  await agentPage.goto(`${service.url}/app/settings/inboxes`);
+  await agentPage.getByRole("alert").filter({ hasText: "Only administrators" }).waitFor();
+  await agentPage.getByRole("link", { name: "Conversations", exact: true }).first().click();
+  await agentPage.getByText("Live", { exact: true }).waitFor();
   const hidden = await api("GET", `/v1/accounts/${service.accountId}/conversations?inbox_id=${(await api("GET", `/v1/accounts/${service.accountId}/inboxes`, service.adminToken)).data.find((i) => i.identifier === identifier).id}`, service.adminToken);
   const direct = await agentPage.request.get(`${service.url}/v1/accounts/${service.accountId}/conversations/${hidden.data[0].id}`);
   if (direct.status() !== 404) throw new Error(`the agent read another inbox's conversation: ${direct.status()}`);
