@@ -1,9 +1,10 @@
 // Browser tests of the web console (docs/console.md), part of `npm test`: `npm start` on a fresh state
 // folder, Debian's chromium driven by playwright-core (no browser download), a local webhook receiver.
 // Covers the newcomer's path end to end — the printed SIGN_IN_URL → Settings → Inboxes → Add inbox → API (by
-// keyboard, at 390×844) → a message sent with the shown curl's values appears live → reply (Ctrl+Enter) → the receiver gets the
-// signed message_created → private note → resolve — then an agent who is not a member of an inbox never
-// seeing its conversations, a failed sign-in, a password change, sign-out, a spent invite link, and the phone layout.
+// keyboard, at 390×844) → a message sent with the shown curl's values appears live → reply (Ctrl+Enter) → the
+// receiver gets the signed message_created → a reply with an attached PNG (inline in the history, data_url in
+// the webhook) → private note → resolve — then an agent who is not a member of an inbox never seeing its
+// conversations, a failed sign-in, a password change, sign-out, a spent invite link, and the phone layout.
 // `--screenshots` also writes docs/screenshots/*.png.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
@@ -14,6 +15,8 @@ import { Webhook } from "standardwebhooks";
 import { freePort, projectRoot } from "./dev-server.mjs";
 import { killGroup, startNpmStart } from "./check-orphans.mjs";
 
+/** A 1×1 PNG, the file a reply attaches. */
+const PIXEL_PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const screenshots = process.argv.includes("--screenshots");
 const shotsDir = path.join(projectRoot, "docs", "screenshots");
@@ -201,6 +204,27 @@ try {
   );
   new Webhook(secret).verify(webhook.body, webhook.headers);
   step("the reply reached the receiver, signed (standardwebhooks verified)");
+
+  // 4b. A reply with a file: Attach files → the image shows in the history; the webhook carries its data_url.
+  await page.getByLabel("Attach files").setInputFiles({ name: "pixel.png", mimeType: "image/png", buffer: PIXEL_PNG });
+  await page.getByRole("list", { name: "Attached files" }).getByText("pixel.png").waitFor();
+  await reply.fill("Here is the return label.");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  const image = page.locator(".message.outgoing").filter({ hasText: "return label" }).getByRole("img", { name: "pixel.png" });
+  await image.waitFor();
+  await until("the attached image to load", () => image.evaluate((img) => img.complete && img.naturalWidth === 1));
+  const withFile = await until("the webhook of the reply with a file", () =>
+    received
+      .map((r) => JSON.parse(r.body))
+      .filter((body) => body.event === "message_created")
+      .map((body) => body.message ?? body)
+      .find((message) => message.content === "Here is the return label."),
+  );
+  const sentFile = withFile.attachments?.[0];
+  if (withFile.attachments?.length !== 1 || sentFile.file_name !== "pixel.png" || !sentFile.data_url) throw new Error(`the webhook's attachment is not the file: ${JSON.stringify(withFile.attachments)}`);
+  const download = await fetch(sentFile.data_url);
+  if (download.status !== 200 || !Buffer.from(await download.arrayBuffer()).equals(PIXEL_PNG)) throw new Error(`the webhook's data_url answered ${download.status} and not the file`);
+  step("a reply with a PNG: shown inline, its webhook's data_url serves the file");
 
   // 5. A private note, set apart; then resolve.
   await page.getByRole("button", { name: "Private note", exact: true }).click();
