@@ -10,13 +10,44 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { Webhook } from "standardwebhooks";
 import { freePort, projectRoot } from "./dev-server.mjs";
 import { killGroup, startNpmStart } from "./check-orphans.mjs";
 
-/** A 1×1 PNG, the file a reply attaches. */
-const PIXEL_PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+/** The PNG a reply attaches: 120×72, a blue "label" with a yellow stripe (big enough to see in a screenshot). */
+const LABEL_PNG = makePng(120, 72, (x, y) => (y >= 28 && y < 44 ? [255, 191, 71] : x < 6 || x >= 114 || y < 6 || y >= 66 ? [20, 33, 61] : [11, 95, 204]));
+
+function makePng(width, height, rgbAt) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const byte of bytes) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, "latin1");
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32BE(crc(Buffer.concat([head.subarray(4), data])), 0);
+    return Buffer.concat([head, data, tail]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Buffer.alloc(height * (1 + width * 3));
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) rows.set(rgbAt(x, y), y * (1 + width * 3) + 1 + x * 3);
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+}
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const screenshots = process.argv.includes("--screenshots");
 const shotsDir = path.join(projectRoot, "docs", "screenshots");
@@ -206,13 +237,13 @@ try {
   step("the reply reached the receiver, signed (standardwebhooks verified)");
 
   // 4b. A reply with a file: Attach files → the image shows in the history; the webhook carries its data_url.
-  await page.getByLabel("Attach files").setInputFiles({ name: "pixel.png", mimeType: "image/png", buffer: PIXEL_PNG });
-  await page.getByRole("list", { name: "Attached files" }).getByText("pixel.png").waitFor();
+  await page.getByLabel("Attach files").setInputFiles({ name: "return-label.png", mimeType: "image/png", buffer: LABEL_PNG });
+  await page.getByRole("list", { name: "Attached files" }).getByText("return-label.png").waitFor();
   await reply.fill("Here is the return label.");
   await page.getByRole("button", { name: "Send", exact: true }).click();
-  const image = page.locator(".message.outgoing").filter({ hasText: "return label" }).getByRole("img", { name: "pixel.png" });
+  const image = page.locator(".message.outgoing").filter({ hasText: "return label" }).getByRole("img", { name: "return-label.png" });
   await image.waitFor();
-  await until("the attached image to load", () => image.evaluate((img) => img.complete && img.naturalWidth === 1));
+  await until("the attached image to load", () => image.evaluate((img) => img.complete && img.naturalWidth === 120));
   const withFile = await until("the webhook of the reply with a file", () =>
     received
       .map((r) => JSON.parse(r.body))
@@ -221,9 +252,9 @@ try {
       .find((message) => message.content === "Here is the return label."),
   );
   const sentFile = withFile.attachments?.[0];
-  if (withFile.attachments?.length !== 1 || sentFile.file_name !== "pixel.png" || !sentFile.data_url) throw new Error(`the webhook's attachment is not the file: ${JSON.stringify(withFile.attachments)}`);
+  if (withFile.attachments?.length !== 1 || sentFile.file_name !== "return-label.png" || !sentFile.data_url) throw new Error(`the webhook's attachment is not the file: ${JSON.stringify(withFile.attachments)}`);
   const download = await fetch(sentFile.data_url);
-  if (download.status !== 200 || !Buffer.from(await download.arrayBuffer()).equals(PIXEL_PNG)) throw new Error(`the webhook's data_url answered ${download.status} and not the file`);
+  if (download.status !== 200 || !Buffer.from(await download.arrayBuffer()).equals(LABEL_PNG)) throw new Error(`the webhook's data_url answered ${download.status} and not the file`);
   step("a reply with a PNG: shown inline, its webhook's data_url serves the file");
 
   // 5. A private note, set apart; then resolve.
