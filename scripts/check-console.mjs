@@ -331,6 +331,9 @@ try {
   if (agentSettings.join(" | ") !== "Account") throw new Error(`an agent's Settings offered ${agentSettings.join(", ")}`);
   await agentPage.goto(`${service.url}/app/settings/inboxes`);
   await agentPage.getByRole("alert").filter({ hasText: "Only administrators" }).waitFor();
+  await agentPage.goto(`${service.url}/app/account`);
+  await agentPage.getByRole("heading", { name: "Your account" }).waitFor();
+  if (new URL(agentPage.url()).pathname !== "/app/settings/account") throw new Error(`the old /app/account led to ${agentPage.url()}`);
   await agentPage.getByRole("link", { name: "Conversations", exact: true }).first().click();
   await agentPage.getByText("Live", { exact: true }).waitFor();
   const hidden = await api("GET", `/v1/accounts/${service.accountId}/conversations?inbox_id=${(await api("GET", `/v1/accounts/${service.accountId}/inboxes`, service.adminToken)).data.find((i) => i.identifier === identifier).id}`, service.adminToken);
