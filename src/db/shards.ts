@@ -155,3 +155,19 @@ export async function shardVersion(db: D1Database): Promise<string | null> {
     return null;
   }
 }
+
+// ── Account names, for the few places a shard's work shows one (Chatwoot's payloads and profile) ─────────
+
+const names = new Map<string, { name: string; at: number }>();
+const NAME_TTL_MS = 60_000;
+
+/** An account's name from the control database, cached in the isolate for a minute (a rename shows within it). */
+export async function accountName(env: WorkerEnv, accountId: string, now = Date.now()): Promise<string> {
+  const cached = names.get(accountId);
+  if (cached && now - cached.at < NAME_TTL_MS) return cached.name;
+  const row = await controlDatabase(env).select({ name: control.accounts.name }).from(control.accounts).where(eq(control.accounts.id, accountId)).get();
+  const name = row?.name ?? "";
+  if (names.size >= DIRECTORY_LIMIT) names.delete(names.keys().next().value!);
+  names.set(accountId, { name, at: now });
+  return name;
+}

@@ -15,7 +15,7 @@ import { conversationsMatching } from "./search";
 
 // The routes reach the commands and the visibility check through the domain.
 export { requireVisibleConversation, type UserViewer, type Viewer };
-export { assignConversation, changeConversationStatus, editConversationLabels, labelConversation } from "../conversation/commands";
+export { assignConversation, changeConversationStatus, deleteMessage, editConversationLabels, labelConversation } from "../conversation/commands";
 
 /** A reply or private note, with the account's uploads it references (attachment_ids) as its files. */
 export async function postAgentMessage(

@@ -18,6 +18,11 @@ export async function shardForPath(env: WorkerEnv, path: string, query: (name: s
   return checked(shardEnv(env, shard ?? defaultShard(env)));
 }
 
+/** The bindings of the shard of the account that owns a public inbox identifier. */
+export async function shardForInbox(env: WorkerEnv, identifier: string): Promise<Bindings> {
+  return shardForAccount(env, await accountOfInbox(env, identifier));
+}
+
 /** The bindings of an account's shard (the first shard for an unknown account, where nothing is found). */
 export async function shardForAccount(env: WorkerEnv, accountId: string | null): Promise<Bindings> {
   const shard = accountId === null ? null : await shardOfAccount(env, accountId);

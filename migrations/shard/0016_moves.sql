@@ -330,3 +330,17 @@ CREATE TRIGGER move_sign_in_links_delete AFTER DELETE ON sign_in_links WHEN (SEL
 BEGIN
   INSERT INTO move_changes (account_id, table_name, row_key) SELECT old.account_id, 'sign_in_links', json_array(old.token_hash) WHERE (SELECT state FROM accounts WHERE id = old.account_id) = 'copying';
 END;
+CREATE TRIGGER move_numeric_ids_insert AFTER INSERT ON numeric_ids WHEN (SELECT state FROM accounts WHERE id = new.account_id) <> 'active'
+BEGIN
+  SELECT RAISE(ABORT, 'account_moving: the account is switching to another shard') WHERE (SELECT state FROM accounts WHERE id = new.account_id) IN ('frozen', 'moved');
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT new.account_id, 'numeric_ids', json_array(new.account_id, new.kind, new.number) WHERE (SELECT state FROM accounts WHERE id = new.account_id) = 'copying';
+END;
+CREATE TRIGGER move_numeric_ids_update AFTER UPDATE ON numeric_ids WHEN (SELECT state FROM accounts WHERE id = new.account_id) <> 'active'
+BEGIN
+  SELECT RAISE(ABORT, 'account_moving: the account is switching to another shard') WHERE (SELECT state FROM accounts WHERE id = new.account_id) IN ('frozen', 'moved');
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT new.account_id, 'numeric_ids', json_array(new.account_id, new.kind, new.number) WHERE (SELECT state FROM accounts WHERE id = new.account_id) = 'copying';
+END;
+CREATE TRIGGER move_numeric_ids_delete AFTER DELETE ON numeric_ids WHEN (SELECT state FROM accounts WHERE id = old.account_id) = 'copying'
+BEGIN
+  INSERT INTO move_changes (account_id, table_name, row_key) SELECT old.account_id, 'numeric_ids', json_array(old.account_id, old.kind, old.number) WHERE (SELECT state FROM accounts WHERE id = old.account_id) = 'copying';
+END;
