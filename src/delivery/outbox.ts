@@ -1,4 +1,4 @@
-import { inArray, sql, type SQL } from "drizzle-orm";
+import { inArray, sql, type Placeholder, type SQL } from "drizzle-orm";
 import { commitBatch, database, prepare } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
 import { triggersAutomation, type EventRow } from "./events";
@@ -140,7 +140,7 @@ export async function publish(env: Bindings, committed: Committed[]): Promise<vo
  * the inbox's own endpoint ('inbox') the same inbox, since that endpoint is one per inbox. An
  * account-level endpoint id is unique by itself, so its contact lines span the account's inboxes.
  */
-export function sameLineAs(d: SQL, of: { line: string | null; endpoint: string; inboxId: string }) {
+export function sameLineAs(d: SQL, of: { line: string | null | Placeholder; endpoint: string | Placeholder; inboxId: string | Placeholder }) {
   return sql`${d}.line = ${of.line} AND ${d}.endpoint = ${of.endpoint} AND (${d}.endpoint <> 'inbox' OR ${d}.inbox_id = ${of.inboxId})`;
 }
 
@@ -161,7 +161,7 @@ export function earlierInLinePending(outer: SQL) {
  * earlier one pending again). Taking a lease requires neither, so a line has at most one delivery in
  * flight, and it is the earliest pending one.
  */
-export function lineBusy(outer: SQL, now: number) {
+export function lineBusy(outer: SQL, now: number | Placeholder) {
   return sql`(${earlierInLinePending(outer)} OR EXISTS (SELECT 1 FROM webhook_deliveries AS other
     WHERE other.line = ${outer}.line AND other.endpoint = ${outer}.endpoint
       AND (other.endpoint <> 'inbox' OR other.inbox_id = ${outer}.inbox_id)
