@@ -24,7 +24,8 @@ export function isUniqueViolation(error: unknown, index?: string): boolean {
 }
 
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
-import { fillPlaceholders, getTableColumns, type SQL, type Table } from "drizzle-orm";
+import { fillPlaceholders, getTableColumns, getTableName, sql as sqlTag, type SQL, type Table } from "drizzle-orm";
+import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import { OutcomeUnknown } from "../errors/outcome";
 import { faults } from "../faults";
 
@@ -64,6 +65,27 @@ export function prepareCompiled(
     if (compiled.size < COMPILED_STATEMENTS_MAX) compiled.set(key, query);
   }
   return env.DB.prepare(query.sql).bind(...fillPlaceholders(query.params, values));
+}
+
+/**
+ * An INSERT of `rows` compiled once per shape (which columns each row sets): the same SQL and values
+ * drizzle's builder makes (a column a row leaves out gets its default), without building it each time.
+ */
+export function prepareInsert(env: Pick<Bindings, "DB">, table: SQLiteTable, rows: Record<string, unknown>[]): D1PreparedStatement {
+  const shapes = rows.map((row) => Object.keys(row).filter((column) => row[column] !== undefined));
+  const values: Record<string, unknown> = {};
+  rows.forEach((row, i) => {
+    for (const column of shapes[i]!) values[`${i}:${column}`] = row[column];
+  });
+  return prepareCompiled(
+    env,
+    `insert:${getTableName(table)}:${shapes.map((shape) => shape.join(",")).join("|")}`,
+    () =>
+      database(env)
+        .insert(table)
+        .values(rows.map((_, i) => Object.fromEntries(shapes[i]!.map((column) => [column, sqlTag.placeholder(`${i}:${column}`)])))),
+    values,
+  );
 }
 
 /** How many statements are compiled (tests of the cap). */

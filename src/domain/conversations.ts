@@ -1,6 +1,6 @@
 import { waitUntil } from "cloudflare:workers";
-import { and, desc, eq, inArray, ne, sql } from "drizzle-orm";
-import { database, prepare } from "../db/client";
+import { and, desc, eq, getTableColumns, inArray, ne, sql } from "drizzle-orm";
+import { database, mapRow, prepare, prepareCompiled, runBatch } from "../db/client";
 import { contactInboxes, contacts, conversations, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
@@ -22,29 +22,44 @@ type InboxSettings = { id: string; accountId: string; lockToSingleConversation: 
  */
 export async function findContactAndConversation(env: Bindings, inbox: { id: string }, sourceId: string) {
   const db = database(env);
-  const bySource = and(eq(contactInboxes.inboxId, inbox.id), eq(contactInboxes.sourceId, sourceId));
-  // Single-table selects only: drizzle maps batched rows by column name, so a join's duplicate names
-  // (id, account_id…) would be mixed up.
-  const [contactInboxRows, contactRows, conversationRows] = await db.batch([
-    db.select().from(contactInboxes).where(bySource).limit(1),
-    db
-      .select()
-      .from(contacts)
-      .where(inArray(contacts.id, db.select({ id: contactInboxes.contactId }).from(contactInboxes).where(bySource)))
-      .limit(1),
-    db
-      .select({ conversation: conversations })
-      .from(conversations)
-      .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
-      .where(and(bySource, ne(conversations.status, "resolved")))
-      .orderBy(desc(sql`${conversations.singleOpenKey} IS NOT NULL`), desc(conversations.createdAt))
-      .limit(1),
+  const P = sql.placeholder;
+  const bySource = and(eq(contactInboxes.inboxId, P("inboxId")), eq(contactInboxes.sourceId, P("sourceId")));
+  const values = { inboxId: inbox.id, sourceId };
+  // Compiled once per isolate (prepareCompiled); raw rows mapped to drizzle's shapes (mapRow). The third
+  // selects the conversation's columns only, so the join's duplicate names never reach the row.
+  const [contactInboxRows, contactRows, conversationRows] = await runBatch(env, [
+    prepareCompiled(env, "lookup.contact-inbox", () => db.select().from(contactInboxes).where(bySource).limit(1), values),
+    prepareCompiled(
+      env,
+      "lookup.contact",
+      () =>
+        db
+          .select()
+          .from(contacts)
+          .where(inArray(contacts.id, db.select({ id: contactInboxes.contactId }).from(contactInboxes).where(bySource)))
+          .limit(1),
+      values,
+    ),
+    prepareCompiled(
+      env,
+      "lookup.open-conversation",
+      () =>
+        db
+          .select(getTableColumns(conversations))
+          .from(conversations)
+          .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
+          .where(and(bySource, ne(conversations.status, "resolved")))
+          .orderBy(desc(sql`${conversations.singleOpenKey} IS NOT NULL`), desc(conversations.createdAt))
+          .limit(1),
+      values,
+    ),
   ]);
-  const contactInbox = contactInboxRows[0];
-  const contact = contactRows[0];
+  const contactInbox = contactInboxRows![0] && mapRow<ContactInboxRow>(contactInboxes, contactInboxRows![0]);
+  const contact = contactRows![0] && mapRow<ContactRow>(contacts, contactRows![0]);
+  const conversation = conversationRows![0] && mapRow<ConversationRow>(conversations, conversationRows![0]);
   return {
     contact: contactInbox && contact ? { contact, contactInbox } : undefined,
-    conversation: conversationRows[0]?.conversation,
+    conversation: conversation || undefined,
   };
 }
 
