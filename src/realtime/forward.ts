@@ -2,6 +2,7 @@
 // (the conversation object, and the domain's contact and conversation writes), never inside it.
 import type { Bindings } from "../env";
 import type { CLOSE, RealtimeObject } from "./object";
+import { QUIET_MS } from "./quiet";
 import type { StreamEvent } from "./visibility";
 
 /** The account's realtime object. */
@@ -17,7 +18,6 @@ export function realtimeObject(env: Bindings, accountId: string): DurableObjectS
  * window reaches it at most ≈ QUIET_MS late — never lost (it is in the events table the pump reads).
  * Bounded: the oldest entries go first beyond QUIET_ACCOUNTS_MAX.
  */
-export const QUIET_MS = 1000;
 export const QUIET_ACCOUNTS_MAX = 5000;
 const quietUntil = new Map<string, number>();
 

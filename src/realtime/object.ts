@@ -6,7 +6,7 @@ import { eventEnvelope } from "../delivery/payload";
 import { withDataUrls } from "../attachments/render";
 import { config, type Bindings } from "../env";
 import { candidateTags, tagsFor, visibleTo, type StreamEvent, type Subscriber } from "./visibility";
-import { QUIET_MS } from "./forward";
+import { QUIET_MS } from "./quiet";
 
 /** What each socket keeps across hibernation (serializeAttachment): who it is for and when it opened. */
 type Attachment = { subscriber: Subscriber; connectedAt: number };

@@ -308,7 +308,7 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(oneCallRoute, async (c) => {
     const caller = integratorCaller(c);
-    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), caller, originOf(caller), c.get("idempotency"));
+    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), caller, originOf(caller), c.get("idempotency"), c.get("contactLookup"));
     const { created, ...body } = result;
     return c.json(body, created ? 201 : 200);
   })
