@@ -28,8 +28,9 @@ const onlyRealtime = onlyArg === "realtime";
 const onlyAttachments = onlyArg === "attachments";
 /** `--only perf`: the ceilings and the rows of issues 14/15 (1a–1c, 2, 3, 4a–4c, 5, 6), without realtime, search and files. */
 const onlyPerf = onlyArg === "perf";
-/** `--only drain`: the write ceiling and scenario 5 alone (≈ 1 minute). */
+/** `--only drain`: the write ceiling and scenario 5 alone (≈ 1 minute). `--only replies`: scenarios 4a–4c alone. */
 const onlyDrain = onlyArg === "drain";
+const onlyReplies = onlyArg === "replies";
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
@@ -90,9 +91,9 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  if (!onlySearch && !onlyRealtime) await measureWriteCeiling();
+  if (!onlySearch && !onlyRealtime && !onlyReplies) await measureWriteCeiling();
   if (!onlyAttachments) await measureApp();
-  if (!onlySearch && !onlyRealtime && !onlyPerf && !onlyDrain) await measureAttachments();
+  if (!onlySearch && !onlyRealtime && !onlyPerf && !onlyDrain && !onlyReplies) await measureAttachments();
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
@@ -181,6 +182,12 @@ async function measureApp() {
   const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Bench");
 
   if (onlyDrain) return deliveryDrain(base, api, { accountId, admin }, await inbox("Drain"), receiver.endpoint("drain"));
+  if (onlyReplies) {
+    const endpoint = receiver.endpoint("replies");
+    const target = await inbox("Replies", endpoint.url);
+    endpoint.setSecret(target.secret);
+    return webhookLatency(base, api, { accountId, admin }, target, endpoint);
+  }
   const ingestInbox = await inbox("Ingest");
   const known = await ingestSpread(base, ingestInbox);
   if (onlySearch) {
