@@ -19,6 +19,9 @@
 //   src/db/                       drizzle schema and client → core
 //   core: src/core/, src/errors/, src/env.ts, src/faults.ts → nothing above
 //
+//   console/                      the web console (browser code, bundled by scripts/build-console.mjs): a client
+//                                 of the public HTTP API, so it imports nothing from src/ (and src/ nothing of it)
+//
 // "core" below is the shared bottom: ids, time, pagination, URL policy, secrets and encodings, chunking,
 // the error model, the bindings and the fault switches. Type-only imports count like any other: the
 // parser (swc) does not tell them apart, and a type from a higher layer is still a dependency upward.
@@ -28,6 +31,22 @@ const UPPER = "^src/(index\\.ts$|app\\.ts$|http/)";
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
+    {
+      name: "console-is-an-api-client",
+      severity: "error",
+      comment:
+        "The console talks to the Worker over HTTP only (docs/console.md): server modules would drag the " +
+        "Worker's code and secrets' handling into the browser bundle.",
+      from: { path: "^console/" },
+      to: { path: "^src/" },
+    },
+    {
+      name: "server-never-imports-the-console",
+      severity: "error",
+      comment: "The Worker serves the console's built files as static assets; it never imports its source.",
+      from: { path: "^src/" },
+      to: { path: "^console/" },
+    },
     {
       name: "no-circular",
       severity: "error",

@@ -1,4 +1,5 @@
-// `npm start`: migrations, wrangler dev on PORT (8787), and a dev account whose credentials are printed.
+// `npm start`: migrations, wrangler dev on PORT (8787), and a dev account whose credentials are printed,
+// with SIGN_IN_URL: a one-time link that signs the dev administrator in to the console at /app.
 // The dev account is created through the API with the platform token and remembered in
 // .wrangler/dev-account.json, so restarts print the same, still valid, credentials.
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
@@ -50,13 +51,25 @@ async function seedDevAccount() {
   return saved;
 }
 
+/** A one-time link that signs the dev administrator in to the console (15 minutes; restart for a new one). */
+async function signInUrl(account) {
+  const response = await fetch(`${server.url}/v1/accounts/${account.accountId}/sign_in_links`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${account.adminToken}` },
+  });
+  if (response.status !== 201) throw new Error(`creating the sign-in link failed: ${response.status} ${await response.text()}`);
+  return (await response.json()).url;
+}
+
 try {
   const account = await seedDevAccount();
+  const signIn = await signInUrl(account);
   console.log("");
-  console.log(`edge-inbox is running at ${server.url}  (API reference: ${server.url}/docs)`);
+  console.log(`edge-inbox is running at ${server.url}  (console: ${server.url}/app, API reference: ${server.url}/docs)`);
   console.log(`PLATFORM_TOKEN=${platformToken}`);
   console.log(`ACCOUNT_ID=${account.accountId}`);
   console.log(`ADMIN_TOKEN=${account.adminToken}`);
+  console.log(`SIGN_IN_URL=${signIn}`);
   console.log("");
 } catch (error) {
   console.error(error);

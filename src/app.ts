@@ -20,6 +20,8 @@ import type { AppEnv } from "./http/context";
 import { docsRoutes } from "./http/system/docs";
 import { systemRoutes } from "./http/system/routes";
 import { userRoutes } from "./http/users/routes";
+import { sessionRoutes } from "./http/session/routes";
+import { consoleRoutes } from "./http/system/console";
 import { webhookEndpointRoutes } from "./http/webhook-endpoints/routes";
 import { describeWebhooks } from "./http/webhooks";
 import { timed, validation } from "./http/phases";
@@ -64,16 +66,25 @@ export function buildApp() {
   app.route("/", webhookEndpointRoutes);
   app.route("/", attachmentRoutes);
   app.route("/", realtimeRoutes);
+  app.route("/", sessionRoutes);
+  app.route("/", consoleRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
-    description: "A user token, or an inbox token on the integrator routes of its inbox (/v1/inboxes/…).",
+    description:
+      "A user token, or an inbox token on the integrator routes of its inbox (/v1/inboxes/…). In the web console the session cookie (sessionCookie) stands in for the user's token on every route a user token may call.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "platformToken", {
     type: "http",
     scheme: "bearer",
     description: "The operator's PLATFORM_TOKEN (a Worker secret): creates and configures accounts.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "sessionCookie", {
+    type: "apiKey",
+    in: "cookie",
+    name: "edge_inbox_session",
+    description: "The console's session (POST /v1/session). Changes made with it also need the session's csrf_token in X-CSRF-Token.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "realtimeTicket", {
     type: "apiKey",
@@ -152,6 +163,10 @@ const API_TAGS = [
   {
     name: "Attachments",
     description: "Stored files: the signed, expiring data_url links that messages carry. No token: the signature is the permission.",
+  },
+  {
+    name: "Console sessions",
+    description: "Signing in to the web console at /app: email and password, one-time sign-in and invite links, sign-out, password change. The session cookie then works on every route a user token does.",
   },
   {
     name: "Webhooks",

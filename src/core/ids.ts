@@ -5,7 +5,7 @@ import { randomBytes } from "./crypto";
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-export type IdPrefix = "acc" | "usr" | "tok" | "inb" | "ct" | "ci" | "cnv" | "msg" | "evt" | "whd" | "att" | "rule" | "run" | "rpl" | "era" | "whe";
+export type IdPrefix = "acc" | "usr" | "tok" | "inb" | "ct" | "ci" | "cnv" | "msg" | "evt" | "whd" | "att" | "rule" | "run" | "rpl" | "era" | "whe" | "ses";
 
 function ulid(now = Date.now()): string {
   let time = "";

@@ -33,6 +33,9 @@ export const users = sqliteTable(
     available: integer("available", { mode: "boolean" }).notNull().default(true),
     createdAt: integer("created_at").notNull(),
     deletedAt: integer("deleted_at"),
+    // The console's password: `pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>` (src/domain/passwords.ts);
+    // null until the user sets one through an invite link.
+    passwordHash: text("password_hash"),
   },
   (t) => [
     // An email identifies one live user per account; a deleted user frees it.
@@ -637,4 +640,52 @@ export const searchDocuments = sqliteTable(
     accountId: text("account_id").notNull(),
   },
   (t) => [uniqueIndex("search_documents_message").on(t.messageId)],
+);
+
+/** A person signed in to the console: the cookie carries a secret whose SHA-256 is token_hash (docs/console.md). */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    userId: text("user_id").notNull().references(() => users.id),
+    tokenHash: text("token_hash").notNull(),
+    // Sent back by the console in X-CSRF-Token on every mutation; only readable through GET /v1/session.
+    csrfToken: text("csrf_token").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("sessions_token_hash").on(t.tokenHash), index("sessions_user").on(t.accountId, t.userId)],
+);
+
+export const SIGN_IN_LINK_PURPOSES = ["sign_in", "invite"] as const;
+export type SignInLinkPurpose = (typeof SIGN_IN_LINK_PURPOSES)[number];
+
+/** One-time links: an invite (sets a password) or a sign-in link (`npm start`'s SIGN_IN_URL). Stored hashed. */
+export const signInLinks = sqliteTable(
+  "sign_in_links",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    accountId: text("account_id").notNull().references(() => accounts.id),
+    userId: text("user_id").notNull().references(() => users.id),
+    purpose: text("purpose").$type<SignInLinkPurpose>().notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    usedAt: integer("used_at"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("sign_in_links_user").on(t.accountId, t.userId), oneOf("sign_in_links_purpose", "purpose", SIGN_IN_LINK_PURPOSES)],
+);
+
+/** Failed sign-ins, counted per email and per account over a window to refuse password guessing. */
+export const signInFailures = sqliteTable(
+  "sign_in_failures",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    email: text("email").notNull(),
+    // Null when the email matches no user (the per-email limit still applies).
+    accountId: text("account_id"),
+    at: integer("at").notNull(),
+  },
+  (t) => [index("sign_in_failures_email").on(t.email, t.at), index("sign_in_failures_account").on(t.accountId, t.at)],
 );

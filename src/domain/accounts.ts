@@ -30,6 +30,7 @@ export async function createAccount(env: Bindings, input: NewAccount): Promise<C
     available: true,
     createdAt: now,
     deletedAt: null,
+    passwordHash: null,
   };
   const { issued, row } = await mintToken({ accountId, kind: "user", userId: user.id }, now);
   const db = database(env);

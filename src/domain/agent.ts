@@ -45,6 +45,8 @@ export async function actorFor(env: Bindings, viewer: UserViewer, origin: Actor[
 export type ConversationFilters = {
   status?: ConversationStatus;
   inbox_id?: string;
+  /** One contact's conversations (the console's side panel). */
+  contact_id?: string;
   assignee?: string;
   label?: string;
   /** Words that a message of the conversation contains (full-text search; private notes included). */
@@ -67,6 +69,7 @@ export async function listConversations(env: Bindings, viewer: UserViewer, filte
     eq(conversations.accountId, viewer.accountId),
     memberInboxCondition(viewer),
     filters.inbox_id ? eq(conversations.inboxId, filters.inbox_id) : undefined,
+    filters.contact_id ? eq(conversations.contactId, filters.contact_id) : undefined,
     assignee,
     filters.label ? sql`EXISTS (SELECT 1 FROM json_each(${conversations.labels}) WHERE value = ${filters.label})` : undefined,
     filters.q ? sql`${conversations.id} IN (${conversationsMatching(viewer.accountId, filters.q)})` : undefined,

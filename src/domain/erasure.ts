@@ -6,6 +6,7 @@ import { and, desc, eq, sql } from "drizzle-orm";
 import { database, prepare } from "../db/client";
 import { commitWithEvents, publish } from "../delivery/outbox";
 import { contactErasures, contactInboxes, contacts, type Origin } from "../db/schema";
+import { disconnectRealtime } from "../realtime/forward";
 import { erasureObject, erasureStepRows } from "../erasure/object";
 import { ACCOUNT_ERASURE, eraseStep, tombstonePrefix } from "../erasure/steps";
 
@@ -67,7 +68,7 @@ export async function requestErasure(
   const erasureId = newId("era", now);
   const inScope = input.scope === ACCOUNT_ERASURE ? sql`1` : sql`inbox_id = ${input.scope}`;
   const links = await db
-    .select({ inboxId: contactInboxes.inboxId, sourceId: contactInboxes.sourceId })
+    .select({ id: contactInboxes.id, inboxId: contactInboxes.inboxId, sourceId: contactInboxes.sourceId })
     .from(contactInboxes)
     .where(and(eq(contactInboxes.contactId, input.contactId), eq(contactInboxes.accountId, input.accountId), sql`source_id NOT LIKE 'erased %'`, inScope));
   // Ids only: the integrator learns which of its people is gone, and nothing about them.
@@ -107,6 +108,8 @@ export async function requestErasure(
   let row = await db.select().from(contactErasures).where(eq(contactErasures.id, erasureId)).get();
   if (row) {
     await publish(env, committed);
+    // The person's own live streams end with their source ids (a pubsub token of an erased link opens nothing).
+    if (links.length > 0) await disconnectRealtime(env, input.accountId, { contactInboxIds: links.map((link) => link.id) }, "revoked");
     console.log(
       JSON.stringify({
         level: "info",

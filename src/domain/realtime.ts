@@ -1,10 +1,10 @@
 // Live updates (docs/realtime.md): tickets and pubsub tokens that open streams, typing, last-seen and
 // unread counts. The sockets themselves live in the account's realtime object (src/realtime/).
 import { waitUntil } from "cloudflare:workers";
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import { conversationObject } from "../conversation/stub";
 import { database } from "../db/client";
-import { apiTokens, contactInboxes, conversationReads, conversations, inboxes, inboxMembers, messages, realtimeTickets, users } from "../db/schema";
+import { apiTokens, contactInboxes, conversationReads, conversations, inboxes, inboxMembers, messages, realtimeTickets, sessions, users } from "../db/schema";
 import { commitWithEvents, publish } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
@@ -79,18 +79,27 @@ export async function agentSubscriber(
   spent: { userId: string; tokenId: string },
 ): Promise<AgentSubscriber | null> {
   const db = database(env);
-  const [owner, memberships] = await db.batch([
-    db
-      .select({ role: users.role })
-      .from(users)
-      .innerJoin(apiTokens, and(eq(apiTokens.userId, users.id), eq(apiTokens.id, spent.tokenId), isNull(apiTokens.revokedAt)))
-      .where(and(eq(users.accountId, accountId), eq(users.id, spent.userId), isNull(users.deletedAt))),
+  // The credential is an API token or a console session (`ses_…`): either must still be live.
+  const person = and(eq(users.accountId, accountId), eq(users.id, spent.userId), isNull(users.deletedAt));
+  const owner = spent.tokenId.startsWith("ses_")
+    ? db
+        .select({ role: users.role })
+        .from(users)
+        .innerJoin(sessions, and(eq(sessions.userId, users.id), eq(sessions.id, spent.tokenId), isNull(sessions.revokedAt), gt(sessions.expiresAt, Date.now())))
+        .where(person)
+    : db
+        .select({ role: users.role })
+        .from(users)
+        .innerJoin(apiTokens, and(eq(apiTokens.userId, users.id), eq(apiTokens.id, spent.tokenId), isNull(apiTokens.revokedAt)))
+        .where(person);
+  const [ownerRows, memberships] = await db.batch([
+    owner,
     db
       .select({ inboxId: inboxMembers.inboxId })
       .from(inboxMembers)
       .where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, spent.userId))),
   ]);
-  const role = owner[0]?.role;
+  const role = ownerRows[0]?.role;
   if (!role) return null;
   return {
     kind: "agent",

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, isNull, sql } from "drizzle-orm";
 import { database, isUniqueViolation, sentWrite } from "../db/client";
-import { apiTokens, inboxMembers, users, type Role } from "../db/schema";
+import { apiTokens, inboxMembers, sessions, users, type Role } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { newId } from "../core/ids";
@@ -29,6 +29,7 @@ export async function createUser(
     available: input.available ?? true,
     createdAt: now,
     deletedAt: null,
+    passwordHash: null,
   };
   try {
     await database(env).insert(users).values(row);
@@ -129,6 +130,11 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
       .set({ revokedAt: now })
       .where(and(eq(apiTokens.accountId, accountId), eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt), removedNow)),
     db.delete(inboxMembers).where(and(eq(inboxMembers.accountId, accountId), eq(inboxMembers.userId, userId), removedNow)),
+    // Their console sessions end with them (the session look-up also ignores deleted users).
+    db
+      .update(sessions)
+      .set({ revokedAt: now })
+      .where(and(eq(sessions.accountId, accountId), eq(sessions.userId, userId), isNull(sessions.revokedAt), removedNow)),
   ]));
   if (removed.length === 0) {
     if (await findUser(env, accountId, userId)) throw lastAdministrator();

@@ -5,6 +5,7 @@ import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
 import { safeDecode } from "./path";
+import { sessionCaller } from "./session/cookie";
 
 /** Resolves the bearer token once per request; each route then declares what it needs with a guard below. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -21,7 +22,8 @@ export const reauthenticate = (c: Context<AppEnv>) => resolveRequestCaller(c);
 async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const header = c.req.header("authorization");
   if (!header) {
-    c.set("caller", null);
+    // The console: a session cookie acts as its user (src/http/session/cookie.ts checks CSRF on changes).
+    c.set("caller", await sessionCaller(c));
     return;
   }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -27,7 +27,7 @@ export async function recover(env: Bindings, now = Date.now()): Promise<Recovery
   };
   const swept = await attempt(() => sweep(env), { events_marked: 0, deliveries_queued: 0, deliveries_requeued: 0, automation_queued: 0 });
   const snoozes_due = await attempt(() => wakeDueSnoozes(env, now), 0);
-  const pruned = await attempt(() => prune(env, now), { events_pruned: 0, deliveries_pruned: 0, attempts_pruned: 0 });
+  const pruned = await attempt(() => prune(env, now), { events_pruned: 0, deliveries_pruned: 0, attempts_pruned: 0, replays_pruned: 0 });
   const uploads_pruned = await attempt(() => pruneUnreferencedUploads(env, now), 0);
   if (failures.length > 0) throw new AggregateError(failures, `recovery: ${failures.length} part(s) failed: ${failures.map(String).join("; ")}`);
   return { ...swept, snoozes_due, ...pruned, uploads_pruned };

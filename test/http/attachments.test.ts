@@ -2,6 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
 import { count, createInboxToken, createTestInbox, setMembers, type TestInbox } from "../support/fixtures";
+import { agentStream } from "../support/realtime";
 import { receiverPath, waitForPayloads } from "../support/receiver-client";
 import { pruneUnreferencedUploads, deleteAttachmentsOfConversations } from "../../src/domain/attachments";
 import { recover } from "../../src/recovery/recover";
@@ -423,6 +424,21 @@ describe("webhooks, events feed, clean-up", () => {
     const feed = await api("GET", `${base}/events`, { token });
     const event = feed.body.data.find((e: { event: string }) => e.event === "message_created");
     expect((await download(event.message.attachments[0].data_url)).bytes).toEqual(image);
+  });
+
+  it("a realtime frame carries a data_url, signed for that frame, that serves the file's bytes", async () => {
+    const { account, base, token } = await setup();
+    const stream = await agentStream(account.accountId, account.adminToken);
+    const image = png(1536, 9);
+    const content = unique("live-photo");
+    const res = await oneCall(base, token, { content }, [{ bytes: image, name: "live.png", type: "image/png" }]);
+    expect(res.status, res.text).toBe(201);
+    const frame = await stream.next((f: Record<string, any>) => f.event === "message_created" && f.message?.content === content);
+    const attachment = frame.message.attachments[0];
+    expect(attachment).toMatchObject({ id: res.body.message.attachments[0].id, sha256: await sha256(image) });
+    expect(attachment.data_url).toMatch(/[?&]signature=/);
+    expect((await download(attachment.data_url)).bytes).toEqual(image);
+    stream.close();
   });
 
   it("prunes uploads never referenced after 24 h, keeps referenced ones; contact erasure deletes its files", async () => {

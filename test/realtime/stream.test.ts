@@ -491,6 +491,28 @@ describe("losing access closes the sockets within seconds", () => {
   });
 });
 
+describe("erasure", () => {
+  it("erasing a contact closes their open streams (4001), in the inbox erased and no other", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const other = await createTestInbox(account);
+    const erased = await upsertContact(account.adminToken, inbox);
+    const elsewhere = await upsertContact(account.adminToken, other);
+    const stream = await contactStream(inbox.identifier, erased.sourceId, erased.pubsubToken);
+    const bystander = await contactStream(other.identifier, elsewhere.sourceId, elsewhere.pubsubToken);
+    const deleted = await api("DELETE", `/v1/inboxes/${inbox.identifier}/contacts/${erased.sourceId}`, { token: account.adminToken });
+    expect(deleted.status, deleted.text).toBeLessThan(300);
+    expect((await stream.closed).code).toBe(4001);
+    const again = await openSocket(`/v1/inboxes/${inbox.identifier}/contacts/${erased.sourceId}/realtime?pubsub_token=${erased.pubsubToken}`);
+    expect(isClient(again) ? 101 : again.status).not.toBe(101);
+    // The other inbox's contact stream is untouched: it still gets its own events.
+    const content = unique("still-live");
+    await sendMessage(account.adminToken, other, { contact: { source_id: elsewhere.sourceId }, content });
+    await bystander.next(messageEvent(content));
+    bystander.close();
+  });
+});
+
 describe("hibernation done right", () => {
   it("sockets carry tags and a serialized attachment; ping is answered by the runtime", async () => {
     const account = await createTestAccount();

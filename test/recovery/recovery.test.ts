@@ -182,6 +182,31 @@ describe("retention", () => {
     expect(recent.status, recent.text).toBe(202);
   });
 
+  it("forgets replays that finished before the window; a running replay stays whatever its age", async () => {
+    const { account, inbox } = await setup();
+    const path = `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/deliveries/replay`;
+    const since = new Date(Date.now() - DAY).toISOString();
+    const replay = await api("POST", path, { token: account.adminToken, body: { since } });
+    expect(replay.status, replay.text).toBe(202);
+    const old = Date.now() - 31 * DAY;
+    const running = crypto.randomUUID();
+    // A finished replay from long ago, and a running one as old (its step is still to be resumed).
+    await env.DB.batch([
+      env.DB.prepare("UPDATE delivery_replays SET state = 'done', completed_at = ?, updated_at = ?, created_at = ? WHERE inbox_id = ?").bind(old, old, old, inbox.id),
+      env.DB.prepare(
+        `INSERT INTO delivery_replays (id, account_id, inbox_id, endpoint, since, through_position, total, state, created_at, updated_at)
+         VALUES (?, ?, ?, 'inbox', ?, 0, 0, 'running', ?, ?)`,
+      ).bind(running, account.accountId, inbox.id, old - DAY, old, old),
+    ]);
+    const count = async (state: string) =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM delivery_replays WHERE inbox_id = ? AND state = ?").bind(inbox.id, state).first<{ n: number }>())!.n;
+    expect(await count("done")).toBe(1);
+
+    await runRecovery();
+    expect(await count("done")).toBe(0);
+    expect(await count("running")).toBe(1);
+  });
+
   it("the events feed refuses a cursor from before events the inbox lost to retention, and reads on from the oldest kept", async () => {
     const { inbox, token, webhookPath, base } = await setup();
     await sendMessage(token, inbox, { contact: { source_id: "feed-1" }, content: "one" });

@@ -16,9 +16,9 @@ export type StreamClient = {
 /** Opens a realtime URL as a browser would (Upgrade: websocket); returns the problem response if it is refused. */
 export async function openSocket(
   path: string,
-  options: { ack?: boolean; token?: string } = {},
+  options: { ack?: boolean; token?: string; headers?: Record<string, string> } = {},
 ): Promise<StreamClient | { status: number; body: any; headers: Headers }> {
-  const headers: Record<string, string> = { upgrade: "websocket" };
+  const headers: Record<string, string> = { upgrade: "websocket", ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const response = await exports.default.fetch(new Request(`http://edge-inbox.test${path}`, { headers }));
   if (response.status !== 101 || !response.webSocket) {

@@ -67,12 +67,13 @@ const listRoute = createRoute({
   path: "/v1/accounts/{account_id}/conversations",
   operationId: "listConversations",
   summary: "Conversations the caller can see, newest activity first, with counts per status",
-  description: "The conversations in the inboxes the caller works (administrators: all inboxes), newest activity first. Filter by `status`, `inbox_id`, `assignee` (`me`, `unassigned` or a user id), `label`, and `q` (words in the messages' text, SQLite FTS5); `meta.counts` gives the number per status. Page with `cursor`.",
+  description: "The conversations in the inboxes the caller works (administrators: all inboxes), newest activity first. Filter by `status`, `inbox_id`, `contact_id`, `assignee` (`me`, `unassigned` or a user id), `label`, and `q` (words in the messages' text, SQLite FTS5); `meta.counts` gives the number per status. Page with `cursor`.",
   request: {
     params: AccountParams,
     query: PaginationQuery.extend({
       status: z.enum(["open", "pending", "snoozed", "resolved"]).optional(),
       inbox_id: z.string().max(64).optional(),
+      contact_id: z.string().max(64).optional().openapi({ description: "Only this contact's conversations" }),
       assignee: z.string().max(64).optional().openapi({ description: "me, unassigned, or a user id" }),
       label: LabelName.optional(),
       q: z.string().trim().min(1).max(200).optional().openapi({

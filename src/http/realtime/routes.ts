@@ -18,6 +18,7 @@ import {
 import { ApiError } from "../../errors/problem";
 import { requireVisibleConversation } from "../../domain/agent";
 import { accountUser, authenticated, checkAccountUser, integratorCaller } from "../auth";
+import { requireSameOrigin } from "../session/cookie";
 import { idempotent } from "../idempotency";
 import type { AppContext, AppEnv } from "../context";
 import { inboxAccess } from "../integrator/access";
@@ -198,6 +199,8 @@ export const realtimeRoutes = new OpenAPIHono<AppEnv>()
     // A server-side client may use its bearer token instead of a ticket.
     if (c.get("caller")) {
       const user = checkAccountUser(authenticated(c), account_id, "agent");
+      // The console's cookie rides along on any WebSocket to this host: only this origin's pages may use it.
+      if (c.get("session")) requireSameOrigin(c);
       requireUpgrade(c);
       const subscriber = await agentSubscriber(c.env, account_id, user);
       if (!subscriber) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");

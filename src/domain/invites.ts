@@ -1,0 +1,105 @@
+// One-time links into the console: an invite (the person sets their password, then is signed in) and a
+// sign-in link (signs its user in once; `npm start` prints one for the dev administrator as SIGN_IN_URL).
+// Links are random, stored as SHA-256, expire, and are spent by one UPDATE … WHERE used_at IS NULL, so a
+// link works once even under concurrent use.
+import { and, eq, gt, isNull, sql } from "drizzle-orm";
+import { database } from "../db/client";
+import { signInLinks, users, type SignInLinkPurpose } from "../db/schema";
+import type { Bindings } from "../env";
+import { ApiError, notFound } from "../errors/problem";
+import { base64url } from "../core/base64";
+import { randomBytes, sha256Hex } from "../core/crypto";
+import { iso } from "../core/time";
+import { hashPassword, verifyPassword } from "./passwords";
+import { endUserSessionsStatement, openSession, type OpenedSession } from "./sessions";
+import { disconnectRealtime } from "../realtime/forward";
+
+export const LINK_TTL_MS: Record<SignInLinkPurpose, number> = { invite: 7 * 24 * 60 * 60 * 1000, sign_in: 15 * 60 * 1000 };
+const LINK_PREFIX = "eil_";
+
+/** The console page each kind of link opens; the token travels in the fragment, so it stays out of logs. */
+export function linkPath(purpose: SignInLinkPurpose, token: string): string {
+  return `/app/${purpose === "invite" ? "invite" : "sign-in"}#token=${token}`;
+}
+
+export async function issueLink(env: Bindings, accountId: string, userId: string, purpose: SignInLinkPurpose, now = Date.now()) {
+  const db = database(env);
+  const user = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
+    .get();
+  if (!user) throw notFound("user_not_found", "user", userId);
+  const token = LINK_PREFIX + base64url(randomBytes(32));
+  const expiresAt = now + LINK_TTL_MS[purpose];
+  await db.batch([
+    db.insert(signInLinks).values({ tokenHash: await sha256Hex(token), accountId, userId, purpose, expiresAt, createdAt: now }),
+    db.delete(signInLinks).where(sql`${signInLinks.expiresAt} < ${now}`),
+  ]);
+  return { token, path: linkPath(purpose, token), expires_at: iso(expiresAt) };
+}
+
+const invalidLink = () =>
+  new ApiError("invalid_link", "This link is unknown, expired or already used. Ask an administrator for a new invite (Settings → Users).");
+
+/** Spends a link of this purpose; returns its live user. */
+async function spendLink(env: Bindings, token: string, purpose: SignInLinkPurpose, now: number) {
+  if (!token.startsWith(LINK_PREFIX) || token.length > 200) throw invalidLink();
+  const db = database(env);
+  const [spent] = await db
+    .update(signInLinks)
+    .set({ usedAt: now })
+    .where(and(eq(signInLinks.tokenHash, await sha256Hex(token)), eq(signInLinks.purpose, purpose), isNull(signInLinks.usedAt), gt(signInLinks.expiresAt, now)))
+    .returning({ accountId: signInLinks.accountId, userId: signInLinks.userId });
+  if (!spent) throw invalidLink();
+  const user = await db
+    .select()
+    .from(users)
+    .where(and(eq(users.accountId, spent.accountId), eq(users.id, spent.userId), isNull(users.deletedAt)))
+    .get();
+  if (!user) throw invalidLink();
+  return user;
+}
+
+/** A sign-in link: one session, once. */
+export async function redeemSignInLink(env: Bindings, token: string, now = Date.now()): Promise<OpenedSession> {
+  return openSession(env, await spendLink(env, token, "sign_in", now), now);
+}
+
+/** An invite: sets the password (ending any earlier sessions of the user), then signs in. */
+export async function acceptInvite(env: Bindings, token: string, password: string, now = Date.now()): Promise<OpenedSession> {
+  const passwordHash = await hashPassword(password);
+  const user = await spendLink(env, token, "invite", now);
+  await setPasswordHash(env, user.accountId, user.id, passwordHash, now);
+  return openSession(env, { ...user, passwordHash }, now);
+}
+
+async function setPasswordHash(env: Bindings, accountId: string, userId: string, passwordHash: string, now: number) {
+  const db = database(env);
+  await db.batch([
+    db.update(users).set({ passwordHash }).where(and(eq(users.accountId, accountId), eq(users.id, userId))),
+    endUserSessionsStatement(env, accountId, userId, now),
+  ]);
+  await disconnectRealtime(env, accountId, { userIds: [userId] }, "revoked");
+}
+
+/** A signed-in user changes their own password: every session ends, and a new one is opened for this browser. */
+export async function changePassword(
+  env: Bindings,
+  user: { accountId: string; userId: string },
+  input: { current_password: string; new_password: string },
+  now = Date.now(),
+): Promise<OpenedSession> {
+  const row = await database(env)
+    .select()
+    .from(users)
+    .where(and(eq(users.accountId, user.accountId), eq(users.id, user.userId), isNull(users.deletedAt)))
+    .get();
+  if (!row) throw notFound("user_not_found", "user", user.userId);
+  if (!(await verifyPassword(input.current_password, row.passwordHash))) {
+    throw new ApiError("invalid_credentials", "The current password is wrong.");
+  }
+  const passwordHash = await hashPassword(input.new_password);
+  await setPasswordHash(env, user.accountId, user.userId, passwordHash, now);
+  return openSession(env, { ...row, passwordHash }, now);
+}
