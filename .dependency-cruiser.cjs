@@ -14,7 +14,9 @@
 //   src/conversation/             the conversation's object and commands → realtime, delivery, db, core
 //   src/realtime/                 the realtime object per account (WebSockets) and the commit nudge → delivery, attachments, db, core
 //   src/erasure/                  a contact erasure's bounded steps and its Durable Object → conversation, delivery, attachments, db, core
-//   src/delivery/                 outbox, queue consumer, signing → attachments, db, core
+//   src/delivery/                 outbox, queue consumer, signing → chatwoot, attachments, db, core
+//   src/chatwoot/                 Chatwoot's shapes (pure) and the numeric ids its surface shows → db, core
+//                                 (the domain's Chatwoot adapters and delivery's Chatwoot-format webhooks use it)
 //   src/attachments/              files in R2: streamed uploads, signed data_urls, clean-up → db, core
 //   src/db/                       drizzle schema and client → core
 //   core: src/core/, src/errors/, src/env.ts, src/faults.ts → nothing above
@@ -69,7 +71,7 @@ module.exports = {
         "the rules engine or the database themselves (the guards' Durable Objects are the one exception, " +
         "for the idempotency and rate-limit middleware).",
       from: { path: "^src/(app\\.ts$|http/)" },
-      to: { path: "^src/(conversation|delivery|automation|erasure|realtime|db)/" },
+      to: { path: "^src/(conversation|delivery|automation|erasure|realtime|db|chatwoot)/" },
     },
     {
       name: "domain-looks-down",
@@ -138,6 +140,15 @@ module.exports = {
       comment: "Each request guard uses only db and core.",
       from: { path: "^src/(idempotency|rate-limit)/" },
       to: { path: "^src/(conversation|delivery|automation)/" },
+    },
+    {
+      name: "chatwoot-shapes-on-db",
+      severity: "error",
+      comment:
+        "Chatwoot's shapes and numeric ids sit just above db: the domain's adapters (http/chatwoot → domain/chatwoot-*) and " +
+        "delivery's Chatwoot-format payloads both render with them, so they know nothing of either.",
+      from: { path: "^src/chatwoot/" },
+      to: { path: "^src/", pathNot: ["^src/chatwoot/", "^src/db/", CORE] },
     },
     {
       name: "attachments-on-db",

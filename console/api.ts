@@ -22,11 +22,13 @@ export function whenSignedOut(handler: () => void) {
 
 export async function call<T = any>(method: string, path: string, body?: unknown, options: { quiet401?: boolean } = {}): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
+  // A FormData body (a message with files) goes as multipart/form-data: the browser sets the boundary.
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["content-type"] = "application/json";
   if (method !== "GET" && csrfToken) headers["x-csrf-token"] = csrfToken;
   let response: Response;
   try {
-    response = await fetch(path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : form ? body : JSON.stringify(body) });
   } catch {
     throw new ApiProblem({ status: 0, code: "network_error", title: "Network error", detail: "The service could not be reached. Check your connection and try again." });
   }
@@ -84,6 +86,8 @@ export type Conversation = {
   last_activity_at: string;
   unread_count?: number;
 };
+/** A list item: the conversation and who it is with. */
+export type ConversationListItem = Conversation & { contact: { id: string; source_id: string; name: string | null; email: string | null; phone: string | null } };
 export type Contact = {
   id: string;
   source_id: string | null;

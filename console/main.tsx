@@ -53,21 +53,33 @@ function App() {
     }
   };
   const admin = session.user.role === "administrator";
+  // Old addresses (before Settings grouped the admin screens) still lead to their page.
+  const moved = /^\/app\/(inboxes|users|automation|account)(\/.*)?$/.exec(path);
+  if (moved) {
+    navigate(`/app/settings/${moved[1]}${moved[2] ?? ""}${location.search}`, true);
+    return null;
+  }
+  if (path === "/app/settings") {
+    navigate(admin ? "/app/settings/inboxes" : "/app/settings/account", true);
+    return null;
+  }
   let page;
   let match: RegExpExecArray | null;
   if ((match = /^\/app\/conversations(?:\/([^/]+))?$/.exec(path))) page = <ConversationsPage conversationId={match[1] ?? null} />;
+  else if (path === "/app/settings/account") page = <AccountPage />;
+  else if (path.startsWith("/app/settings/") && !admin) page = <AdminsOnly />;
   else if (path === "/app/settings/inboxes") page = <InboxesPage />;
   else if (path === "/app/settings/inboxes/new") page = <NewInboxPage />;
   else if ((match = /^\/app\/settings\/inboxes\/([^/]+)$/.exec(path))) page = <InboxPage inboxId={match[1]!} />;
   else if (path === "/app/settings/users") page = <UsersPage />;
   else if (path === "/app/settings/automation") page = <AutomationPage />;
-  else if (path === "/app/account") page = <AccountPage />;
   else if (path === "/app" || path === "/app/sign-in" || path === "") {
     navigate("/app/conversations", true);
     return null;
   } else page = <p role="alert">No page here. <Link href="/app/conversations">Go to conversations</Link>.</p>;
 
-  const current = (prefix: string) => (path.startsWith(prefix) ? "page" : undefined);
+  const current = (prefix: string) => (path === prefix || path.startsWith(`${prefix}/`) ? "page" : undefined);
+  const inSettings = path.startsWith("/app/settings/");
   return (
     <SessionContext.Provider value={session}>
       <a class="skip" href="#main">Skip to content</a>
@@ -75,22 +87,45 @@ function App() {
         <span class="brand">edge-inbox</span>
         <nav aria-label="Main">
           <Link href="/app/conversations" aria-current={current("/app/conversations")}>Conversations</Link>
-          {admin && (
-            <>
-              <Link href="/app/settings/inboxes" aria-current={current("/app/settings/inboxes")}>Inboxes</Link>
-              <Link href="/app/settings/users" aria-current={current("/app/settings/users")}>Users</Link>
-              <Link href="/app/settings/automation" aria-current={current("/app/settings/automation")}>Automation</Link>
-            </>
-          )}
+          <Link href="/app/settings" aria-current={current("/app/settings")}>Settings</Link>
         </nav>
-        <Link class="who" href="/app/account" aria-label={`Your account: ${session.user.name}, ${session.account_name}`}>
+        <Link class="who" href="/app/settings/account" aria-label={`Your account: ${session.user.name}, ${session.account_name}`}>
           {session.user.name} · {session.account_name}
         </Link>
         <button type="button" onClick={signOut}>Sign out</button>
       </header>
       <ErrorText error={error} />
-      <main id="main" tabIndex={-1}>{page}</main>
+      <main id="main" tabIndex={-1}>
+        {inSettings ? (
+          <>
+            {/* Settings: what this person may use — administrators manage inboxes, users and rules; everyone their own account. */}
+            <nav class="subnav" aria-label="Settings">
+              {admin && (
+                <>
+                  <Link href="/app/settings/inboxes" aria-current={current("/app/settings/inboxes")}>Inboxes</Link>
+                  <Link href="/app/settings/users" aria-current={current("/app/settings/users")}>Users</Link>
+                  <Link href="/app/settings/automation" aria-current={current("/app/settings/automation")}>Automation</Link>
+                </>
+              )}
+              <Link href="/app/settings/account" aria-current={current("/app/settings/account")}>Account</Link>
+            </nav>
+            {page}
+          </>
+        ) : (
+          page
+        )}
+      </main>
     </SessionContext.Provider>
+  );
+}
+
+function AdminsOnly() {
+  return (
+    <div class="settings">
+      <p role="alert">
+        Only administrators manage inboxes, users and automation. Ask one of them, or go to <Link href="/app/conversations">Conversations</Link>.
+      </p>
+    </div>
   );
 }
 

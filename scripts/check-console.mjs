@@ -1,18 +1,52 @@
 // Browser tests of the web console (docs/console.md), part of `npm test`: `npm start` on a fresh state
 // folder, Debian's chromium driven by playwright-core (no browser download), a local webhook receiver.
-// Covers the newcomer's path end to end — the printed SIGN_IN_URL → Settings → Inboxes → Add inbox → API →
-// a message sent with the shown curl's values appears live → reply (Ctrl+Enter) → the receiver gets the
-// signed message_created → private note → resolve — then an agent who is not a member of an inbox never
-// seeing its conversations, a failed sign-in, a password change, sign-out, a spent invite link, and the phone layout.
+// Covers the newcomer's path end to end — the printed SIGN_IN_URL → Settings → Inboxes → Add inbox → API (by
+// keyboard, at 390×844) → a message sent with the shown curl's values appears live → reply (Ctrl+Enter) → the
+// receiver gets the signed message_created → a reply with an attached PNG (inline in the history, data_url in
+// the webhook) → private note → resolve — then an agent who is not a member of an inbox never seeing its
+// conversations, a failed sign-in, a password change, sign-out, a spent invite link, and the phone layout.
 // `--screenshots` also writes docs/screenshots/*.png.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { Webhook } from "standardwebhooks";
 import { freePort, projectRoot } from "./dev-server.mjs";
 import { killGroup, startNpmStart } from "./check-orphans.mjs";
+
+/** The PNG a reply attaches: 120×72, a blue "label" with a yellow stripe (big enough to see in a screenshot). */
+const LABEL_PNG = makePng(120, 72, (x, y) => (y >= 28 && y < 44 ? [255, 191, 71] : x < 6 || x >= 114 || y < 6 || y >= 66 ? [20, 33, 61] : [11, 95, 204]));
+
+function makePng(width, height, rgbAt) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const byte of bytes) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, "latin1");
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32BE(crc(Buffer.concat([head.subarray(4), data])), 0);
+    return Buffer.concat([head, data, tail]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Buffer.alloc(height * (1 + width * 3));
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) rows.set(rgbAt(x, y), y * (1 + width * 3) + 1 + x * 3);
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+}
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const screenshots = process.argv.includes("--screenshots");
@@ -87,6 +121,16 @@ async function expectNamedControls(page, where) {
   if (unnamed.length) throw new Error(`${where}: controls without an accessible name: ${unnamed.join(" | ")}`);
 }
 
+/** Presses Tab until the control has the focus: it is in the page's tab order, reachable without a mouse. */
+async function tabTo(page, locator, most = 60) {
+  await locator.waitFor();
+  for (let i = 0; i < most; i++) {
+    if (await locator.evaluate((el) => el === document.activeElement)) return;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached ${locator}`);
+}
+
 /** Nothing wider than the viewport (no sideways scrolling on a phone). */
 async function expectNoHorizontalScroll(page, where) {
   const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
@@ -120,15 +164,34 @@ try {
   if (page.url().includes("token=")) throw new Error("the sign-in token stayed in the address bar");
   step("signed in with the SIGN_IN_URL");
 
-  // 2. Settings → Inboxes → Add inbox → API.
-  await page.getByRole("link", { name: "Inboxes" }).click();
+  // 2. Settings → Inboxes → Add inbox → API, as the help article says: by keyboard alone (Tab to each control,
+  // Enter), on a phone-sized screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const mainNav = page.getByRole("navigation", { name: "Main" });
+  const settingsNav = page.getByRole("navigation", { name: "Settings" });
+  if ((await mainNav.getByRole("link").allTextContents()).join(" | ") !== "Conversations | Settings") throw new Error("the main navigation is not Conversations | Settings");
+  await tabTo(page, mainNav.getByRole("link", { name: "Settings", exact: true }));
+  await page.keyboard.press("Enter");
+  await tabTo(page, settingsNav.getByRole("link", { name: "Inboxes", exact: true }));
+  await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "Settings → Inboxes" }).waitFor();
-  await page.getByRole("link", { name: "Add inbox" }).click();
-  await page.getByRole("button", { name: /^API/ }).click();
-  await page.getByLabel("Inbox name").fill("Website");
-  await page.getByLabel("Webhook URL").fill(`http://127.0.0.1:${receiverPort}/hooks`);
-  await page.getByRole("button", { name: "Create inbox" }).click();
+  if ((await settingsNav.getByRole("link").allTextContents()).join(" | ") !== "Inboxes | Users | Automation | Account") throw new Error("an administrator's Settings should offer Inboxes, Users, Automation and Account");
+  await expectNoHorizontalScroll(page, "Settings → Inboxes at 390×844");
+  await tabTo(page, page.getByRole("link", { name: "Add inbox" }));
+  await page.keyboard.press("Enter");
+  await tabTo(page, page.getByRole("button", { name: /^API/ }));
+  await page.keyboard.press("Enter");
+  await tabTo(page, page.getByLabel("Inbox name"));
+  await page.keyboard.type("Website");
+  await tabTo(page, page.getByLabel("Webhook URL"));
+  await page.keyboard.type(`http://127.0.0.1:${receiverPort}/hooks`);
+  await expectNamedControls(page, "Add inbox → API");
+  await expectNoHorizontalScroll(page, "Add inbox → API at 390×844");
+  await tabTo(page, page.getByRole("button", { name: "Create inbox" }));
+  await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: /is ready/ }).waitFor();
+  await expectNoHorizontalScroll(page, "the new inbox's credentials at 390×844");
+  await page.setViewportSize({ width: 1280, height: 800 });
   const identifier = await page.getByTestId("Inbox identifier").textContent();
   const secret = await page.getByTestId("Signing secret").textContent();
   const curl = await page.getByLabel("curl command", { exact: true }).textContent();
@@ -173,6 +236,27 @@ try {
   new Webhook(secret).verify(webhook.body, webhook.headers);
   step("the reply reached the receiver, signed (standardwebhooks verified)");
 
+  // 4b. A reply with a file: Attach files → the image shows in the history; the webhook carries its data_url.
+  await page.getByLabel("Attach files").setInputFiles({ name: "return-label.png", mimeType: "image/png", buffer: LABEL_PNG });
+  await page.getByRole("list", { name: "Attached files" }).getByText("return-label.png").waitFor();
+  await reply.fill("Here is the return label.");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  const image = page.locator(".message.outgoing").filter({ hasText: "return label" }).getByRole("img", { name: "return-label.png" });
+  await image.waitFor();
+  await until("the attached image to load", () => image.evaluate((img) => img.complete && img.naturalWidth === 120));
+  const withFile = await until("the webhook of the reply with a file", () =>
+    received
+      .map((r) => JSON.parse(r.body))
+      .filter((body) => body.event === "message_created")
+      .map((body) => body.message ?? body)
+      .find((message) => message.content === "Here is the return label."),
+  );
+  const sentFile = withFile.attachments?.[0];
+  if (withFile.attachments?.length !== 1 || sentFile.file_name !== "return-label.png" || !sentFile.data_url) throw new Error(`the webhook's attachment is not the file: ${JSON.stringify(withFile.attachments)}`);
+  const download = await fetch(sentFile.data_url);
+  if (download.status !== 200 || !Buffer.from(await download.arrayBuffer()).equals(LABEL_PNG)) throw new Error(`the webhook's data_url answered ${download.status} and not the file`);
+  step("a reply with a PNG: shown inline, its webhook's data_url serves the file");
+
   // 5. A private note, set apart; then resolve.
   await page.getByRole("button", { name: "Private note", exact: true }).click();
   await page.getByRole("textbox", { name: "Private note" }).fill("Customer is on the premium plan.");
@@ -190,7 +274,8 @@ try {
   await shot(page, "conversations");
 
   // 5b. The inbox's page: the delivery log shows the reply, replay since works; Users and Automation render and act.
-  await page.getByRole("link", { name: "Inboxes" }).click();
+  await page.getByRole("link", { name: "Settings", exact: true }).click();
+  await page.getByRole("heading", { name: "Settings → Inboxes" }).waitFor();
   await page.getByRole("link", { name: "Website" }).click();
   await page.getByRole("heading", { name: "Delivery log" }).waitFor();
   await page.getByRole("cell", { name: "message_created" }).first().waitFor();
@@ -240,6 +325,17 @@ try {
   await agentPage.getByRole("link", { name: /Visible Person/ }).waitFor();
   if ((await agentPage.getByText("Hidden Person").count()) > 0) throw new Error("the agent saw a conversation of an inbox they are not a member of");
   if ((await agentPage.getByRole("link", { name: "Inboxes" }).count()) > 0) throw new Error("an agent was shown the administrators' settings");
+  await agentPage.getByRole("link", { name: "Settings", exact: true }).click();
+  await agentPage.getByRole("heading", { name: "Your account" }).waitFor();
+  const agentSettings = await agentPage.getByRole("navigation", { name: "Settings" }).getByRole("link").allTextContents();
+  if (agentSettings.join(" | ") !== "Account") throw new Error(`an agent's Settings offered ${agentSettings.join(", ")}`);
+  await agentPage.goto(`${service.url}/app/settings/inboxes`);
+  await agentPage.getByRole("alert").filter({ hasText: "Only administrators" }).waitFor();
+  await agentPage.goto(`${service.url}/app/account`);
+  await agentPage.getByRole("heading", { name: "Your account" }).waitFor();
+  if (new URL(agentPage.url()).pathname !== "/app/settings/account") throw new Error(`the old /app/account led to ${agentPage.url()}`);
+  await agentPage.getByRole("link", { name: "Conversations", exact: true }).first().click();
+  await agentPage.getByText("Live", { exact: true }).waitFor();
   const hidden = await api("GET", `/v1/accounts/${service.accountId}/conversations?inbox_id=${(await api("GET", `/v1/accounts/${service.accountId}/inboxes`, service.adminToken)).data.find((i) => i.identifier === identifier).id}`, service.adminToken);
   const direct = await agentPage.request.get(`${service.url}/v1/accounts/${service.accountId}/conversations/${hidden.data[0].id}`);
   if (direct.status() !== 404) throw new Error(`the agent read another inbox's conversation: ${direct.status()}`);

@@ -7,6 +7,8 @@ import { accountRoutes } from "./http/accounts/routes";
 import { attachmentRoutes } from "./http/attachments/routes";
 import { authenticate } from "./http/auth";
 import { automationRoutes } from "./http/automation/routes";
+import { chatwootAppRoutes } from "./http/chatwoot/app";
+import { chatwootClientRoutes } from "./http/chatwoot/client";
 import { accountContactRoutes } from "./http/contacts/routes";
 import { conversationRoutes } from "./http/conversations/routes";
 import { deliveryRoutes } from "./http/deliveries/routes";
@@ -68,6 +70,9 @@ export function buildApp() {
   app.route("/", realtimeRoutes);
   app.route("/", sessionRoutes);
   app.route("/", consoleRoutes);
+  // Chatwoot's surface (docs/chatwoot.md): its own auth, bodies and error shape; not in /openapi.json.
+  app.route("/", chatwootClientRoutes);
+  app.route("/", chatwootAppRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

@@ -166,14 +166,25 @@ function MessageItem({ message, userNames, contactName }: { message: Message; us
 function Composer({ path, onSent }: { path: string; onSent: () => void }) {
   const [mode, setMode] = useState<"reply" | "note">("reply");
   const [text, setText] = useState("");
+  const [files, setFiles] = useState<File[]>([]);
   // One source_id per composed message: a retry after a lost answer never sends it twice.
   const [sourceId, setSourceId] = useState(() => crypto.randomUUID());
   const { busy, error, run } = useAction();
+  const ready = text.trim() !== "" || files.length > 0;
   const send = () => {
-    if (!text.trim() || busy) return;
+    if (!ready || busy) return;
     run(async () => {
-      await call("POST", `${path}/messages`, { content: text, private: mode === "note", source_id: `console-${sourceId}` });
+      const fields = { ...(text.trim() ? { content: text } : {}), private: mode === "note", source_id: `console-${sourceId}` };
+      if (files.length === 0) await call("POST", `${path}/messages`, fields);
+      else {
+        // docs/attachments.md: the JSON as one `payload` part, each file as an `attachments[]` part.
+        const form = new FormData();
+        form.append("payload", JSON.stringify(fields));
+        for (const file of files) form.append("attachments[]", file, file.name);
+        await call("POST", `${path}/messages`, form);
+      }
       setText("");
+      setFiles([]);
       setSourceId(crypto.randomUUID());
       onSent();
     });
@@ -208,10 +219,38 @@ function Composer({ path, onSent }: { path: string; onSent: () => void }) {
           }
         }}
       />
+      {files.length > 0 && (
+        <ul class="attached" aria-label="Attached files">
+          {files.map((file, i) => (
+            <li>
+              {file.name} <span class="muted">({Math.max(1, Math.ceil(file.size / 1024))} KB)</span>{" "}
+              <button type="button" aria-label={`Remove ${file.name}`} onClick={() => setFiles(files.filter((_, j) => j !== i))}>
+                Remove
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
       <ErrorText error={error} />
-      <button type="submit" disabled={busy || !text.trim()}>
-        Send
-      </button>
+      <div class="composer-actions">
+        {/* The file input itself is the control (keyboard and screen readers reach it); its label is what shows. */}
+        <label class="button attach">
+          Attach files
+          <input
+            class="visually-hidden"
+            type="file"
+            multiple
+            onChange={(e) => {
+              const picked = [...(e.currentTarget.files ?? [])];
+              setFiles((current) => [...current, ...picked]);
+              e.currentTarget.value = "";
+            }}
+          />
+        </label>
+        <button type="submit" disabled={busy || !ready}>
+          Send
+        </button>
+      </div>
     </form>
   );
 }

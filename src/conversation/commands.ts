@@ -161,3 +161,12 @@ export async function changeConversationStatus(
     conversationId,
   );
 }
+
+/** Deletes a message of a conversation the viewer may change (Chatwoot's soft delete: emptied in place). */
+export async function deleteMessage(env: Bindings, viewer: Viewer, actor: Actor, conversationId: string, messageId: string): Promise<Message> {
+  await requireWritableConversation(env, viewer, conversationId);
+  const outcome = await conversationObject(env, conversationId).deleteMessage({ conversationId, messageId, origin: actor.origin });
+  if (outcome.kind === "not_found") throw new ApiError("message_not_found", `No message '${messageId}' exists in this conversation.`);
+  if (outcome.kind === "not_deletable") throw new ApiError("invalid_state", `Message '${messageId}' is an activity line of the history; those are not deleted.`);
+  return outcome.message;
+}

@@ -14,9 +14,10 @@ import { checkKey, keysExpireBefore, type RememberedKey } from "./changes/dedupe
 import { setLabels as labelsChange } from "./changes/labels";
 import { appendMessage as appendChange } from "./changes/message";
 import { applyReceipt, checkReceipt } from "./changes/receipt";
+import { applyDeletion, checkDeletion } from "./changes/deletion";
 import type { ChangeContext, Changed, ConversationState, InboxLock, NeedsInbox, Unchanged, Writes } from "./changes/state";
 import { setStatus as statusChange, wakeIfDue as wakeChange } from "./changes/status";
-import type { Actor, ConversationOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
+import type { Actor, ConversationOutcome, DeletionOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
 import { findMessageByRequestKey, findMessageBySource } from "./queries";
 import { toConversation, toMessage, type Contact, type ConversationRow, type MessageRow } from "./resources";
 
@@ -162,6 +163,24 @@ export class ConversationObject extends DurableObject<Bindings> {
       if (check === "not_outgoing") return { kind: "not_outgoing" };
       if (check === "unchanged") return { kind: "unchanged", message: toMessage(current) };
       const outcome = await this.commit(input.conversationId, (state, { now }) => applyReceipt(state, current, command, { now, origin: input.origin }));
+      if (outcome.kind !== "committed") return { kind: "not_found" };
+      return { kind: "updated", message: toMessage(outcome.change.message) };
+    });
+  }
+
+  /** Deletes a message the way Chatwoot does (changes/deletion.ts): emptied in place, with a message_updated. */
+  async deleteMessage(input: { conversationId: string; messageId: string; origin: Origin }): Promise<DeletionOutcome> {
+    return this.exclusive(async () => {
+      const current = await database(this.env)
+        .select()
+        .from(messages)
+        .where(and(eq(messages.conversationId, input.conversationId), eq(messages.id, input.messageId)))
+        .get();
+      if (!current) return { kind: "not_found" };
+      const check = checkDeletion(current);
+      if (check === "not_deletable") return { kind: "not_deletable" };
+      if (check === "unchanged") return { kind: "unchanged", message: toMessage(current) };
+      const outcome = await this.commit(input.conversationId, (state, { now }) => applyDeletion(state, current, { now, origin: input.origin }));
       if (outcome.kind !== "committed") return { kind: "not_found" };
       return { kind: "updated", message: toMessage(outcome.change.message) };
     });
@@ -340,6 +359,10 @@ export class ConversationObject extends DurableObject<Bindings> {
     if (writes.messageStatus) {
       const { id, ...status } = writes.messageStatus;
       batch.push(prepare(this.env, db.update(messages).set(status).where(eq(messages.id, id))));
+    }
+    if (writes.messageDeletion) {
+      const { id, ...emptied } = writes.messageDeletion;
+      batch.push(prepare(this.env, db.update(messages).set(emptied).where(eq(messages.id, id))));
     }
     // Compiled once per shape (prepareCompiled): a message's commit ran drizzle's builder for each of these.
     for (const row of writes.messages) batch.push(prepareInsert(this.env, messages, [row]));

@@ -25,6 +25,11 @@ export type MessageOutcome =
   | { kind: "not_found" }
   | { kind: "conflict"; detail: string };
 
+export type DeletionOutcome =
+  | { kind: "updated" | "unchanged"; message: Message }
+  | { kind: "not_found" }
+  | { kind: "not_deletable" };
+
 export type StatusOutcome =
   | { kind: "updated" | "unchanged"; message: Message }
   | { kind: "not_found" }

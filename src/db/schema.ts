@@ -67,6 +67,11 @@ export const apiTokens = sqliteTable(
   ],
 );
 
+export const PAYLOAD_FORMATS = ["edge-inbox", "chatwoot"] as const;
+export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
+export const SIGNATURE_SCHEMES = ["standard", "chatwoot", "both"] as const;
+export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
+
 export const inboxes = sqliteTable(
   "inboxes",
   {
@@ -95,6 +100,11 @@ export const inboxes = sqliteTable(
     identitySecret: text("identity_secret").notNull().default(""),
     /** When set, an identifier without a valid identifier_hash is refused (Chatwoot's hmac_mandatory). */
     hmacMandatory: integer("hmac_mandatory", { mode: "boolean" }).notNull().default(false),
+    /** Serves Chatwoot's credential-less Client API (/public/api/v1/inboxes/{identifier}/…) for this inbox. */
+    publicClientApi: integer("public_client_api", { mode: "boolean" }).notNull().default(false),
+    /** The inbox webhook's body and signature scheme (docs/chatwoot.md). */
+    webhookPayloadFormat: text("webhook_payload_format").$type<PayloadFormat>().notNull().default("edge-inbox"),
+    webhookSignature: text("webhook_signature").$type<SignatureScheme>().notNull().default("standard"),
   },
   (t) => [uniqueIndex("inboxes_identifier").on(t.identifier), index("inboxes_account").on(t.accountId, t.id)],
 );
@@ -281,7 +291,7 @@ export const messages = sqliteTable(
 );
 
 export type Origin = {
-  type: "token" | "user" | "automation" | "system";
+  type: "token" | "user" | "automation" | "system" | "contact";
   id: string | null;
   token_id?: string | null;
   rule_id?: string | null;
@@ -399,6 +409,8 @@ export const webhookEndpoints = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     deletedAt: integer("deleted_at"),
+    payloadFormat: text("payload_format").$type<PayloadFormat>().notNull().default("edge-inbox"),
+    signature: text("signature").$type<SignatureScheme>().notNull().default("standard"),
   },
   // The fan-out's look-up: the account's live endpoints.
   (t) => [index("webhook_endpoints_account").on(t.accountId, t.id).where(sql`deleted_at IS NULL`)],
@@ -688,4 +700,29 @@ export const signInFailures = sqliteTable(
     at: integer("at").notNull(),
   },
   (t) => [index("sign_in_failures_email").on(t.email, t.at), index("sign_in_failures_account").on(t.accountId, t.at)],
+);
+
+export const NUMERIC_KINDS = ["account", "inbox", "user", "contact", "conversation", "message", "attachment"] as const;
+export type NumericKind = (typeof NUMERIC_KINDS)[number];
+
+/**
+ * Numeric ids for the Chatwoot-compatible surface (docs/chatwoot.md): Chatwoot's clients put integers in
+ * URLs and bodies where we have opaque strings. Each object gets a number the first time that surface
+ * shows it, counted per (account, kind) — for conversations that is Chatwoot's per-account display_id —
+ * and keeps it for good. Accounts are numbered in one global sequence (account_id '*').
+ */
+export const numericIds = sqliteTable(
+  "numeric_ids",
+  {
+    accountId: text("account_id").notNull(),
+    kind: text("kind").$type<NumericKind>().notNull(),
+    number: integer("number").notNull(),
+    refId: text("ref_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.accountId, t.kind, t.number] }),
+    uniqueIndex("numeric_ids_ref").on(t.kind, t.refId),
+    oneOf("numeric_ids_kind", "kind", NUMERIC_KINDS),
+  ],
 );

@@ -3,7 +3,7 @@
 // that writes the outcome — fenced by the lease — and hands the line's next delivery over.
 import { and, eq, sql } from "drizzle-orm";
 import { commitBatch, database, mapRow, prepare, prepareCompiled, runBatch } from "../db/client";
-import { automationRules, events, inboxes, webhookDeliveries, webhookEndpoints } from "../db/schema";
+import { automationRules, events, inboxes, webhookDeliveries, webhookEndpoints, type PayloadFormat, type SignatureScheme } from "../db/schema";
 import { newId } from "../core/ids";
 import { judgeWebhookUrl } from "../core/webhook-url";
 import { config, type Bindings } from "../env";
@@ -25,7 +25,8 @@ import {
 import { handOver, lineBusy, sameLineAs, type QueueDecision, type QueueMessage } from "./outbox";
 import { eventEnvelope } from "./payload";
 import { withDataUrls } from "../attachments/render";
-import { activeSecrets, webhookHeaders } from "./signing";
+import { activeSecrets, signedHeaders } from "./signing";
+import { chatwootPayload } from "../chatwoot/webhooks";
 
 /** What the Worker's entry (src/index.ts) does with one message of a kind: its consumer's decision. */
 export type QueueRoute = (body: QueueMessage) => Promise<QueueDecision>;
@@ -201,8 +202,8 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
     if (!target.ok) outcome = refusal(target.error);
     else {
       // Stored attachments get a data_url signed for this attempt (a retry days later carries a fresh one).
-      const body = JSON.stringify(await withDataUrls(env, eventEnvelope(current.event!, current.inbox!), current.now));
-      const headers = await webhookHeaders({ secrets: target.secrets, id: current.event!.id, timestamp: Math.floor(current.now / 1000), body });
+      const body = JSON.stringify(await withDataUrls(env, await payloadFor(env, target.format, current.event!, current.inbox!), current.now));
+      const headers = await signedHeaders(target.signature, { secrets: target.secrets, id: current.event!.id, timestamp: Math.floor(current.now / 1000), body });
       result = await attemptDelivery({ url: target.url, headers, body, timeoutMs: webhookTimeoutMs });
       outcome = afterAttempt({ endpoint: current.row.endpoint, attemptsMade: current.row.attempts + 1, result, delays: webhookRetryDelays });
     }
@@ -233,7 +234,19 @@ type Leased = {
   now: number;
 };
 
-type Target = { ok: true; url: string; secrets: string[] } | { ok: false; error: string };
+type Target = { ok: true; url: string; secrets: string[]; format: PayloadFormat; signature: SignatureScheme } | { ok: false; error: string };
+
+/**
+ * The body an endpoint asked for: our envelope, or Chatwoot's payload (src/chatwoot/webhooks.ts). An event
+ * Chatwoot has no webhook for (webhook.test, contact_deleted) keeps our envelope.
+ */
+async function payloadFor(env: Bindings, format: PayloadFormat, event: typeof events.$inferSelect, inbox: typeof inboxes.$inferSelect) {
+  if (format === "chatwoot") {
+    const body = await chatwootPayload(env, event, inbox);
+    if (body) return body;
+  }
+  return eventEnvelope(event, inbox);
+}
 
 /**
  * Where a delivery goes and which secrets sign it: the inbox's webhook ("inbox"), an account-level
@@ -256,6 +269,8 @@ function resolveTarget(
   if (!inbox || inbox.deletedAt !== null) return { ok: false, error: "The inbox was deleted; its webhooks stopped." };
   let url: string | null;
   let secrets: string[];
+  let format: PayloadFormat = "edge-inbox";
+  let signature: SignatureScheme = "standard";
   if (delivery.endpoint === "inbox") {
     if (inbox.webhookDisabledAt !== null) {
       return { ok: false, error: `The endpoint is disabled: ${inbox.webhookDisabledReason ?? "410 Gone"}. Update the inbox to re-enable it, then replay.` };
@@ -263,6 +278,8 @@ function resolveTarget(
     url = inbox.webhookUrl;
     if (!url) return { ok: false, error: "The inbox has no webhook URL any more." };
     secrets = activeSecrets(inbox, now);
+    format = inbox.webhookPayloadFormat;
+    signature = inbox.webhookSignature;
   } else if (isAccountEndpoint(delivery.endpoint)) {
     if (!endpoint || endpoint.deletedAt !== null) return { ok: false, error: "The webhook endpoint was deleted." };
     if (endpoint.disabledAt !== null) {
@@ -270,6 +287,8 @@ function resolveTarget(
     }
     url = endpoint.url;
     secrets = activeSecrets(endpoint, now);
+    format = endpoint.payloadFormat;
+    signature = endpoint.signature;
   } else {
     if (!rule || rule.deletedAt !== null) return { ok: false, error: "The automation rule that sent this webhook was deleted." };
     url = delivery.url;
@@ -278,7 +297,7 @@ function resolveTarget(
   if (!event) return { ok: false, error: "The event no longer exists." };
   const verdict = judgeWebhookUrl(url, { allowLoopback });
   if (!verdict.ok) return { ok: false, error: `The URL is not allowed any more (rule '${verdict.rule}'): ${verdict.reason}.` };
-  return { ok: true, url: verdict.url, secrets };
+  return { ok: true, url: verdict.url, secrets, format, signature };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { inboxes, webhookEndpoints } from "../db/schema";
 import { config, type Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { attemptDelivery, type AttemptResult } from "./attempt";
-import { activeSecrets, webhookHeaders } from "./signing";
+import { activeSecrets, signedHeaders, type SignatureScheme } from "./signing";
 
 /**
  * Sends a signed `webhook.test` event to the inbox's webhook URL now and reports the attempt, whatever the
@@ -25,7 +25,7 @@ export async function pingWebhook(env: Bindings, inbox: typeof inboxes.$inferSel
       { extensions: { rule: verdict.rule } },
     );
   }
-  return sendPing(env, { url: verdict.url, secrets: activeSecrets(inbox, Date.now()), accountId: inbox.accountId, inbox: { id: inbox.id, name: inbox.name }, userId });
+  return sendPing(env, { url: verdict.url, secrets: activeSecrets(inbox, Date.now()), signature: inbox.webhookSignature, accountId: inbox.accountId, inbox: { id: inbox.id, name: inbox.name }, userId });
 }
 
 /**
@@ -41,12 +41,12 @@ export async function pingEndpoint(env: Bindings, endpoint: typeof webhookEndpoi
       { extensions: { rule: verdict.rule } },
     );
   }
-  return sendPing(env, { url: verdict.url, secrets: activeSecrets(endpoint, Date.now()), accountId: endpoint.accountId, inbox: null, userId });
+  return sendPing(env, { url: verdict.url, secrets: activeSecrets(endpoint, Date.now()), signature: endpoint.signature, accountId: endpoint.accountId, inbox: null, userId });
 }
 
 async function sendPing(
   env: Bindings,
-  target: { url: string; secrets: string[]; accountId: string; inbox: { id: string; name: string } | null; userId: string },
+  target: { url: string; secrets: string[]; signature: SignatureScheme; accountId: string; inbox: { id: string; name: string } | null; userId: string },
 ): Promise<AttemptResult> {
   const now = Date.now();
   const id = newId("evt", now);
@@ -59,6 +59,7 @@ async function sendPing(
     inbox: target.inbox,
     origin: { type: "user", id: target.userId },
   });
-  const headers = await webhookHeaders({ secrets: target.secrets, id, timestamp: Math.floor(now / 1000), body });
+  // The probe has no Chatwoot counterpart: its body is ours in either payload format, signed as the endpoint asks.
+  const headers = await signedHeaders(target.signature, { secrets: target.secrets, id, timestamp: Math.floor(now / 1000), body });
   return attemptDelivery({ url: target.url, headers, body, timeoutMs: config(env).webhookTimeoutMs });
 }

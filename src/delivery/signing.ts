@@ -58,6 +58,45 @@ export async function webhookHeaders(input: SignatureInput): Promise<Record<stri
   };
 }
 
+/**
+ * Chatwoot's signature (lib/webhooks/trigger.rb): `sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">`, keyed with
+ * the secret string itself (its UTF-8 bytes, `whsec_` prefix included), as Chatwoot keys with its webhook's
+ * secret. One signature, by the current secret: Chatwoot's verifiers compare one value.
+ */
+export async function chatwootSignature(secret: string, timestamp: number, body: string): Promise<string> {
+  let key = chatwootKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    if (chatwootKeys.size >= KEY_CACHE_LIMIT) chatwootKeys.delete(chatwootKeys.keys().next().value!);
+    chatwootKeys.set(secret, key);
+    key.catch(() => chatwootKeys.delete(secret));
+  }
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await key, new TextEncoder().encode(`${timestamp}.${body}`)));
+  return `sha256=${[...mac].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+}
+
+const chatwootKeys = new Map<string, Promise<CryptoKey>>();
+
+export type SignatureScheme = "standard" | "chatwoot" | "both";
+
+/**
+ * The headers of one request under the endpoint's scheme: Standard Webhooks' (webhook-id, -timestamp,
+ * -signature), Chatwoot's (X-Chatwoot-Signature, X-Chatwoot-Timestamp, X-Chatwoot-Delivery = the event id,
+ * stable across retries like webhook-id), or both.
+ */
+export async function signedHeaders(scheme: SignatureScheme, input: SignatureInput): Promise<Record<string, string>> {
+  const standard: Record<string, string> = scheme === "chatwoot" ? {} : await webhookHeaders(input);
+  const chatwoot: Record<string, string> =
+    scheme === "standard"
+      ? {}
+      : {
+          "x-chatwoot-signature": await chatwootSignature(input.secrets[0]!, input.timestamp, input.body),
+          "x-chatwoot-timestamp": String(input.timestamp),
+          "x-chatwoot-delivery": input.id,
+        };
+  return { "content-type": "application/json", "user-agent": WEBHOOK_USER_AGENT, ...standard, ...chatwoot };
+}
+
 type SecretColumns = Pick<typeof inboxes.$inferSelect, "webhookSecret" | "previousWebhookSecret" | "previousSecretExpiresAt">;
 
 /** The secrets that sign at `now` (ms): the current one, plus the previous one during its 24 h grace. */

@@ -50,7 +50,8 @@ export type UpsertedContact = { contact: ContactRow; contactInbox: ContactInboxR
  * that won; the loser's would-be contact is removed in the same transaction. An `identifier` already
  * known in the same scope links this source id to that person instead of creating a second contact: a
  * proven identifier (identity.ts) finds the person anywhere in the account, an unproven one only among
- * this inbox's own contacts.
+ * this inbox's own contacts — or, with `isolateUnproven` (Chatwoot's credential-less Client API, whose
+ * callers are anyone), nowhere: it is kept on this source id's contact and links to no one.
  */
 export async function upsertContact(
   env: Bindings,
@@ -61,8 +62,10 @@ export async function upsertContact(
   origin: Origin,
   /** The caller already read it (undefined: not looked up yet; null: looked up, absent). */
   known?: { contact: ContactRow; contactInbox: ContactInboxRow } | null,
+  options: { isolateUnproven?: boolean } = {},
 ): Promise<UpsertedContact> {
-  const scope = await identifierScope(inbox, caller, claimed);
+  const claimedScope = await identifierScope(inbox, caller, claimed);
+  const scope = options.isolateUnproven && claimedScope === inbox.id ? `${inbox.id}/${sourceId}` : claimedScope;
   const { identifier_hash: _proof, ...attributes } = claimed;
   const existing = known === undefined ? await findContactBySource(env, inbox, sourceId) : (known ?? undefined);
   if (!existing) checkNewAttributes(attributes.custom_attributes);

@@ -8,7 +8,8 @@ import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 import { checkWebhookUrl } from "../core/webhook-url";
 import { database, sentWrite } from "../db/client";
-import { apiTokens, inboxes, inboxMembers, webhookDeliveries } from "../db/schema";
+import { apiTokens, inboxes, inboxMembers, webhookDeliveries, type PayloadFormat, type SignatureScheme } from "../db/schema";
+export { PAYLOAD_FORMATS, SIGNATURE_SCHEMES } from "../db/schema";
 import type { AttemptResult } from "../delivery/attempt";
 import { pingWebhook } from "../delivery/ping";
 import { config, type Bindings } from "../env";
@@ -30,6 +31,9 @@ export type Inbox = {
   lock_to_single_conversation: boolean;
   auto_assignment: boolean;
   max_assignment_limit: number | null;
+  public_client_api: boolean;
+  webhook_payload_format: PayloadFormat;
+  webhook_signature: SignatureScheme;
   created_at: string;
   updated_at: string;
 };
@@ -51,6 +55,9 @@ export function toInbox(row: InboxRow): Inbox {
     lock_to_single_conversation: row.lockToSingleConversation,
     auto_assignment: row.autoAssignment,
     max_assignment_limit: row.maxAssignmentLimit,
+    public_client_api: row.publicClientApi,
+    webhook_payload_format: row.webhookPayloadFormat,
+    webhook_signature: row.webhookSignature,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };
@@ -66,6 +73,9 @@ export type NewInbox = {
   lock_to_single_conversation?: boolean;
   auto_assignment?: boolean;
   max_assignment_limit?: number | null;
+  public_client_api?: boolean;
+  webhook_payload_format?: PayloadFormat;
+  webhook_signature?: SignatureScheme;
 };
 
 export async function createInbox(env: Bindings, accountId: string, input: NewInbox): Promise<InboxWithSecret> {
@@ -83,6 +93,9 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
     webhookDisabledReason: null,
     lockToSingleConversation: input.lock_to_single_conversation ?? true,
     autoAssignment: input.auto_assignment ?? false,
+    publicClientApi: input.public_client_api ?? false,
+    webhookPayloadFormat: input.webhook_payload_format ?? "edge-inbox",
+    webhookSignature: input.webhook_signature ?? "standard",
     maxAssignmentLimit: input.max_assignment_limit ?? null,
     eventsPrunedThrough: null,
     identitySecret: newIdentitySecret(),
@@ -167,6 +180,9 @@ export type InboxPatch = {
   lock_to_single_conversation?: boolean;
   auto_assignment?: boolean;
   max_assignment_limit?: number | null;
+  public_client_api?: boolean;
+  webhook_payload_format?: PayloadFormat;
+  webhook_signature?: SignatureScheme;
 };
 
 export async function updateInbox(env: Bindings, accountId: string, inboxId: string, patch: InboxPatch): Promise<Inbox> {
@@ -176,6 +192,9 @@ export async function updateInbox(env: Bindings, accountId: string, inboxId: str
   if (patch.lock_to_single_conversation !== undefined) set.lockToSingleConversation = patch.lock_to_single_conversation;
   if (patch.auto_assignment !== undefined) set.autoAssignment = patch.auto_assignment;
   if (patch.max_assignment_limit !== undefined) set.maxAssignmentLimit = patch.max_assignment_limit;
+  if (patch.public_client_api !== undefined) set.publicClientApi = patch.public_client_api;
+  if (patch.webhook_payload_format !== undefined) set.webhookPayloadFormat = patch.webhook_payload_format;
+  if (patch.webhook_signature !== undefined) set.webhookSignature = patch.webhook_signature;
   if (patch.webhook_url !== undefined) {
     set.webhookUrl = patch.webhook_url === null ? null : webhookUrl(env, patch.webhook_url);
     // A new URL (or none) starts over: an endpoint disabled by a 410 is enabled again.

@@ -9,7 +9,7 @@ import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 import { checkWebhookUrl } from "../core/webhook-url";
 import { database, sentWrite } from "../db/client";
-import { inboxes, webhookDeliveries, webhookEndpoints } from "../db/schema";
+import { inboxes, webhookDeliveries, webhookEndpoints, type PayloadFormat, type SignatureScheme } from "../db/schema";
 import type { AttemptResult } from "../delivery/attempt";
 import { pingEndpoint } from "../delivery/ping";
 import { config, type Bindings } from "../env";
@@ -43,6 +43,8 @@ export type WebhookEndpoint = {
   events: string[] | null;
   inbox_ids: string[] | null;
   status: { enabled: boolean; disabled_at: string | null; disabled_reason: string | null };
+  payload_format: PayloadFormat;
+  signature: SignatureScheme;
   created_at: string;
   updated_at: string;
 };
@@ -55,6 +57,8 @@ export function toEndpoint(row: EndpointRow): WebhookEndpoint {
     events: row.events,
     inbox_ids: row.inboxIds,
     status: { enabled: row.disabledAt === null, disabled_at: iso(row.disabledAt), disabled_reason: row.disabledReason },
+    payload_format: row.payloadFormat,
+    signature: row.signature,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };
@@ -65,6 +69,8 @@ export type EndpointInput = {
   description?: string | null;
   events?: EndpointEventType[] | null;
   inbox_ids?: string[] | null;
+  payload_format?: PayloadFormat;
+  signature?: SignatureScheme;
 };
 
 export type EndpointPatch = Partial<EndpointInput> & { enabled?: boolean };
@@ -121,12 +127,14 @@ export async function createEndpoint(env: Bindings, accountId: string, input: En
     createdAt: now,
     updatedAt: now,
     deletedAt: null,
+    payloadFormat: input.payload_format ?? "edge-inbox",
+    signature: input.signature ?? "standard",
   };
   // The limit is checked in the insert itself, so concurrent creates cannot pass it together.
   const inserted = await database(env).run(sql`INSERT INTO webhook_endpoints
-      (id, account_id, url, description, events, inbox_ids, webhook_secret, created_at, updated_at)
+      (id, account_id, url, description, events, inbox_ids, webhook_secret, created_at, updated_at, payload_format, signature)
     SELECT ${row.id}, ${accountId}, ${url}, ${row.description}, ${events ? JSON.stringify(events) : null},
-           ${inboxIds ? JSON.stringify(inboxIds) : null}, ${row.webhookSecret}, ${now}, ${now}
+           ${inboxIds ? JSON.stringify(inboxIds) : null}, ${row.webhookSecret}, ${now}, ${now}, ${row.payloadFormat}, ${row.signature}
     WHERE (SELECT count(*) FROM webhook_endpoints WHERE account_id = ${accountId} AND deleted_at IS NULL) < ${MAX_ENDPOINTS}`);
   if ((inserted.meta.changes ?? 0) === 0) {
     throw new ApiError("webhook_endpoint_limit", `An account has at most ${MAX_ENDPOINTS} webhook endpoints; delete one first.`);
@@ -167,6 +175,8 @@ export async function updateEndpoint(env: Bindings, accountId: string, endpointI
     set.disabledReason = null;
   }
   if (patch.description !== undefined) set.description = patch.description;
+  if (patch.payload_format !== undefined) set.payloadFormat = patch.payload_format;
+  if (patch.signature !== undefined) set.signature = patch.signature;
   if (patch.events !== undefined) set.events = distinct(patch.events, "events");
   if (patch.inbox_ids !== undefined) {
     set.inboxIds = distinct(patch.inbox_ids, "inbox_ids");

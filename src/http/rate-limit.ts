@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import { describeForLog } from "../errors/handler";
@@ -58,7 +58,23 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
     token: caller.kind === "platform" ? "platform" : caller.tokenId,
     inbox: inbox === undefined ? undefined : safeDecode(inbox).slice(0, 200),
   };
-  const scope = caller.kind === "platform" ? "platform" : caller.accountId;
+  const decision = await admit(c, caller.kind === "platform" ? "platform" : caller.accountId, caller.kind === "platform" ? null : caller.accountId, subject);
+  if (decision && !decision.allowed) throw refusal(decision, subject);
+  await next();
+  if (decision) for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.header(name, value);
+};
+
+/**
+ * The decision for one request of `subject` (a token, and an inbox identifier when the URL has one) in
+ * `scope` (an account, or "platform"); undefined when the limiter failed (fail open). Shared by the
+ * middleware above and Chatwoot's Client API, whose subject is its inbox identifier.
+ */
+export async function admit(
+  c: Context<AppEnv>,
+  scope: string,
+  accountId: string | null,
+  subject: { token: string; inbox?: string },
+): Promise<Decision | undefined> {
   const keys = subject.inbox === undefined ? [`token:${subject.token}`] : [`token:${subject.token}`, `inbox:${subject.inbox}`];
   // Admitted from this isolate's lease when it holds one for every key; else the account's object decides.
   // One request at a time per key asks it for a lease: the others that arrive meanwhile take only their own
@@ -72,7 +88,7 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (lease) asking.add(id);
     try {
       const result = await rateLimiter(c.env, scope).take({
-        accountId: caller.kind === "platform" ? null : caller.accountId,
+        accountId,
         token: subject.token,
         inbox: subject.inbox,
         defaults: { per_token: defaults.perToken, per_inbox: defaults.perInbox },
@@ -84,12 +100,10 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
     } catch (error) {
       // Fail open: a limiter hiccup must not turn away legitimate traffic.
       console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), kind: "rate_limit", message: describeForLog(error) }));
-      return next();
+      return undefined;
     } finally {
       if (lease) asking.delete(id);
     }
   }
-  if (!decision.allowed) throw refusal(decision, subject);
-  await next();
-  for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.header(name, value);
-};
+  return decision;
+}

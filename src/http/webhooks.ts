@@ -20,7 +20,7 @@ const Envelope = {
   conversation_id: z.string().nullable(),
   origin: z
     .object({
-      type: z.enum(["token", "user", "automation", "system"]),
+      type: z.enum(["token", "user", "automation", "system", "contact"]),
       id: z.string().nullable(),
       token_id: z.string().nullable().optional(),
       rule_id: z.string().nullable().optional(),

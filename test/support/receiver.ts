@@ -1,6 +1,7 @@
 // A real HTTP endpoint on 127.0.0.1 for webhook tests. It runs in Node (global setup); tests inside
 // workerd drive it over HTTP: each test uses its own path, scripts how that path answers, and reads
 // back what arrived.
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 
 export type Scripted = {
@@ -19,6 +20,8 @@ export type Scripted = {
   /** Answer `fail_status` (default 500) instead, at random, this share of the time (0–1). */
   fail_ratio?: number;
   fail_status?: number;
+  /** Verify Chatwoot's signature with this secret (set on the fallback: it holds for every request of the path). */
+  chatwoot_secret?: string;
 };
 
 /** `status` is what the receiver answered, so tests can tell accepted deliveries from refused ones. */
@@ -30,6 +33,11 @@ export type Received = {
   status: number;
   /** When the answer was sent (undefined: never answered). */
   done?: number;
+  /**
+   * With a scripted chatwoot_secret: whether X-Chatwoot-Signature is `sha256=` + hex HMAC-SHA256 of
+   * "{X-Chatwoot-Timestamp}.{body}" over the exact bytes received (Node's crypto, independent of the Worker's).
+   */
+  chatwoot_signature_valid?: boolean;
 };
 
 export function startReceiver() {
@@ -66,6 +74,16 @@ export function startReceiver() {
     const status = failed ? (step.fail_status ?? 500) : (step.status ?? 200);
     const list = received.get(url.pathname) ?? [];
     const record: Received = { path: url.pathname, headers, body, at: Date.now(), status: step.hang || step.reset ? 0 : status };
+    const chatwootSecret = script?.fallback.chatwoot_secret;
+    if (chatwootSecret !== undefined) {
+      const raw = Buffer.concat(chunks);
+      const expected = createHmac("sha256", chatwootSecret)
+        .update(Buffer.concat([Buffer.from(`${headers["x-chatwoot-timestamp"] ?? ""}.`, "utf8"), raw]))
+        .digest("hex");
+      const given = Buffer.from(headers["x-chatwoot-signature"] ?? "", "utf8");
+      const wanted = Buffer.from(`sha256=${expected}`, "utf8");
+      record.chatwoot_signature_valid = given.length === wanted.length && timingSafeEqual(given, wanted);
+    }
     list.push(record);
     received.set(url.pathname, list);
     response.on("finish", () => {

@@ -1,7 +1,7 @@
 // What the conversation's changes work on and what they hand back. A change is a pure function:
 // the conversation as it is now + a command → the rows to write, the events to publish and the activity
 // lines to add. The Durable Object (../object.ts) only serialises, loads, calls the change and commits.
-import type { ConversationStatus, MessageStatus, Origin } from "../../db/schema";
+import type { Attachment, ConversationStatus, CustomAttributes, MessageStatus, Origin } from "../../db/schema";
 import { newId } from "../../core/ids";
 import { newEvent, type EventRow, type EventType } from "../../delivery/events";
 import { singleOpenKey, toConversation, toMessage, type ConversationRow, type MessageRow } from "../resources";
@@ -21,6 +21,8 @@ export type Writes = {
   accountLabels: string[];
   /** A receipt's new status for one message. */
   messageStatus: { id: string; status: MessageStatus; statusReason: string | null; updatedAt: number } | null;
+  /** A deleted message's new content (it stays in the history, emptied: its seq keeps its place). */
+  messageDeletion: { id: string; content: string; contentAttributes: CustomAttributes; attachments: Attachment[]; updatedAt: number } | null;
   /** New messages (the message itself, activity lines), in seq order. */
   messages: MessageRow[];
   /** The events, in sequence order; `data` is the snapshot at the moment each was emitted. */
@@ -51,6 +53,7 @@ export class Draft {
   readonly events: EventRow[] = [];
   readonly accountLabels: string[] = [];
   messageStatus: Writes["messageStatus"] = null;
+  messageDeletion: Writes["messageDeletion"] = null;
 
   constructor(
     readonly before: ConversationState,
@@ -142,6 +145,7 @@ export class Draft {
       conversation: { ...this.conversation, updatedAt: this.now },
       accountLabels: this.accountLabels,
       messageStatus: this.messageStatus,
+      messageDeletion: this.messageDeletion,
       messages: this.messages,
       events: this.events,
       now: this.now,

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { PAYLOAD_FORMATS, SIGNATURE_SCHEMES } from "../../domain/inboxes";
 import { MAX_MEMBERS } from "../../domain/inbox-members";
 import { pathParam } from "../openapi";
 import { AccountParams, UserSchema } from "../users/schemas";
@@ -28,6 +29,17 @@ const maxAssignmentLimit = z
   .nullable()
   .openapi({ description: "Auto-assignment gives an agent at most this many open conversations; null for no limit." });
 
+const publicClientApi = z.boolean().openapi({
+  description:
+    "Serve Chatwoot's Client API for this inbox (default false). It carries no credentials: anyone who knows the identifier can create contacts and messages (docs/chatwoot.md).",
+});
+const webhookPayloadFormat = z
+  .enum(PAYLOAD_FORMATS)
+  .openapi({ description: "The webhook's body: edge-inbox's envelope (default), or Chatwoot's payloads (docs/chatwoot.md)." });
+const webhookSignature = z
+  .enum(SIGNATURE_SCHEMES)
+  .openapi({ description: "standard (default): Standard Webhooks headers; chatwoot: X-Chatwoot-Signature, -Timestamp, -Delivery; both." });
+
 export const InboxSchema = z
   .object({
     id: z.string().openapi({ example: "inb_01JD3Q4X5Y6Z7A8B9C0D1E2F3G" }),
@@ -47,6 +59,9 @@ export const InboxSchema = z
     lock_to_single_conversation: z.boolean(),
     auto_assignment: z.boolean(),
     max_assignment_limit: z.number().int().nullable(),
+    public_client_api: publicClientApi,
+    webhook_payload_format: webhookPayloadFormat,
+    webhook_signature: webhookSignature,
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -66,6 +81,9 @@ export const NewInboxSchema = z
     lock_to_single_conversation: lockToSingleConversation.optional(),
     auto_assignment: autoAssignment.optional(),
     max_assignment_limit: maxAssignmentLimit.optional(),
+    public_client_api: publicClientApi.optional(),
+    webhook_payload_format: webhookPayloadFormat.optional(),
+    webhook_signature: webhookSignature.optional(),
   })
   .openapi("NewInbox");
 
@@ -80,6 +98,9 @@ export const InboxPatchSchema = z
     lock_to_single_conversation: lockToSingleConversation.optional(),
     auto_assignment: autoAssignment.optional(),
     max_assignment_limit: maxAssignmentLimit.optional(),
+    public_client_api: publicClientApi.optional(),
+    webhook_payload_format: webhookPayloadFormat.optional(),
+    webhook_signature: webhookSignature.optional(),
   })
   .openapi("InboxPatch");
 

@@ -1,6 +1,7 @@
 // Account-level webhook endpoints: CRUD, secret rotation, test ping, and each endpoint's delivery log,
 // retry and replay. Administrators only. The domain is domain/webhook-endpoints.ts and domain/deliveries.ts.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { PAYLOAD_FORMATS, SIGNATURE_SCHEMES } from "../../domain/inboxes";
 import { listEndpointDeliveries, replayEndpoint, retryEndpointDelivery } from "../../domain/deliveries";
 import {
   createEndpoint,
@@ -48,6 +49,13 @@ const inboxIds = z
   .nullable()
   .openapi({ description: "Only the events of these inboxes; null or left out for all of the account's inboxes, present and future." });
 
+const payloadFormat = z
+  .enum(PAYLOAD_FORMATS)
+  .openapi({ description: "The body: edge-inbox's envelope (default), or Chatwoot's webhook payloads (docs/chatwoot.md)." });
+const signatureScheme = z.enum(SIGNATURE_SCHEMES).openapi({
+  description: "standard (default): Standard Webhooks headers; chatwoot: X-Chatwoot-Signature, X-Chatwoot-Timestamp, X-Chatwoot-Delivery; both.",
+});
+
 const EndpointSchema = z
   .object({
     id: z.string().openapi({ example: "whe_01JD3Q4X5Y6Z7A8B9C0D1E2F3G" }),
@@ -62,6 +70,8 @@ const EndpointSchema = z
         disabled_reason: z.string().nullable().openapi({ description: "e.g. the endpoint answered 410 Gone." }),
       })
       .openapi({ description: "No deliveries are made while disabled; PATCH a new url or enabled: true re-enables." }),
+    payload_format: payloadFormat,
+    signature: signatureScheme,
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -75,7 +85,14 @@ const EndpointWithSecretSchema = EndpointSchema.extend({
 }).openapi("WebhookEndpointWithSecret");
 
 const NewEndpointSchema = z
-  .strictObject({ url, description: description.optional(), events: events.optional(), inbox_ids: inboxIds.optional() })
+  .strictObject({
+    url,
+    description: description.optional(),
+    events: events.optional(),
+    inbox_ids: inboxIds.optional(),
+    payload_format: payloadFormat.optional(),
+    signature: signatureScheme.optional(),
+  })
   .openapi("NewWebhookEndpoint");
 
 const EndpointPatchSchema = z
@@ -84,6 +101,8 @@ const EndpointPatchSchema = z
     description: description.optional(),
     events: events.optional(),
     inbox_ids: inboxIds.optional(),
+    payload_format: payloadFormat.optional(),
+    signature: signatureScheme.optional(),
     enabled: z.boolean().optional().openapi({ description: "true re-enables a disabled endpoint (e.g. after a 410); false pauses it." }),
   })
   .openapi("WebhookEndpointPatch");
