@@ -19,6 +19,7 @@ import { BENCH_SHARD, seedConversationSql, seedAccount, seedSearchCorpusSql } fr
 const quick = process.argv.includes("--quick");
 /** `--only search`: the route ceiling, scenario 1 (to have conversations) and scenario 7 alone. */
 /** `--only realtime`: scenario 8 alone (no ceilings). `--only attachments`: the write and upload ceilings and scenarios 9–10 alone. */
+/** `--only perf`, `--only drain`: see below. */
 const onlyArg = process.argv.includes("--only")
   ? process.argv[process.argv.indexOf("--only") + 1]
   : process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length);
@@ -26,6 +27,11 @@ const onlySearch = onlyArg === "search";
 const onlyRealtime = onlyArg === "realtime";
 const onlyAttachments = onlyArg === "attachments";
 const onlyShards = onlyArg === "shards";
+/** `--only perf`: the ceilings and the rows of issues 14/15 (1a–1c, 2, 3, 4a–4c, 5, 6), without realtime, search and files. */
+const onlyPerf = onlyArg === "perf";
+/** `--only drain`: the write ceiling and scenario 5 alone (≈ 1 minute). `--only replies`: scenarios 4a–4c alone. */
+const onlyDrain = onlyArg === "drain";
+const onlyReplies = onlyArg === "replies";
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
@@ -86,9 +92,9 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  if (!onlySearch && !onlyRealtime) await measureWriteCeiling();
+  if (!onlySearch && !onlyRealtime && !onlyReplies) await measureWriteCeiling();
   if (!onlyAttachments) await measureApp();
-  if (!onlySearch && !onlyRealtime && !onlyShards) await measureAttachments();
+  if (!onlySearch && !onlyRealtime && !onlyPerf && !onlyDrain && !onlyReplies && !onlyShards) await measureAttachments();
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
@@ -177,6 +183,13 @@ async function measureApp() {
   stops.push(receiver.close);
   const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Bench", BENCH_SHARD);
 
+  if (onlyDrain) return deliveryDrain(base, api, { accountId, admin }, await inbox("Drain"), receiver.endpoint("drain"));
+  if (onlyReplies) {
+    const endpoint = receiver.endpoint("replies");
+    const target = await inbox("Replies", endpoint.url);
+    endpoint.setSecret(target.secret);
+    return webhookLatency(base, api, { accountId, admin }, target, endpoint);
+  }
   const ingestInbox = await inbox("Ingest");
   const known = await ingestSpread(base, ingestInbox);
   if (onlySearch) {
@@ -192,7 +205,7 @@ async function measureApp() {
   replies.setSecret(repliesInbox.secret);
   await webhookLatency(base, api, { accountId, admin }, repliesInbox, replies);
   await deliveryDrain(base, api, { accountId, admin }, await inbox("Drain"), receiver.endpoint("drain"));
-  await liveUpdates(base, api, host);
+  if (!onlyPerf) await liveUpdates(base, api, host);
 
   // Scenario 6 needs the hot conversation at 10,000 messages.
   const seeded = await seedHot(base, api, hot);
@@ -203,7 +216,7 @@ async function measureApp() {
     base = host.directUrl ?? host.proxyUrl;
   }
   await historyRead(base, api, hot, seeded);
-  await searchScenario();
+  if (!onlyPerf) await searchScenario();
 
   // 7. Conversation search (FTS5) once the account holds 100,000 more messages, seeded by SQL with the
   // Worker stopped (the search triggers index them as the API would).

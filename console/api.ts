@@ -86,6 +86,8 @@ export type Conversation = {
   last_activity_at: string;
   unread_count?: number;
 };
+/** A list item: the conversation and who it is with. */
+export type ConversationListItem = Conversation & { contact: { id: string; source_id: string; name: string | null; email: string | null; phone: string | null } };
 export type Contact = {
   id: string;
   source_id: string | null;

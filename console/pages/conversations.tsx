@@ -1,7 +1,7 @@
 // Conversations for agents: tabs Mine / Unassigned / All with counts, filters, a live list with unread
 // state, and the open conversation (history, composer, actions, contact panel).
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { call, qs, type Contact, type Conversation, type Inbox, type List } from "../api";
+import { call, qs, type ConversationListItem, type Inbox, type List } from "../api";
 import { openAgentStream } from "../realtime";
 import { Link, navigate, useLocation } from "../router";
 import { useAccountPath, useSession } from "../session";
@@ -17,17 +17,6 @@ const TABS: { id: Tab; label: string }[] = [
 const STATUSES = ["open", "pending", "snoozed", "resolved"] as const;
 type Counts = Record<Tab, number | null>;
 
-/** Names of contacts for the list, fetched once each. */
-const contactCache = new Map<string, Promise<Contact | null>>();
-function contactOf(base: string, id: string) {
-  let found = contactCache.get(id);
-  if (!found) {
-    found = call<Contact>("GET", `${base}/contacts/${encodeURIComponent(id)}`).catch(() => null);
-    contactCache.set(id, found);
-  }
-  return found;
-}
-
 export function ConversationsPage({ conversationId }: { conversationId: string | null }) {
   const base = useAccountPath();
   const session = useSession();
@@ -38,11 +27,10 @@ export function ConversationsPage({ conversationId }: { conversationId: string |
   const inboxId = params.get("inbox") ?? "";
   const label = params.get("label") ?? "";
 
-  const [list, setList] = useState<Conversation[]>([]);
+  const [list, setList] = useState<ConversationListItem[]>([]);
   const [counts, setCounts] = useState<Counts>({ mine: null, unassigned: null, all: null });
   const [inboxes, setInboxes] = useState<Inbox[]>([]);
   const [labels, setLabels] = useState<string[]>([]);
-  const [names, setNames] = useState<Record<string, string>>({});
   const [live, setLive] = useState(false);
   const [version, setVersion] = useState(0);
   const [changed, setChanged] = useState<{ id: string | undefined; at: number }>({ id: undefined, at: 0 });
@@ -93,22 +81,13 @@ export function ConversationsPage({ conversationId }: { conversationId: string |
     const assignee = (t: Tab) => (t === "all" ? undefined : t);
     run(async () => {
       const [page, ...countPages] = await Promise.all([
-        call<List<Conversation>>("GET", `${base}/conversations${qs({ ...filters, assignee: assignee(tab), limit: 50 })}`),
-        ...TABS.map((t) => call<List<Conversation> & { meta: { counts: Record<string, number> } }>("GET", `${base}/conversations${qs({ inbox_id: inboxId, label, assignee: assignee(t.id), limit: 1 })}`)),
+        call<List<ConversationListItem>>("GET", `${base}/conversations${qs({ ...filters, assignee: assignee(tab), limit: 50 })}`),
+        ...TABS.map((t) => call<List<ConversationListItem> & { meta: { counts: Record<string, number> } }>("GET", `${base}/conversations${qs({ inbox_id: inboxId, label, assignee: assignee(t.id), limit: 1 })}`)),
       ]);
       setList(page.data);
       const next: Counts = { mine: null, unassigned: null, all: null };
       TABS.forEach((t, i) => (next[t.id] = countPages[i]!.meta.counts[status] ?? 0));
       setCounts(next);
-      const missing = page.data.filter((c) => names[c.contact_id] === undefined);
-      const found = await Promise.all(missing.map((c) => contactOf(base, c.contact_id)));
-      if (found.length) {
-        setNames((current) => {
-          const copy = { ...current };
-          missing.forEach((c, i) => (copy[c.contact_id] = found[i]?.name || found[i]?.email || found[i]?.source_id || c.contact_id));
-          return copy;
-        });
-      }
     });
   }, [base, tab, status, inboxId, label, version]);
 
@@ -172,7 +151,7 @@ export function ConversationsPage({ conversationId }: { conversationId: string |
             return (
               <li class={`${unread ? "unread" : ""} ${c.id === conversationId ? "selected" : ""}`}>
                 <Link href={listLink(c.id)} aria-current={c.id === conversationId ? "page" : undefined}>
-                  <span class="name">{names[c.contact_id] ?? "…"}</span>
+                  <span class="name">{c.contact.name || c.contact.email || c.contact.phone || c.contact.source_id}</span>
                   {unread && <span class="badge" aria-label={`${c.unread_count} unread`}>{c.unread_count}</span>}
                   <span class="meta">
                     {inboxName[c.inbox_id] ?? "inbox"} · {c.status} · {new Date(c.last_activity_at).toLocaleTimeString()}

@@ -10,11 +10,24 @@ type Stored = { id: string; url?: undefined; base_url?: string; [key: string]: u
 const isStored = (item: unknown): item is Stored =>
   typeof item === "object" && item !== null && typeof (item as Stored).id === "string" && (item as Stored).url === undefined;
 
+/** True when the value holds a stored attachment somewhere (the same places withDataUrls signs). */
+function holdsStored(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(holdsStored);
+  if (typeof node !== "object" || node === null) return false;
+  for (const [key, child] of Object.entries(node)) {
+    if (key === "attachments" && Array.isArray(child) ? child.some(isStored) : holdsStored(child)) return true;
+  }
+  return false;
+}
+
 /**
  * Returns a copy of the value in which every stored attachment (an item of an `attachments` array with an
- * id) carries a fresh data_url instead of its base_url. Anything else is returned as it was.
+ * id) carries a fresh data_url instead of its base_url. Anything else is returned as it was — and a value
+ * without stored attachments (most messages) is returned itself: a synchronous look is far cheaper than
+ * the asynchronous copy, which every answer, webhook attempt, realtime frame and history page paid.
  */
 export async function withDataUrls<T>(env: Bindings, value: T, now = Date.now()): Promise<T> {
+  if (!holdsStored(value)) return value;
   const settings = config(env).attachments;
   const expires = Math.floor(now / 1000) + settings.urlTtlSeconds;
 

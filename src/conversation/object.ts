@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { serialized } from "../core/serial";
-import { database, prepare } from "../db/client";
+import { database, prepare, prepareCompiled, prepareInsert } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
 import { defaultShard, shardEnv } from "../db/shards";
@@ -21,6 +21,20 @@ import { setStatus as statusChange, wakeIfDue as wakeChange } from "./changes/st
 import type { Actor, ConversationOutcome, DeletionOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
 import { findMessageByRequestKey, findMessageBySource } from "./queries";
 import { toConversation, toMessage, type Contact, type ConversationRow, type MessageRow } from "./resources";
+
+/** The conversation's columns a commit writes (its summary after the change). */
+const SUMMARY_COLUMNS = [
+  "status",
+  "assigneeId",
+  "labels",
+  "customAttributes",
+  "snoozedUntil",
+  "singleOpenKey",
+  "lastSeq",
+  "lastEventSequence",
+  "lastActivityAt",
+  "updatedAt",
+] as const satisfies readonly (keyof ConversationRow)[];
 
 /** A change as the shell calls it: the conversation's state and the context → what to write, or why not. */
 type ChangeFn<C extends Changed> = (state: ConversationState, context: ChangeContext) => C | Unchanged | NeedsInbox;
@@ -374,28 +388,22 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       const { id, ...emptied } = writes.messageDeletion;
       batch.push(prepare(this.shard, db.update(messages).set(emptied).where(eq(messages.id, id))));
     }
-    for (const row of writes.messages) batch.push(prepare(this.shard, db.insert(messages).values(row)));
+    // Compiled once per shape (prepareCompiled): a message's commit ran drizzle's builder for each of these.
+    for (const row of writes.messages) batch.push(prepareInsert(this.shard, messages, [row]));
+    const P = sql.placeholder;
     batch.push(
-      prepare(
+      prepareCompiled(
         this.shard,
-        db
-          .update(conversations)
-          .set({
-            status: after.status,
-            assigneeId: after.assigneeId,
-            labels: after.labels,
-            customAttributes: after.customAttributes,
-            snoozedUntil: after.snoozedUntil,
-            singleOpenKey: after.singleOpenKey,
-            lastSeq: after.lastSeq,
-            lastEventSequence: after.lastEventSequence,
-            lastActivityAt: after.lastActivityAt,
-            updatedAt: after.updatedAt,
-          })
-          .where(eq(conversations.id, after.id)),
+        "conversation.summary",
+        () =>
+          db
+            .update(conversations)
+            .set(Object.fromEntries(SUMMARY_COLUMNS.map((column) => [column, P(column)]))) // placeholders: set() maps each to its column's encoder
+            .where(eq(conversations.id, P("id"))),
+        { id: after.id, ...Object.fromEntries(SUMMARY_COLUMNS.map((column) => [column, after[column]])) },
       ),
     );
-    if (writes.events.length > 0) batch.push(prepare(this.shard, db.insert(events).values(writes.events)));
+    if (writes.events.length > 0) batch.push(prepareInsert(this.shard, events, writes.events));
     return batch;
   }
 }

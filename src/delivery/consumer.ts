@@ -2,7 +2,7 @@
 // D1 round trip to take the lease and read what the attempt needs, the attempt, and one D1 round trip
 // that writes the outcome — fenced by the lease — and hands the line's next delivery over.
 import { and, eq, sql } from "drizzle-orm";
-import { commitBatch, database, mapRow, prepare } from "../db/client";
+import { commitBatch, database, mapRow, prepare, prepareCompiled, runBatch } from "../db/client";
 import { automationRules, events, inboxes, webhookDeliveries, webhookEndpoints, type PayloadFormat, type SignatureScheme } from "../db/schema";
 import { newId } from "../core/ids";
 import { judgeWebhookUrl } from "../core/webhook-url";
@@ -94,8 +94,67 @@ export async function parkDeadDelivery(env: Bindings, deliveryId: string): Promi
 }
 
 /** The lease is held while `leased_until` equals the token it was taken with (the value is unique per lease). */
-function holds(deliveryId: string, token: number) {
+function holds(deliveryId: unknown, token: unknown) {
   return sql`EXISTS (SELECT 1 FROM webhook_deliveries AS held WHERE held.id = ${deliveryId} AND held.state = 'pending' AND held.leased_until = ${token})`;
+}
+
+const P = sql.placeholder;
+
+/**
+ * The statements of `arrive`, compiled once per isolate (prepareCompiled): their shape never changes,
+ * only the values (`id`, `prior` attempts, `now`, `due`, `token`).
+ */
+function arriveStatements(env: Bindings, values: { id: string; prior: number; now: number; due: number; token: number }): D1PreparedStatement[] {
+  const db = () => database(env);
+  const current = () => and(eq(webhookDeliveries.id, P("id")), eq(webhookDeliveries.state, "pending"), eq(webhookDeliveries.attempts, P("prior")));
+  const ofDelivery = (column: "inbox_id" | "event_id" | "endpoint") => sql`(SELECT ${sql.raw(column)} FROM webhook_deliveries WHERE id = ${P("id")})`;
+  const underLease = <T extends typeof inboxes | typeof events | typeof automationRules | typeof webhookEndpoints>(
+    key: string,
+    table: T,
+    column: "inbox_id" | "event_id" | "endpoint",
+  ) =>
+    prepareCompiled(
+      env,
+      `delivery.arrive.${key}`,
+      () => db().select().from(table as typeof inboxes).where(and(sql`${(table as typeof inboxes).id} = ${ofDelivery(column)}`, holds(P("id"), P("token")))),
+      values,
+    );
+  return [
+    prepareCompiled(
+      env,
+      "delivery.arrive.lease",
+      () =>
+        db()
+          .update(webhookDeliveries)
+          .set({ leasedUntil: sql`${P("token")}` })
+          .where(
+            and(
+              current(),
+              sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${P("now")})`,
+              sql`(${webhookDeliveries.nextAttemptAt} IS NULL OR ${webhookDeliveries.nextAttemptAt} <= ${P("due")})`,
+              sql`NOT ${lineBusy(sql`"webhook_deliveries"`, P("now"))}`,
+            ),
+          )
+          .returning({ id: webhookDeliveries.id }),
+      values,
+    ),
+    prepareCompiled(
+      env,
+      "delivery.arrive.park",
+      () =>
+        db()
+          .update(webhookDeliveries)
+          .set({ enqueuedAt: null })
+          .where(and(current(), lineBusy(sql`"webhook_deliveries"`, P("now"))))
+          .returning({ id: webhookDeliveries.id }),
+      values,
+    ),
+    prepareCompiled(env, "delivery.arrive.row", () => db().select().from(webhookDeliveries).where(eq(webhookDeliveries.id, P("id"))), values),
+    underLease("inbox", inboxes, "inbox_id"),
+    underLease("event", events, "event_id"),
+    underLease("rule", automationRules, "endpoint"),
+    underLease("endpoint", webhookEndpoints, "endpoint"),
+  ];
 }
 
 /**
@@ -105,42 +164,18 @@ function holds(deliveryId: string, token: number) {
  * hands this one over); then reads the delivery and, under the lease, what the attempt needs.
  */
 async function arrive(env: Bindings, deliveryId: string, attempt: number, now: number, token: number) {
-  const db = database(env);
-  const current = and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.state, "pending"), eq(webhookDeliveries.attempts, attempt - 1));
-  const ofDelivery = (column: "inbox_id" | "event_id" | "endpoint") =>
-    sql`(SELECT ${sql.raw(column)} FROM webhook_deliveries WHERE id = ${deliveryId})`;
-  const [leased, parked, rows, inboxRows, eventRows, ruleRows, endpointRows] = await db.batch([
-    db
-      .update(webhookDeliveries)
-      .set({ leasedUntil: token })
-      .where(
-        and(
-          current,
-          sql`(${webhookDeliveries.leasedUntil} IS NULL OR ${webhookDeliveries.leasedUntil} < ${now})`,
-          sql`(${webhookDeliveries.nextAttemptAt} IS NULL OR ${webhookDeliveries.nextAttemptAt} <= ${now + DUE_SLACK_MS})`,
-          sql`NOT ${lineBusy(sql`"webhook_deliveries"`, now)}`,
-        ),
-      )
-      .returning({ id: webhookDeliveries.id }),
-    db
-      .update(webhookDeliveries)
-      .set({ enqueuedAt: null })
-      .where(and(current, lineBusy(sql`"webhook_deliveries"`, now)))
-      .returning({ id: webhookDeliveries.id }),
-    db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
-    db.select().from(inboxes).where(and(sql`${inboxes.id} = ${ofDelivery("inbox_id")}`, holds(deliveryId, token))),
-    db.select().from(events).where(and(sql`${events.id} = ${ofDelivery("event_id")}`, holds(deliveryId, token))),
-    db.select().from(automationRules).where(and(sql`${automationRules.id} = ${ofDelivery("endpoint")}`, holds(deliveryId, token))),
-    db.select().from(webhookEndpoints).where(and(sql`${webhookEndpoints.id} = ${ofDelivery("endpoint")}`, holds(deliveryId, token))),
-  ]);
+  const [leased, parked, rows, inboxRows, eventRows, ruleRows, endpointRows] = await runBatch(
+    env,
+    arriveStatements(env, { id: deliveryId, prior: attempt - 1, now, due: now + DUE_SLACK_MS, token }),
+  );
   return {
-    leased: leased.length > 0,
-    parked: parked.length > 0,
-    row: rows[0],
-    inbox: inboxRows[0],
-    event: eventRows[0],
-    rule: ruleRows[0],
-    endpoint: endpointRows[0],
+    leased: leased!.length > 0,
+    parked: parked!.length > 0,
+    row: rows!.map((row) => mapRow<DeliveryRow>(webhookDeliveries, row))[0],
+    inbox: inboxRows!.map((row) => mapRow<typeof inboxes.$inferSelect>(inboxes, row))[0],
+    event: eventRows!.map((row) => mapRow<typeof events.$inferSelect>(events, row))[0],
+    rule: ruleRows!.map((row) => mapRow<typeof automationRules.$inferSelect>(automationRules, row))[0],
+    endpoint: endpointRows!.map((row) => mapRow<typeof webhookEndpoints.$inferSelect>(webhookEndpoints, row))[0],
   };
 }
 
@@ -282,13 +317,39 @@ async function commitTransition(
   const db = database(env);
   const now = next.set.updatedAt ?? clock.now();
   const statements: D1PreparedStatement[] = [];
+  // The hot statements are compiled once (prepareCompiled); these are their values.
+  const values = {
+    id: delivery.id,
+    token,
+    now,
+    due: now + DUE_SLACK_MS,
+    line: delivery.line,
+    endpoint: delivery.endpoint,
+    inboxId: delivery.inboxId,
+    chainToken: options.chain?.token ?? null,
+  };
   if (next.recordAttempt && attempt) {
     const { result, startedAt } = attempt;
     statements.push(
-      prepare(env, sql`INSERT INTO delivery_attempts (id, delivery_id, account_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
-        SELECT ${newId("att", startedAt)}, ${delivery.id}, ${delivery.accountId}, ${delivery.attempts + 1}, ${startedAt}, ${result.duration_ms},
-               ${result.status_code}, ${result.error ?? null}, ${result.response_excerpt}
-        WHERE ${holds(delivery.id, token)}`),
+      prepareCompiled(
+        env,
+        "delivery.outcome.attempt",
+        () => sql`INSERT INTO delivery_attempts (id, delivery_id, account_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
+          SELECT ${P("attemptId")}, ${P("id")}, ${P("accountId")}, ${P("attempt")}, ${P("startedAt")}, ${P("duration")},
+                 ${P("status")}, ${P("error")}, ${P("excerpt")}
+          WHERE ${holds(P("id"), P("token"))}`,
+        {
+          ...values,
+          attemptId: newId("att", startedAt),
+          accountId: delivery.accountId,
+          attempt: delivery.attempts + 1,
+          startedAt,
+          duration: result.duration_ms,
+          status: result.status_code,
+          error: result.error ?? null,
+          excerpt: result.response_excerpt,
+        },
+      ),
     );
   }
   if (next.disableInbox) {
@@ -313,38 +374,60 @@ async function commitTransition(
       ),
     );
   }
+  // The new state: one compiled statement per set of columns a transition writes (a handful of shapes).
+  const columns = (Object.keys(next.set) as (keyof Transition["set"])[]).filter((column) => next.set[column] !== undefined).sort();
   statements.push(
-    prepare(
+    prepareCompiled(
       env,
-      db
-        .update(webhookDeliveries)
-        .set(next.set)
-        .where(and(eq(webhookDeliveries.id, delivery.id), eq(webhookDeliveries.state, "pending"), eq(webhookDeliveries.leasedUntil, token)))
-        .returning({ id: webhookDeliveries.id }),
+      `delivery.outcome.write:${columns.join(",")}`,
+      () =>
+        db
+          .update(webhookDeliveries)
+          .set(Object.fromEntries(columns.map((column) => [column, P(`set_${column}`)])))
+          .where(and(eq(webhookDeliveries.id, P("id")), eq(webhookDeliveries.state, "pending"), eq(webhookDeliveries.leasedUntil, P("token"))))
+          .returning({ id: webhookDeliveries.id }),
+      { ...values, ...Object.fromEntries(columns.map((column) => [`set_${column}`, next.set[column]])) },
     ),
   );
   const wroteAt = statements.length - 1;
-  const head = sql`(SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, delivery)} AND d.state = 'pending' ORDER BY d.sequence LIMIT 1)`;
+  const line = { line: P("line"), endpoint: P("endpoint"), inboxId: P("inboxId") };
+  const head = sql`(SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, line)} AND d.state = 'pending' ORDER BY d.sequence LIMIT 1)`;
   const chain = next.handOverNext ? options.chain : undefined;
   let chainedAt = -1;
+  let kindRowAt = -1;
   if (chain) {
     // Continue the line here: lease its head if it is parked, due and its line is not busy — the same
     // conditions as a queue message's lease — and read what its attempt needs, under that lease.
-    const chained = sql`(SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, delivery)} AND d.state = 'pending' AND d.leased_until = ${chain.token})`;
+    const chained = sql`(SELECT d.id FROM webhook_deliveries d WHERE ${sameLineAs(sql`d`, line)} AND d.state = 'pending' AND d.leased_until = ${P("chainToken")})`;
     const ofChained = (column: string) => sql`(SELECT ${sql.raw(column)} FROM webhook_deliveries WHERE id = ${chained})`;
     chainedAt = statements.length;
     statements.push(
-      prepare(env, sql`UPDATE webhook_deliveries SET leased_until = ${chain.token}
-        WHERE id = ${head} AND enqueued_at IS NULL
-          AND (leased_until IS NULL OR leased_until < ${now})
-          AND (next_attempt_at IS NULL OR next_attempt_at <= ${now + DUE_SLACK_MS})
-          AND NOT ${lineBusy(sql`webhook_deliveries`, now)}
-        RETURNING *`),
-      prepare(env, db.select().from(inboxes).where(sql`${inboxes.id} = ${ofChained("inbox_id")}`)),
-      prepare(env, db.select().from(events).where(sql`${events.id} = ${ofChained("event_id")}`)),
-      prepare(env, db.select().from(automationRules).where(sql`${automationRules.id} = ${ofChained("endpoint")}`)),
-      prepare(env, db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} = ${ofChained("endpoint")}`)),
+      prepareCompiled(
+        env,
+        "delivery.chain.lease",
+        () => sql`UPDATE webhook_deliveries SET leased_until = ${P("chainToken")}
+          WHERE id = ${head} AND enqueued_at IS NULL
+            AND (leased_until IS NULL OR leased_until < ${P("now")})
+            AND (next_attempt_at IS NULL OR next_attempt_at <= ${P("due")})
+            AND NOT ${lineBusy(sql`webhook_deliveries`, P("now"))}
+          RETURNING *`,
+        values,
+      ),
+      prepareCompiled(env, "delivery.chain.inbox", () => db.select().from(inboxes).where(sql`${inboxes.id} = ${ofChained("inbox_id")}`), values),
+      prepareCompiled(env, "delivery.chain.event", () => db.select().from(events).where(sql`${events.id} = ${ofChained("event_id")}`), values),
     );
+    // The chained delivery is of the same line, so of the same endpoint: only its kind's row is read
+    // (the inbox's own endpoint needs neither a rule nor an account-level endpoint).
+    if (delivery.endpoint !== "inbox") kindRowAt = statements.length;
+    if (delivery.endpoint !== "inbox" && !isAccountEndpoint(delivery.endpoint)) {
+      statements.push(
+        prepareCompiled(env, "delivery.chain.rule", () => db.select().from(automationRules).where(sql`${automationRules.id} = ${ofChained("endpoint")}`), values),
+      );
+    } else if (isAccountEndpoint(delivery.endpoint)) {
+      statements.push(
+        prepareCompiled(env, "delivery.chain.endpoint", () => db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} = ${ofChained("endpoint")}`), values),
+      );
+    }
   }
   let handedAt = -1;
   if (next.handOverNext) {
@@ -352,9 +435,14 @@ async function commitTransition(
     // its park and this write commits first, the other sees it — nothing waits forever, nothing jumps the line.
     handedAt = statements.length;
     statements.push(
-      prepare(env, sql`UPDATE webhook_deliveries SET enqueued_at = ${now}
-        WHERE id = ${head} AND enqueued_at IS NULL ${chain ? sql`AND leased_until IS NOT ${chain.token}` : sql``}
-        RETURNING id, attempts`),
+      prepareCompiled(
+        env,
+        chain ? "delivery.handover.chained" : "delivery.handover",
+        () => sql`UPDATE webhook_deliveries SET enqueued_at = ${P("now")}
+          WHERE id = ${head} AND enqueued_at IS NULL ${chain ? sql`AND leased_until IS NOT ${P("chainToken")}` : sql``}
+          RETURNING id, attempts`,
+        values,
+      ),
     );
   }
   const results = await commitBatch(env, statements);
@@ -374,8 +462,8 @@ async function commitTransition(
     row: mapRow<DeliveryRow>(webhookDeliveries, leased),
     inbox: rows(chainedAt + 1).map((row) => mapRow<typeof inboxes.$inferSelect>(inboxes, row))[0],
     event: rows(chainedAt + 2).map((row) => mapRow<typeof events.$inferSelect>(events, row))[0],
-    rule: rows(chainedAt + 3).map((row) => mapRow<typeof automationRules.$inferSelect>(automationRules, row))[0],
-    endpoint: rows(chainedAt + 4).map((row) => mapRow<typeof webhookEndpoints.$inferSelect>(webhookEndpoints, row))[0],
+    rule: kindRowAt >= 0 && !isAccountEndpoint(delivery.endpoint) ? rows(kindRowAt).map((row) => mapRow<typeof automationRules.$inferSelect>(automationRules, row))[0] : undefined,
+    endpoint: kindRowAt >= 0 && isAccountEndpoint(delivery.endpoint) ? rows(kindRowAt).map((row) => mapRow<typeof webhookEndpoints.$inferSelect>(webhookEndpoints, row))[0] : undefined,
     token: chain!.token,
     now,
   };

@@ -1,5 +1,5 @@
-import { inArray, sql, type SQL } from "drizzle-orm";
-import { commitBatch, database, prepare } from "../db/client";
+import { inArray, sql, type Placeholder, type SQL } from "drizzle-orm";
+import { commitBatch, database, prepare, prepareCompiled } from "../db/client";
 import { events, webhookDeliveries } from "../db/schema";
 import { triggersAutomation, type EventRow } from "./events";
 import { ID_CHUNK } from "../core/chunks";
@@ -48,19 +48,25 @@ export type Committed = { eventId: string; deliveryIds: string[]; automation: bo
  */
 function fanOutStatement(env: Bindings, event: EventRow): D1PreparedStatement | null {
   if (event.private || event.inboxId === null) return null;
-  const line = lineOf(event);
-  return prepare(env, sql`INSERT INTO webhook_deliveries
+  const P = sql.placeholder;
+  // Compiled once per isolate (prepareCompiled): one of these runs with every event.
+  return prepareCompiled(
+    env,
+    "outbox.fan-out",
+    () => sql`INSERT INTO webhook_deliveries
       (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, line, endpoint, url, state, created_at, updated_at)
-    SELECT ${newId("whd", event.createdAt)}, e.account_id, i.id, e.id, e.type, e.conversation_id, e.sequence, ${line},
+    SELECT ${P("deliveryId")}, e.account_id, i.id, e.id, e.type, e.conversation_id, e.sequence, ${P("line")},
            'inbox', i.webhook_url, 'pending', e.created_at, e.created_at
     FROM events e JOIN inboxes i ON i.id = e.inbox_id
-    WHERE e.id = ${event.id} AND i.webhook_url IS NOT NULL AND i.webhook_disabled_at IS NULL AND i.deleted_at IS NULL
+    WHERE e.id = ${P("eventId")} AND i.webhook_url IS NOT NULL AND i.webhook_disabled_at IS NULL AND i.deleted_at IS NULL
     UNION ALL
-    SELECT ${accountDeliveryId}, e.account_id, e.inbox_id, e.id, e.type, e.conversation_id, e.sequence, ${line},
+    SELECT ${accountDeliveryId}, e.account_id, e.inbox_id, e.id, e.type, e.conversation_id, e.sequence, ${P("line")},
            w.id, w.url, 'pending', e.created_at, e.created_at
     FROM events e JOIN webhook_endpoints w ON w.account_id = e.account_id AND w.deleted_at IS NULL
-    WHERE e.id = ${event.id} AND w.disabled_at IS NULL AND ${endpointTakes(sql`w`, sql`e`)}
-    RETURNING id`);
+    WHERE e.id = ${P("eventId")} AND w.disabled_at IS NULL AND ${endpointTakes(sql`w`, sql`e`)}
+    RETURNING id`,
+    { deliveryId: newId("whd", event.createdAt), line: lineOf(event), eventId: event.id },
+  );
 }
 
 /** A delivery id for an account-level endpoint's delivery of event `e` (several per event, so made in SQL). */
@@ -88,14 +94,25 @@ export async function commitWithEvents(
 ): Promise<{ results: D1Result[]; committed: Committed[] }> {
   const fanOuts = changes.map((event) => fanOutStatement(env, event));
   const batch = [...statements, ...fanOuts.filter((statement): statement is D1PreparedStatement => statement !== null)];
-  const eligible = changes.filter(triggersAutomation).map((event) => sql`${event.id!}`);
-  const forRules = eligible.length > 0 ? sql`e.id IN (${sql.join(eligible, sql`, `)}) AND ${needsRules}` : sql`0`;
-  if (eligible.length > 0) batch.push(prepare(env, sql`SELECT e.id FROM events e WHERE ${forRules}`));
+  // Compiled once per number of events (prepareCompiled): e0, e1… are the events, r0, r1… those the rules may want.
+  const eligible = changes.filter(triggersAutomation);
+  const P = sql.placeholder;
+  const ids: Record<string, unknown> = {};
+  changes.forEach((event, i) => (ids[`e${i}`] = event.id));
+  eligible.forEach((event, i) => (ids[`r${i}`] = event.id));
+  const forRules = () =>
+    eligible.length > 0 ? sql`e.id IN (${sql.join(eligible.map((_, i) => sql`${P(`r${i}`)}`), sql`, `)}) AND ${needsRules}` : sql`0`;
+  if (eligible.length > 0) batch.push(prepareCompiled(env, `outbox.rules:${eligible.length}`, () => sql`SELECT e.id FROM events e WHERE ${forRules()}`, ids));
   if (changes.length > 0) {
     batch.push(
-      prepare(env, sql`UPDATE events AS e SET queued_at = e.created_at
-        WHERE e.id IN (${sql.join(changes.map((event) => sql`${event.id!}`), sql`, `)})
-          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) AND NOT (${forRules})`),
+      prepareCompiled(
+        env,
+        `outbox.nowhere:${changes.length}:${eligible.length}`,
+        () => sql`UPDATE events AS e SET queued_at = e.created_at
+          WHERE e.id IN (${sql.join(changes.map((_, i) => sql`${P(`e${i}`)}`), sql`, `)})
+            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) AND NOT (${forRules()})`,
+        ids,
+      ),
     );
   }
   const results = await commitBatch(env, batch);
@@ -145,7 +162,7 @@ export async function publish(env: Bindings, committed: Committed[]): Promise<vo
  * the inbox's own endpoint ('inbox') the same inbox, since that endpoint is one per inbox. An
  * account-level endpoint id is unique by itself, so its contact lines span the account's inboxes.
  */
-export function sameLineAs(d: SQL, of: { line: string | null; endpoint: string; inboxId: string }) {
+export function sameLineAs(d: SQL, of: { line: string | null | Placeholder; endpoint: string | Placeholder; inboxId: string | Placeholder }) {
   return sql`${d}.line = ${of.line} AND ${d}.endpoint = ${of.endpoint} AND (${d}.endpoint <> 'inbox' OR ${d}.inbox_id = ${of.inboxId})`;
 }
 
@@ -166,7 +183,7 @@ export function earlierInLinePending(outer: SQL) {
  * earlier one pending again). Taking a lease requires neither, so a line has at most one delivery in
  * flight, and it is the earliest pending one.
  */
-export function lineBusy(outer: SQL, now: number) {
+export function lineBusy(outer: SQL, now: number | Placeholder) {
   return sql`(${earlierInLinePending(outer)} OR EXISTS (SELECT 1 FROM webhook_deliveries AS other
     WHERE other.line = ${outer}.line AND other.endpoint = ${outer}.endpoint
       AND (other.endpoint <> 'inbox' OR other.inbox_id = ${outer}.inbox_id)

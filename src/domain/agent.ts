@@ -8,7 +8,7 @@ import { beyondKey, decodeCursor, encodeCursor } from "../core/pagination";
 import { database } from "../db/client";
 import { postAgentMessage as postMessage } from "../conversation/commands";
 import type { AgentMessageInput, Dedupe } from "../conversation/commands";
-import { conversations, labels, messages, users, type Attachment, type ConversationStatus } from "../db/schema";
+import { contactInboxes, contacts, conversations, labels, messages, users, type Attachment, type ConversationStatus } from "../db/schema";
 import { resolveAttachments, withDataUrls } from "./attachments";
 import type { Bindings } from "../env";
 import { conversationsMatching } from "./search";
@@ -76,8 +76,14 @@ export async function listConversations(env: Bindings, viewer: UserViewer, filte
   );
   const [rows, counts] = await Promise.all([
     db
-      .select()
+      // Who each conversation is with, in the same query: a list shows names, not ids.
+      .select({
+        conversation: conversations,
+        contact: { id: contacts.id, source_id: contactInboxes.sourceId, name: contacts.name, email: contacts.email, phone: contacts.phone },
+      })
       .from(conversations)
+      .innerJoin(contacts, eq(contacts.id, conversations.contactId))
+      .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
       .where(
         and(
           common,
@@ -95,14 +101,14 @@ export async function listConversations(env: Bindings, viewer: UserViewer, filte
   ]);
   const hasMore = rows.length > filters.limit;
   const data = hasMore ? rows.slice(0, filters.limit) : rows;
-  const last = data[data.length - 1];
+  const last = data[data.length - 1]?.conversation;
   const meta = { open: 0, pending: 0, snoozed: 0, resolved: 0, all: 0 };
   for (const row of counts) {
     meta[row.status] = row.count;
     meta.all += row.count;
   }
   return {
-    data: data.map(toConversation),
+    data: data.map((row) => ({ ...toConversation(row.conversation), contact: row.contact })),
     next_cursor: hasMore && last ? encodeCursor({ at: last.lastActivityAt, id: last.id }) : null,
     meta: { counts: meta },
   };

@@ -1,6 +1,6 @@
 import { waitUntil } from "cloudflare:workers";
-import { and, desc, eq, inArray, ne, sql } from "drizzle-orm";
-import { database, prepare } from "../db/client";
+import { and, desc, eq, getTableColumns, inArray, ne, sql } from "drizzle-orm";
+import { database, mapRow, prepare, prepareCompiled, runBatch } from "../db/client";
 import { contactInboxes, contacts, conversations, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
@@ -21,30 +21,66 @@ type InboxSettings = { id: string; accountId: string; lockToSingleConversation: 
  * locked open conversation if the inbox locks contacts to one, else its most recent unresolved one.
  */
 export async function findContactAndConversation(env: Bindings, inbox: { id: string }, sourceId: string) {
+  return decodeContactLookup(await runBatch(env, contactLookupStatements(env, inbox, sourceId)));
+}
+
+/**
+ * The look-up's statements, by the inbox's id or — to run in the same round trip as the token
+ * (resolveCaller), before the inbox is known — by its identifier (the live inbox with it, as the caller
+ * resolution reads it). Compiled once per isolate (prepareCompiled).
+ */
+export function contactLookupStatements(env: Bindings, inbox: { id: string } | { identifier: string }, sourceId: string): D1PreparedStatement[] {
   const db = database(env);
-  const bySource = and(eq(contactInboxes.inboxId, inbox.id), eq(contactInboxes.sourceId, sourceId));
-  // Single-table selects only: drizzle maps batched rows by column name, so a join's duplicate names
-  // (id, account_id…) would be mixed up.
-  const [contactInboxRows, contactRows, conversationRows] = await db.batch([
-    db.select().from(contactInboxes).where(bySource).limit(1),
-    db
-      .select()
-      .from(contacts)
-      .where(inArray(contacts.id, db.select({ id: contactInboxes.contactId }).from(contactInboxes).where(bySource)))
-      .limit(1),
-    db
-      .select({ conversation: conversations })
-      .from(conversations)
-      .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
-      .where(and(bySource, ne(conversations.status, "resolved")))
-      .orderBy(desc(sql`${conversations.singleOpenKey} IS NOT NULL`), desc(conversations.createdAt))
-      .limit(1),
-  ]);
-  const contactInbox = contactInboxRows[0];
-  const contact = contactRows[0];
+  const P = sql.placeholder;
+  const byIdentifier = "identifier" in inbox;
+  const inboxId = byIdentifier ? sql`(SELECT id FROM inboxes WHERE identifier = ${P("identifier")} AND deleted_at IS NULL)` : P("inboxId");
+  const bySource = () => and(eq(contactInboxes.inboxId, inboxId as unknown as string), eq(contactInboxes.sourceId, P("sourceId")));
+  const values = byIdentifier ? { identifier: inbox.identifier, sourceId } : { inboxId: inbox.id, sourceId };
+  const key = byIdentifier ? "by-identifier" : "by-id";
+  // Raw rows are mapped to drizzle's shapes (decodeContactLookup). The third selects the conversation's
+  // columns only, so the join's duplicate names never reach the row.
+  return [
+    prepareCompiled(env, `lookup.contact-inbox.${key}`, () => db.select().from(contactInboxes).where(bySource()).limit(1), values),
+    prepareCompiled(
+      env,
+      `lookup.contact.${key}`,
+      () =>
+        db
+          .select()
+          .from(contacts)
+          .where(inArray(contacts.id, db.select({ id: contactInboxes.contactId }).from(contactInboxes).where(bySource())))
+          .limit(1),
+      values,
+    ),
+    prepareCompiled(
+      env,
+      `lookup.open-conversation.${key}`,
+      () =>
+        db
+          .select(getTableColumns(conversations))
+          .from(conversations)
+          .innerJoin(contactInboxes, eq(contactInboxes.id, conversations.contactInboxId))
+          .where(and(bySource(), ne(conversations.status, "resolved")))
+          .orderBy(desc(sql`${conversations.singleOpenKey} IS NOT NULL`), desc(conversations.createdAt))
+          .limit(1),
+      values,
+    ),
+  ];
+}
+
+export type ContactLookup = {
+  contact: { contact: ContactRow; contactInbox: ContactInboxRow } | undefined;
+  conversation: ConversationRow | undefined;
+};
+
+/** The rows of contactLookupStatements as the contact (with its inbox link) and the conversation to continue. */
+export function decodeContactLookup([contactInboxRows, contactRows, conversationRows]: Record<string, unknown>[][]): ContactLookup {
+  const contactInbox = contactInboxRows?.[0] && mapRow<ContactInboxRow>(contactInboxes, contactInboxRows[0]);
+  const contact = contactRows?.[0] && mapRow<ContactRow>(contacts, contactRows[0]);
+  const conversation = conversationRows?.[0] && mapRow<ConversationRow>(conversations, conversationRows[0]);
   return {
     contact: contactInbox && contact ? { contact, contactInbox } : undefined,
-    conversation: conversationRows[0]?.conversation,
+    conversation: conversation || undefined,
   };
 }
 

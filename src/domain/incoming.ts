@@ -8,7 +8,7 @@ import { findMessageByRequestKey } from "../conversation/queries";
 import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type ConversationRow, type Message } from "../conversation/resources";
 import { resolveAttachments, withDataUrls } from "./attachments";
 import { upsertContact, type ContactAttributes, type ContactCaller } from "./contacts";
-import { findContactAndConversation, getInboxConversation, openConversation } from "./conversations";
+import { findContactAndConversation, getInboxConversation, openConversation, type ContactLookup } from "./conversations";
 import type { IdentityInbox } from "./identity";
 import { getInboxMessage } from "./messages";
 
@@ -89,6 +89,9 @@ export async function appendIncoming(
   return { ...appended, message: await withDataUrls(env, appended.message) };
 }
 
+/** A contact look-up made ahead (with the caller's token), for this inbox and contact source_id. */
+export type PrefetchedLookup = { inboxId: string; sourceId: string; found: ContactLookup };
+
 /**
  * The one-call path: upsert the contact, continue its unresolved conversation (or the thread named by
  * conversation.source_id), or open one, then append the message. Every step is idempotent, so a retry —
@@ -104,6 +107,8 @@ export async function receiveMessage(
   caller: ContactCaller,
   origin: Origin,
   dedupe: Dedupe,
+  /** The look-up already made with the token (authenticate); used only if it is this inbox's and this contact's. */
+  prefetched?: PrefetchedLookup,
 ) {
   // A retry whose first attempt committed (and whose key's lease expired since): the message exists,
   // perhaps in a conversation resolved since. Return it rather than open another conversation and write it again.
@@ -120,7 +125,10 @@ export async function receiveMessage(
     }
   }
   const { source_id: contactSourceId, ...attributes } = input.contact;
-  const known = await findContactAndConversation(env, inbox, contactSourceId);
+  const known =
+    prefetched !== undefined && prefetched.inboxId === inbox.id && prefetched.sourceId === contactSourceId
+      ? prefetched.found
+      : await findContactAndConversation(env, inbox, contactSourceId);
   const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null);
   // A contact that was just linked or created has no conversation in this inbox yet.
   let conversation =

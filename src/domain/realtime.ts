@@ -8,7 +8,7 @@ import { apiTokens, contactInboxes, conversationReads, conversations, inboxes, i
 import { commitWithEvents, publish } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
-import { disconnectRealtime, forwardToRealtime, pushEphemeral, realtimeObject } from "../realtime/forward";
+import { disconnectRealtime, forwardToRealtime, listenerConnecting, pushEphemeral, realtimeObject } from "../realtime/forward";
 import { SHARD_HEADER, SUBSCRIBER_HEADER } from "../realtime/object";
 import type { AgentSubscriber, ContactSubscriber, Subscriber } from "../realtime/visibility";
 import type { Origin } from "../db/schema";
@@ -154,6 +154,7 @@ export async function contactSubscriber(
 export async function openStream(env: Bindings, subscriber: Subscriber, after: string | undefined): Promise<Response> {
   const url = new URL("https://realtime.internal/connect");
   if (after !== undefined) url.searchParams.set("after", after);
+  listenerConnecting(subscriber.accountId);
   return realtimeObject(env, subscriber.accountId).fetch(
     new Request(url, { headers: { upgrade: "websocket", [SUBSCRIBER_HEADER]: JSON.stringify(subscriber), [SHARD_HEADER]: env.SHARD } }),
   );

@@ -1,5 +1,5 @@
-import { and, eq, isNull } from "drizzle-orm";
-import { database } from "../db/client";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
 import { accounts, apiTokens, inboxes, inboxMembers, users, type Role } from "../db/schema";
 import { checkShardVersion, defaultShard, forgetShard, shardEnv, shardOfAccount } from "../db/shards";
 import type { Bindings, WorkerEnv } from "../env";
@@ -78,7 +78,12 @@ export async function resolveCaller(
   bearer: string,
   platformToken: string | undefined,
   inboxIdentifier?: string,
-): Promise<{ caller: Caller | null; called?: CalledInbox; env?: Bindings; moving?: boolean }> {
+  /**
+   * More reads to make in the same round trip (their rows come back as `extra`); integrator URLs only.
+   * Built for the token's shard, once it is known.
+   */
+  extra: (env: Bindings) => D1PreparedStatement[] = () => [],
+): Promise<{ caller: Caller | null; called?: CalledInbox; extra?: Record<string, unknown>[][]; env?: Bindings; moving?: boolean }> {
   if (!bearer.startsWith(TOKEN_PREFIX)) {
     if (platformToken && (await secretsEqual(bearer, platformToken))) return { caller: { kind: "platform" } };
     return { caller: null };
@@ -91,13 +96,13 @@ export async function resolveCaller(
     if (shard === null) return { caller: null };
     const env = shardEnv(workerEnv, shard);
     await checkShardVersion(env);
-    const found = await readCaller(env, bearer, inboxIdentifier);
+    const found = await readCaller(env, bearer, inboxIdentifier, extra(env));
     if (accountId !== null && attempt === 0 && (found.state === "moved" || found.caller === null)) {
       forgetShard(accountId);
       if ((await shardOfAccount(workerEnv, accountId)) !== shard) continue;
     }
     if (found.state === "moved") throw new ApiError("account_moving", "The account has just moved to another shard. Retry the request.", { headers: { "retry-after": "1" } });
-    return { caller: found.caller, called: found.called, env, moving: found.state === "frozen" };
+    return { caller: found.caller, called: found.called, extra: found.extra, env, moving: found.state === "frozen" };
   }
 }
 
@@ -105,54 +110,84 @@ async function readCaller(
   env: Bindings,
   bearer: string,
   inboxIdentifier: string | undefined,
-): Promise<{ caller: Caller | null; called?: CalledInbox; state?: string | null }> {
+  extra: D1PreparedStatement[],
+): Promise<{ caller: Caller | null; called?: CalledInbox; extra?: Record<string, unknown>[][]; state?: string | null }> {
   // Looked up by hash: the index finds it, and the comparison never touches the secret itself.
   const tokenHash = await sha256Hex(bearer);
   const db = database(env);
-  const tokenQuery = db
-    .select({
-      id: apiTokens.id,
-      accountId: apiTokens.accountId,
-      kind: apiTokens.kind,
-      userId: apiTokens.userId,
-      inboxId: apiTokens.inboxId,
-      role: users.role,
-      inboxDeletedAt: inboxes.deletedAt,
-      state: accounts.state,
-    })
-    .from(apiTokens)
-    .leftJoin(accounts, eq(accounts.id, apiTokens.accountId))
-    .leftJoin(users, and(eq(users.id, apiTokens.userId), isNull(users.deletedAt)))
-    .leftJoin(inboxes, eq(inboxes.id, apiTokens.inboxId))
-    .where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt)))
-    .limit(1);
-  let row: Awaited<typeof tokenQuery>[number] | undefined;
+  const tokenQuery = (hash: unknown) =>
+    db
+      .select({
+        id: apiTokens.id,
+        accountId: apiTokens.accountId,
+        kind: apiTokens.kind,
+        userId: apiTokens.userId,
+        inboxId: apiTokens.inboxId,
+        role: users.role,
+        inboxDeletedAt: inboxes.deletedAt,
+        // The shard's copy of the account: a move's switch ('frozen') or its end ('moved', docs/scaling.md).
+        state: accounts.state,
+      })
+      .from(apiTokens)
+      .leftJoin(accounts, eq(accounts.id, apiTokens.accountId))
+      .leftJoin(users, and(eq(users.id, apiTokens.userId), isNull(users.deletedAt)))
+      .leftJoin(inboxes, eq(inboxes.id, apiTokens.inboxId))
+      .where(and(eq(apiTokens.tokenHash, hash as string), isNull(apiTokens.revokedAt)))
+      .limit(1);
+  let row: Awaited<ReturnType<typeof tokenQuery>>[number] | undefined;
   let called: CalledInbox | undefined;
+  let extraRows: Record<string, unknown>[][] | undefined;
   if (inboxIdentifier === undefined) {
-    [row] = await tokenQuery;
+    [row] = await tokenQuery(tokenHash);
   } else {
-    const [tokenRows, inboxRows, memberRows] = await db.batch([
-      tokenQuery,
-      db.select().from(inboxes).where(and(eq(inboxes.identifier, inboxIdentifier), isNull(inboxes.deletedAt))).limit(1),
-      db
-        .select({ userId: inboxMembers.userId })
-        .from(inboxMembers)
-        .innerJoin(inboxes, eq(inboxes.id, inboxMembers.inboxId))
-        .innerJoin(apiTokens, eq(apiTokens.userId, inboxMembers.userId))
-        .where(and(eq(inboxes.identifier, inboxIdentifier), eq(apiTokens.tokenHash, tokenHash)))
-        .limit(1),
+    // Compiled once per isolate (prepareCompiled): every integrator request makes these reads.
+    const P = sql.placeholder;
+    const values = { hash: tokenHash, identifier: inboxIdentifier };
+    const [tokenRows, inboxRows, memberRows, ...rest] = await runBatch(env, [
+      prepareCompiled(env, "auth.token", () => tokenQuery(P("hash")), values),
+      prepareCompiled(
+        env,
+        "auth.called-inbox",
+        () => db.select().from(inboxes).where(and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt))).limit(1),
+        values,
+      ),
+      prepareCompiled(
+        env,
+        "auth.membership",
+        () =>
+          db
+            .select({ userId: inboxMembers.userId })
+            .from(inboxMembers)
+            .innerJoin(inboxes, eq(inboxes.id, inboxMembers.inboxId))
+            .innerJoin(apiTokens, eq(apiTokens.userId, inboxMembers.userId))
+            .where(and(eq(inboxes.identifier, P("identifier")), eq(apiTokens.tokenHash, P("hash"))))
+            .limit(1),
+        values,
+      ),
+      ...extra,
     ]);
-    row = tokenRows[0];
-    called = { inbox: inboxRows[0] ?? null, callerIsMember: memberRows.length > 0 };
+    const token = tokenRows![0];
+    row = token && {
+      id: token.id as string,
+      accountId: token.account_id as string,
+      kind: token.kind as "user" | "inbox",
+      userId: token.user_id as string | null,
+      inboxId: token.inbox_id as string | null,
+      role: token.role as Role | null,
+      inboxDeletedAt: token.deleted_at as number | null,
+      state: token.state as (typeof accounts.$inferSelect)["state"] | null,
+    };
+    called = { inbox: inboxRows![0] ? mapRow<typeof inboxes.$inferSelect>(inboxes, inboxRows![0]) : null, callerIsMember: memberRows!.length > 0 };
+    extraRows = rest;
   }
   if (!row) return { caller: null };
   const state = row.state;
   if (row.kind === "user") {
     if (!row.userId || !row.role) return { caller: null, state };
-    return { caller: { kind: "user", accountId: row.accountId, userId: row.userId, role: row.role, tokenId: row.id }, called, state };
+    return { caller: { kind: "user", accountId: row.accountId, userId: row.userId, role: row.role, tokenId: row.id }, called, extra: extraRows, state };
   }
   if (!row.inboxId || row.inboxDeletedAt !== null) return { caller: null, state };
-  return { caller: { kind: "inbox", accountId: row.accountId, inboxId: row.inboxId, tokenId: row.id }, called, state };
+  return { caller: { kind: "inbox", accountId: row.accountId, inboxId: row.inboxId, tokenId: row.id }, called, extra: extraRows, state };
 }
 
 export async function issueUserToken(env: Bindings, accountId: string, userId: string): Promise<IssuedToken> {

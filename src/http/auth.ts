@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { contactLookupStatements, decodeContactLookup } from "../domain/conversations";
 import { shardForAccount, shardForPath } from "../domain/routing";
 import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
@@ -38,11 +39,14 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   if (!match) throw new ApiError("invalid_token", "Send the token as 'Authorization: Bearer <token>'.");
   // An integrator URL names its inbox: read it with the token, in the same round trip.
   const inboxIdentifier = /^\/v1\/inboxes\/([^/]+)\//.exec(c.req.path)?.[1];
-  const { caller, called, env, moving } = await resolveCaller(
+  const identifier = inboxIdentifier === undefined ? undefined : safeDecode(inboxIdentifier);
+  const contactSourceId = identifier === undefined ? undefined : await oneCallContact(c);
+  const { caller, called, extra, env, moving } = await resolveCaller(
     c.env,
     match[1]!,
     config(c.env).platformToken,
-    inboxIdentifier === undefined ? undefined : safeDecode(inboxIdentifier),
+    identifier,
+    (shard) => (contactSourceId === undefined ? [] : contactLookupStatements(shard, { identifier: identifier! }, contactSourceId)),
   );
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
   // The platform token names no account: its operations choose their shards themselves (domain/accounts.ts).
@@ -54,6 +58,31 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   }
   c.set("caller", caller);
   c.set("calledInbox", called);
+  c.set(
+    "contactLookup",
+    contactSourceId !== undefined && extra && called?.inbox
+      ? { inboxId: called.inbox.id, sourceId: contactSourceId, found: decodeContactLookup(extra) }
+      : undefined,
+  );
+}
+
+/**
+ * The contact's source_id of a one-call message (`POST /v1/inboxes/{id}/messages`, JSON), read from the
+ * body jsonBody checked: its contact and conversation are then looked up in the token's round trip
+ * (saving one of the request's D1 round trips). Only a plausible id is looked up; the route's schema still
+ * validates the body, and the look-up is used only for that inbox and source_id (receiveMessage).
+ */
+async function oneCallContact(c: Context<AppEnv>): Promise<string | undefined> {
+  if (c.req.method !== "POST" || !/^\/v1\/inboxes\/[^/]+\/messages$/.test(c.req.path)) return undefined;
+  const cached = (c.req.bodyCache as Record<string, unknown>).text;
+  if (cached === undefined) return undefined; // not a JSON body (a multipart upload streams its own)
+  try {
+    const body = JSON.parse(await (cached as Promise<string>)) as { contact?: { source_id?: unknown } } | null;
+    const sourceId = body?.contact?.source_id;
+    return typeof sourceId === "string" && sourceId.length > 0 && sourceId.length <= 255 ? sourceId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function authenticated(c: Context<AppEnv>): Caller {

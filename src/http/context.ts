@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { Bindings } from "../env";
 import type { CalledInbox, Caller } from "../domain/tokens";
 import type { InboxRow } from "../domain/inboxes";
+import type { PrefetchedLookup } from "../domain/incoming";
 import type { ResolvedSession } from "../domain/sessions";
 
 export type UserCaller = Extract<Caller, { kind: "user" }>;
@@ -20,6 +21,8 @@ export type AppEnv = {
     idempotency: { key: string; fingerprint: string } | undefined;
     /** Read by authenticate together with the token on integrator URLs. */
     calledInbox: CalledInbox | undefined;
+    /** A one-call message's contact and conversation, read by authenticate with the token (receiveMessage). */
+    contactLookup: PrefetchedLookup | undefined;
     /** Set when the caller came in with the console's session cookie (src/http/session/cookie.ts). */
     session: ResolvedSession | undefined;
     /** Set by the inboxAccess guard (integrator routes). */

@@ -7,6 +7,7 @@ import { withDataUrls } from "../attachments/render";
 import { defaultShard, shardEnv } from "../db/shards";
 import { config, type Bindings, type WorkerEnv } from "../env";
 import { candidateTags, tagsFor, visibleTo, type StreamEvent, type Subscriber } from "./visibility";
+import { QUIET_MS } from "./quiet";
 
 /** What each socket keeps across hibernation (serializeAttachment): who it is for and when it opened. */
 type Attachment = { subscriber: Subscriber; connectedAt: number };
@@ -27,6 +28,9 @@ export const CLOSE = {
 export const SUBSCRIBER_HEADER = "x-edge-inbox-subscriber";
 /** The account's shard binding, named by the Worker on the upgrade (RPC calls pass it as an argument). */
 export const SHARD_HEADER = "x-edge-inbox-shard";
+
+/** Slack on top of QUIET_MS for the catch-up pump after a connect (clocks of isolate and object, the nudge's own time). */
+const QUIET_MARGIN_MS = 250;
 
 const TYPING = new Set(["conversation_typing_on", "conversation_typing_off"]);
 
@@ -103,20 +107,32 @@ export class RealtimeObject extends DurableObject<WorkerEnv> {
     } else {
       this.ctx.waitUntil(this.catchUp(server, subscriber, Number(afterParam)));
     }
+    // Isolates that heard "nobody listens" just before this connect skip their nudges for up to QUIET_MS:
+    // one more pump after that window sends what they committed meanwhile.
+    this.ctx.waitUntil(
+      new Promise((resolve) => setTimeout(resolve, QUIET_MS + QUIET_MARGIN_MS))
+        .then(() => this.pump())
+        .catch((error) => console.warn(JSON.stringify({ level: "warn", message: "realtime pump after connect failed", error: String(error) }))),
+    );
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  /** RPC: these events committed; fan out everything after the tail. */
-  async notify(accountId: string, eventIds: string[], shard?: string): Promise<void> {
+  /**
+   * RPC: these events committed; fan out everything after the tail. Answers whether anyone listens: if
+   * not, the caller's isolate skips this account's nudges for QUIET_MS (realtime/forward.ts).
+   */
+  async notify(accountId: string, eventIds: string[], shard?: string): Promise<boolean> {
     this.rememberAccount(accountId, shard);
     if (this.ctx.getWebSockets().length === 0) {
-      // Nobody listens: forget the tail, the next socket starts from the head.
-      this.tail = null;
-      this.ctx.storage.kv.delete("tail");
-      return;
+      // Nobody listens: forget the tail, the next socket starts from the head (a storage write only once).
+      if (this.tail !== null || this.ctx.storage.kv.get<number>("tail") !== undefined) {
+        this.tail = null;
+        this.ctx.storage.kv.delete("tail");
+      }
+      return false;
     }
-    if (eventIds.length === 0) return;
-    await this.pump();
+    if (eventIds.length > 0) await this.pump();
+    return true;
   }
 
   /** RPC: an ephemeral event (never stored): sent to whoever may see it now, not replayed on resume. */

@@ -208,7 +208,7 @@ describe("who sees what", () => {
 
   it("filters the list by status, inbox, assignee and label, with counts per status", async () => {
     const { account, agent, inbox, token, conversationPath, conversationId } = await setup({ lockToSingleConversation: false });
-    const second = await sendMessage(token, inbox, { contact: { source_id: "c-2" }, content: "other" });
+    const second = await sendMessage(token, inbox, { contact: { source_id: "c-2", name: "Carla Dias", email: "carla@example.com" }, content: "other" });
     await api("POST", `${conversationPath}/assignment`, { token: account.adminToken, body: { assignee_id: agent.id } });
     await api("POST", `${conversationPath}/labels`, { token: account.adminToken, body: { labels: ["vip"] } });
     await api("POST", `/v1/accounts/${account.accountId}/conversations/${second.conversation.id}/status`, { token: account.adminToken, body: { status: "resolved" } });
@@ -217,6 +217,8 @@ describe("who sees what", () => {
     const all = await list("");
     expect(all.data.map((c: { id: string }) => c.id)).toEqual([second.conversation.id, conversationId]);
     expect(all.meta.counts).toEqual({ open: 1, pending: 0, snoozed: 0, resolved: 1, all: 2 });
+    // Each item says who it is with, so a list needs no request per contact.
+    expect(all.data[0].contact).toEqual({ id: second.contact.id, source_id: "c-2", name: "Carla Dias", email: "carla@example.com", phone: null });
     expect((await list("?status=resolved")).data.map((c: { id: string }) => c.id)).toEqual([second.conversation.id]);
     expect((await list(`?inbox_id=${inbox.id}`)).data).toHaveLength(2);
     expect((await list("?assignee=unassigned")).data.map((c: { id: string }) => c.id)).toEqual([second.conversation.id]);

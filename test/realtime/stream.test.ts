@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage, setMembers, type TestInbox } from "../support/fixtures";
 import { agentStream, contactStream, eventsOf, isClient, openSocket } from "../support/realtime";
+import { markQuiet } from "../../src/realtime/forward";
 import { receiverPath, waitForPayloads } from "../support/receiver-client";
 import { allShards, shardDb } from "../support/shards";
 
@@ -102,6 +103,24 @@ describe("live events", () => {
     expect(frame.id).toMatch(/^evt_/);
     expect(frame.position).toMatch(/^\d+$/);
     expect(typeof frame.sequence).toBe("number");
+    stream.close();
+  });
+});
+
+describe("nudges skipped while nobody listens (realtime/forward.ts)", () => {
+  it("an event committed while the isolate still takes the account for quiet reaches a socket that just connected", async () => {
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const contact = unique("c");
+    // Nobody listens: this commit's nudge is answered "quiet", so the next ones are skipped for a while.
+    await sendMessage(account.adminToken, inbox, { contact: { source_id: contact }, content: unique("before") });
+    const stream = await agentStream(account.accountId, account.adminToken);
+    // What another isolate (which did not open the socket) still believes: the account is quiet.
+    markQuiet(account.accountId, Date.now());
+    const content = unique("in-the-window");
+    await sendMessage(account.adminToken, inbox, { contact: { source_id: contact }, content });
+    // Delivered by the object's pump after the quiet window (≈ 1.25 s), not by the skipped nudge.
+    expect((await stream.next(messageEvent(content))).message.content).toBe(content);
     stream.close();
   });
 });

@@ -87,6 +87,15 @@ const listRoute = createRoute({
       listOf(
         ConversationSchema.extend({
           unread_count: z.number().int().openapi({ description: "The contact's messages since you last marked the conversation seen (POST …/last_seen)" }),
+          contact: z
+            .object({
+              id: z.string(),
+              source_id: z.string().openapi({ description: "The contact's id in this conversation's inbox" }),
+              name: z.string().nullable(),
+              email: z.string().nullable(),
+              phone: z.string().nullable(),
+            })
+            .openapi("ConversationContactSummary", { description: "Who the conversation is with (the whole contact: GET …/contacts/{contact_id})" }),
         }),
         "AgentConversationList",
       ).extend({ meta: z.object({ counts: StatusCounts }) }),

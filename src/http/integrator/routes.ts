@@ -6,7 +6,7 @@ import { pullEvents } from "../../domain/deliveries";
 import { getInboxConversation, listContactConversations, openConversation, toConversation } from "../../domain/conversations";
 import { originOf } from "../../domain/events";
 import { appendIncoming, receiveMessage, reportMessageStatus } from "../../domain/incoming";
-import { listMessages } from "../../domain/messages";
+import { listInboxMessages } from "../../domain/messages";
 import { ensurePubsubToken } from "../../domain/realtime";
 import { ApiError } from "../../errors/problem";
 import { integratorCaller } from "../auth";
@@ -299,16 +299,20 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(historyRoute, async (c) => {
     const { conversation_id } = c.req.valid("param");
-    await getInboxConversation(c.env, c.get("inbox").id, conversation_id);
     const query = c.req.valid("query");
     return c.json(
-      await listMessages(c.env, conversation_id, { afterSeq: query.after_seq, cursor: query.cursor, limit: query.limit, includePrivate: false }),
+      await listInboxMessages(c.env, c.get("inbox").id, conversation_id, {
+        afterSeq: query.after_seq,
+        cursor: query.cursor,
+        limit: query.limit,
+        includePrivate: false,
+      }),
       200,
     );
   })
   .openapi(oneCallRoute, async (c) => {
     const caller = integratorCaller(c);
-    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), caller, originOf(caller), c.get("idempotency"));
+    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), caller, originOf(caller), c.get("idempotency"), c.get("contactLookup"));
     const { created, ...body } = result;
     return c.json(body, created ? 201 : 200);
   })
