@@ -161,6 +161,11 @@ export async function shardVersion(db: D1Database): Promise<string | null> {
 const names = new Map<string, { name: string; at: number }>();
 const NAME_TTL_MS = 60_000;
 
+/** Forgets a cached name (this isolate renamed the account). */
+export function forgetAccountName(accountId: string): void {
+  names.delete(accountId);
+}
+
 /** An account's name from the control database, cached in the isolate for a minute (a rename shows within it). */
 export async function accountName(env: WorkerEnv, accountId: string, now = Date.now()): Promise<string> {
   const cached = names.get(accountId);

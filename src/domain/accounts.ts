@@ -2,7 +2,7 @@ import { count, eq } from "drizzle-orm";
 import { database, sentWrite } from "../db/client";
 import { accounts as controlAccounts, type MoveState } from "../db/control/schema";
 import { accounts, apiTokens, users } from "../db/schema";
-import { checkShardVersion, controlDatabase, isShard, remember, shardEnv, shardNames, shardVersion } from "../db/shards";
+import { checkShardVersion, controlDatabase, forgetAccountName, isShard, remember, shardEnv, shardNames, shardVersion } from "../db/shards";
 import { config, type WorkerEnv } from "../env";
 import { ApiError } from "../errors/problem";
 import { parseOverrides, limitsChanged, type RateLimits } from "../rate-limit/object";
@@ -134,6 +134,7 @@ export async function updateAccount(env: WorkerEnv, accountId: string, patch: Ac
   if (Object.keys(set).length === 0) return toAccount(env, current, true);
   const [row] = await db.update(controlAccounts).set({ ...set, updatedAt: Date.now() }).where(eq(controlAccounts.id, accountId)).returning();
   if (!row) throw new ApiError("account_not_found", `No account with id '${accountId}' exists.`);
+  if (patch.name !== undefined) forgetAccountName(accountId);
   if (patch.rate_limits !== undefined) await limitsChanged(env, accountId);
   return toAccount(env, row, true);
 }
