@@ -18,7 +18,9 @@
 //   src/chatwoot/                 Chatwoot's shapes (pure) and the numeric ids its surface shows → db, core
 //                                 (the domain's Chatwoot adapters and delivery's Chatwoot-format webhooks use it)
 //   src/attachments/              files in R2: streamed uploads, signed data_urls, clean-up → db, core
-//   src/db/                       drizzle schema and client → core
+//   src/moves/                    moving an account between shards: its bounded steps and its Durable Object;
+//                                 started by the domain, kept going by recovery → delivery, db, core
+//   src/db/                       drizzle schemas (shard and control), the client, the shard routing → core
 //   core: src/core/, src/errors/, src/env.ts, src/faults.ts → nothing above
 //
 //   console/                      the web console (browser code, bundled by scripts/build-console.mjs): a client
@@ -94,6 +96,13 @@ module.exports = {
         "Recovery uses the conversation object, the delivery sweeper, attachment clean-up, db and core; never the domain, http or the rules engine.",
       from: { path: "^src/recovery/" },
       to: { path: ["^src/(domain|automation|idempotency|rate-limit)/", UPPER] },
+    },
+    {
+      name: "moves-look-down",
+      comment: "A move copies rows between shard databases (db, core) and hands the moved work to the target's queue (delivery); never the product's logic.",
+      severity: "error",
+      from: { path: "^src/moves/" },
+      to: { path: "^src/(?!moves/|db/|delivery/|core/|errors/|env\\.ts$|faults\\.ts$)" },
     },
     {
       name: "middle-tier-looks-down",

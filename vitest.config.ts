@@ -15,7 +15,8 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {
-                TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+                TEST_CONTROL_MIGRATIONS: await readD1Migrations("./migrations/control"),
+                TEST_SHARD_MIGRATIONS: await readD1Migrations("./migrations/shard"),
                 RECEIVER_URL: `http://127.0.0.1:${inject("receiverPort")}`,
                 PLATFORM_TOKEN: TEST_PLATFORM_TOKEN,
                 ALLOW_LOOPBACK_WEBHOOKS: "true",

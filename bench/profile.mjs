@@ -273,7 +273,7 @@ function generateConfig() {
     .replace(/^main = .*$/m, 'main = "entry.ts"')
     .replace(/^name = "(.*)"$/m, 'name = "$1-profile"')
     .replace(/directory = "\.\/public"/, 'directory = "../../public"')
-    .replace(/^migrations_dir = "(.*)"$/m, 'migrations_dir = "../../$1"')
+    .replace(/^migrations_dir = "(.*)"$/gm, 'migrations_dir = "../../$1"')
     .replace(/^\[triggers\]\s*\ncrons = .*$/m, "");
   const dir = path.join(projectRoot, "bench", "profile");
   mkdirSync(dir, { recursive: true });

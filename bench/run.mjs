@@ -14,7 +14,7 @@ import { startHost } from "./lib/host.mjs";
 import { load, percentile, round, serverCpuSeconds, setServerCpuSampler } from "./lib/load.mjs";
 import { realtimeScenario } from "./lib/realtime.mjs";
 import { startReceiver } from "./lib/receiver.mjs";
-import { seedConversationSql, seedAccount, seedSearchCorpusSql } from "./lib/seed.mjs";
+import { BENCH_SHARD, seedConversationSql, seedAccount, seedSearchCorpusSql } from "./lib/seed.mjs";
 
 const quick = process.argv.includes("--quick");
 /** `--only search`: the route ceiling, scenario 1 (to have conversations) and scenario 7 alone. */
@@ -26,6 +26,7 @@ const onlyArg = process.argv.includes("--only")
 const onlySearch = onlyArg === "search";
 const onlyRealtime = onlyArg === "realtime";
 const onlyAttachments = onlyArg === "attachments";
+const onlyShards = onlyArg === "shards";
 /** `--only perf`: the ceilings and the rows of issues 14/15 (1a–1c, 2, 3, 4a–4c, 5, 6), without realtime, search and files. */
 const onlyPerf = onlyArg === "perf";
 /** `--only drain`: the write ceiling and scenario 5 alone (≈ 1 minute). `--only replies`: scenarios 4a–4c alone. */
@@ -93,7 +94,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 try {
   if (!onlySearch && !onlyRealtime && !onlyReplies) await measureWriteCeiling();
   if (!onlyAttachments) await measureApp();
-  if (!onlySearch && !onlyRealtime && !onlyPerf && !onlyDrain && !onlyReplies) await measureAttachments();
+  if (!onlySearch && !onlyRealtime && !onlyPerf && !onlyDrain && !onlyReplies && !onlyShards) await measureAttachments();
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
@@ -169,6 +170,7 @@ async function measureApp() {
   const api = apiClient(() => base);
 
   if (onlyRealtime) return liveUpdates(base, api, host);
+  if (onlyShards) return shardSpread(base, api);
 
   // Ceilings of the app itself: a request that does no I/O.
   const notFound = (url, duration) => load({ url: `${url}/bench/no-such-route`, connections: CONNECTIONS, duration }, { expectStatus: 404 });
@@ -179,7 +181,7 @@ async function measureApp() {
   // The account, inboxes and tokens, through the API as an operator and an administrator would.
   const receiver = await startReceiver();
   stops.push(receiver.close);
-  const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Bench");
+  const { accountId, admin, inbox } = await seedAccount(api, PLATFORM_TOKEN, "Bench", BENCH_SHARD);
 
   if (onlyDrain) return deliveryDrain(base, api, { accountId, admin }, await inbox("Drain"), receiver.endpoint("drain"));
   if (onlyReplies) {
@@ -195,6 +197,7 @@ async function measureApp() {
     return;
   }
   if (host.directUrl) await ingestViaProxy(host.proxyUrl, ingestInbox, known);
+  await shardSpread(base, api);
   const hot = await hotConversation(base, api, await inbox("Hot conversation"));
   await duplicateStorm(base, api, await inbox("Duplicate storm"));
   const replies = receiver.endpoint("replies");
@@ -452,6 +455,70 @@ async function ingestSpread(base, inbox) {
     notes: "continues each contact's open conversation; the steady-state ingest number",
   });
   return known;
+}
+
+// 11. The same ingest load over two accounts, both on one shard, then one on each of two shards (docs/scaling.md).
+// Locally every D1 database is a SQLite file served by the same workerd process on the same 2 cores: the
+// row shows what sharding costs or saves on one machine. In production each D1 database is its own
+// single-writer on its own server, which is where spreading accounts buys throughput.
+async function shardSpread(base, api) {
+  const shards = ["SHARD_1", "SHARD_2"];
+  const contacts = 50;
+  const account = async (label, shard) => {
+    const seeded = await seedAccount(api, PLATFORM_TOKEN, label, shard);
+    const inbox = await seeded.inbox(`${label} inbox`);
+    for (let c = 0; c < contacts; c++) {
+      await api.call("POST", `/v1/inboxes/${inbox.identifier}/messages`, {
+        token: inbox.token,
+        body: { contact: { source_id: `spread-${c}` }, content: CONTENT },
+        expect: 201,
+      });
+    }
+    return inbox;
+  };
+  const spreadLoad = (inboxes) => {
+    let next = 0;
+    return load({
+      url: base,
+      connections: CONNECTIONS,
+      duration: SCENARIO_SECONDS,
+      requests: [
+        {
+          method: "POST",
+          setupRequest: (request) => {
+            const inbox = inboxes[next++ % inboxes.length];
+            return {
+              ...request,
+              path: `/v1/inboxes/${inbox.identifier}/messages`,
+              headers: { "content-type": "application/json", authorization: `Bearer ${inbox.token}` },
+              body: JSON.stringify({ contact: { source_id: `spread-${Math.floor(Math.random() * contacts)}` }, content: CONTENT }),
+            };
+          },
+        },
+      ],
+    });
+  };
+  log("11: the same ingest over 2 accounts on one shard, then on two shards");
+  const first = await account("Spread A", shards[0]);
+  const sameShard = await account("Spread B", shards[0]);
+  const otherShard = await account("Spread C", shards[1]);
+  const one = await spreadLoad([first, sameShard]);
+  addScenario({
+    id: "11a",
+    name: `POST /messages over 2 accounts on 1 shard (${contacts} known contacts each)`,
+    result: one,
+    ceiling: "write",
+    notes: "both accounts' rows in one D1 database",
+  });
+  const two = await spreadLoad([first, otherShard]);
+  addScenario({
+    id: "11b",
+    name: `POST /messages over 2 accounts on 2 shards (${contacts} known contacts each)`,
+    result: two,
+    ceiling: "write",
+    notes: `the same load, one account per D1 database: ${round(two.rps / one.rps, 2)}× row 11a (locally both databases share one workerd process and 2 cores; docs/scaling.md)`,
+    details: { versus_one_shard: round(two.rps / one.rps, 3) },
+  });
 }
 
 // 1c. What a user's client sees: ingest through wrangler dev's own port (its proxy), against GET /health

@@ -1,4 +1,5 @@
-// `npm run db:check`: fails when src/db/schema.ts and migrations/ disagree. Three checks:
+// `npm run db:check`: fails when a schema and its migrations disagree — src/db/schema.ts and migrations/shard/
+// (every shard database), src/db/control/schema.ts and migrations/control/ (the control database). Three checks each:
 // 1. migrations/meta/_journal.json lists exactly the migrations/*.sql files (drizzle-kit's record of them).
 // 2. schema.ts has no change without a migration: drizzle-kit generate, run on a throw-away copy of
 //    migrations/, would write nothing.
@@ -16,56 +17,65 @@ import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const migrationsDir = path.join(projectRoot, "migrations");
-const schemaPath = path.join(projectRoot, "src", "db", "schema.ts");
 const drizzleKit = path.join(projectRoot, "node_modules", ".bin", "drizzle-kit");
-const FIX = "Change src/db/schema.ts, then run `npm run db:generate` and commit both (README: Changing the schema).";
+const FIX = "Change the schema, then run `npm run db:generate` and commit both (README: Changing the schema).";
+
+// Two databases, each with its schema and its migrations (docs/scaling.md): every shard gets the shard's.
+const DATABASES = [
+  { name: "shard", schemaPath: path.join(projectRoot, "src", "db", "schema.ts"), migrationsDir: path.join(projectRoot, "migrations", "shard") },
+  { name: "control", schemaPath: path.join(projectRoot, "src", "db", "control", "schema.ts"), migrationsDir: path.join(projectRoot, "migrations", "control") },
+];
 
 const problems = [];
-const work = mkdtempSync(path.join(tmpdir(), "edge-inbox-db-check-"));
-try {
-  const sqlFiles = readdirSync(migrationsDir).filter((name) => name.endsWith(".sql")).sort();
-
-  // 1. The journal and the files.
-  const journal = JSON.parse(readFileSync(path.join(migrationsDir, "meta", "_journal.json"), "utf8"));
-  const tags = journal.entries.map((entry) => `${entry.tag}.sql`);
-  for (const file of sqlFiles) if (!tags.includes(file)) problems.push(`migrations/${file} is not in migrations/meta/_journal.json (was it written by hand?)`);
-  for (const tag of tags) if (!sqlFiles.includes(tag)) problems.push(`migrations/meta/_journal.json lists ${tag}, which is not in migrations/`);
-
-  // 2. drizzle-kit generate on a copy of migrations/ (drizzle-kit reads snapshots relative to its working directory).
-  cpSync(migrationsDir, path.join(work, "copy", "migrations"), { recursive: true });
-  const pending = drizzleGenerate(path.join(work, "copy"), "migrations");
-  const written = readdirSync(path.join(work, "copy", "migrations")).filter((name) => !sqlFiles.includes(name) && name !== "meta");
-  if (written.length > 0) {
-    const sql = written.filter((name) => name.endsWith(".sql")).map((name) => readFileSync(path.join(work, "copy", "migrations", name), "utf8"));
-    problems.push(`src/db/schema.ts has changes that no migration makes; drizzle-kit generate would write ${written.join(", ")}:\n${indent(sql.join("\n"))}`);
-  } else if (/Interactive prompts require a TTY/.test(pending)) {
-    problems.push("src/db/schema.ts has changes that no migration makes, and drizzle-kit must ask whether a table or column was renamed or replaced: run `npm run db:generate` in a terminal");
-  } else if (!/No schema changes/.test(pending)) {
-    problems.push(`drizzle-kit generate did not say "No schema changes":\n${indent(pending)}`);
-  }
-
-  // 3. The database the migrations build against the one schema.ts describes.
-  drizzleGenerate(path.join(work, "fresh"), "migrations");
-  const freshDir = path.join(work, "fresh", "migrations");
-  // What drizzle cannot declare (FTS5 virtual tables, triggers) is raw SQL beside the schema, applied after it.
-  const rawSchema = readdirSync(path.dirname(schemaPath)).filter((name) => name.endsWith(".sql")).sort().map((name) => path.join(path.dirname(schemaPath), name));
-  const fromSchema = describe([...readdirSync(freshDir).filter((name) => name.endsWith(".sql")).map((name) => path.join(freshDir, name)), ...rawSchema]);
-  const fromMigrations = describe(sqlFiles.map((name) => path.join(migrationsDir, name)));
-  for (const difference of compare(fromMigrations, fromSchema)) problems.push(difference);
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+for (const database of DATABASES) check(database);
 
 if (problems.length > 0) {
-  console.error("db:check: src/db/schema.ts and migrations/ disagree.\n");
+  console.error("db:check: a schema and its migrations disagree.\n");
   for (const problem of problems) console.error(`- ${problem}\n`);
   console.error(FIX);
   process.exit(1);
 }
-console.log("db:check: src/db/schema.ts and migrations/ agree (no pending migration; same tables, columns, keys, checks, indexes).");
+console.log("db:check: src/db/schema.ts ↔ migrations/shard/ and src/db/control/schema.ts ↔ migrations/control/ agree (no pending migration; same tables, columns, keys, checks, indexes).");
 
-function drizzleGenerate(cwd, out) {
+function check({ name, schemaPath, migrationsDir }) {
+  const rel = (file) => path.relative(projectRoot, file);
+  const work = mkdtempSync(path.join(tmpdir(), `edge-inbox-db-check-${name}-`));
+  try {
+    const sqlFiles = readdirSync(migrationsDir).filter((file) => file.endsWith(".sql")).sort();
+
+    // 1. The journal and the files.
+    const journal = JSON.parse(readFileSync(path.join(migrationsDir, "meta", "_journal.json"), "utf8"));
+    const tags = journal.entries.map((entry) => `${entry.tag}.sql`);
+    for (const file of sqlFiles) if (!tags.includes(file)) problems.push(`${rel(migrationsDir)}/${file} is not in its meta/_journal.json (was it written by hand?)`);
+    for (const tag of tags) if (!sqlFiles.includes(tag)) problems.push(`${rel(migrationsDir)}/meta/_journal.json lists ${tag}, which is not there`);
+
+    // 2. drizzle-kit generate on a copy of the migrations (drizzle-kit reads snapshots relative to its working directory).
+    cpSync(migrationsDir, path.join(work, "copy", "migrations"), { recursive: true });
+    const pending = drizzleGenerate(schemaPath, path.join(work, "copy"), "migrations");
+    const written = readdirSync(path.join(work, "copy", "migrations")).filter((file) => !sqlFiles.includes(file) && file !== "meta");
+    if (written.length > 0) {
+      const sql = written.filter((file) => file.endsWith(".sql")).map((file) => readFileSync(path.join(work, "copy", "migrations", file), "utf8"));
+      problems.push(`${rel(schemaPath)} has changes that no migration makes; drizzle-kit generate would write ${written.join(", ")}:\n${indent(sql.join("\n"))}`);
+    } else if (/Interactive prompts require a TTY/.test(pending)) {
+      problems.push(`${rel(schemaPath)} has changes that no migration makes, and drizzle-kit must ask whether a table or column was renamed or replaced: run \`npm run db:generate\` in a terminal`);
+    } else if (!/No schema changes/.test(pending)) {
+      problems.push(`drizzle-kit generate did not say "No schema changes":\n${indent(pending)}`);
+    }
+
+    // 3. The database the migrations build against the one the schema describes.
+    drizzleGenerate(schemaPath, path.join(work, "fresh"), "migrations");
+    const freshDir = path.join(work, "fresh", "migrations");
+    // What drizzle cannot declare (FTS5 virtual tables, triggers) is raw SQL beside the schema, applied after it.
+    const rawSchema = readdirSync(path.dirname(schemaPath)).filter((file) => file.endsWith(".sql")).sort().map((file) => path.join(path.dirname(schemaPath), file));
+    const fromSchema = describe([...readdirSync(freshDir).filter((file) => file.endsWith(".sql")).map((file) => path.join(freshDir, file)), ...rawSchema]);
+    const fromMigrations = describe(sqlFiles.map((file) => path.join(migrationsDir, file)));
+    for (const difference of compare(fromMigrations, fromSchema)) problems.push(`${name}: ${difference}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function drizzleGenerate(schemaPath, cwd, out) {
   const result = spawnSync(drizzleKit, ["generate", "--dialect", "sqlite", "--schema", schemaPath, "--out", out, "--name", "db_check"], {
     cwd: ensureDir(cwd),
     encoding: "utf8",

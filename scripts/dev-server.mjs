@@ -4,6 +4,7 @@
 // benchmark. The group is led by scripts/guardian.mjs, which kills it when this process dies — even by
 // SIGKILL — so nothing is left running.
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -31,12 +32,24 @@ export async function freePort() {
   });
 }
 
+/** The D1 bindings of a config to migrate: for edge-inbox, CONTROL and every SHARD_… (docs/scaling.md). */
+export function databaseBindings(config = "wrangler.toml") {
+  const text = readFileSync(path.resolve(projectRoot, config), "utf8");
+  const blocks = text.split(/^\[\[/m).filter((block) => block.startsWith("d1_databases]]"));
+  const bindings = blocks.map((block) => /^\s*binding\s*=\s*"([^"]+)"/m.exec(block)?.[1]).filter(Boolean);
+  if (bindings.length === 0) throw new Error(`${config} binds no D1 database`);
+  return bindings;
+}
+
+/** Applies the migrations of the control database and of every shard (each shard gets migrations/shard/). */
 export function applyMigrations({ persistTo, config = "wrangler.toml" } = {}) {
-  const args = ["d1", "migrations", "apply", "DB", "--local", "--config", config];
-  if (persistTo) args.push("--persist-to", persistTo);
-  const result = spawnSync(wranglerBin, args, { cwd: projectRoot, env: { ...quietEnv, CI: "true" }, encoding: "utf8" });
-  if (result.status !== 0) {
-    throw new Error(`wrangler d1 migrations apply failed:\n${result.stdout}\n${result.stderr}`);
+  for (const binding of databaseBindings(config)) {
+    const args = ["d1", "migrations", "apply", binding, "--local", "--config", config];
+    if (persistTo) args.push("--persist-to", persistTo);
+    const result = spawnSync(wranglerBin, args, { cwd: projectRoot, env: { ...quietEnv, CI: "true" }, encoding: "utf8" });
+    if (result.status !== 0) {
+      throw new Error(`wrangler d1 migrations apply ${binding} failed:\n${result.stdout}\n${result.stderr}`);
+    }
   }
 }
 

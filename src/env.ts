@@ -13,7 +13,15 @@ declare global {
   }
 }
 
-export type Bindings = Env;
+/** The Worker's bindings as the runtime hands them over: CONTROL and every SHARD_… D1 database. */
+export type WorkerEnv = Env;
+
+/**
+ * The bindings of one account's work (a request, a queue message, a Durable Object call): the Worker's,
+ * plus `DB`, the shard database that holds the account's rows, and `SHARD`, its binding's name (what queue
+ * messages and stored state carry). `shardEnv` (src/db/shards.ts) makes one; domain code never picks a shard.
+ */
+export type Bindings = Env & { readonly DB: D1Database; readonly SHARD: string };
 
 const commaSeparatedSeconds = z
   .string()
@@ -67,7 +75,7 @@ export type Config = {
 
 const parsed = new WeakMap<object, Config>();
 
-export function config(env: Bindings): Config {
+export function config(env: WorkerEnv): Config {
   let cached = parsed.get(env);
   if (!cached) {
     const raw = configSchema.parse(env);

@@ -3,7 +3,8 @@ import { abandonAutomationEvent, processAutomationEvent } from "./automation/eng
 import { consumeDeadLetters, consumeDeliveries, parkDeadDelivery, processDelivery } from "./delivery/consumer";
 import type { QueueDecision, QueueMessage } from "./delivery/outbox";
 import { continueReplay } from "./delivery/replay";
-import type { Bindings } from "./env";
+import { defaultShard, shardEnv } from "./db/shards";
+import type { Bindings, WorkerEnv } from "./env";
 import { armRecovery, armRecoveryOnce } from "./recovery/object";
 
 export { IdempotencyObject } from "./idempotency/object";
@@ -13,11 +14,18 @@ export { RateLimitObject } from "./rate-limit/object";
 export { RecoveryObject } from "./recovery/object";
 export { ErasureObject } from "./erasure/object";
 export { RealtimeObject } from "./realtime/object";
+export { MoveObject } from "./moves/object";
 
 const app = buildApp();
 
-/** One queue carries three kinds of message; each goes to its own consumer. */
-function route(env: Bindings, body: QueueMessage): Promise<QueueDecision> {
+/** The shard a queue message is about: it names it (older messages belong to the first shard). */
+function shardOf(env: WorkerEnv, body: QueueMessage): Bindings {
+  return shardEnv(env, body.shard ?? defaultShard(env));
+}
+
+/** One queue carries three kinds of message; each goes to its own consumer, on the message's shard. */
+function route(workerEnv: WorkerEnv, body: QueueMessage): Promise<QueueDecision> {
+  const env = shardOf(workerEnv, body);
   switch (body.kind) {
     case "delivery":
       return processDelivery(env, body.deliveryId, body.attempt);
@@ -32,7 +40,8 @@ function route(env: Bindings, body: QueueMessage): Promise<QueueDecision> {
  * What the dead-letter queue does with each kind: a delivery is parked for recovery (never failed for
  * our own trouble), a replay is continued by recovery anyway, the rule runs are abandoned.
  */
-async function giveUp(env: Bindings, body: QueueMessage): Promise<void> {
+async function giveUp(workerEnv: WorkerEnv, body: QueueMessage): Promise<void> {
+  const env = shardOf(workerEnv, body);
   if (body.kind === "delivery") await parkDeadDelivery(env, body.deliveryId);
   else if (body.kind === "automation") await abandonAutomationEvent(env, body.eventId);
 }
@@ -40,19 +49,20 @@ async function giveUp(env: Bindings, body: QueueMessage): Promise<void> {
 export default {
   // Recovery (re-queueing, snooze wake-ups, retention) runs on the RecoveryObject's alarm; the first
   // request or batch of each isolate makes sure it is armed, so no mode needs a manual step.
-  fetch(request: Request, env: Bindings, ctx: ExecutionContext) {
+  // The app routes each request to its account's shard (src/http/auth.ts): it starts from the Worker's bindings.
+  fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext) {
     armRecoveryOnce(env, ctx);
-    return app.fetch(request, env, ctx);
+    return app.fetch(request, env as Bindings, ctx);
   },
 
-  async queue(batch: MessageBatch<QueueMessage>, env: Bindings, ctx: ExecutionContext): Promise<void> {
+  async queue(batch: MessageBatch<QueueMessage>, env: WorkerEnv, ctx: ExecutionContext): Promise<void> {
     armRecoveryOnce(env, ctx);
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env, (body) => giveUp(env, body));
     else await consumeDeliveries(batch, env, (body) => route(env, body));
   },
 
   // The deployment's cron only pokes the recovery alarm (one RPC): the alarm does the work, in every mode.
-  async scheduled(_controller: ScheduledController, env: Bindings, _ctx: ExecutionContext): Promise<void> {
+  async scheduled(_controller: ScheduledController, env: WorkerEnv, _ctx: ExecutionContext): Promise<void> {
     await armRecovery(env);
   },
-} satisfies ExportedHandler<Bindings, QueueMessage>;
+} satisfies ExportedHandler<WorkerEnv, QueueMessage>;

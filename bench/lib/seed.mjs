@@ -35,7 +35,7 @@ UPDATE conversations SET last_seq = last_seq + ${Number(perConversation)}, updat
 
 function countRows(persistTo, config, query) {
   const wrangler = path.join(projectRoot, "node_modules", ".bin", "wrangler");
-  const result = spawnSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--config", config, "--command", query, "--json", "--yes"], {
+  const result = spawnSync(wrangler, ["d1", "execute", BENCH_SHARD, "--local", "--persist-to", persistTo, "--config", config, "--command", query, "--json", "--yes"], {
     cwd: projectRoot,
     encoding: "utf8",
     env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", PATH: `${path.join(projectRoot, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}` },
@@ -49,7 +49,7 @@ function runSql(persistTo, config, sql) {
   const file = path.join(dir, "seed.sql");
   writeFileSync(file, sql);
   const wrangler = path.join(projectRoot, "node_modules", ".bin", "wrangler");
-  const result = spawnSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--config", config, "--file", file, "--yes"], {
+  const result = spawnSync(wrangler, ["d1", "execute", BENCH_SHARD, "--local", "--persist-to", persistTo, "--config", config, "--file", file, "--yes"], {
     cwd: projectRoot,
     encoding: "utf8",
     env: {
@@ -83,11 +83,14 @@ UPDATE conversations SET last_seq = last_seq + ${Number(count)}, updated_at = ${
  * An account through the platform API, and a maker of inboxes (with an inbox token) in it — the way an
  * operator and an administrator set things up.
  */
-export async function seedAccount(api, platformToken, name) {
+/** The shard the bench's main account is placed on, and so the database its SQL seeding writes to. */
+export const BENCH_SHARD = "SHARD_1";
+
+export async function seedAccount(api, platformToken, name, shard) {
   const account = (
     await api.call("POST", "/v1/accounts", {
       token: platformToken,
-      body: { name, administrator: { name: `${name} Admin`, email: `admin@${name.toLowerCase()}.example` } },
+      body: { name, administrator: { name: `${name} Admin`, email: `admin@${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}.example` }, ...(shard ? { shard } : {}) },
       expect: 201,
     })
   ).json;

@@ -9,6 +9,7 @@ import worker, {
   IdempotencyObject as Idempotency,
   RateLimitObject as RateLimit,
   RealtimeObject as Realtime,
+  MoveObject as Move,
   RecoveryObject as Recovery,
 } from "../../src/index";
 import type { Bindings } from "../../src/env";
@@ -246,6 +247,11 @@ export class ErasureObject extends Erasure {
   }
 }
 export class RealtimeObject extends Realtime {
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, countEnv(env));
+  }
+}
+export class MoveObject extends Move {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, countEnv(env));
   }

@@ -37,7 +37,7 @@ export async function withDataUrls<T>(env: Bindings, value: T, now = Date.now())
     }
     const { base_url, data_url: _stale, ...shown } = item;
     const base = settings.publicUrl ?? base_url ?? "";
-    return { ...shown, data_url: await signedUrl(settings.signingSecret, base, item.id, expires) };
+    return { ...shown, data_url: await signedUrl(settings.signingSecret, base, item.id, expires, env.SHARD) };
   }
 
   async function walk(node: unknown): Promise<unknown> {

@@ -16,10 +16,13 @@ function hmacKey(secret: string): Promise<CryptoKey> {
 
 const signed = (id: string, expires: number) => new TextEncoder().encode(`${id}.${expires}`);
 
-/** The signed download URL of an attachment, valid until `expires` (seconds since the epoch). */
-export async function signedUrl(secret: string, baseUrl: string, id: string, expires: number): Promise<string> {
+/**
+ * The signed download URL of an attachment, valid until `expires` (seconds since the epoch). `shard` names
+ * the shard that holds its row (routing, not authority: another shard simply has no such attachment).
+ */
+export async function signedUrl(secret: string, baseUrl: string, id: string, expires: number, shard: string): Promise<string> {
   const signature = await crypto.subtle.sign("HMAC", await hmacKey(secret), signed(id, expires));
-  return `${baseUrl}/v1/attachments/${encodeURIComponent(id)}?expires=${expires}&signature=${base64url(signature)}`;
+  return `${baseUrl}/v1/attachments/${encodeURIComponent(id)}?expires=${expires}&signature=${base64url(signature)}&shard=${encodeURIComponent(shard)}`;
 }
 
 /** Whether the link's signature is ours and it has not expired (compared in constant time by WebCrypto). */

@@ -6,7 +6,8 @@ import type { Actor } from "../conversation/protocol";
 import { serialized } from "../core/serial";
 import { database } from "../db/client";
 import { conversations, inboxes, inboxMembers, users } from "../db/schema";
-import type { Bindings } from "../env";
+import { defaultShard, shardEnv } from "../db/shards";
+import type { Bindings, WorkerEnv } from "../env";
 import { ApiError } from "../errors/problem";
 
 export type RoundRobinRequest = {
@@ -30,15 +31,17 @@ export type RoundRobinOutcome =
  * at once over four agents give each exactly 25, and an agent at max_assignment_limit is never pushed
  * over it by a concurrent turn. The last pick is kept in the object's storage.
  */
-export class AssignmentObject extends DurableObject<Bindings> {
+export class AssignmentObject extends DurableObject<WorkerEnv> {
   private readonly exclusive = serialized();
 
-  async assignNext(request: RoundRobinRequest): Promise<RoundRobinOutcome> {
-    return this.exclusive(() => this.turn(request));
+  /** `shard`: the inbox's shard binding (the caller's). */
+  async assignNext(request: RoundRobinRequest, shard?: string): Promise<RoundRobinOutcome> {
+    const env = shardEnv(this.env, shard ?? defaultShard(this.env));
+    return this.exclusive(() => this.turn(env, request));
   }
 
-  private async turn(request: RoundRobinRequest): Promise<RoundRobinOutcome> {
-    const db = database(this.env);
+  private async turn(env: Bindings, request: RoundRobinRequest): Promise<RoundRobinOutcome> {
+    const db = database(env);
     if (request.onlyIfUnassigned) {
       const current = await db.select({ assigneeId: conversations.assigneeId }).from(conversations).where(eq(conversations.id, request.conversationId)).get();
       if (current?.assigneeId) return { kind: "skipped", reason: "the conversation is already assigned" };
@@ -78,7 +81,7 @@ export class AssignmentObject extends DurableObject<Bindings> {
     const pick = eligible.find((member) => last === undefined || member.id > last) ?? eligible[0]!;
     try {
       const conversation = await assignConversation(
-        this.env,
+        env,
         { kind: "automation", accountId: request.accountId },
         request.actor,
         request.conversationId,
@@ -101,5 +104,5 @@ type AssignmentApi = Pick<AssignmentObject, "assignNext">;
 /** Takes the inbox's next round-robin turn for this conversation. */
 export function assignRoundRobin(env: Bindings, request: RoundRobinRequest): Promise<RoundRobinOutcome> {
   const stub = env.ASSIGNMENTS.get(env.ASSIGNMENTS.idFromName(request.inboxId)) as unknown as AssignmentApi;
-  return stub.assignNext(request);
+  return stub.assignNext(request, env.SHARD);
 }

@@ -4,7 +4,8 @@
 // are read when the snapshot does not carry them (docs/chatwoot.md says which fields are read at send time).
 import { eq, inArray } from "drizzle-orm";
 import { database } from "../db/client";
-import { accounts, contactInboxes, contacts, users, type events, type NumericKind } from "../db/schema";
+import { contactInboxes, contacts, users, type events, type NumericKind } from "../db/schema";
+import { accountName } from "../db/shards";
 import type { Bindings } from "../env";
 import { numberAll } from "./ids";
 import { appConversation, appMessage, attachmentData, type Numbers, type OurContact, type OurConversation, type OurMessage, type OurUser } from "./shapes";
@@ -37,8 +38,8 @@ export async function chatwootPayload(env: Bindings, event: EventRow, inbox: { i
   const message = data.message;
   const contactId = data.contact?.id ?? conversation?.contact_id ?? null;
   const userIds = [conversation?.assignee_id, message?.sender.type === "user" ? message.sender.id : null, data.user?.id].filter((id): id is string => !!id);
-  const [accountRows, contactRows, linkRows, userRows] = await db.batch([
-    db.select({ name: accounts.name }).from(accounts).where(eq(accounts.id, event.accountId)).limit(1),
+  const accountRows = [{ name: await accountName(env, event.accountId) }];
+  const [contactRows, linkRows, userRows] = await db.batch([
     db.select().from(contacts).where(eq(contacts.id, contactId ?? "")).limit(1),
     db.select({ sourceId: contactInboxes.sourceId }).from(contactInboxes).where(eq(contactInboxes.contactId, contactId ?? "")).limit(1),
     db.select({ id: users.id, name: users.name, email: users.email, role: users.role, available: users.available }).from(users).where(inArray(users.id, userIds.length ? userIds : [""])),

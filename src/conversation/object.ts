@@ -4,7 +4,8 @@ import { serialized } from "../core/serial";
 import { database, prepare, prepareCompiled, prepareInsert } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
-import type { Bindings } from "../env";
+import { defaultShard, shardEnv } from "../db/shards";
+import type { Bindings, WorkerEnv } from "../env";
 import { forwardToRealtime } from "../realtime/forward";
 import { faults } from "../faults";
 import { nextAlarmAt, snoozeDue, type Snooze } from "./changes/alarm";
@@ -54,8 +55,22 @@ type CommitOutcome<C extends Changed> =
  * created. D1's unique indexes on (conversation_id, seq) and (conversation_id, sequence) back it up if this
  * object ever restarts between a commit and its own bookkeeping.
  */
-export class ConversationObject extends DurableObject<Bindings> {
+export class ConversationObject extends DurableObject<WorkerEnv> {
   private cached: ConversationRow | undefined;
+  /** The bindings of the conversation's shard: every call names it (stub.ts adds it as the last argument). */
+  private routed: Bindings | undefined;
+
+  private use(shard: string | undefined): void {
+    if (shard !== undefined && this.routed?.SHARD !== shard) {
+      this.routed = shardEnv(this.env, shard);
+      // A move changed the shard: what this object cached was read from the old one.
+      this.cached = undefined;
+    }
+  }
+
+  private get shard(): Bindings {
+    return (this.routed ??= shardEnv(this.env, defaultShard(this.env)));
+  }
   private readonly exclusive = serialized();
 
   private dedupeReady = false;
@@ -88,7 +103,8 @@ export class ConversationObject extends DurableObject<Bindings> {
      * refuse it and the object re-reads D1 and tries once more.
      */
     lastRead?: ConversationRow;
-  }): Promise<MessageOutcome> {
+  }, shard?: string): Promise<MessageOutcome> {
+    this.use(shard);
     return this.exclusive(async () => {
       if (this.cached === undefined && input.lastRead?.id === input.conversationId) this.cached = input.lastRead;
       // First dedupe layer: the Idempotency-Keys this object remembers.
@@ -96,14 +112,14 @@ export class ConversationObject extends DurableObject<Bindings> {
         const key = checkKey(this.rememberedKey(input.dedupe.key), input.dedupe.fingerprint);
         if (key.kind === "mismatch") return { kind: "dedupe_mismatch" };
         if (key.kind === "replay") {
-          const stored = await database(this.env).select().from(messages).where(eq(messages.id, key.messageId)).get();
+          const stored = await database(this.shard).select().from(messages).where(eq(messages.id, key.messageId)).get();
           // The message may sit in another conversation of the inbox (see key_taken): answer with its own.
           if (stored) return this.existing(input.conversationId, stored);
         }
       }
       // Second layer: the integrator's source_id, unique per inbox in D1.
       if (input.message.sourceId !== null) {
-        const existing = await findMessageBySource(this.env, (await this.load(input.conversationId))?.inboxId ?? "", input.message.sourceId);
+        const existing = await findMessageBySource(this.shard, (await this.load(input.conversationId))?.inboxId ?? "", input.message.sourceId);
         if (existing) return this.existing(input.conversationId, existing);
       }
 
@@ -119,7 +135,7 @@ export class ConversationObject extends DurableObject<Bindings> {
           // Another request with this key committed first (D1's unique index caught it): answer with its
           // message — keys are unique per inbox, so it may sit in another conversation (resolved since).
           const inboxId = (await this.load(input.conversationId))?.inboxId ?? "";
-          const existing = await findMessageByRequestKey(this.env, inboxId, input.dedupe!.key);
+          const existing = await findMessageByRequestKey(this.shard, inboxId, input.dedupe!.key);
           if (existing) {
             this.rememberKey(input.dedupe!, existing.id);
             return this.existing(input.conversationId, existing);
@@ -127,7 +143,7 @@ export class ConversationObject extends DurableObject<Bindings> {
           throw new Error("message request_key conflict without an existing message");
         }
         case "source_taken": {
-          const existing = await findMessageBySource(this.env, outcome.conversation.inboxId, input.message.sourceId!);
+          const existing = await findMessageBySource(this.shard, outcome.conversation.inboxId, input.message.sourceId!);
           if (existing) return this.existing(input.conversationId, existing);
           throw new Error("message source_id conflict without an existing message");
         }
@@ -150,9 +166,10 @@ export class ConversationObject extends DurableObject<Bindings> {
     status: "delivered" | "read" | "failed";
     reason: string | null;
     origin: Origin;
-  }): Promise<StatusOutcome> {
+  }, shard?: string): Promise<StatusOutcome> {
+    this.use(shard);
     return this.exclusive(async () => {
-      const current = await database(this.env)
+      const current = await database(this.shard)
         .select()
         .from(messages)
         .where(and(eq(messages.conversationId, input.conversationId), eq(messages.id, input.messageId)))
@@ -169,9 +186,10 @@ export class ConversationObject extends DurableObject<Bindings> {
   }
 
   /** Deletes a message the way Chatwoot does (changes/deletion.ts): emptied in place, with a message_updated. */
-  async deleteMessage(input: { conversationId: string; messageId: string; origin: Origin }): Promise<DeletionOutcome> {
+  async deleteMessage(input: { conversationId: string; messageId: string; origin: Origin }, shard?: string): Promise<DeletionOutcome> {
+    this.use(shard);
     return this.exclusive(async () => {
-      const current = await database(this.env)
+      const current = await database(this.shard)
         .select()
         .from(messages)
         .where(and(eq(messages.conversationId, input.conversationId), eq(messages.id, input.messageId)))
@@ -193,7 +211,8 @@ export class ConversationObject extends DurableObject<Bindings> {
     actor: Actor;
     /** Leave it alone if someone has it already (auto-assignment must not take a conversation from an agent). */
     onlyIfUnassigned?: boolean;
-  }): Promise<ConversationOutcome> {
+  }, shard?: string): Promise<ConversationOutcome> {
+    this.use(shard);
     return this.exclusive(() => this.conversationChange(input.conversationId, (state, { now }) => assignChange(state, input, now)));
   }
 
@@ -203,7 +222,9 @@ export class ConversationObject extends DurableObject<Bindings> {
    */
   async setLabels(
     input: { conversationId: string; actor: Actor } & ({ labels: string[] } | { edit: { add: string[]; remove: string[] } }),
+    shard?: string,
   ): Promise<ConversationOutcome> {
+    this.use(shard);
     return this.exclusive(() => this.conversationChange(input.conversationId, (state, { now }) => labelsChange(state, input, now)));
   }
 
@@ -213,11 +234,13 @@ export class ConversationObject extends DurableObject<Bindings> {
     status: ConversationStatus;
     snoozedUntil: number | null;
     actor: Actor;
-  }): Promise<ConversationOutcome> {
+  }, shard?: string): Promise<ConversationOutcome> {
+    this.use(shard);
     return this.exclusive(async () => {
       const outcome = await this.commit(input.conversationId, (state, context) => statusChange(state, input, context));
       if (outcome.kind === "committed" && outcome.change.snoozeUntil !== null) {
-        this.ctx.storage.kv.put<Snooze>("snooze", { conversationId: input.conversationId, until: outcome.change.snoozeUntil });
+        // The alarm runs without a caller: the snooze remembers the shard.
+        this.ctx.storage.kv.put<Snooze>("snooze", { conversationId: input.conversationId, until: outcome.change.snoozeUntil, shard: this.shard.SHARD });
         await this.scheduleAlarm();
       }
       return this.conversationOutcome(outcome);
@@ -225,7 +248,8 @@ export class ConversationObject extends DurableObject<Bindings> {
   }
 
   /** Reopens a snoozed conversation whose time has come (its alarm calls it; recovery too, as the backstop). Idempotent. */
-  async wakeIfDue(conversationId: string): Promise<void> {
+  async wakeIfDue(conversationId: string, shard?: string): Promise<void> {
+    this.use(shard);
     await this.exclusive(() => this.conversationChange(conversationId, wakeChange));
   }
 
@@ -237,7 +261,7 @@ export class ConversationObject extends DurableObject<Bindings> {
   override async alarm(): Promise<void> {
     const snooze = this.ctx.storage.kv.get<Snooze>("snooze");
     if (snoozeDue(snooze, Date.now())) {
-      await this.wakeIfDue(snooze!.conversationId);
+      await this.wakeIfDue(snooze!.conversationId, snooze!.shard);
       // A setStatus that ran while we waited may have stored a new wake-up time: delete only the one we served.
       if (this.ctx.storage.kv.get<Snooze>("snooze")?.until === snooze!.until) this.ctx.storage.kv.delete("snooze");
     }
@@ -272,7 +296,7 @@ export class ConversationObject extends DurableObject<Bindings> {
     const conversation =
       row.conversationId === conversationId
         ? await this.load(conversationId)
-        : await database(this.env).select().from(conversations).where(eq(conversations.id, row.conversationId)).get();
+        : await database(this.shard).select().from(conversations).where(eq(conversations.id, row.conversationId)).get();
     return { kind: "existing", message: toMessage(row), conversation: toConversation(conversation!) };
   }
 
@@ -294,7 +318,7 @@ export class ConversationObject extends DurableObject<Bindings> {
   }
 
   private async inboxLock(inboxId: string): Promise<InboxLock> {
-    const inbox = await database(this.env)
+    const inbox = await database(this.shard)
       .select({ lockToSingleConversation: inboxes.lockToSingleConversation })
       .from(inboxes)
       .where(eq(inboxes.id, inboxId))
@@ -304,7 +328,7 @@ export class ConversationObject extends DurableObject<Bindings> {
 
   private async load(conversationId: string): Promise<ConversationRow | undefined> {
     if (this.cached?.id === conversationId) return this.cached;
-    this.cached = await database(this.env).select().from(conversations).where(eq(conversations.id, conversationId)).get();
+    this.cached = await database(this.shard).select().from(conversations).where(eq(conversations.id, conversationId)).get();
     return this.cached;
   }
 
@@ -326,7 +350,7 @@ export class ConversationObject extends DurableObject<Bindings> {
       let committed: Committed[];
       try {
         faults.check("conversation.commit");
-        ({ committed } = await commitWithEvents(this.env, this.statements(writes), writes.events));
+        ({ committed } = await commitWithEvents(this.shard, this.statements(writes), writes.events));
       } catch (error) {
         // Whatever happened, D1 is the truth: re-read before the next write.
         this.cached = undefined;
@@ -340,36 +364,36 @@ export class ConversationObject extends DurableObject<Bindings> {
       // Tests reset the object here: D1 has the write, the object's memory of it is gone.
       if (faults.take("conversation.reset_after_commit")) this.ctx.abort("injected fault: reset after commit");
       this.cached = writes.conversation;
-      this.ctx.waitUntil(publish(this.env, committed));
-      this.ctx.waitUntil(forwardToRealtime(this.env, writes.events));
+      this.ctx.waitUntil(publish(this.shard, committed));
+      this.ctx.waitUntil(forwardToRealtime(this.shard, writes.events));
       return { kind: "committed", change: decision };
     }
   }
 
   /** The D1 statements of a change: its own rows, the conversation's new summary, the events. */
   private statements(writes: Writes): D1PreparedStatement[] {
-    const db = database(this.env);
+    const db = database(this.shard);
     const after = writes.conversation;
     const batch: D1PreparedStatement[] = [];
     for (const name of writes.accountLabels) {
       batch.push(
-        this.env.DB.prepare("INSERT INTO labels (account_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").bind(after.accountId, name, writes.now),
+        this.shard.DB.prepare("INSERT INTO labels (account_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").bind(after.accountId, name, writes.now),
       );
     }
     if (writes.messageStatus) {
       const { id, ...status } = writes.messageStatus;
-      batch.push(prepare(this.env, db.update(messages).set(status).where(eq(messages.id, id))));
+      batch.push(prepare(this.shard, db.update(messages).set(status).where(eq(messages.id, id))));
     }
     if (writes.messageDeletion) {
       const { id, ...emptied } = writes.messageDeletion;
-      batch.push(prepare(this.env, db.update(messages).set(emptied).where(eq(messages.id, id))));
+      batch.push(prepare(this.shard, db.update(messages).set(emptied).where(eq(messages.id, id))));
     }
     // Compiled once per shape (prepareCompiled): a message's commit ran drizzle's builder for each of these.
-    for (const row of writes.messages) batch.push(prepareInsert(this.env, messages, [row]));
+    for (const row of writes.messages) batch.push(prepareInsert(this.shard, messages, [row]));
     const P = sql.placeholder;
     batch.push(
       prepareCompiled(
-        this.env,
+        this.shard,
         "conversation.summary",
         () =>
           db
@@ -379,7 +403,7 @@ export class ConversationObject extends DurableObject<Bindings> {
         { id: after.id, ...Object.fromEntries(SUMMARY_COLUMNS.map((column) => [column, after[column]])) },
       ),
     );
-    if (writes.events.length > 0) batch.push(prepareInsert(this.env, events, writes.events));
+    if (writes.events.length > 0) batch.push(prepareInsert(this.shard, events, writes.events));
     return batch;
   }
 }

@@ -16,6 +16,7 @@ export type ConversationApi = Omit<ConversationObject, "alarm" | "fetch">;
  *   `storage_unavailable`), a commit with no answer (OutcomeUnknown), or else a bug (a 500);
  * - the platform refused the call as overloaded: it never ran (a 503 `service_unavailable`);
  * - anything else (the object reset, the connection dropped): it may have committed (OutcomeUnknown).
+ * Every call also names the caller's shard (as a last argument the methods declare): the object works on it.
  */
 export function conversationObject(env: Bindings, conversationId: string): ConversationApi {
   const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conversationId)) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
@@ -23,7 +24,7 @@ export function conversationObject(env: Bindings, conversationId: string): Conve
     get(_target, method: string) {
       return async (...args: unknown[]) => {
         try {
-          return await stub[method]!(...args);
+          return await stub[method]!(...args, env.SHARD);
         } catch (error) {
           throw classify(error, `${method} on conversation ${conversationId}`);
         }

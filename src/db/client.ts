@@ -114,7 +114,8 @@ export async function sentWrite<T>(write: Promise<T>): Promise<T> {
 
 function unknownUnlessRejected(error: unknown): unknown {
   const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error);
-  if (/constraint failed/i.test(text)) return error;
+  // A refusal is definite: a constraint, or the move fence (src/db/moves.sql) — nothing was written.
+  if (/constraint failed|account_moving/i.test(text)) return error;
   return new OutcomeUnknown("a D1 write failed after it was sent; it may have committed", { cause: error });
 }
 

@@ -1,5 +1,7 @@
-// The one definition of the D1 schema. migrations/*.sql are generated from it (`npm run db:generate`,
-// README "Changing the schema"); `npm run db:check` fails when this file and migrations/ disagree.
+// The one definition of a shard database's schema: every row an account owns lives in its shard (the control
+// database, src/db/control/schema.ts, holds the accounts and the directory; docs/scaling.md).
+// migrations/shard/*.sql are generated from it (`npm run db:generate`, README "Changing the schema");
+// `npm run db:check` fails when this file and migrations/shard/ disagree.
 // Times are integer milliseconds since the epoch (UTC); the API renders them as ISO 8601.
 // Every tenant-owned row carries account_id, and every query filters on it.
 import { sql } from "drizzle-orm";
@@ -11,12 +13,25 @@ const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
 const oneOf = (name: string, column: string, values: readonly string[]) =>
   check(name, sql.raw(`${column} IN (${values.map((value) => `'${value}'`).join(", ")})`));
 
-export const accounts = sqliteTable("accounts", {
-  id: text("id").primaryKey(),
-  name: text("name").notNull(),
-  rateLimits: json<{ per_token?: number; per_inbox?: number }>("rate_limits"),
-  createdAt: integer("created_at").notNull(),
-});
+export const SHARD_ACCOUNT_STATES = ["active", "copying", "frozen", "moved"] as const;
+export type ShardAccountState = (typeof SHARD_ACCOUNT_STATES)[number];
+
+/**
+ * The shard's copy of an account: only what the shard's foreign keys and its routing check need (the name
+ * and limits are the control database's). `state` drives a move out of this shard (docs/scaling.md): while
+ * 'copying', triggers (src/db/moves.sql) log every change of the account's rows in move_changes; 'frozen'
+ * (the switch) and 'moved' make those triggers refuse any write of them, whoever the writer (a request, a
+ * queue consumer, an alarm), and a request routed by a stale directory entry re-reads the directory.
+ */
+export const accounts = sqliteTable(
+  "accounts",
+  {
+    id: text("id").primaryKey(),
+    createdAt: integer("created_at").notNull(),
+    state: text("state").$type<ShardAccountState>().notNull().default("active"),
+  },
+  // No CHECK on state: adding one rebuilds the table, which the foreign keys of every other table forbid.
+);
 
 export const ROLES = ["administrator", "agent"] as const;
 export type Role = (typeof ROLES)[number];
@@ -689,17 +704,20 @@ export const signInLinks = sqliteTable(
   (t) => [index("sign_in_links_user").on(t.accountId, t.userId), oneOf("sign_in_links_purpose", "purpose", SIGN_IN_LINK_PURPOSES)],
 );
 
-/** Failed sign-ins, counted per email and per account over a window to refuse password guessing. */
-export const signInFailures = sqliteTable(
-  "sign_in_failures",
+/**
+ * The change log of an account being moved out of this shard: its triggers (src/db/moves.sql) write one row
+ * per changed row while the account is 'copying'; the switch copies (or deletes) exactly those rows again.
+ */
+export const moveChanges = sqliteTable(
+  "move_changes",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    email: text("email").notNull(),
-    // Null when the email matches no user (the per-email limit still applies).
-    accountId: text("account_id"),
-    at: integer("at").notNull(),
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    accountId: text("account_id").notNull(),
+    tableName: text("table_name").notNull(),
+    /** JSON array of the row's key columns' values (MOVED_TABLES in src/moves/tables.ts). */
+    rowKey: text("row_key").notNull(),
   },
-  (t) => [index("sign_in_failures_email").on(t.email, t.at), index("sign_in_failures_account").on(t.accountId, t.at)],
+  (t) => [index("move_changes_account").on(t.accountId, t.seq)],
 );
 
 export const NUMERIC_KINDS = ["account", "inbox", "user", "contact", "conversation", "message", "attachment"] as const;

@@ -6,7 +6,7 @@ import { commitBatch, database, mapRow, prepare, prepareCompiled, runBatch } fro
 import { automationRules, events, inboxes, webhookDeliveries, webhookEndpoints, type PayloadFormat, type SignatureScheme } from "../db/schema";
 import { newId } from "../core/ids";
 import { judgeWebhookUrl } from "../core/webhook-url";
-import { config, type Bindings } from "../env";
+import { config, type Bindings, type WorkerEnv } from "../env";
 import { clock } from "../faults";
 import { attemptDelivery, type AttemptResult } from "./attempt";
 import {
@@ -36,7 +36,7 @@ export type QueueRoute = (body: QueueMessage) => Promise<QueueDecision>;
  * out here — ack, redeliver later, or queue the next attempt. For deliveries that is one attempt per
  * message; the queue's own delay carries the retry schedule.
  */
-export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: Bindings, route: QueueRoute): Promise<void> {
+export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: WorkerEnv, route: QueueRoute): Promise<void> {
   await Promise.all(
     batch.messages.map(async (message) => {
       try {
@@ -63,7 +63,7 @@ export async function consumeDeliveries(batch: MessageBatch<QueueMessage>, env: 
  */
 export async function consumeDeadLetters(
   batch: MessageBatch<QueueMessage>,
-  env: Bindings,
+  env: WorkerEnv,
   giveUp: (body: QueueMessage) => Promise<void>,
 ): Promise<void> {
   for (const message of batch.messages) {
@@ -189,7 +189,7 @@ export async function processDelivery(env: Bindings, deliveryId: string, forAtte
   if (verdict.kind === "drop") return { kind: "ack" };
   if (verdict.kind === "busy") return { kind: "retry", delaySeconds: verdict.delaySeconds };
   if (verdict.kind === "wait") {
-    return { kind: "schedule", message: { kind: "delivery", deliveryId, attempt: forAttempt }, delaySeconds: verdict.delaySeconds };
+    return { kind: "schedule", message: { kind: "delivery", deliveryId, attempt: forAttempt, shard: env.SHARD }, delaySeconds: verdict.delaySeconds };
   }
 
   // The attempt, then — while the budget lasts — the next delivery of the same line, leased in the same

@@ -8,8 +8,12 @@ import type { Bindings } from "../env";
 import { clock, faults } from "../faults";
 import { lineOf } from "./machine";
 
-/** What the deliveries queue carries. */
-export type QueueMessage =
+/**
+ * What the deliveries queue carries. Every message names the shard whose rows it is about (`shard`, the
+ * binding's name): the consumer works on that shard alone. A message without one predates sharding and
+ * belongs to the first shard.
+ */
+export type QueueMessage = { shard?: string } & (
   /**
    * `attempt` names the attempt the message is for; without it, the delivery's first attempt (of its
    * current cycle). A message for any other attempt is a stale duplicate and is dropped, so a copy queued
@@ -18,7 +22,8 @@ export type QueueMessage =
   | { kind: "delivery"; deliveryId: string; attempt?: number }
   | { kind: "automation"; eventId: string }
   /** The next bounded step of a replay (replay.ts). */
-  | { kind: "replay"; replayId: string };
+  | { kind: "replay"; replayId: string }
+);
 
 /** What a consumer does with a message once it handled it: done, redeliver it later, or queue the next attempt. */
 export type QueueDecision =
@@ -144,7 +149,7 @@ export async function publish(env: Bindings, committed: Committed[]): Promise<vo
     // park of a message that was consumed in between. Recovery re-sends an unmarked head after a grace.
     await sendMessages(
       env,
-      toMessages(committed.flatMap((item) => item.deliveryIds), committed.filter((item) => item.automation).map((item) => item.eventId)),
+      toMessages(env, committed.flatMap((item) => item.deliveryIds), committed.filter((item) => item.automation).map((item) => item.eventId)),
       committed.map((item) => item.eventId),
     );
   } catch (error) {
@@ -224,7 +229,7 @@ export async function handOver(
 ): Promise<void> {
   if (deliveries.length === 0) return;
   try {
-    const messages = toMessages(deliveries, []);
+    const messages = toMessages(env, deliveries, []);
     faults.check("queue.send");
     for (let i = 0; i < messages.length; i += ID_CHUNK) {
       const chunk = messages.slice(i, i + ID_CHUNK);
@@ -248,14 +253,15 @@ export async function handOver(
   }
 }
 
-function toMessages(deliveries: Array<string | { id: string; attempts: number }>, automationEventIds: string[]): QueueMessage[] {
+function toMessages(env: Bindings, deliveries: Array<string | { id: string; attempts: number }>, automationEventIds: string[]): QueueMessage[] {
+  const shard = env.SHARD;
   return [
     ...deliveries.map((delivery) =>
       typeof delivery === "string"
-        ? { kind: "delivery" as const, deliveryId: delivery }
-        : { kind: "delivery" as const, deliveryId: delivery.id, attempt: delivery.attempts + 1 },
+        ? { kind: "delivery" as const, deliveryId: delivery, shard }
+        : { kind: "delivery" as const, deliveryId: delivery.id, attempt: delivery.attempts + 1, shard },
     ),
-    ...automationEventIds.map((eventId) => ({ kind: "automation" as const, eventId })),
+    ...automationEventIds.map((eventId) => ({ kind: "automation" as const, eventId, shard })),
   ];
 }
 
@@ -297,5 +303,5 @@ export async function sendDeliveries(
     await commitBatch(env, marks);
     await handOver(env, deliveries, { markedAt: now });
   }
-  await sendMessages(env, toMessages([], automationEventIds), eventIds);
+  await sendMessages(env, toMessages(env, [], automationEventIds), eventIds);
 }

@@ -109,7 +109,7 @@ export async function resumeReplays(env: Bindings, options: { stalledMs?: number
 
 async function queueNextStep(env: Bindings, replayId: string) {
   try {
-    await env.DELIVERIES.send({ kind: "replay", replayId } satisfies QueueMessage);
+    await env.DELIVERIES.send({ kind: "replay", replayId, shard: env.SHARD } satisfies QueueMessage);
   } catch {
     // Recovery (resumeReplays) continues it.
   }

@@ -9,7 +9,8 @@ import type { Actor } from "../conversation/protocol";
 import { toContact, toConversation, toMessage, type ConversationRow, type Message } from "../conversation/resources";
 import { newId } from "../core/ids";
 import { database } from "../db/client";
-import { accounts, contactInboxes, contacts, conversations, inboxes, messages, users, type ConversationStatus, type CustomAttributes, type NumericKind, type Origin } from "../db/schema";
+import { contactInboxes, contacts, conversations, inboxes, messages, users, type ConversationStatus, type CustomAttributes, type NumericKind, type Origin } from "../db/schema";
+import { accountName } from "../db/shards";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { getAccountContact, listAccountContacts } from "./account-contacts";
@@ -62,7 +63,7 @@ export async function profile(env: Bindings, user: AppUser) {
   const db = database(env);
   const [row, account] = await Promise.all([
     db.select().from(users).where(eq(users.id, user.userId)).get(),
-    db.select({ name: accounts.name }).from(accounts).where(eq(accounts.id, user.accountId)).get(),
+    accountName(env, user.accountId).then((name: string) => ({ name })),
   ]);
   const { n, account: accountNumber } = await numbers(env, user.accountId, [["user", user.userId]]);
   return {

@@ -9,7 +9,7 @@ import { IDENTITY_SECRET_PREFIX } from "./identity";
 import { resolveCaller, TOKEN_PREFIX } from "./tokens";
 
 // Exactly what mintToken and newWebhookSecret produce: base64url / base64 of 32 random bytes.
-const TOKEN = new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{43}`, "g");
+const TOKEN = new RegExp(`${TOKEN_PREFIX}(?:[0-9A-Z]{26}_)?[A-Za-z0-9_-]{43}`, "g");
 const SECRET = new RegExp(`${SECRET_PREFIX}[A-Za-z0-9+/]{43}=`, "g");
 const IDENTITY_SECRET = new RegExp(`${IDENTITY_SECRET_PREFIX}[0-9a-f]{64}`, "g");
 

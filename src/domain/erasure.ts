@@ -143,7 +143,7 @@ async function advance(env: Bindings, row: ErasureRow): Promise<ContactErasure> 
   if (row.status === "in_progress") {
     let done = false;
     for (let step = 0; step < INLINE_STEPS && !done; step++) done = await eraseStep(env, row.id, erasureStepRows(env));
-    if (!done) await erasureObject(env, row.id).start(row.id);
+    if (!done) await erasureObject(env, row.id).start(row.id, env.SHARD);
     row = (await database(env).select().from(contactErasures).where(eq(contactErasures.id, row.id)).get()) ?? row;
   }
   return toErasure(row);

@@ -7,6 +7,8 @@ import { newId, newInboxIdentifier } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
 import { iso } from "../core/time";
 import { checkWebhookUrl } from "../core/webhook-url";
+import { inboxDirectory } from "../db/control/schema";
+import { controlDatabase } from "../db/shards";
 import { database, sentWrite } from "../db/client";
 import { apiTokens, inboxes, inboxMembers, webhookDeliveries, type PayloadFormat, type SignatureScheme } from "../db/schema";
 export { PAYLOAD_FORMATS, SIGNATURE_SCHEMES } from "../db/schema";
@@ -104,6 +106,8 @@ export async function createInbox(env: Bindings, accountId: string, input: NewIn
     updatedAt: now,
     deletedAt: null,
   };
+  // The directory first: an identifier it knows whose inbox never got written is found nowhere (a 404).
+  await controlDatabase(env).insert(inboxDirectory).values({ identifier: row.identifier, accountId: row.accountId });
   await database(env).insert(inboxes).values(row);
   return { ...toInbox(row), secret: row.webhookSecret };
 }

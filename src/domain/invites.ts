@@ -5,10 +5,11 @@
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import { signInLinks, users, type SignInLinkPurpose } from "../db/schema";
-import type { Bindings } from "../env";
+import type { Bindings, WorkerEnv } from "../env";
+import { accountOfSecret, accountSecret } from "../core/account-secret";
+import { shardForAccount } from "./routing";
 import { ApiError, notFound } from "../errors/problem";
-import { base64url } from "../core/base64";
-import { randomBytes, sha256Hex } from "../core/crypto";
+import { sha256Hex } from "../core/crypto";
 import { iso } from "../core/time";
 import { hashPassword, verifyPassword } from "./passwords";
 import { endUserSessionsStatement, openSession, type OpenedSession } from "./sessions";
@@ -30,7 +31,7 @@ export async function issueLink(env: Bindings, accountId: string, userId: string
     .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
     .get();
   if (!user) throw notFound("user_not_found", "user", userId);
-  const token = LINK_PREFIX + base64url(randomBytes(32));
+  const token = accountSecret(LINK_PREFIX, accountId);
   const expiresAt = now + LINK_TTL_MS[purpose];
   await db.batch([
     db.insert(signInLinks).values({ tokenHash: await sha256Hex(token), accountId, userId, purpose, expiresAt, createdAt: now }),
@@ -42,9 +43,10 @@ export async function issueLink(env: Bindings, accountId: string, userId: string
 const invalidLink = () =>
   new ApiError("invalid_link", "This link is unknown, expired or already used. Ask an administrator for a new invite (Settings → Users).");
 
-/** Spends a link of this purpose; returns its live user. */
-async function spendLink(env: Bindings, token: string, purpose: SignInLinkPurpose, now: number) {
+/** Spends a link of this purpose; returns its live user and the bindings of its account's shard (the link names it). */
+async function spendLink(workerEnv: WorkerEnv, token: string, purpose: SignInLinkPurpose, now: number) {
   if (!token.startsWith(LINK_PREFIX) || token.length > 200) throw invalidLink();
+  const env = await shardForAccount(workerEnv, accountOfSecret(LINK_PREFIX, token));
   const db = database(env);
   const [spent] = await db
     .update(signInLinks)
@@ -58,18 +60,19 @@ async function spendLink(env: Bindings, token: string, purpose: SignInLinkPurpos
     .where(and(eq(users.accountId, spent.accountId), eq(users.id, spent.userId), isNull(users.deletedAt)))
     .get();
   if (!user) throw invalidLink();
-  return user;
+  return { user, env };
 }
 
 /** A sign-in link: one session, once. */
-export async function redeemSignInLink(env: Bindings, token: string, now = Date.now()): Promise<OpenedSession> {
-  return openSession(env, await spendLink(env, token, "sign_in", now), now);
+export async function redeemSignInLink(workerEnv: WorkerEnv, token: string, now = Date.now()): Promise<OpenedSession> {
+  const { user, env } = await spendLink(workerEnv, token, "sign_in", now);
+  return openSession(env, user, now);
 }
 
 /** An invite: sets the password (ending any earlier sessions of the user), then signs in. */
-export async function acceptInvite(env: Bindings, token: string, password: string, now = Date.now()): Promise<OpenedSession> {
+export async function acceptInvite(workerEnv: WorkerEnv, token: string, password: string, now = Date.now()): Promise<OpenedSession> {
   const passwordHash = await hashPassword(password);
-  const user = await spendLink(env, token, "invite", now);
+  const { user, env } = await spendLink(workerEnv, token, "invite", now);
   await setPasswordHash(env, user.accountId, user.id, passwordHash, now);
   return openSession(env, { ...user, passwordHash }, now);
 }

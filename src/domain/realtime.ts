@@ -9,7 +9,7 @@ import { commitWithEvents, publish } from "../delivery/outbox";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { disconnectRealtime, forwardToRealtime, listenerConnecting, pushEphemeral, realtimeObject } from "../realtime/forward";
-import { SUBSCRIBER_HEADER } from "../realtime/object";
+import { SHARD_HEADER, SUBSCRIBER_HEADER } from "../realtime/object";
 import type { AgentSubscriber, ContactSubscriber, Subscriber } from "../realtime/visibility";
 import type { Origin } from "../db/schema";
 import { requireVisibleConversation, type UserViewer } from "../conversation/access";
@@ -156,7 +156,7 @@ export async function openStream(env: Bindings, subscriber: Subscriber, after: s
   if (after !== undefined) url.searchParams.set("after", after);
   listenerConnecting(subscriber.accountId);
   return realtimeObject(env, subscriber.accountId).fetch(
-    new Request(url, { headers: { upgrade: "websocket", [SUBSCRIBER_HEADER]: JSON.stringify(subscriber) } }),
+    new Request(url, { headers: { upgrade: "websocket", [SUBSCRIBER_HEADER]: JSON.stringify(subscriber), [SHARD_HEADER]: env.SHARD } }),
   );
 }
 

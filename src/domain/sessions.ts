@@ -4,8 +4,12 @@
 // applies unchanged; its id (`ses_…`) stands where a token id would (rate limits, realtime revocation).
 import { and, eq, gt, inArray, isNull, isNotNull, or, sql } from "drizzle-orm";
 import { database } from "../db/client";
-import { accounts, sessions, signInFailures, users } from "../db/schema";
-import type { Bindings } from "../env";
+import { accounts, signInEmails, signInFailures } from "../db/control/schema";
+import { sessions, users } from "../db/schema";
+import { controlDatabase } from "../db/shards";
+import { accountOfSecret, accountSecret } from "../core/account-secret";
+import { shardForAccount } from "./routing";
+import type { Bindings, WorkerEnv } from "../env";
 import { ApiError } from "../errors/problem";
 import { base64url } from "../core/base64";
 import { randomBytes, sha256Hex } from "../core/crypto";
@@ -30,10 +34,12 @@ type UserRow = typeof users.$inferSelect;
 
 /** Opens a session for a user who proved who they are (password, one-time link). */
 export async function openSession(env: Bindings, user: UserRow, now = Date.now()): Promise<OpenedSession> {
-  const secret = SESSION_PREFIX + base64url(randomBytes(32));
+  // The secret names the account: the next request goes to its shard without a look-up.
+  const secret = accountSecret(SESSION_PREFIX, user.accountId);
   const csrfToken = base64url(randomBytes(24));
   const db = database(env);
-  const [, [account]] = await db.batch([
+  const account = await controlDatabase(env).select({ name: accounts.name }).from(accounts).where(eq(accounts.id, user.accountId)).get();
+  await db.batch([
     db.insert(sessions).values({
       id: newId("ses", now),
       accountId: user.accountId,
@@ -43,7 +49,6 @@ export async function openSession(env: Bindings, user: UserRow, now = Date.now()
       createdAt: now,
       expiresAt: now + SESSION_TTL_MS,
     }),
-    db.select({ name: accounts.name }).from(accounts).where(eq(accounts.id, user.accountId)),
     // Expired and revoked rows are worthless: keep the table small.
     db.delete(sessions).where(or(sql`${sessions.expiresAt} < ${now}`, isNotNull(sessions.revokedAt))),
   ]);
@@ -52,6 +57,11 @@ export async function openSession(env: Bindings, user: UserRow, now = Date.now()
     maxAgeSeconds: SESSION_TTL_MS / 1000,
     view: { user: toUser(user), account_id: user.accountId, account_name: account?.name ?? "", csrf_token: csrfToken, expires_at: iso(now + SESSION_TTL_MS) },
   };
+}
+
+/** The account a session cookie names (its shard serves the request), or null. */
+export function accountOfSession(secret: string): string | null {
+  return accountOfSecret(SESSION_PREFIX, secret);
 }
 
 /** The live session behind a cookie secret and its user as they are now; null if unknown, expired, revoked or the user is gone. */
@@ -75,14 +85,14 @@ export async function resolveSession(env: Bindings, secret: string, now = Date.n
 export async function describeSession(env: Bindings, session: ResolvedSession): Promise<SessionView> {
   const db = database(env);
   const row = await db
-    .select({ user: users, accountName: accounts.name, expiresAt: sessions.expiresAt })
+    .select({ user: users, expiresAt: sessions.expiresAt })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .innerJoin(accounts, eq(accounts.id, sessions.accountId))
     .where(eq(sessions.id, session.sessionId))
     .get();
   if (!row) throw new ApiError("unauthorized", "Sign in first: the session has ended.");
-  return { user: toUser(row.user), account_id: row.user.accountId, account_name: row.accountName, csrf_token: session.csrfToken, expires_at: iso(row.expiresAt) };
+  const account = await controlDatabase(env).select({ name: accounts.name }).from(accounts).where(eq(accounts.id, row.user.accountId)).get();
+  return { user: toUser(row.user), account_id: row.user.accountId, account_name: account?.name ?? "", csrf_token: session.csrfToken, expires_at: iso(row.expiresAt) };
 }
 
 /** Sign-out: this session only. */
@@ -107,19 +117,20 @@ const invalidCredentials = () =>
  * past either limit the answer is 429 without checking the password. An unknown email costs as long as a
  * wrong password, and both answer the same.
  */
-export async function signIn(env: Bindings, input: { email: string; password: string; account_id?: string }, now = Date.now()): Promise<OpenedSession> {
+export async function signIn(workerEnv: WorkerEnv, input: { email: string; password: string; account_id?: string }, now = Date.now()): Promise<OpenedSession> {
   const email = input.email.trim().toLowerCase();
-  const db = database(env);
+  const control = controlDatabase(workerEnv);
   const since = now - SIGN_IN_WINDOW_MS;
-  const candidates = await db
-    .select()
-    .from(users)
-    .where(and(eq(users.email, email), isNull(users.deletedAt), input.account_id ? eq(users.accountId, input.account_id) : undefined))
+  // The control database knows which accounts have the email: their users are read from that one shard.
+  const listed = await control
+    .select({ accountId: signInEmails.accountId })
+    .from(signInEmails)
+    .where(and(eq(signInEmails.email, email), input.account_id ? eq(signInEmails.accountId, input.account_id) : undefined))
     .limit(10);
-  const accountIds = [...new Set(candidates.map((row) => row.accountId))];
-  const [byEmail, byAccount] = await db.batch([
-    db.select({ n: sql<number>`count(*)` }).from(signInFailures).where(and(eq(signInFailures.email, email), gt(signInFailures.at, since))),
-    db
+  const accountIds = listed.map((row) => row.accountId);
+  const [byEmail, byAccount] = await control.batch([
+    control.select({ n: sql<number>`count(*)` }).from(signInFailures).where(and(eq(signInFailures.email, email), gt(signInFailures.at, since))),
+    control
       .select({ n: sql<number>`count(*)` })
       .from(signInFailures)
       .where(and(accountIds.length ? inArray(signInFailures.accountId, accountIds) : sql`0`, gt(signInFailures.at, since))),
@@ -130,12 +141,25 @@ export async function signIn(env: Bindings, input: { email: string; password: st
       headers: { "retry-after": String(SIGN_IN_WINDOW_MS / 1000) },
     });
   }
+  // Accounts on different shards: one request reads one shard, so the person names the account.
+  const envs = await Promise.all(accountIds.map((accountId) => shardForAccount(workerEnv, accountId)));
+  if (new Set(envs.map((env) => env.SHARD)).size > 1) {
+    throw new ApiError("account_required", `This email signs in to ${accountIds.length} accounts: send account_id (one of ${accountIds.join(", ")}).`);
+  }
+  const env = envs[0] ?? (await shardForAccount(workerEnv, null));
+  const candidates = accountIds.length
+    ? await database(env)
+        .select()
+        .from(users)
+        .where(and(eq(users.email, email), isNull(users.deletedAt), inArray(users.accountId, accountIds)))
+        .limit(10)
+    : [];
   const matches: UserRow[] = [];
   if (candidates.length === 0) await verifyPassword(input.password, null);
   for (const candidate of candidates) if (await verifyPassword(input.password, candidate.passwordHash)) matches.push(candidate);
   if (matches.length === 0) {
     const failed = accountIds.length ? accountIds : [null];
-    await db.insert(signInFailures).values(failed.map((accountId) => ({ email, accountId, at: now })));
+    await control.insert(signInFailures).values(failed.map((accountId) => ({ email, accountId, at: now })));
     throw invalidCredentials();
   }
   if (matches.length > 1) {

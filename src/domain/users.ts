@@ -1,7 +1,9 @@
 import { and, asc, eq, gt, isNull, sql } from "drizzle-orm";
 import { database, isUniqueViolation, sentWrite } from "../db/client";
 import { apiTokens, inboxMembers, sessions, users, type Role } from "../db/schema";
-import type { Bindings } from "../env";
+import type { Bindings, WorkerEnv } from "../env";
+import { signInEmails } from "../db/control/schema";
+import { controlDatabase } from "../db/shards";
 import { ApiError, notFound } from "../errors/problem";
 import { newId } from "../core/ids";
 import { decodeCursor, page } from "../core/pagination";
@@ -39,6 +41,7 @@ export async function createUser(
     }
     throw error;
   }
+  await listSignInEmail(env, accountId, row.email);
   return toUser(row);
 }
 
@@ -140,5 +143,16 @@ export async function deleteUser(env: Bindings, accountId: string, userId: strin
     if (await findUser(env, accountId, userId)) throw lastAdministrator();
     throw notFound("user_not_found", "user", userId);
   }
+  await unlistSignInEmail(env, accountId, userId);
   await disconnectRealtime(env, accountId, { userIds: [userId] }, "revoked");
+}
+
+/** The control database's note that this account has a live user with the email (console sign-in). */
+export async function listSignInEmail(env: WorkerEnv, accountId: string, email: string): Promise<void> {
+  await controlDatabase(env).insert(signInEmails).values({ email, accountId }).onConflictDoNothing();
+}
+
+async function unlistSignInEmail(env: Bindings, accountId: string, userId: string): Promise<void> {
+  const row = await database(env).select({ email: users.email }).from(users).where(and(eq(users.accountId, accountId), eq(users.id, userId))).get();
+  if (row) await controlDatabase(env).delete(signInEmails).where(and(eq(signInEmails.accountId, accountId), eq(signInEmails.email, row.email)));
 }

@@ -26,6 +26,7 @@ export const problemCodes = {
   automation_rule_not_found: { status: 404, title: "Automation rule not found" },
   webhook_endpoint_not_found: { status: 404, title: "Webhook endpoint not found" },
   attachment_not_found: { status: 404, title: "Attachment not found" },
+  shard_not_found: { status: 422, title: "No such shard" },
   method_not_allowed: { status: 405, title: "Method not allowed" },
   email_taken: { status: 409, title: "Email already in use" },
   identifier_taken: { status: 409, title: "Contact identifier already in use" },
@@ -55,6 +56,8 @@ export const problemCodes = {
   storage_unavailable: { status: 503, title: "Storage temporarily unavailable" },
   outcome_unknown: { status: 503, title: "The change may or may not have been written" },
   service_unavailable: { status: 503, title: "Service temporarily unavailable" },
+  account_moving: { status: 503, title: "The account is moving to another shard" },
+  shard_behind: { status: 503, title: "The account's shard database lacks a migration" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof problemCodes;

@@ -63,6 +63,12 @@ function stackFrames(error: Error): string | undefined {
 /** Turns anything thrown into the API's error model. Unknown exceptions become a logged 500 with a request id. */
 export function toApiError(error: unknown, requestId: string): ApiError {
   if (error instanceof ApiError) return error;
+  // The move fence (src/db/moves.sql) refused a write of an account in the switch: nothing was written.
+  if (errorChain(error).some((link) => /account_moving/.test(link.message))) {
+    return new ApiError("account_moving", "The account is being switched to another shard; nothing was written. Retry after the Retry-After delay.", {
+      headers: { "retry-after": "2" },
+    });
+  }
   // Before the storage check: a storage failure too, but one that came after a write was sent.
   if (isOutcomeUnknown(error) || (isStorageFailure(error) && isSentWrite(error))) {
     console.error(JSON.stringify({ level: "error", request_id: requestId, kind: "outcome_unknown", message: describeForLog(error) }));

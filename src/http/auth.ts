@@ -1,11 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { contactLookupStatements, decodeContactLookup } from "../domain/conversations";
+import { shardForAccount, shardForPath } from "../domain/routing";
 import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
 import { safeDecode } from "./path";
-import { sessionCaller } from "./session/cookie";
+import { sessionAccountOf, sessionCaller } from "./session/cookie";
 
 /** Resolves the bearer token once per request; each route then declares what it needs with a guard below. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -19,10 +20,18 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
  */
 export const reauthenticate = (c: Context<AppEnv>) => resolveRequestCaller(c);
 
+/**
+ * Resolves the caller and routes the request to its account's shard: from here on `c.env.DB` is the shard
+ * that holds the account (docs/scaling.md). The token names its account; a request without one is routed by
+ * its URL. During the switch of an account's move, its writes are refused (503 account_moving); reads go on.
+ */
 async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const header = c.req.header("authorization");
   if (!header) {
-    // The console: a session cookie acts as its user (src/http/session/cookie.ts checks CSRF on changes).
+    // The console: a session cookie names its account, whose shard serves the request and acts as its user
+    // (src/http/session/cookie.ts checks CSRF on changes); without one the URL says where to look.
+    const sessionAccount = sessionAccountOf(c);
+    c.env = sessionAccount ? await shardForAccount(c.env, sessionAccount) : await shardForPath(c.env, c.req.path, (name) => c.req.query(name));
     c.set("caller", await sessionCaller(c));
     return;
   }
@@ -32,14 +41,21 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const inboxIdentifier = /^\/v1\/inboxes\/([^/]+)\//.exec(c.req.path)?.[1];
   const identifier = inboxIdentifier === undefined ? undefined : safeDecode(inboxIdentifier);
   const contactSourceId = identifier === undefined ? undefined : await oneCallContact(c);
-  const { caller, called, extra } = await resolveCaller(
+  const { caller, called, extra, env, moving } = await resolveCaller(
     c.env,
     match[1]!,
     config(c.env).platformToken,
     identifier,
-    contactSourceId === undefined ? [] : contactLookupStatements(c.env, { identifier: identifier! }, contactSourceId),
+    (shard) => (contactSourceId === undefined ? [] : contactLookupStatements(shard, { identifier: identifier! }, contactSourceId)),
   );
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
+  // The platform token names no account: its operations choose their shards themselves (domain/accounts.ts).
+  c.env = env ?? (await shardForPath(c.env, c.req.path, (name) => c.req.query(name)));
+  if (moving && c.req.method !== "GET" && c.req.method !== "HEAD") {
+    throw new ApiError("account_moving", "The account is being switched to another shard; writes resume within seconds. Retry after the Retry-After delay.", {
+      headers: { "retry-after": "2" },
+    });
+  }
   c.set("caller", caller);
   c.set("calledInbox", called);
   c.set(

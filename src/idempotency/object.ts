@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Bindings } from "../env";
+import type { WorkerEnv } from "../env";
 
 /** A response as first sent, replayed verbatim for a repeat of the same key. */
 export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
@@ -27,7 +27,7 @@ export const RETENTION_MS = 25 * 60 * 60 * 1000;
  * that is never completed (the Worker died) expires, and the next caller runs the request again — the
  * write paths below are themselves idempotent (the conversation object dedupes by key, contacts upsert).
  */
-export class IdempotencyObject extends DurableObject<Bindings> {
+export class IdempotencyObject extends DurableObject<WorkerEnv> {
   private waiters = new Set<() => void>();
 
   private read(): Record_ | undefined {

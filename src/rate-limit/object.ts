@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
-import { database } from "../db/client";
-import { accounts } from "../db/schema";
-import type { Bindings } from "../env";
+import { accounts } from "../db/control/schema";
+import { controlDatabase } from "../db/shards";
+import type { WorkerEnv } from "../env";
 import { refill, type Bucket, type Decision, type Policy } from "./bucket";
 import { isolateLeases, takeWithLease } from "./lease";
 
@@ -50,7 +50,7 @@ export function parseOverrides(stored: unknown): Partial<RateLimits> {
  * admitting the requests in between from a lease (./lease.ts). Buckets live in memory: if the object is
  * evicted, its clients simply start again with full buckets.
  */
-export class RateLimitObject extends DurableObject<Bindings> {
+export class RateLimitObject extends DurableObject<WorkerEnv> {
   private buckets = new Map<string, Bucket>();
   private overrides?: { value: Partial<RateLimits>; loadedAt: number };
 
@@ -89,7 +89,7 @@ export class RateLimitObject extends DurableObject<Bindings> {
   private async accountOverrides(accountId: string | null): Promise<Partial<RateLimits>> {
     if (accountId === null) return {};
     if (this.overrides && Date.now() - this.overrides.loadedAt < OVERRIDES_TTL_MS) return this.overrides.value;
-    const row = await database(this.env)
+    const row = await controlDatabase(this.env)
       .select({ rateLimits: accounts.rateLimits })
       .from(accounts)
       .where(eq(accounts.id, accountId))
@@ -107,7 +107,7 @@ export class RateLimitObject extends DurableObject<Bindings> {
 }
 
 /** The rate-limit object of an account (or "platform"). */
-export function rateLimiter(env: Bindings, scope: string) {
+export function rateLimiter(env: WorkerEnv, scope: string) {
   return env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(scope));
 }
 
@@ -115,7 +115,7 @@ export function rateLimiter(env: Bindings, scope: string) {
  * The account's limits changed: its object re-reads them and starts every bucket full, and this isolate's
  * leases of the account end at once (other isolates' within LEASE_MS: ./lease.ts).
  */
-export async function limitsChanged(env: Bindings, accountId: string): Promise<void> {
+export async function limitsChanged(env: WorkerEnv, accountId: string): Promise<void> {
   isolateLeases.forget(accountId);
   await rateLimiter(env, accountId).limitsChanged();
 }

@@ -1,12 +1,12 @@
 // The realtime side of a commit: nudge the account's realtime object. Called after the change committed
 // (the conversation object, and the domain's contact and conversation writes), never inside it.
-import type { Bindings } from "../env";
+import type { Bindings, WorkerEnv } from "../env";
 import type { CLOSE, RealtimeObject } from "./object";
 import { QUIET_MS } from "./quiet";
 import type { StreamEvent } from "./visibility";
 
 /** The account's realtime object. */
-export function realtimeObject(env: Bindings, accountId: string): DurableObjectStub<RealtimeObject> {
+export function realtimeObject(env: WorkerEnv, accountId: string): DurableObjectStub<RealtimeObject> {
   return env.REALTIME.get(env.REALTIME.idFromName(accountId));
 }
 
@@ -57,7 +57,7 @@ export async function forwardToRealtime(env: Bindings, committed: ReadonlyArray<
   await Promise.all(
     [...byAccount].map(async ([accountId, ids]) => {
       try {
-        const listening = await realtimeObject(env, accountId).notify(accountId, ids);
+        const listening = await realtimeObject(env, accountId).notify(accountId, ids, env.SHARD);
         if (listening === false) markQuiet(accountId, Date.now());
       } catch (error) {
         console.warn(JSON.stringify({ level: "warn", message: "realtime nudge failed; clients catch up on the next one or on resume", error: String(error) }));

@@ -4,7 +4,8 @@ import { database } from "../db/client";
 import { events, inboxes } from "../db/schema";
 import { eventEnvelope } from "../delivery/payload";
 import { withDataUrls } from "../attachments/render";
-import { config, type Bindings } from "../env";
+import { defaultShard, shardEnv } from "../db/shards";
+import { config, type Bindings, type WorkerEnv } from "../env";
 import { candidateTags, tagsFor, visibleTo, type StreamEvent, type Subscriber } from "./visibility";
 import { QUIET_MS } from "./quiet";
 
@@ -25,6 +26,8 @@ export const CLOSE = {
 
 /** Header on the internal upgrade request: the subscriber, already authenticated by the Worker. */
 export const SUBSCRIBER_HEADER = "x-edge-inbox-subscriber";
+/** The account's shard binding, named by the Worker on the upgrade (RPC calls pass it as an argument). */
+export const SHARD_HEADER = "x-edge-inbox-shard";
 
 /** Slack on top of QUIET_MS for the catch-up pump after a connect (clocks of isolate and object, the nudge's own time). */
 const QUIET_MARGIN_MS = 250;
@@ -51,7 +54,7 @@ type Row = typeof events.$inferSelect & { inboxName: string | null };
  * which is per-conversation sequence order, and with nothing skipped when a nudge is lost: the next one,
  * or a client's resume, reads it. Ephemeral events (a contact typing) are pushed in whole (`push`).
  */
-export class RealtimeObject extends DurableObject<Bindings> {
+export class RealtimeObject extends DurableObject<WorkerEnv> {
   /** Position of the last event fanned out; kept in storage so a wake-up after hibernation continues there. */
   private tail: number | null = null;
   private account: string | null = null;
@@ -68,7 +71,9 @@ export class RealtimeObject extends DurableObject<Bindings> {
   /** A replay waiting for the client's next acknowledgement. */
   private readonly ackWaiters = new Map<WebSocket, () => void>();
 
-  constructor(ctx: DurableObjectState, env: Bindings) {
+  private routed: Bindings | null = null;
+
+  constructor(ctx: DurableObjectState, env: WorkerEnv) {
     super(ctx, env);
     // Answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -83,7 +88,7 @@ export class RealtimeObject extends DurableObject<Bindings> {
     if (!subscriber || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("internal upgrade request expected", { status: 400 });
     }
-    this.rememberAccount(subscriber.accountId);
+    this.rememberAccount(subscriber.accountId, request.headers.get(SHARD_HEADER) ?? undefined);
     const afterParam = new URL(request.url).searchParams.get("after");
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
@@ -116,8 +121,8 @@ export class RealtimeObject extends DurableObject<Bindings> {
    * RPC: these events committed; fan out everything after the tail. Answers whether anyone listens: if
    * not, the caller's isolate skips this account's nudges for QUIET_MS (realtime/forward.ts).
    */
-  async notify(accountId: string, eventIds: string[]): Promise<boolean> {
-    this.rememberAccount(accountId);
+  async notify(accountId: string, eventIds: string[], shard?: string): Promise<boolean> {
+    this.rememberAccount(accountId, shard);
     if (this.ctx.getWebSockets().length === 0) {
       // Nobody listens: forget the tail, the next socket starts from the head (a storage write only once).
       if (this.tail !== null || this.ctx.storage.kv.get<number>("tail") !== undefined) {
@@ -199,11 +204,21 @@ export class RealtimeObject extends DurableObject<Bindings> {
   }
 
   /** The object is named after its account (idFromName); it keeps the id to query by. */
-  private rememberAccount(accountId: string) {
+  private rememberAccount(accountId: string, shard: string | undefined) {
     if (this.account === null) {
       this.account = accountId;
       this.ctx.storage.kv.put("account", accountId);
     }
+    // The account's shard (kept: a wake-up from hibernation reads events without a caller). A move changes it.
+    if (shard !== undefined && this.shard.SHARD !== shard) {
+      this.routed = shardEnv(this.env, shard);
+      this.ctx.storage.kv.put("shard", shard);
+    }
+  }
+
+  /** The bindings of the account's shard, where its events are read. */
+  private get shard(): Bindings {
+    return (this.routed ??= shardEnv(this.env, this.ctx.storage.kv.get<string>("shard") ?? defaultShard(this.env)));
   }
 
   private accountId(): string {
@@ -215,7 +230,7 @@ export class RealtimeObject extends DurableObject<Bindings> {
   private async currentTail(): Promise<number> {
     this.tail ??= this.ctx.storage.kv.get<number>("tail") ?? null;
     if (this.tail === null) {
-      const row = await database(this.env)
+      const row = await database(this.shard)
         .select({ position: max(events.position) })
         .from(events)
         .where(eq(events.accountId, this.accountId()))
@@ -248,7 +263,7 @@ export class RealtimeObject extends DurableObject<Bindings> {
       const tail = await this.currentTail();
       const rows = await this.readAfter(tail);
       // Stored attachments get their data_url signed now, for this delivery of the frame (docs/attachments.md).
-      const frames = await Promise.all(rows.map((row) => withDataUrls(this.env, envelope(row, toStreamEvent(row)))));
+      const frames = await Promise.all(rows.map((row) => withDataUrls(this.shard, envelope(row, toStreamEvent(row)))));
       rows.forEach((row, i) => this.fanOut(row, frames[i]!));
       if (rows.length > 0) {
         this.tail = rows[rows.length - 1]!.position;
@@ -259,7 +274,7 @@ export class RealtimeObject extends DurableObject<Bindings> {
   }
 
   private async readAfter(position: number, limit = PAGE): Promise<Row[]> {
-    const rows = await database(this.env)
+    const rows = await database(this.shard)
       .select({ event: events, inboxName: inboxes.name })
       .from(events)
       .leftJoin(inboxes, eq(inboxes.id, events.inboxId))
@@ -306,7 +321,7 @@ export class RealtimeObject extends DurableObject<Bindings> {
     try {
       const known =
         after === 0 ||
-        (await database(this.env)
+        (await database(this.shard)
           .select({ position: events.position })
           .from(events)
           .where(and(eq(events.position, after), eq(events.accountId, subscriber.accountId)))
@@ -324,7 +339,7 @@ export class RealtimeObject extends DurableObject<Bindings> {
               resync = true;
               break;
             }
-            const frame = JSON.stringify(await withDataUrls(this.env, envelope(row, event)));
+            const frame = JSON.stringify(await withDataUrls(this.shard, envelope(row, event)));
             // A replay goes at the client's pace: within its budget, waiting for its acknowledgements.
             if (!(await this.roomFor(ws, frame.length))) return;
             this.sendRaw(ws, frame, row.position);

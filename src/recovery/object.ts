@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Bindings } from "../env";
+import { shardEnv, shardNames } from "../db/shards";
+import type { WorkerEnv } from "../env";
 import { faults } from "../faults";
+import { armMoves } from "../moves/object";
 import { recover } from "./recover";
 
 /** How often recovery runs. Short, so a restarted `npm start` delivers what its queue lost within a minute or two. */
@@ -12,9 +14,13 @@ export const RECOVERY_PERIOD_MS = 15_000;
  * Cron Trigger fires only in a deployment. Nobody has to start it: the Worker arms it once per isolate (its
  * first request or queue batch), and the deployment's cron pokes it every minute.
  */
-export class RecoveryObject extends DurableObject<Bindings> {
-  /** Sets the alarm if none is set; returns when it fires. Cheap and idempotent. */
-  async arm(): Promise<number> {
+export class RecoveryObject extends DurableObject<WorkerEnv> {
+  /**
+   * Sets the alarm if none is set; returns when it fires. Cheap and idempotent. There is one object per
+   * shard (named after it): each recovers its own shard's rows, so recovery scales with the shards.
+   */
+  async arm(shard: string): Promise<number> {
+    if (this.ctx.storage.kv.get<string>("shard") !== shard) this.ctx.storage.kv.put("shard", shard);
     const at = await this.ctx.storage.getAlarm();
     if (at !== null) return at;
     const next = Date.now() + 1_000;
@@ -29,22 +35,27 @@ export class RecoveryObject extends DurableObject<Bindings> {
     // Tests that play the delivery machinery out on a simulated queue and clock over rows they wrote into
     // the real D1 pause the real recovery, which would otherwise deliver those rows itself (src/faults.ts).
     if (faults.take("recovery.paused")) return;
+    const shard = this.ctx.storage.kv.get<string>("shard");
+    if (shard === undefined) return;
     try {
-      const report = await recover(this.env);
-      if (Object.values(report).some((value) => value > 0)) console.log(JSON.stringify({ level: "info", message: "recovery", ...report }));
+      const report = await recover(shardEnv(this.env, shard));
+      // Moves are the control database's: the first shard's recovery keeps them going.
+      if (shard === shardNames(this.env)[0]) await armMoves(this.env);
+      if (Object.values(report).some((value) => value > 0)) console.log(JSON.stringify({ level: "info", message: "recovery", shard, ...report }));
     } catch (error) {
       console.error(JSON.stringify({ level: "error", message: "recovery failed; it runs again at the next alarm", error: String(error) }));
     }
   }
 }
 
-function recoveryStub(env: Bindings) {
-  return env.RECOVERY.get(env.RECOVERY.idFromName("recovery"));
+/** The recovery object of a shard. */
+export function recoveryStub(env: WorkerEnv, shard: string) {
+  return env.RECOVERY.get(env.RECOVERY.idFromName(`recovery:${shard}`));
 }
 
-/** Makes sure the recovery alarm is armed (one RPC; a no-op when it already is). */
-export async function armRecovery(env: Bindings): Promise<number> {
-  return recoveryStub(env).arm();
+/** Makes sure every shard's recovery alarm is armed (one RPC each; a no-op when it already is). */
+export async function armRecovery(env: WorkerEnv): Promise<number[]> {
+  return Promise.all(shardNames(env).map((shard) => recoveryStub(env, shard).arm(shard)));
 }
 
 let armedInThisIsolate = false;
@@ -53,7 +64,7 @@ let armedInThisIsolate = false;
  * Arms recovery once per isolate, off the request's path (waitUntil): every later request pays one boolean
  * check. A failed arm is tried again by the next request.
  */
-export function armRecoveryOnce(env: Bindings, ctx: { waitUntil(promise: Promise<unknown>): void }): void {
+export function armRecoveryOnce(env: WorkerEnv, ctx: { waitUntil(promise: Promise<unknown>): void }): void {
   if (armedInThisIsolate) return;
   armedInThisIsolate = true;
   ctx.waitUntil(

@@ -6,6 +6,7 @@ import { resolveSession, SESSION_TTL_MS } from "../../src/domain/sessions";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
 import { isClient, openSocket } from "../support/realtime";
+import { shardBindings } from "../support/shards";
 
 const PASSWORD = "a long enough password";
 
@@ -149,12 +150,13 @@ describe("the console's session beyond sign-in", () => {
   it("refuses an expired invite and an expired session", async () => {
     const account = await createTestAccount();
     const user = await createTestUser(account);
-    const link = await issueLink(env, account.accountId, user.id, "invite");
+    const shard = await shardBindings(account.accountId);
+    const link = await issueLink(shard, account.accountId, user.id, "invite");
     await expect(acceptInvite(env, link.token, PASSWORD, Date.now() + LINK_TTL_MS.invite + 1000)).rejects.toMatchObject({ code: "invalid_link" });
     // Still unused: it works within its time.
     const session = await acceptInvite(env, link.token, PASSWORD);
-    expect(await resolveSession(env, session.cookie)).not.toBeNull();
-    expect(await resolveSession(env, session.cookie, Date.now() + SESSION_TTL_MS + 1000)).toBeNull();
+    expect(await resolveSession(shard, session.cookie)).not.toBeNull();
+    expect(await resolveSession(shard, session.cookie, Date.now() + SESSION_TTL_MS + 1000)).toBeNull();
   });
 
   it("serves the console's page at /app and below, with a strict CSP", async () => {

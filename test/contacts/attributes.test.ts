@@ -1,8 +1,8 @@
 // Issue 19: custom_attributes merged atomically in SQL (no lost update), within caps on keys and size.
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createTestAccount, expectProblem, unique } from "../support/api";
 import { createInboxToken, createTestInbox } from "../support/fixtures";
+import { allShards } from "../support/shards";
 
 async function setup() {
   const account = await createTestAccount();
@@ -23,7 +23,7 @@ describe("custom attributes", () => {
     const read = await api("GET", `${base}/contacts/${sourceId}`, { token });
     expect(Object.keys(read.body.custom_attributes).sort()).toEqual(["start", ...Array.from({ length: 20 }, (_, i) => `k${i}`)].sort());
     // Every update's event carries the contact as it was committed: the last one has all 21 keys.
-    const events = await env.DB.prepare("SELECT data, sequence FROM events WHERE inbox_id = ? AND type = 'contact_updated' ORDER BY position")
+    const events = await allShards.prepare("SELECT data, sequence FROM events WHERE inbox_id = ? AND type = 'contact_updated' ORDER BY position")
       .bind(inbox.id)
       .all<{ data: string; sequence: number }>();
     expect(events.results).toHaveLength(20);
@@ -40,11 +40,11 @@ describe("custom attributes", () => {
     await api("PUT", `${base}/contacts/${sourceId}`, { token, body: { custom_attributes: { a: 1, b: 2, gone: null } } });
     const updated = await api("PUT", `${base}/contacts/${sourceId}`, { token, body: { custom_attributes: { a: null, c: { nested: true } } } });
     expect(updated.body.custom_attributes).toEqual({ b: 2, c: { nested: true } });
-    const before = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE inbox_id = ?").bind(inbox.id).first<{ n: number }>();
+    const before = await allShards.prepare("SELECT count(*) AS n FROM events WHERE inbox_id = ?").bind(inbox.id).first<{ n: number }>();
     const same = await api("PUT", `${base}/contacts/${sourceId}`, { token, body: { custom_attributes: { b: 2 }, name: null } });
     expect(same.status).toBe(200);
     expect(same.body.updated_at).toBe(updated.body.updated_at);
-    const after = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE inbox_id = ?").bind(inbox.id).first<{ n: number }>();
+    const after = await allShards.prepare("SELECT count(*) AS n FROM events WHERE inbox_id = ?").bind(inbox.id).first<{ n: number }>();
     expect(after!.n).toBe(before!.n);
   });
 

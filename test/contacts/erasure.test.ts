@@ -1,11 +1,11 @@
 // Issue 19: erasure (GDPR / LGPD) of a contact: bounded steps, background completion, idempotent,
 // ids-only contact_deleted, an audit line without personal data, and the source id free again.
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { identifierHash } from "../../src/domain/identity";
 import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, setMembers } from "../support/fixtures";
 import { receiverPath, waitForPayloads } from "../support/receiver-client";
+import { allShards } from "../support/shards";
 
 async function setup(webhookPath?: string) {
   const account = await createTestAccount();
@@ -66,7 +66,7 @@ describe("erasing a contact", () => {
     expect(first.body).toMatchObject({ contact_id: contactId, scope: "account", status: "in_progress", steps: 3 });
     // What identifies the person is gone at once, and the source id already names nobody.
     expectProblem(await api("GET", `${ctx.base}/contacts/${sourceId}`, { token: ctx.token }), 404, "contact_not_found");
-    const wiped = await env.DB.prepare("SELECT name, email FROM contacts WHERE id = ?").bind(contactId).first<{ name: string | null; email: string | null }>();
+    const wiped = await allShards.prepare("SELECT name, email FROM contacts WHERE id = ?").bind(contactId).first<{ name: string | null; email: string | null }>();
     expect(wiped?.name ?? null).toBeNull();
 
     // Nobody calls again: the background run finishes it (the audit list only reads).

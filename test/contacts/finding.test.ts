@@ -1,9 +1,9 @@
 // Issue 19: finding people and conversations — the account contacts API and full-text conversation search.
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ftsQuery } from "../../src/domain/search";
 import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
 import { createInboxToken, createTestInbox, setMembers } from "../support/fixtures";
+import { allShards } from "../support/shards";
 
 async function world() {
   const account = await createTestAccount();
@@ -59,7 +59,7 @@ describe("account contacts API", () => {
     const patched = await api("PATCH", url, { token: w.agent.token, body: { email: "maria@example.com", identifier, custom_attributes: { tier: 2 } } });
     expect(patched.status, patched.text).toBe(200);
     expect(patched.body).toMatchObject({ email: "maria@example.com", identifier, identifier_verified: true, custom_attributes: { plan: "free", tier: 2 } });
-    const event = await env.DB.prepare("SELECT data FROM events WHERE inbox_id = ? AND type = 'contact_updated' ORDER BY position DESC LIMIT 1")
+    const event = await allShards.prepare("SELECT data FROM events WHERE inbox_id = ? AND type = 'contact_updated' ORDER BY position DESC LIMIT 1")
       .bind(w.shop.id)
       .first<{ data: string }>();
     expect(JSON.parse(event!.data).contact).toMatchObject({ id: maria.contact.id, email: "maria@example.com" });
@@ -119,7 +119,7 @@ describe("conversation search (FTS5)", () => {
     expect((await api("DELETE", `/v1/inboxes/${w.shop.identifier}/contacts/${sourceId}`, { token: w.shopToken })).status).toBe(200);
     expect((await search()).body.data).toEqual([]);
     // The index itself forgot the words, not only the messages it pointed at.
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH ?").bind(`"${word}"`).first("n")).toBe(0);
+    expect(await allShards.prepare("SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH ?").bind(`"${word}"`).first("n")).toBe(0);
     expect(sent.conversation.id).toMatch(/^cnv_/);
   });
 });

@@ -1,10 +1,10 @@
 // Issue 19: an inbox token reads and writes only contacts reached through its own inbox; an identifier
 // links a person across inboxes only with proof (identifier_hash, or a user token of the account).
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { identifierHash } from "../../src/domain/identity";
 import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
 import { createInboxToken, createTestInbox, setMembers } from "../support/fixtures";
+import { allShards } from "../support/shards";
 
 async function shopAndPartner() {
   const account = await createTestAccount();
@@ -109,7 +109,7 @@ describe("isolation by inbox", () => {
     });
     expect(proven.status).toBe(200);
     expect(proven.body.identifier_verified).toBe(true);
-    const events = await env.DB.prepare("SELECT data FROM events WHERE inbox_id = ? AND type = 'contact_updated' ORDER BY position DESC LIMIT 1")
+    const events = await allShards.prepare("SELECT data FROM events WHERE inbox_id = ? AND type = 'contact_updated' ORDER BY position DESC LIMIT 1")
       .bind(shop.id)
       .first<{ data: string }>();
     expect(JSON.parse(events!.data).changed_attributes).toEqual(["identifier_verified"]);

@@ -1,9 +1,9 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { conversationObject } from "../../src/conversation/stub";
 import type { ConversationRow } from "../../src/conversation/resources";
 import { api, createTestAccount } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
+import { allShards, shardBindings } from "../support/shards";
 
 // A cold conversation object starts from the row its caller just read (`lastRead`, src/conversation/object.ts).
 // That row can be older than D1 — the object committed after the caller read it and then restarted — and
@@ -16,11 +16,11 @@ describe("a cold conversation object handed a stale row", () => {
     const token = await createInboxToken(account, inbox);
     const first = await sendMessage(token, inbox, { contact: { source_id: "stale-1" }, content: "one" });
     const conversationId = first.conversation.id;
-    const stale = (await env.DB.prepare("SELECT * FROM conversations WHERE id = ?").bind(conversationId).first())!;
+    const stale = (await allShards.prepare("SELECT * FROM conversations WHERE id = ?").bind(conversationId).first())!;
     await sendMessage(token, inbox, { contact: { source_id: "stale-1" }, content: "two" });
     await sendMessage(token, inbox, { contact: { source_id: "stale-1" }, content: "three" });
 
-    const object = conversationObject(env, conversationId);
+    const object = conversationObject(await shardBindings(account.accountId), conversationId);
     await object.reset(); // the object forgets: its next call starts cold
     const lastRead: ConversationRow = {
       id: stale.id as string,
@@ -68,7 +68,7 @@ describe("a cold conversation object handed a stale row", () => {
       [3, "three"],
       [4, "four"],
     ]);
-    const sequences = await env.DB.prepare("SELECT sequence FROM events WHERE conversation_id = ? ORDER BY sequence").bind(conversationId).all<{ sequence: number }>();
+    const sequences = await allShards.prepare("SELECT sequence FROM events WHERE conversation_id = ? ORDER BY sequence").bind(conversationId).all<{ sequence: number }>();
     const seen = sequences.results.map((row) => row.sequence);
     expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => i + 1));
   });

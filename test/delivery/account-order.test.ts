@@ -12,6 +12,7 @@ import { createTestInbox } from "../support/fixtures";
 import { SimulatedQueue } from "../support/queue-sim";
 import { receiverPath } from "../support/receiver-client";
 import { expectLinesInOrder } from "./lines";
+import { allShards, shardDb, shardOf } from "../support/shards";
 
 afterEach(() => faults.disarm());
 
@@ -36,6 +37,8 @@ describe("account-level endpoint lines under production timing", () => {
     const now = Date.now();
     const statements: D1PreparedStatement[] = [];
     const ids: string[] = [];
+    const shard = await shardOf(account.accountId);
+    const db = await shardDb(account.accountId);
     let n = 0;
     const add = (line: string, kind: "conversation" | "contact", sequence: number, inboxId: string) => {
       const eventId = `evt_${unique("a")}`;
@@ -43,7 +46,7 @@ describe("account-level endpoint lines under production timing", () => {
       const data = kind === "conversation" ? { message: { id: `msg_${n}`, seq: sequence } } : { contact: { id: line }, changed_attributes: ["name"] };
       const createdAt = now - 60_000 + n++;
       statements.push(
-        env.DB.prepare(
+        db.prepare(
           `INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at, queued_at)
            VALUES (?, ?, ?, ?, ?, ?, 0, '{"type":"system","id":null}', ?, ?, ?)`,
         ).bind(eventId, account.accountId, inboxId, kind === "conversation" ? line : null, sequence, type, JSON.stringify(data), createdAt, createdAt),
@@ -55,7 +58,7 @@ describe("account-level endpoint lines under production timing", () => {
         const id = `whd_${unique("d")}`;
         ids.push(id);
         statements.push(
-          env.DB.prepare(
+          db.prepare(
             `INSERT INTO webhook_deliveries (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, line, endpoint, url, state, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
           ).bind(id, account.accountId, inboxId, eventId, type, kind === "conversation" ? line : null, sequence, line, endpoint, url, createdAt, createdAt),
@@ -66,15 +69,15 @@ describe("account-level endpoint lines under production timing", () => {
     const contacts = Array.from({ length: 2 }, () => `ct_${unique("ao")}`);
     for (let sequence = 1; sequence <= 40; sequence++) for (const line of conversations) add(line, "conversation", sequence, first.id);
     for (let sequence = 1; sequence <= 30; sequence++) for (const line of contacts) add(line, "contact", sequence, sequence % 2 ? first.id : second.id);
-    for (let i = 0; i < statements.length; i += 200) await env.DB.batch(statements.slice(i, i + 200));
+    for (let i = 0; i < statements.length; i += 200) await db.batch(statements.slice(i, i + 200));
     expect(ids.length).toBe(6 * 40 * 2 + 2 * 30 + 2 * 15);
 
-    const d1 = latentD1(env.DB, { minMs: 5, maxMs: 50 });
+    const d1 = latentD1(db, { minMs: 5, maxMs: 50 });
     const queue = new SimulatedQueue({ duplicate: 0.2 });
-    queue.preload(ids.map((deliveryId): QueueMessage => ({ kind: "delivery", deliveryId })));
-    const simulated = { ...env, DB: d1.db, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env;
+    queue.preload(ids.map((deliveryId): QueueMessage => ({ kind: "delivery", deliveryId, shard })));
+    const simulated = { ...env, [shard]: d1.db, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env;
     const states = async () => {
-      const { results } = await env.DB.prepare("SELECT state, count(*) AS n FROM webhook_deliveries WHERE account_id = ? GROUP BY state")
+      const { results } = await allShards.prepare("SELECT state, count(*) AS n FROM webhook_deliveries WHERE account_id = ? GROUP BY state")
         .bind(account.accountId)
         .all<{ state: string; n: number }>();
       return Object.fromEntries(results.map((row) => [row.state, row.n])) as Record<string, number>;

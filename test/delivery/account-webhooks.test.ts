@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, type TestAccount } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
 import { payloads, receiverPath, script, waitForPayloads } from "../support/receiver-client";
+import { allShards } from "../support/shards";
 
 /** A `since` inside the retention window, before anything a test does. */
 const recent = new Date(Date.now() - 60 * 60_000).toISOString();
@@ -214,7 +215,7 @@ describe("account-level webhook endpoints: delivery", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await payloads(gonePath)).toHaveLength(1);
     expect(await endpointDeliveries(account, gone.id)).toHaveLength(1);
-    const inboxRow = await env.DB.prepare("SELECT webhook_disabled_at FROM inboxes WHERE id = ?").bind(inbox.id).first<{ webhook_disabled_at: number | null }>();
+    const inboxRow = await allShards.prepare("SELECT webhook_disabled_at FROM inboxes WHERE id = ?").bind(inbox.id).first<{ webhook_disabled_at: number | null }>();
     expect(inboxRow!.webhook_disabled_at).toBeNull();
     // Retry and replay refuse while disabled; a new url enables it again.
     const [failed] = await endpointDeliveries(account, gone.id);
@@ -321,12 +322,12 @@ describe("account-level webhook endpoints: delivery", () => {
     await api("PUT", `/v1/inboxes/${inbox.identifier}/contacts/d-1`, { token, body: {} });
     await waitForPayloads(path, 1);
     expect((await api("DELETE", `${hooks(account)}/${endpoint.id}`, { token: account.adminToken })).status).toBe(204);
-    const row = await env.DB.prepare("SELECT state, last_error FROM webhook_deliveries WHERE endpoint = ?").bind(endpoint.id).first<{ state: string; last_error: string }>();
+    const row = await allShards.prepare("SELECT state, last_error FROM webhook_deliveries WHERE endpoint = ?").bind(endpoint.id).first<{ state: string; last_error: string }>();
     expect(row).toMatchObject({ state: "failed", last_error: expect.stringContaining("deleted") });
     await api("PUT", `/v1/inboxes/${inbox.identifier}/contacts/d-2`, { token, body: {} });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(await payloads(path)).toHaveLength(1);
-    const count = await env.DB.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ?").bind(endpoint.id).first<{ n: number }>();
+    const count = await allShards.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ?").bind(endpoint.id).first<{ n: number }>();
     expect(count!.n).toBe(1);
   });
 });

@@ -1,10 +1,10 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sweep } from "../../src/delivery/sweeper";
 import { faults } from "../../src/faults";
 import { api, createTestAccount } from "../support/api";
 import { count, createTestInbox } from "../support/fixtures";
 import { receiverPath, waitForPayloads } from "../support/receiver-client";
+import { shardBindings } from "../support/shards";
 
 // D1 binds at most 100 parameters per statement: the bulk paths (replay, sweeper) must chunk below that.
 const MANY = 120;
@@ -51,7 +51,7 @@ describe("bulk queueing", () => {
     const unqueued = () => count("SELECT count(*) AS n FROM events WHERE inbox_id = ? AND queued_at IS NULL", inbox.id);
     expect(await unqueued()).toBe(MANY);
 
-    await sweep(env, { graceMs: 0 });
+    await sweep(await shardBindings(account.accountId), { graceMs: 0 });
     expect(await unqueued()).toBe(0);
     await waitForPayloads(webhookPath, MANY, "contact_created", 20_000);
   });

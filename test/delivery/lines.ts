@@ -8,6 +8,7 @@ import { api, createTestAccount, unique } from "../support/api";
 import { createTestInbox } from "../support/fixtures";
 import type { Received } from "../support/receiver";
 import { received } from "../support/receiver-client";
+import { allShards, shardDb } from "../support/shards";
 
 export type Line = { key: string; kind: "conversation" | "contact"; events: number };
 
@@ -25,6 +26,7 @@ export async function fillLines(input: {
   const now = Date.now();
   const statements: D1PreparedStatement[] = [];
   const deliveryIds: string[] = [];
+  const db = await shardDb(input.accountId);
   let n = 0;
   for (const line of input.lines) {
     for (let sequence = 1; sequence <= line.events; sequence++) {
@@ -37,7 +39,7 @@ export async function fillLines(input: {
           : { contact: { id: line.key, name: `v${sequence}` }, changed_attributes: ["name"] };
       const createdAt = now - 60_000 + n++;
       statements.push(
-        env.DB.prepare(
+        db.prepare(
           `INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at, queued_at)
            VALUES (?, ?, ?, ?, ?, ?, 0, '{"type":"system","id":null}', ?, ?, ?)`,
         ).bind(eventId, input.accountId, input.inboxId, conversationId, sequence, type, JSON.stringify(data), createdAt, createdAt),
@@ -46,7 +48,7 @@ export async function fillLines(input: {
         const id = `whd_${unique("d")}`;
         deliveryIds.push(id);
         statements.push(
-          env.DB.prepare(
+          db.prepare(
             `INSERT INTO webhook_deliveries (id, account_id, inbox_id, event_id, event_type, conversation_id, sequence, line, endpoint, url, state, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
           ).bind(id, input.accountId, input.inboxId, eventId, type, conversationId, sequence, line.key, endpoint, url, createdAt, createdAt),
@@ -54,7 +56,7 @@ export async function fillLines(input: {
       }
     }
   }
-  for (let i = 0; i < statements.length; i += 200) await env.DB.batch(statements.slice(i, i + 200));
+  for (let i = 0; i < statements.length; i += 200) await db.batch(statements.slice(i, i + 200));
   return deliveryIds;
 }
 
@@ -77,7 +79,7 @@ export async function twoEndpoints(inboxPath: string, rulePath: string) {
 }
 
 export async function deliveryStates(inboxId: string) {
-  const { results } = await env.DB.prepare(
+  const { results } = await allShards.prepare(
     "SELECT state, count(*) AS n, sum(attempts) AS attempts FROM webhook_deliveries WHERE inbox_id = ? GROUP BY state",
   )
     .bind(inboxId)

@@ -10,6 +10,7 @@ import { latentD1 } from "../support/faults";
 import { SimulatedQueue } from "../support/queue-sim";
 import { receiverPath } from "../support/receiver-client";
 import { deliveryStates, expectLinesInOrder, fillLines, twoEndpoints, type Line } from "./lines";
+import { allShards, shardDb, shardOf } from "../support/shards";
 
 afterEach(() => faults.disarm());
 
@@ -34,11 +35,12 @@ describe("delivery lines under production timing", () => {
       });
       expect(ids.length).toBe(2 * (12 * 80 + 2 * 30));
 
-      const d1 = latentD1(env.DB, { minMs: 5, maxMs: 50 });
+      const shard = await shardOf(account.accountId);
+      const d1 = latentD1(await shardDb(account.accountId), { minMs: 5, maxMs: 50 });
       const queue = new SimulatedQueue({ duplicate: 0.2 });
       // Every delivery's message as a publish would send it, in random order (the queue's own shuffle).
-      queue.preload(ids.map((deliveryId): QueueMessage => ({ kind: "delivery", deliveryId })));
-      const simulated = { ...env, DB: d1.db, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env;
+      queue.preload(ids.map((deliveryId): QueueMessage => ({ kind: "delivery", deliveryId, shard })));
+      const simulated = { ...env, [shard]: d1.db, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env;
       await queue.run(simulated, {
         concurrency: 16,
         done: async () => (await deliveryStates(inbox.id)).pending === undefined,
@@ -52,7 +54,7 @@ describe("delivery lines under production timing", () => {
         expect(seen.perEvent.size).toBe(12 * 80 + 2 * 30);
       }
       // Every request the endpoints saw is an attempt in the log, and no attempt was made twice.
-      const logged = await env.DB.prepare(
+      const logged = await allShards.prepare(
         `SELECT count(*) AS n, count(DISTINCT delivery_id || ':' || attempt) AS distinct_attempts FROM delivery_attempts
          WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE inbox_id = ?)`,
       )

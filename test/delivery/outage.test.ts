@@ -13,6 +13,8 @@ import { SimulatedQueue } from "../support/queue-sim";
 import { received, receiverPath } from "../support/receiver-client";
 import type { Scripted } from "../support/receiver";
 import { deliveryStates, expectLinesInOrder, fillLines, type Line } from "./lines";
+import { allShards, shardOf } from "../support/shards";
+import { shardEnv } from "../../src/db/shards";
 
 const OUTAGE_MS = 30 * 60 * 1000;
 
@@ -30,12 +32,12 @@ async function setup(steps: Scripted[] = []) {
     { key: `ct_${unique("u")}`, kind: "contact", events: 5 },
   ];
   const ids = await fillLines({ accountId: account.accountId, inboxId: inbox.id, lines, endpoints: [["inbox", `${env.RECEIVER_URL}${path}`]] });
-  return { path, inbox, ids };
+  return { path, inbox, ids, shard: await shardOf(account.accountId) };
 }
 
 /** Per delivery: attempts counted, attempts logged, and requests the endpoint received for its event. */
 async function ledger(inboxId: string, path: string) {
-  const { results } = await env.DB.prepare(
+  const { results } = await allShards.prepare(
     `SELECT d.event_id, d.state, d.attempts, (SELECT count(*) FROM delivery_attempts a WHERE a.delivery_id = d.id) AS logged
      FROM webhook_deliveries d WHERE d.inbox_id = ?`,
   )
@@ -51,9 +53,9 @@ async function ledger(inboxId: string, path: string) {
 
 describe("infrastructure outages", () => {
   it("a 30-minute D1 outage in the middle of delivering ends with everything delivered, nothing failed, no attempt spent", { timeout: 120_000 }, async () => {
-    const { path, inbox, ids } = await setup();
+    const { path, inbox, ids, shard } = await setup();
     const outage = { from: Infinity, until: -Infinity };
-    const d1 = latentD1(env.DB, {
+    const d1 = latentD1(shardEnv(env, shard).DB, {
       minMs: 1,
       maxMs: 6,
       down: () => {
@@ -65,8 +67,8 @@ describe("infrastructure outages", () => {
     });
     // Few queue retries, so messages also go through the dead-letter queue during the outage.
     const queue = new SimulatedQueue({ duplicate: 0.1, maxRetries: 5 });
-    queue.preload(ids.map((deliveryId): QueueMessage => ({ kind: "delivery", deliveryId })));
-    const simulated = { ...env, DB: d1.db, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env;
+    queue.preload(ids.map((deliveryId): QueueMessage => ({ kind: "delivery", deliveryId, shard })));
+    const simulated = shardEnv({ ...env, [shard]: d1.db, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env, shard);
     const started = clock.now();
     await queue.run(simulated, {
       moveClock: true,
@@ -93,13 +95,13 @@ describe("infrastructure outages", () => {
 
   it("a 30-minute queue outage ends with everything delivered, nothing failed; only the endpoint's answers count", { timeout: 120_000 }, async () => {
     // The first answers are 500s: their retries must be scheduled while the queue refuses sends.
-    const { path, inbox, ids } = await setup(Array.from({ length: 6 }, () => ({ status: 500 })));
+    const { path, inbox, ids, shard } = await setup(Array.from({ length: 6 }, () => ({ status: 500 })));
     const until = clock.now() + OUTAGE_MS;
     const queue = new SimulatedQueue({ duplicate: 0.1, down: () => clock.now() < until });
     // What requests had published before the outage began.
-    queue.preload(ids.map((deliveryId): QueueMessage => ({ kind: "delivery", deliveryId })));
-    const d1 = latentD1(env.DB, { minMs: 1, maxMs: 6 });
-    const simulated = { ...env, DB: d1.db, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env;
+    queue.preload(ids.map((deliveryId): QueueMessage => ({ kind: "delivery", deliveryId, shard })));
+    const d1 = latentD1(shardEnv(env, shard).DB, { minMs: 1, maxMs: 6 });
+    const simulated = shardEnv({ ...env, [shard]: d1.db, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env, shard);
     await queue.run(simulated, {
       moveClock: true,
       concurrency: 8,

@@ -9,6 +9,8 @@ import { count, createTestInbox } from "../support/fixtures";
 import { SimulatedQueue } from "../support/queue-sim";
 import { received, receiverPath } from "../support/receiver-client";
 import { deliveryStates, expectLinesInOrder, fillLines, type Line } from "./lines";
+import { allShards, shardOf } from "../support/shards";
+import { shardEnv } from "../../src/db/shards";
 
 afterEach(() => clock.reset());
 
@@ -25,15 +27,16 @@ async function setup(lines: Line[], withDeliveries: boolean) {
 const conversations = (n: number, events: number): Line[] =>
   Array.from({ length: n }, () => ({ key: `cnv_${unique("r")}`, kind: "conversation" as const, events }));
 
-function simulatedEnv(queue: SimulatedQueue) {
-  return { ...env, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env;
+/** The account's shard bindings with the simulated queue. */
+async function simulatedEnv(queue: SimulatedQueue, accountId: string) {
+  return shardEnv({ ...env, DELIVERIES: queue.binding, DELIVERIES_DLQ: queue.binding } as unknown as Env, await shardOf(accountId));
 }
 
 describe("replay", () => {
   it("works in bounded steps, resumes after its step message is lost, and delivers every event once in line order", { timeout: 60_000 }, async () => {
     const { account, inbox, path, url, since } = await setup(conversations(12, 100), false);
     const queue = new SimulatedQueue();
-    const simulated = simulatedEnv(queue);
+    const simulated = await simulatedEnv(queue, account.accountId);
 
     const replay = await startReplay(simulated, { accountId: account.accountId, inboxId: inbox.id, since, url });
     expect(replay).toMatchObject({ state: "running", total: 1200 });
@@ -47,7 +50,7 @@ describe("replay", () => {
     expect(await resumeReplays(simulated)).toBe(1);
     await queue.run(simulated, { done: async () => (await deliveryStates(inbox.id)).succeeded === 1200 });
 
-    const done = await env.DB.prepare("SELECT state, cursor, through_position FROM delivery_replays WHERE id = ?").bind(replay.id).first();
+    const done = await allShards.prepare("SELECT state, cursor, through_position FROM delivery_replays WHERE id = ?").bind(replay.id).first();
     expect(done).toMatchObject({ state: "done" });
     const seen = await expectLinesInOrder(path);
     expect(seen.perEvent.size).toBe(1200);
@@ -73,15 +76,15 @@ describe("replay", () => {
     }
     await fillLines({ accountId: account.accountId, inboxId: first.id, lines: [{ key: `ct_${unique("r")}`, kind: "contact", events: 100 }], endpoints: [] });
     const queue = new SimulatedQueue();
-    const simulated = simulatedEnv(queue);
+    const simulated = await simulatedEnv(queue, account.accountId);
     const replay = await startReplay(simulated, { accountId: account.accountId, endpointId, since, url: `${env.RECEIVER_URL}${path}` });
     expect(replay).toMatchObject({ state: "running", total: 800, inboxId: "*", endpoint: endpointId });
     // One step covers REPLAY_STEP positions of the account's events, whatever the endpoint takes of them.
     expect(await count("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ?", endpointId)).toBeLessThanOrEqual(REPLAY_STEP);
     const endpointStates = async () =>
-      (await env.DB.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ? AND state = 'succeeded'").bind(endpointId).first<{ n: number }>())!.n;
+      (await allShards.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint = ? AND state = 'succeeded'").bind(endpointId).first<{ n: number }>())!.n;
     await queue.run(simulated, { done: async () => (await endpointStates()) === 800 });
-    const done = await env.DB.prepare("SELECT state FROM delivery_replays WHERE id = ?").bind(replay.id).first();
+    const done = await allShards.prepare("SELECT state FROM delivery_replays WHERE id = ?").bind(replay.id).first();
     expect(done).toMatchObject({ state: "done" });
     const seen = await expectLinesInOrder(path);
     expect(seen.lines).toBe(8);
@@ -97,7 +100,7 @@ describe("replay", () => {
   it("is idempotent: a retry while it runs joins it, a repeat after it finished changes nothing", { timeout: 60_000 }, async () => {
     const { account, inbox, path, since } = await setup(conversations(3, 10), true);
     const base = `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/deliveries`;
-    await env.DB.prepare("UPDATE webhook_deliveries SET state = 'succeeded', attempts = 1, completed_at = 1 WHERE inbox_id = ?").bind(inbox.id).run();
+    await allShards.prepare("UPDATE webhook_deliveries SET state = 'succeeded', attempts = 1, completed_at = 1 WHERE inbox_id = ?").bind(inbox.id).run();
 
     const since_iso = new Date(since).toISOString();
     const [first, second] = await Promise.all([
@@ -111,7 +114,7 @@ describe("replay", () => {
     await expect.poll(async () => (await received(path)).length).toBe(30);
 
     const snapshot = async () =>
-      (await env.DB.prepare("SELECT id, state, attempts, updated_at, enqueued_at FROM webhook_deliveries WHERE inbox_id = ? ORDER BY id").bind(inbox.id).all()).results;
+      (await allShards.prepare("SELECT id, state, attempts, updated_at, enqueued_at FROM webhook_deliveries WHERE inbox_id = ? ORDER BY id").bind(inbox.id).all()).results;
     const before = await snapshot();
     const again = await api("POST", `${base}/replay`, { token: account.adminToken, body: { since: since_iso } });
     expect(again.status).toBe(202);
@@ -124,19 +127,19 @@ describe("replay", () => {
 
   it("never touches a pending delivery: one in flight keeps its lease and attempts, one waiting keeps its schedule", async () => {
     const { account, inbox, url, since } = await setup(conversations(1, 4), true);
-    const rows = (await env.DB.prepare("SELECT id FROM webhook_deliveries WHERE inbox_id = ? ORDER BY sequence").bind(inbox.id).all<{ id: string }>()).results;
+    const rows = (await allShards.prepare("SELECT id FROM webhook_deliveries WHERE inbox_id = ? ORDER BY sequence").bind(inbox.id).all<{ id: string }>()).results;
     const [done, inFlight, waiting, fresh] = rows.map((row) => row.id);
     const now = Date.now();
-    await env.DB.batch([
-      env.DB.prepare("UPDATE webhook_deliveries SET state = 'succeeded', attempts = 1, completed_at = ? WHERE id = ?").bind(now, done!),
-      env.DB.prepare("UPDATE webhook_deliveries SET attempts = 2, leased_until = ?, enqueued_at = ? WHERE id = ?").bind(now + 60_000, now, inFlight!),
-      env.DB.prepare("UPDATE webhook_deliveries SET attempts = 1, next_attempt_at = ?, enqueued_at = ? WHERE id = ?").bind(now + 600_000, now, waiting!),
+    await allShards.batch([
+      allShards.prepare("UPDATE webhook_deliveries SET state = 'succeeded', attempts = 1, completed_at = ? WHERE id = ?").bind(now, done!),
+      allShards.prepare("UPDATE webhook_deliveries SET attempts = 2, leased_until = ?, enqueued_at = ? WHERE id = ?").bind(now + 60_000, now, inFlight!),
+      allShards.prepare("UPDATE webhook_deliveries SET attempts = 1, next_attempt_at = ?, enqueued_at = ? WHERE id = ?").bind(now + 600_000, now, waiting!),
     ]);
-    const read = (id: string) => env.DB.prepare("SELECT state, attempts, leased_until, next_attempt_at, enqueued_at FROM webhook_deliveries WHERE id = ?").bind(id).first();
+    const read = (id: string) => allShards.prepare("SELECT state, attempts, leased_until, next_attempt_at, enqueued_at FROM webhook_deliveries WHERE id = ?").bind(id).first();
     const pendingBefore = await Promise.all([inFlight!, waiting!, fresh!].map(read));
 
     const queue = new SimulatedQueue();
-    const replay = await startReplay(simulatedEnv(queue), { accountId: account.accountId, inboxId: inbox.id, since, url });
+    const replay = await startReplay(await simulatedEnv(queue, account.accountId), { accountId: account.accountId, inboxId: inbox.id, since, url });
     expect(replay.state).toBe("done");
     expect(await Promise.all([inFlight!, waiting!, fresh!].map(read))).toEqual(pendingBefore);
     // The settled one starts a new cycle. It is first in line, but the line has a delivery in flight:

@@ -6,6 +6,7 @@ import { faults } from "../../src/faults";
 import { api, createTestAccount, expectProblem } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
 import { payloads, receiverPath, waitForPayloads } from "../support/receiver-client";
+import { allShards, shardBindings } from "../support/shards";
 
 async function setup(steps: Parameters<typeof receiverPath>[0] = [], fallback?: Parameters<typeof receiverPath>[1]) {
   const account = await createTestAccount();
@@ -130,7 +131,7 @@ describe("webhook delivery", () => {
     const { account, inbox, token, webhookPath } = await setup([], { status: 410 });
     await api("PUT", `/v1/inboxes/${inbox.identifier}/contacts/gone-1`, { token, body: {} });
     await expect.poll(async () => (await deliveries(account, inbox.id, "?state=failed")).length).toBe(1);
-    const row = await env.DB.prepare("SELECT webhook_disabled_at FROM inboxes WHERE id = ?").bind(inbox.id).first<{ webhook_disabled_at: number | null }>();
+    const row = await allShards.prepare("SELECT webhook_disabled_at FROM inboxes WHERE id = ?").bind(inbox.id).first<{ webhook_disabled_at: number | null }>();
     expect(row!.webhook_disabled_at).not.toBeNull();
     await api("PUT", `/v1/inboxes/${inbox.identifier}/contacts/gone-2`, { token, body: {} });
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -166,13 +167,13 @@ describe("webhook delivery", () => {
   });
 
   it("delivers an event whose queue send failed, through the sweeper", async () => {
-    const { inbox, token, webhookPath } = await setup();
+    const { account, inbox, token, webhookPath } = await setup();
     faults.arm("queue.send", 3);
     await sendMessage(token, inbox, { contact: { source_id: "lost-1" }, content: "still arrives" });
     faults.disarm("queue.send");
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await payloads(webhookPath, "message_created")).toHaveLength(0);
-    const report = await sweep(env, { graceMs: 0 });
+    const report = await sweep(await shardBindings(account.accountId), { graceMs: 0 });
     expect(report.deliveries_queued).toBeGreaterThanOrEqual(1);
     const arrived = await waitForPayloads(webhookPath, 1, "message_created");
     expect(arrived[0]!.body.message.content).toBe("still arrives");

@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, TEST_PLATFORM_TOKEN, type ApiResponse } from "../support/api";
 import { exampleValue, fillPath, flattenAllOf, loadDocument, type Doc, type Operation, type Schema } from "./openapi";
+import { shardOf } from "../support/shards";
 import { buildWorld, fixtureValue, paramsFor, SERVER_ISSUED, type Fixtures, type World } from "./world";
 
 const { doc, operations } = await loadDocument();
@@ -93,6 +94,12 @@ it("walks a document with operations that need a token, and fails a path paramet
 });
 
 describe("strangers are refused", () => {
+  it("across the shard boundary: the two tenants live on different shard databases", async () => {
+    // Placement puts the second account on the emptier shard, so every "another account" case below is
+    // also a case of a request carrying another shard's ids (docs/scaling.md).
+    expect(await shardOf(world.a.accountId)).not.toBe(await shardOf(world.b!.accountId));
+  });
+
   it.each(secured.map((op) => [`${op.id}: ${op.method} ${op.path}`, op] as const))("%s", async (_, op) => {
     const scope = scopeOf(op);
     const { a, b } = world;

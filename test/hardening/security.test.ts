@@ -1,10 +1,10 @@
 // The security review's checks that hold for every route (docs/security.md lists what was reviewed).
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { secretsEqual, TOKEN_PREFIX } from "../../src/domain/tokens";
 import { api, createTestAccount, createTestUser, expectProblem, TEST_PLATFORM_TOKEN, type ApiResponse } from "../support/api";
 import { callWithEnv } from "../support/faults";
 import { tableNames } from "./world";
+import { allShards } from "../support/shards";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -67,7 +67,7 @@ describe("tokens and secrets", () => {
     const account = await createTestAccount();
     const agent = await createTestUser(account);
     for (const table of await tableNames()) {
-      const { results } = await env.DB.prepare(`SELECT * FROM "${table}"`).all();
+      const { results } = await allShards.prepare(`SELECT * FROM "${table}"`).all();
       const dump = JSON.stringify(results);
       expect(dump.includes(account.adminToken), table).toBe(false);
       expect(dump.includes(agent.token), table).toBe(false);

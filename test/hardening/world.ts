@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { api, TEST_PLATFORM_TOKEN, unique, type ApiResponse } from "../support/api";
 import { hasOperation, type Operation } from "./openapi";
+import { allShards } from "../support/shards";
 
 /** A fixture is a value, or a value that depends on the route (token_id means a user's or an inbox's token). */
 export type Fixture = string | ((op: Operation) => string);
@@ -343,7 +344,7 @@ export async function buildWorld(operations: Operation[], options: { tenants: 1 
 
 /** Every table in D1 (from sqlite_master, so tables added later are counted too). */
 export async function tableNames(): Promise<string[]> {
-  const { results } = await env.DB.prepare(
+  const { results } = await allShards.prepare(
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name",
   ).all<{ name: string }>();
   return results.map((row) => row.name);
@@ -352,7 +353,7 @@ export async function tableNames(): Promise<string[]> {
 /** Row counts of the given tables, in one query. */
 export async function rowCounts(tables: string[]): Promise<Record<string, number>> {
   const columns = tables.map((table, i) => `(SELECT count(*) FROM "${table.replaceAll('"', '""')}") AS c${i}`).join(", ");
-  const row = await env.DB.prepare(`SELECT ${columns}`).first<Record<string, number>>();
+  const row = await allShards.prepare(`SELECT ${columns}`).first<Record<string, number>>();
   return Object.fromEntries(tables.map((table, i) => [table, row?.[`c${i}`] ?? -1]));
 }
 
@@ -365,7 +366,7 @@ export async function waitForQuiet(timeoutMs = 20_000): Promise<void> {
   while (Date.now() < deadline) {
     const counts = JSON.stringify(await rowCounts(tables));
     const pending = tables.includes("webhook_deliveries")
-      ? ((await env.DB.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending'").first<{ n: number }>())?.n ?? 0)
+      ? ((await allShards.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending'").first<{ n: number }>())?.n ?? 0)
       : 0;
     stableFor = counts === last && pending === 0 ? stableFor + 1 : 0;
     if (stableFor >= 3) return;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, TEST_PLATFORM_TOKEN, unique } from "../support/api";
+import { allShards } from "../support/shards";
 
 const newAccount = () => ({ name: unique("Acme"), administrator: { name: "Bruno", email: `${unique("bruno")}@Acme.example` } });
 
@@ -10,7 +11,7 @@ describe("POST /v1/accounts", () => {
     expect(res.body.account.id).toMatch(/^acc_[0-9A-Z]{26}$/);
     expect(res.body.user).toMatchObject({ role: "administrator", name: "Bruno" });
     expect(res.body.user.email).toBe(res.body.user.email.toLowerCase());
-    expect(res.body.token.token).toMatch(/^edgeinbox_[A-Za-z0-9_-]{43}$/);
+    expect(res.body.token.token).toMatch(/^edgeinbox_[0-9A-Z]{26}_[A-Za-z0-9_-]{43}$/);
     const users = await api("GET", `/v1/accounts/${res.body.account.id}/users`, { token: res.body.token.token });
     expect(users.status).toBe(200);
     expect(users.body.data.map((user: { id: string }) => user.id)).toEqual([res.body.user.id]);
@@ -25,8 +26,7 @@ describe("POST /v1/accounts", () => {
 
   it("stores tokens only as hashes", async () => {
     const res = await api("POST", "/v1/accounts", { token: TEST_PLATFORM_TOKEN, body: newAccount() });
-    const { env } = await import("cloudflare:workers");
-    const row = await env.DB.prepare("SELECT * FROM api_tokens WHERE id = ?").bind(res.body.token.id).first<Record<string, string>>();
+    const row = await allShards.prepare("SELECT * FROM api_tokens WHERE id = ?").bind(res.body.token.id).first<Record<string, string>>();
     expect(row).not.toBeNull();
     expect(Object.values(row!)).not.toContain(res.body.token.token);
     expect(row!.token_hash).toMatch(/^[0-9a-f]{64}$/);

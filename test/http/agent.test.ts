@@ -1,8 +1,8 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage, setMembers } from "../support/fixtures";
 import { payloads, receiverPath, waitForPayloads } from "../support/receiver-client";
+import { allShards } from "../support/shards";
 
 async function setup(options: { webhook?: boolean; lockToSingleConversation?: boolean } = {}) {
   const account = await createTestAccount();
@@ -17,7 +17,7 @@ async function setup(options: { webhook?: boolean; lockToSingleConversation?: bo
 }
 
 async function sequences(conversationId: string) {
-  const rows = await env.DB.prepare("SELECT sequence FROM events WHERE conversation_id = ? ORDER BY sequence")
+  const rows = await allShards.prepare("SELECT sequence FROM events WHERE conversation_id = ? ORDER BY sequence")
     .bind(conversationId)
     .all<{ sequence: number }>();
   return rows.results.map((row) => row.sequence);
@@ -86,7 +86,7 @@ describe("assignment, labels and status", () => {
     expect(assigned.body.assignee_id).toBe(agent.id);
     const history = await api("GET", `${conversationPath}/messages`, { token: account.adminToken });
     expect(history.body.data.at(-1)).toMatchObject({ message_type: "activity", content: "Assigned to Ana by Admin" });
-    const event = await env.DB.prepare("SELECT data FROM events WHERE conversation_id = ? AND type = 'conversation_updated'")
+    const event = await allShards.prepare("SELECT data FROM events WHERE conversation_id = ? AND type = 'conversation_updated'")
       .bind(conversationId)
       .first<{ data: string }>();
     expect(JSON.parse(event!.data).changed_attributes).toEqual([{ assignee_id: { previous_value: null, current_value: agent.id } }]);
@@ -122,7 +122,7 @@ describe("assignment, labels and status", () => {
     expect(reply.status).toBe(201);
     const detail = await api("GET", conversationPath, { token: account.adminToken });
     expect(detail.body).toMatchObject({ status: "open", contact: { name: "Maria" }, last_message: { content: "again" } });
-    const types = await env.DB.prepare("SELECT type FROM events WHERE conversation_id = ? ORDER BY sequence").bind(conversationId).all<{ type: string }>();
+    const types = await allShards.prepare("SELECT type FROM events WHERE conversation_id = ? ORDER BY sequence").bind(conversationId).all<{ type: string }>();
     expect(types.results.map((row) => row.type)).toEqual([
       "conversation_created",
       "message_created",
@@ -185,7 +185,7 @@ describe("assignment, labels and status", () => {
     const seqs = history.body.data.map((m: { seq: number }) => m.seq);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     const detail = await api("GET", conversationPath, { token: account.adminToken });
-    const row = await env.DB.prepare("SELECT status, assignee_id FROM conversations WHERE id = ?").bind(conversationId).first();
+    const row = await allShards.prepare("SELECT status, assignee_id FROM conversations WHERE id = ?").bind(conversationId).first();
     expect({ status: detail.body.status, assignee_id: detail.body.assignee_id }).toEqual(row);
   });
 });

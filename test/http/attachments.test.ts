@@ -6,6 +6,7 @@ import { agentStream } from "../support/realtime";
 import { receiverPath, waitForPayloads } from "../support/receiver-client";
 import { pruneUnreferencedUploads, deleteAttachmentsOfConversations } from "../../src/domain/attachments";
 import { recover } from "../../src/recovery/recover";
+import { shardBindings } from "../support/shards";
 
 const MAX = 6 * 1024 * 1024; // ATTACHMENT_MAX_BYTES in vitest.config.ts
 
@@ -68,7 +69,7 @@ describe("integrator uploads", () => {
     expect(first).toMatchObject({ file_type: "image", file_name: "photo.png", content_type: "image/png", byte_size: 1000, sha256: await sha256(image) });
     expect(second).toMatchObject({ file_type: "file", file_name: "invoice.pdf", content_type: "application/pdf", byte_size: doc.length });
     expect(first).not.toHaveProperty("base_url");
-    expect(first.data_url).toMatch(/^http:\/\/edge-inbox\.test\/v1\/attachments\/att_[0-9A-Z]+\?expires=\d+&signature=[\w-]+$/);
+    expect(first.data_url).toMatch(/^http:\/\/edge-inbox\.test\/v1\/attachments\/att_[0-9A-Z]+\?expires=\d+&signature=[\w-]+&shard=SHARD_\w+$/);
 
     const got = await download(first.data_url);
     expect(got.response.status).toBe(200);
@@ -286,7 +287,7 @@ describe("data_url signatures and ranges", () => {
     const { url } = await stored();
     const id = url.pathname.split("/").pop()!;
     const past = Math.floor(Date.now() / 1000) - 1;
-    const expired = new URL(await signedUrl(env.ATTACHMENT_SIGNING_SECRET!, "http://edge-inbox.test", id, past));
+    const expired = new URL(await signedUrl(env.ATTACHMENT_SIGNING_SECRET!, "http://edge-inbox.test", id, past, url.searchParams.get("shard")!));
     const res = await api("GET", expired.pathname + expired.search);
     expectProblem(res, 403, "invalid_signature");
     expect(res.body.detail).toContain("expired");
@@ -442,14 +443,15 @@ describe("webhooks, events feed, clean-up", () => {
   });
 
   it("prunes uploads never referenced after 24 h, keeps referenced ones; contact erasure deletes its files", async () => {
-    const { base, token } = await setup();
+    const { account, base, token } = await setup();
+    const shard = await shardBindings(account.accountId);
     const unused = await post(`${base}/uploads`, token, form({}, [{ bytes: png(), name: "u.png", type: "image/png", field: "file" }]));
     const used = await oneCall(base, token, {}, [{ bytes: png(), name: "k.png", type: "image/png" }]);
     const usedId = used.body.message.attachments[0].id;
-    expect(await pruneUnreferencedUploads(env, Date.now())).toBe(0);
+    expect(await pruneUnreferencedUploads(shard, Date.now())).toBe(0);
     let removed = 0;
     for (let i = 0; i < 100; i++) {
-      const n = await pruneUnreferencedUploads(env, Date.now() + 25 * 3600 * 1000);
+      const n = await pruneUnreferencedUploads(shard, Date.now() + 25 * 3600 * 1000);
       removed += n;
       if (n === 0) break;
     }
@@ -457,7 +459,7 @@ describe("webhooks, events feed, clean-up", () => {
     expect(await env.ATTACHMENTS.head(unused.body.id)).toBeNull();
     expect(await env.ATTACHMENTS.head(usedId)).not.toBeNull();
 
-    const deleted = await deleteAttachmentsOfConversations(env, [used.body.conversation.id]);
+    const deleted = await deleteAttachmentsOfConversations(shard, [used.body.conversation.id]);
     expect(deleted).toEqual([usedId]);
     expect(await env.ATTACHMENTS.head(usedId)).toBeNull();
     expectProblem(await api("GET", new URL(used.body.message.attachments[0].data_url).pathname + new URL(used.body.message.attachments[0].data_url).search), 404, "attachment_not_found");
@@ -495,12 +497,13 @@ describe("erasing a contact deletes its files", () => {
 
 describe("the recovery pass removes forgotten uploads", () => {
   it("an upload never referenced is gone after a pass 24 h later", async () => {
-    const { base, token } = await setup();
+    const { account, base, token } = await setup();
+    const shard = await shardBindings(account.accountId);
     const up = await post(`${base}/uploads`, token, form({}, [{ bytes: png(), name: "late.png", type: "image/png", field: "file" }]));
     expect(up.status, up.text).toBe(201);
     let pruned = 0;
     for (let pass = 0; pass < 50 && (await env.ATTACHMENTS.head(up.body.id)); pass++) {
-      pruned += (await recover(env, Date.now() + 25 * 3600 * 1000)).uploads_pruned;
+      pruned += (await recover(shard, Date.now() + 25 * 3600 * 1000)).uploads_pruned;
     }
     expect(pruned).toBeGreaterThanOrEqual(1);
     expect(await env.ATTACHMENTS.head(up.body.id)).toBeNull();

@@ -8,6 +8,7 @@ import worker from "../../src/index";
 import { api, createTestAccount, createTestUser, expectProblem, type TestAccount, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage, setMembers, type TestInbox } from "../support/fixtures";
 import { payloads, receiverPath, waitForPayloads } from "../support/receiver-client";
+import { allShards, shardBindings } from "../support/shards";
 
 const rulesPath = (account: TestAccount) => `/v1/accounts/${account.accountId}/automation_rules`;
 
@@ -337,7 +338,7 @@ describe("actions", () => {
       ["outgoing", true, "Check the invoice system first.", "automation"],
       ["activity", false, "Resolved by automation", "automation"],
     ]);
-    const origins = await env.DB.prepare("SELECT type, origin FROM events WHERE conversation_id = ? AND sequence > 2 ORDER BY sequence")
+    const origins = await allShards.prepare("SELECT type, origin FROM events WHERE conversation_id = ? AND sequence > 2 ORDER BY sequence")
       .bind(sent.conversation.id)
       .all<{ type: string; origin: string }>();
     expect(origins.results.length).toBeGreaterThanOrEqual(7);
@@ -468,14 +469,14 @@ describe("actions", () => {
       actions: [{ name: "send_webhook_event", params: [`${env.RECEIVER_URL}${hook}`] }],
     });
     // As if the URL had been saved under an older, looser policy.
-    await env.DB.prepare("UPDATE automation_rules SET actions = ? WHERE id = ?")
+    await allShards.prepare("UPDATE automation_rules SET actions = ? WHERE id = ?")
       .bind(JSON.stringify([{ name: "send_webhook_event", params: ["https://192.168.1.10/hook"] }]), rule.id)
       .run();
     await sendMessage(token, inbox, { contact: { source_id: "hook-2" }, content: "ping" });
     const [run] = await settledRuns(account, rule.id, 1);
     const deliveryId = /whd_\w+/.exec(run!.actions[0].detail)![0];
     await expect
-      .poll(async () => env.DB.prepare("SELECT state, attempts, last_error FROM webhook_deliveries WHERE id = ?").bind(deliveryId).first())
+      .poll(async () => allShards.prepare("SELECT state, attempts, last_error FROM webhook_deliveries WHERE id = ?").bind(deliveryId).first())
       .toMatchObject({ state: "failed", attempts: 0, last_error: expect.stringContaining("private_address") });
   });
 });
@@ -530,7 +531,7 @@ describe("which rules run", () => {
     const deliveryId = /whd_\w+/.exec(run!.actions[0].detail)![0];
     expect((await api("DELETE", `${rulesPath(account)}/${rule.id}`, { token: account.adminToken })).status).toBe(204);
     await expect
-      .poll(async () => env.DB.prepare("SELECT state, last_error FROM webhook_deliveries WHERE id = ?").bind(deliveryId).first(), { timeout: 10_000 })
+      .poll(async () => allShards.prepare("SELECT state, last_error FROM webhook_deliveries WHERE id = ?").bind(deliveryId).first(), { timeout: 10_000 })
       .toMatchObject({ state: "failed", last_error: expect.stringContaining("deleted") });
     expect((await payloads(hook)).length).toBeLessThanOrEqual(2);
   });
@@ -573,7 +574,7 @@ describe("loop safety and exactly-once effects", () => {
       ],
     });
     const sent = await sendMessage(token, inbox, { contact: { source_id: "dup-1" }, content: "hello" });
-    const event = await env.DB.prepare("SELECT id FROM events WHERE conversation_id = ? AND type = 'message_created' ORDER BY sequence LIMIT 1")
+    const event = await allShards.prepare("SELECT id FROM events WHERE conversation_id = ? AND type = 'message_created' ORDER BY sequence LIMIT 1")
       .bind(sent.conversation.id)
       .first<{ id: string }>();
     // The queue delivers it once by itself; deliver it three more times, two of them at once.
@@ -606,7 +607,7 @@ describe("loop safety and exactly-once effects", () => {
     }
     await pause(300);
     expect(await runs(account, rule.id)).toHaveLength(0);
-    const report = await sweep(env, { graceMs: 0 });
+    const report = await sweep(await shardBindings(account.accountId), { graceMs: 0 });
     expect(report.automation_queued).toBeGreaterThanOrEqual(1);
     await settledRuns(account, rule.id, 1);
     expect((await conversation(account, sent.conversation.id)).labels).toEqual(["swept"]);
@@ -639,7 +640,7 @@ describe("auto-assignment", () => {
   }
 
   async function assignees(conversationIds: string[]) {
-    const rows = await env.DB.prepare(
+    const rows = await allShards.prepare(
       `SELECT assignee_id FROM conversations WHERE id IN (${conversationIds.map(() => "?").join(",")})`,
     )
       .bind(...conversationIds)
@@ -712,7 +713,7 @@ describe("auto-assignment", () => {
     const [id] = await openConversations(token, inbox, 1);
     await expect.poll(async () => (await assignees([id!]))[0]).not.toBeNull();
     const first = (await assignees([id!]))[0];
-    const event = await env.DB.prepare("SELECT id FROM events WHERE conversation_id = ? AND type = 'conversation_created'").bind(id).first<{ id: string }>();
+    const event = await allShards.prepare("SELECT id FROM events WHERE conversation_id = ? AND type = 'conversation_created'").bind(id).first<{ id: string }>();
     await deliverToConsumer(event!.id);
     expect((await assignees([id!]))[0]).toBe(first);
 

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage, setMembers } from "../support/fixtures";
@@ -6,9 +5,10 @@ import { receiverPath } from "../support/receiver-client";
 import { buildApp } from "../../src/app";
 import { faults } from "../../src/faults";
 import { idempotentMiddlewares } from "../../src/http/idempotency";
+import { allShards } from "../support/shards";
 
 async function countUsers(accountId: string) {
-  const row = await env.DB.prepare("SELECT count(*) AS n FROM users WHERE account_id = ?").bind(accountId).first<{ n: number }>();
+  const row = await allShards.prepare("SELECT count(*) AS n FROM users WHERE account_id = ?").bind(accountId).first<{ n: number }>();
   return row!.n;
 }
 

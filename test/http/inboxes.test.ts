@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { isInboxMember } from "../../src/domain/inbox-members";
 import { findInboxByIdentifier } from "../../src/domain/inboxes";
 import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
+import { allShards, shardBindings, shardDb } from "../support/shards";
 
 const inboxesPath = (account: TestAccount) => `/v1/accounts/${account.accountId}/inboxes`;
 const inboxPath = (account: TestAccount, inboxId: string) => `${inboxesPath(account)}/${inboxId}`;
@@ -27,7 +28,7 @@ async function receivedAt(path: string): Promise<{ headers: Record<string, strin
 }
 
 async function inboxCount(account: TestAccount): Promise<number> {
-  const row = await env.DB.prepare("SELECT count(*) AS n FROM inboxes WHERE account_id = ?").bind(account.accountId).first<{ n: number }>();
+  const row = await allShards.prepare("SELECT count(*) AS n FROM inboxes WHERE account_id = ?").bind(account.accountId).first<{ n: number }>();
   return row!.n;
 }
 
@@ -143,9 +144,10 @@ describe("inbox lifecycle", () => {
   it("makes a deleted inbox's identifier stop resolving and fails its pending deliveries", async () => {
     const account = await createTestAccount();
     const inbox = await createInbox(account, { webhook_url: "https://hooks.example.com/x" });
-    expect((await findInboxByIdentifier(env, inbox.identifier))?.id).toBe(inbox.id);
+    const shard = await shardBindings(account.accountId);
+    expect((await findInboxByIdentifier(shard, inbox.identifier))?.id).toBe(inbox.id);
     const now = Date.now();
-    await env.DB.prepare(
+    await shard.DB.prepare(
       "INSERT INTO webhook_deliveries (id, account_id, inbox_id, event_id, event_type, url, state, created_at, updated_at) VALUES (?, ?, ?, ?, 'message_created', ?, 'pending', ?, ?)",
     )
       .bind(unique("whd"), account.accountId, inbox.id, unique("evt"), "https://hooks.example.com/x", now, now)
@@ -153,12 +155,12 @@ describe("inbox lifecycle", () => {
 
     expect((await api("DELETE", inboxPath(account, inbox.id), { token: account.adminToken })).status).toBe(204);
 
-    expect(await findInboxByIdentifier(env, inbox.identifier)).toBeNull();
-    const delivery = await env.DB.prepare("SELECT state, last_error FROM webhook_deliveries WHERE inbox_id = ?")
+    expect(await findInboxByIdentifier(shard, inbox.identifier)).toBeNull();
+    const delivery = await allShards.prepare("SELECT state, last_error FROM webhook_deliveries WHERE inbox_id = ?")
       .bind(inbox.id)
       .first<{ state: string; last_error: string }>();
     expect(delivery).toEqual({ state: "failed", last_error: "The inbox was deleted." });
-    expect(await findInboxByIdentifier(env, "no-such-identifier")).toBeNull();
+    expect(await findInboxByIdentifier(shard, "no-such-identifier")).toBeNull();
   });
 });
 
@@ -263,8 +265,8 @@ describe("members", () => {
     expect(second.body.data.map((user: { id: string }) => user.id).sort()).toEqual([bruno.id, account.adminId].sort());
     const listed = await api("GET", membersPath, { token: account.adminToken });
     expect(listed.body).toEqual(second.body);
-    expect(await isInboxMember(env, account.accountId, inbox.id, ana.id)).toBe(false);
-    expect(await isInboxMember(env, account.accountId, inbox.id, bruno.id)).toBe(true);
+    expect(await isInboxMember(await shardBindings(account.accountId), account.accountId, inbox.id, ana.id)).toBe(false);
+    expect(await isInboxMember(await shardBindings(account.accountId), account.accountId, inbox.id, bruno.id)).toBe(true);
 
     const emptied = await api("PUT", membersPath, { token: account.adminToken, body: { user_ids: [] } });
     expect(emptied.body).toEqual({ data: [], next_cursor: null });
@@ -303,9 +305,10 @@ describe("members", () => {
     const inbox = await createInbox(account);
     const now = Date.now();
     const ids = Array.from({ length: 120 }, (_, i) => `usr_BULK${String(i).padStart(3, "0")}${unique("u").replaceAll("-", "")}`);
-    await env.DB.batch(
+    const db = await shardDb(account.accountId);
+    await db.batch(
       ids.map((id) =>
-        env.DB.prepare("INSERT INTO users (id, account_id, name, email, role, created_at) VALUES (?, ?, 'Bulk', ?, 'agent', ?)").bind(
+        db.prepare("INSERT INTO users (id, account_id, name, email, role, created_at) VALUES (?, ?, 'Bulk', ?, 'agent', ?)").bind(
           id,
           account.accountId,
           `${id.toLowerCase()}@example.com`,
@@ -393,7 +396,7 @@ describe("tenant isolation", () => {
 
     expect((await api("GET", inboxPath(owner, inbox.id), { token: owner.adminToken })).body).toEqual(before.body);
     expect((await api("GET", `${inboxPath(owner, inbox.id)}/members`, { token: owner.adminToken })).body.data).toEqual([]);
-    const tokens = await env.DB.prepare("SELECT count(*) AS n FROM api_tokens WHERE inbox_id = ?").bind(inbox.id).first<{ n: number }>();
+    const tokens = await allShards.prepare("SELECT count(*) AS n FROM api_tokens WHERE inbox_id = ?").bind(inbox.id).first<{ n: number }>();
     expect(tokens!.n).toBe(0);
   });
 
@@ -452,7 +455,7 @@ describe("inbox tokens", () => {
     expectProblem(await api("GET", inboxesPath(account), { token: second.body.token }), 403, "forbidden");
     await api("DELETE", inboxPath(account, inbox.id), { token: account.adminToken });
     expectProblem(await api("GET", inboxesPath(account), { token: second.body.token }), 401, "invalid_token");
-    const revoked = await env.DB.prepare("SELECT revoked_at FROM api_tokens WHERE id = ?").bind(second.body.id).first<{ revoked_at: number | null }>();
+    const revoked = await allShards.prepare("SELECT revoked_at FROM api_tokens WHERE id = ?").bind(second.body.id).first<{ revoked_at: number | null }>();
     expect(revoked!.revoked_at).toEqual(expect.any(Number));
     expectProblem(await api("POST", `${inboxPath(account, inbox.id)}/tokens`, { token: account.adminToken }), 404, "inbox_not_found");
   });
@@ -530,7 +533,7 @@ describe("secret rotation", () => {
     expect(rotated.status).toBe(200);
     const newSecret = rotated.body.secret as string;
 
-    const row = await env.DB.prepare("SELECT previous_secret_expires_at AS expires FROM inboxes WHERE id = ?").bind(inbox.id).first<{ expires: number }>();
+    const row = await allShards.prepare("SELECT previous_secret_expires_at AS expires FROM inboxes WHERE id = ?").bind(inbox.id).first<{ expires: number }>();
     expect(Math.abs(row!.expires - (Date.now() + 24 * 3600 * 1000))).toBeLessThan(60_000);
 
     expect((await api("POST", `${inboxPath(account, inbox.id)}/webhook/test`, { token: account.adminToken })).body.ok).toBe(true);
@@ -540,7 +543,7 @@ describe("secret rotation", () => {
     expect(() => new Webhook(newSecret).verify(during!.body, during!.headers)).not.toThrow();
 
     // Once the grace period is over only the new secret signs.
-    await env.DB.prepare("UPDATE inboxes SET previous_secret_expires_at = ? WHERE id = ?").bind(Date.now() - 1, inbox.id).run();
+    await allShards.prepare("UPDATE inboxes SET previous_secret_expires_at = ? WHERE id = ?").bind(Date.now() - 1, inbox.id).run();
     await api("POST", `${inboxPath(account, inbox.id)}/webhook/test`, { token: account.adminToken });
     const after = (await receivedAt(hook.path))[1]!;
     expect(after.headers["webhook-signature"]!.split(" ")).toHaveLength(1);
@@ -564,7 +567,7 @@ describe("secret rotation", () => {
 
 describe("webhook status", () => {
   async function disableAsIf410(inboxId: string) {
-    await env.DB.prepare("UPDATE inboxes SET webhook_disabled_at = ?, webhook_disabled_reason = ? WHERE id = ?")
+    await allShards.prepare("UPDATE inboxes SET webhook_disabled_at = ?, webhook_disabled_reason = ? WHERE id = ?")
       .bind(Date.now(), "The endpoint answered 410 Gone.", inboxId)
       .run();
   }

@@ -1,9 +1,9 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { identifierHash } from "../../src/domain/identity";
 import { faults } from "../../src/faults";
 import { api, createTestAccount, createTestUser, expectProblem, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage, setMembers } from "../support/fixtures";
+import { allShards } from "../support/shards";
 
 async function setup(options: { lockToSingleConversation?: boolean } = {}) {
   const account = await createTestAccount();
@@ -31,7 +31,7 @@ describe("contacts", () => {
     await api("PUT", `${base}/contacts/evt-1`, { token, body: { name: "A" } });
     await api("PUT", `${base}/contacts/evt-1`, { token, body: { name: "A" } });
     await api("PUT", `${base}/contacts/evt-1`, { token, body: { name: "B" } });
-    const rows = await env.DB.prepare("SELECT type, data FROM events WHERE inbox_id = ? ORDER BY position").bind(inbox.id).all<{ type: string; data: string }>();
+    const rows = await allShards.prepare("SELECT type, data FROM events WHERE inbox_id = ? ORDER BY position").bind(inbox.id).all<{ type: string; data: string }>();
     expect(rows.results.map((row) => row.type)).toEqual(["contact_created", "contact_updated"]);
     expect(JSON.parse(rows.results[1]!.data)).toMatchObject({ contact: { name: "B" }, changed_attributes: ["name"] });
   });
@@ -202,7 +202,7 @@ describe("messages", () => {
       cursor = page.body.next_cursor;
     } while (cursor);
     expect(seen).toEqual(Array.from({ length: 101 }, (_, i) => i + 1));
-    const events = await env.DB.prepare("SELECT sequence, data FROM events WHERE conversation_id = ? AND type = 'message_created' ORDER BY sequence")
+    const events = await allShards.prepare("SELECT sequence, data FROM events WHERE conversation_id = ? AND type = 'message_created' ORDER BY sequence")
       .bind(conversation.id)
       .all<{ sequence: number; data: string }>();
     const messageSeqs = events.results.map((row) => JSON.parse(row.data).message.seq);

@@ -10,6 +10,7 @@ import { api, createTestAccount, expectProblem, unique } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
 import { callWithEnv, failingD1 } from "../support/faults";
 import { TEST_PLATFORM_TOKEN } from "../support/constants";
+import { allShards, shardBindings } from "../support/shards";
 
 afterEach(() => {
   faults.disarm();
@@ -163,11 +164,11 @@ describe("key dedupe outlives the conversation", () => {
     });
     const second = await sendMessage(token, inbox, { contact: { source_id: source }, content: "a new thread" });
     expect(second.conversation.id).not.toBe(first.body.conversation.id);
-    const requestKey = (await env.DB.prepare("SELECT request_key FROM messages WHERE id = ?").bind(first.body.message.id).first<{ request_key: string }>())!.request_key;
+    const requestKey = (await allShards.prepare("SELECT request_key FROM messages WHERE id = ?").bind(first.body.message.id).first<{ request_key: string }>())!.request_key;
 
     // A retry that raced past every other check reaches the object of the new conversation: D1's index
     // (inbox_id, request_key) refuses the second write, and the object answers with the first message.
-    const outcome = await conversationObject(env, second.conversation.id).appendMessage({
+    const outcome = await conversationObject(await shardBindings(account.accountId), second.conversation.id).appendMessage({
       conversationId: second.conversation.id,
       message: { messageType: "incoming", content: "first", contentAttributes: {}, attachments: [], private: false, sender: { type: "contact", id: first.body.contact.id }, sourceId: null },
       contact: first.body.contact,

@@ -6,6 +6,7 @@ import { createInboxToken, createTestInbox, sendMessage, setMembers, type TestIn
 import { agentStream, contactStream, eventsOf, isClient, openSocket } from "../support/realtime";
 import { markQuiet } from "../../src/realtime/forward";
 import { receiverPath, waitForPayloads } from "../support/receiver-client";
+import { allShards, shardDb } from "../support/shards";
 
 async function sha256Hex(value: string) {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
@@ -57,7 +58,7 @@ describe("agent stream tickets", () => {
     }
 
     const expired = `rtk_${unique("expired")}`;
-    await env.DB.prepare(
+    await (await shardDb(account.accountId)).prepare(
       "INSERT INTO realtime_tickets (ticket_hash, account_id, user_id, token_id, expires_at, created_at) VALUES (?, ?, ?, 'tok_x', ?, ?)",
     )
       .bind(await sha256Hex(expired), account.accountId, account.adminId, Date.now() - 1, Date.now() - 60_000)
@@ -321,7 +322,7 @@ describe("typing and last seen", () => {
     expect(await admin.next(typing)).toMatchObject({ sequence: null, user: { id: account.adminId, type: "user" }, conversation: { id: conversationId } });
     await stream.next(typing);
     // Stored like every event: the webhook and the pull API carry it.
-    const stored = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE conversation_id = ? AND type = 'conversation_typing_on'")
+    const stored = await allShards.prepare("SELECT count(*) AS n FROM events WHERE conversation_id = ? AND type = 'conversation_typing_on'")
       .bind(conversationId)
       .first<{ n: number }>();
     expect(stored!.n).toBe(1);
@@ -354,7 +355,7 @@ describe("typing and last seen", () => {
     await stream.next(messageEvent(marker));
     expect(stream.frames.filter((frame) => typing(frame) && frame.origin?.type === "token")).toEqual([]);
     expect(
-      (await env.DB.prepare("SELECT count(*) AS n FROM events WHERE conversation_id = ? AND type = 'conversation_typing_on'").bind(conversationId).first<{ n: number }>())!.n,
+      (await allShards.prepare("SELECT count(*) AS n FROM events WHERE conversation_id = ? AND type = 'conversation_typing_on'").bind(conversationId).first<{ n: number }>())!.n,
     ).toBe(1);
 
     const bad = await api("POST", `/v1/accounts/${account.accountId}/conversations/${conversationId}/typing`, {
@@ -437,7 +438,7 @@ describe("losing access closes the sockets within seconds", () => {
     const second = await api("POST", `/v1/accounts/${account.accountId}/users/${agent.id}/tokens`, { token: account.adminToken });
     const viaFirst = await agentStream(account.accountId, agent.token);
     const viaSecond = await agentStream(account.accountId, second.body.token);
-    const firstId = (await env.DB.prepare("SELECT id FROM api_tokens WHERE user_id = ? AND id <> ?").bind(agent.id, second.body.id).first<{ id: string }>())!.id;
+    const firstId = (await allShards.prepare("SELECT id FROM api_tokens WHERE user_id = ? AND id <> ?").bind(agent.id, second.body.id).first<{ id: string }>())!.id;
     const started = Date.now();
     const revoked = await api("DELETE", `/v1/accounts/${account.accountId}/users/${agent.id}/tokens/${firstId}`, { token: account.adminToken });
     expect(revoked.status, revoked.text).toBe(204);

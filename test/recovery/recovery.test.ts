@@ -4,21 +4,28 @@ import { describe, expect, it } from "vitest";
 import type { ConversationObject } from "../../src/conversation/object";
 import { faults } from "../../src/faults";
 import worker from "../../src/index";
-import { RECOVERY_PERIOD_MS } from "../../src/recovery/object";
+import { RECOVERY_PERIOD_MS, recoveryStub as shardRecovery } from "../../src/recovery/object";
+import { shardNames } from "../../src/db/shards";
 import { api, createTestAccount, expectProblem } from "../support/api";
 import { createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
 import { payloads, receiverPath, waitForPayloads } from "../support/receiver-client";
+import { allShards, shardDb } from "../support/shards";
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/** The first shard's recovery object (each shard has its own; they behave alike). */
 function recoveryStub() {
-  return env.RECOVERY.get(env.RECOVERY.idFromName("recovery"));
+  return shardRecovery(env, FIRST);
 }
 
-/** Runs one recovery pass the way production does: the recovery object's alarm (armed first if needed). */
+const FIRST = shardNames(env)[0]!;
+
+/** Runs one recovery pass the way production does, on every shard: its recovery object's alarm (armed first if needed). */
 async function runRecovery() {
-  await recoveryStub().arm();
-  expect(await runDurableObjectAlarm(recoveryStub())).toBe(true);
+  for (const shard of shardNames(env)) {
+    await shardRecovery(env, shard).arm(shard);
+    expect(await runDurableObjectAlarm(shardRecovery(env, shard))).toBe(true);
+  }
 }
 
 async function setup() {
@@ -52,7 +59,7 @@ describe("recovery runs wherever the service runs", () => {
   });
 
   it("keeps running after a failing pass (D1 down): the next alarm is set anyway", async () => {
-    await recoveryStub().arm();
+    await recoveryStub().arm(FIRST);
     faults.arm("d1.batch", Infinity);
     try {
       expect(await runDurableObjectAlarm(recoveryStub())).toBe(true);
@@ -69,8 +76,8 @@ describe("recovery runs wherever the service runs", () => {
     faults.arm("queue.send", 3);
     const sent = await sendMessage(token, inbox, { contact: { source_id: "lost-queue-1" }, content: "survives the crash" });
     faults.disarm("queue.send");
-    await env.DB.prepare("UPDATE webhook_deliveries SET enqueued_at = ? WHERE inbox_id = ?").bind(Date.now() - 2 * 60_000, inbox.id).run();
-    await env.DB.prepare("UPDATE events SET queued_at = ? WHERE inbox_id = ?").bind(Date.now() - 2 * 60_000, inbox.id).run();
+    await allShards.prepare("UPDATE webhook_deliveries SET enqueued_at = ? WHERE inbox_id = ?").bind(Date.now() - 2 * 60_000, inbox.id).run();
+    await allShards.prepare("UPDATE events SET queued_at = ? WHERE inbox_id = ?").bind(Date.now() - 2 * 60_000, inbox.id).run();
     expect(await payloads(webhookPath, "message_created")).toHaveLength(0);
 
     await runRecovery();
@@ -142,21 +149,21 @@ describe("retention", () => {
     await waitForPayloads(webhookPath, 3);
     // Everything written so far (this file's earlier tests too) becomes older than the window.
     const old = Date.now() - 31 * DAY;
-    await env.DB.batch([
-      env.DB.prepare("UPDATE events SET created_at = ?").bind(old),
-      env.DB.prepare("UPDATE webhook_deliveries SET created_at = ?, updated_at = ?").bind(old, old),
-      env.DB.prepare("UPDATE delivery_attempts SET started_at = ?").bind(old),
+    await allShards.batch([
+      allShards.prepare("UPDATE events SET created_at = ?").bind(old),
+      allShards.prepare("UPDATE webhook_deliveries SET created_at = ?, updated_at = ?").bind(old, old),
+      allShards.prepare("UPDATE delivery_attempts SET started_at = ?").bind(old),
     ]);
     // One old delivery is still pending (being retried): it and its event stay.
-    const pending = await env.DB.prepare("SELECT id, event_id FROM webhook_deliveries WHERE inbox_id = ? AND event_type = 'message_created'")
+    const pending = await allShards.prepare("SELECT id, event_id FROM webhook_deliveries WHERE inbox_id = ? AND event_type = 'message_created'")
       .bind(inbox.id)
       .first<{ id: string; event_id: string }>();
-    await env.DB.prepare("UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ? WHERE id = ?").bind(Date.now() + DAY, pending!.id).run();
+    await allShards.prepare("UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ? WHERE id = ?").bind(Date.now() + DAY, pending!.id).run();
     await sendMessage(token, inbox, { contact: { source_id: "new-1" }, content: "new" });
     await waitForPayloads(webhookPath, 6);
 
     await runRecovery();
-    const left = async (sql: string) => (await env.DB.prepare(sql).bind(inbox.id).first<{ n: number }>())!.n;
+    const left = async (sql: string) => (await allShards.prepare(sql).bind(inbox.id).first<{ n: number }>())!.n;
     expect(await left("SELECT count(*) AS n FROM events WHERE inbox_id = ? AND created_at < strftime('%s','now') * 1000 - 30 * 86400000")).toBe(1);
     expect(await left("SELECT count(*) AS n FROM webhook_deliveries WHERE inbox_id = ? AND created_at < strftime('%s','now') * 1000 - 30 * 86400000")).toBe(1);
     expect(
@@ -164,7 +171,7 @@ describe("retention", () => {
     ).toBe(0);
     expect(await left("SELECT count(*) AS n FROM events WHERE inbox_id = ? AND created_at > strftime('%s','now') * 1000 - 86400000")).toBe(3);
     expect(await left("SELECT count(*) AS n FROM webhook_deliveries WHERE inbox_id = ? AND created_at > strftime('%s','now') * 1000 - 86400000")).toBe(3);
-    const remaining = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE id = ?").bind(pending!.event_id).first<{ n: number }>();
+    const remaining = await allShards.prepare("SELECT count(*) AS n FROM events WHERE id = ?").bind(pending!.event_id).first<{ n: number }>();
     expect(remaining!.n).toBe(1);
   });
 
@@ -191,15 +198,16 @@ describe("retention", () => {
     const old = Date.now() - 31 * DAY;
     const running = crypto.randomUUID();
     // A finished replay from long ago, and a running one as old (its step is still to be resumed).
-    await env.DB.batch([
-      env.DB.prepare("UPDATE delivery_replays SET state = 'done', completed_at = ?, updated_at = ?, created_at = ? WHERE inbox_id = ?").bind(old, old, old, inbox.id),
-      env.DB.prepare(
+    const db = await shardDb(account.accountId);
+    await db.batch([
+      db.prepare("UPDATE delivery_replays SET state = 'done', completed_at = ?, updated_at = ?, created_at = ? WHERE inbox_id = ?").bind(old, old, old, inbox.id),
+      db.prepare(
         `INSERT INTO delivery_replays (id, account_id, inbox_id, endpoint, since, through_position, total, state, created_at, updated_at)
          VALUES (?, ?, ?, 'inbox', ?, 0, 0, 'running', ?, ?)`,
       ).bind(running, account.accountId, inbox.id, old - DAY, old, old),
     ]);
     const count = async (state: string) =>
-      (await env.DB.prepare("SELECT count(*) AS n FROM delivery_replays WHERE inbox_id = ? AND state = ?").bind(inbox.id, state).first<{ n: number }>())!.n;
+      (await db.prepare("SELECT count(*) AS n FROM delivery_replays WHERE inbox_id = ? AND state = ?").bind(inbox.id, state).first<{ n: number }>())!.n;
     expect(await count("done")).toBe(1);
 
     await runRecovery();
@@ -215,8 +223,8 @@ describe("retention", () => {
     await sendMessage(token, inbox, { contact: { source_id: "feed-1" }, content: "two" });
     await waitForPayloads(webhookPath, 4);
     // Everything but the last message's event (this file's earlier tests' too) is older than the window.
-    const newest = await env.DB.prepare("SELECT max(position) AS p FROM events WHERE inbox_id = ?").bind(inbox.id).first<{ p: number }>();
-    await env.DB.prepare("UPDATE events SET created_at = ? WHERE position < ?").bind(Date.now() - 31 * DAY, newest!.p).run();
+    const newest = await allShards.prepare("SELECT max(position) AS p FROM events WHERE inbox_id = ?").bind(inbox.id).first<{ p: number }>();
+    await allShards.prepare("UPDATE events SET created_at = ? WHERE position < ?").bind(Date.now() - 31 * DAY, newest!.p).run();
 
     await runRecovery();
     const expired = await api("GET", `${base}/events?after=${cursor}`, { token });

@@ -2,11 +2,11 @@
 // source_id or Idempotency-Key, agent replies and notes, status changes) while their webhook endpoints
 // refuse 30 % of deliveries at random. At the end nothing may be lost: every event is delivered or in the
 // failed log, nothing is delivered twice beyond at-least-once, and every conversation is gap-free.
-import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { api, createTestAccount, type TestAccount } from "../support/api";
 import { createInboxToken, createTestInbox, type TestInbox } from "../support/fixtures";
 import { received, receiverPath } from "../support/receiver-client";
+import { allShards } from "../support/shards";
 
 const INTEGRATORS = 10;
 const TRAFFIC_MS = 15_000;
@@ -72,7 +72,7 @@ it("loses nothing under mixed traffic from 10 integrators with 30 % of webhooks 
   await expect
     .poll(
       async () =>
-        (await env.DB.prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending' AND inbox_id IN (${placeholders})`)
+        (await allShards.prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending' AND inbox_id IN (${placeholders})`)
           .bind(...inboxIds)
           .first<{ n: number }>())!.n,
       { timeout: DRAIN_MS, interval: 500 },
@@ -85,7 +85,7 @@ it("loses nothing under mixed traffic from 10 integrators with 30 % of webhooks 
   let duplicates = 0;
   let requests = 0;
   for (const integrator of integrators) {
-    const rows = await env.DB.prepare(
+    const rows = await allShards.prepare(
       `SELECT e.id, e.conversation_id, e.sequence, d.state, d.attempts FROM events e
        LEFT JOIN webhook_deliveries d ON d.event_id = e.id AND d.endpoint = 'inbox'
        WHERE e.inbox_id = ? AND e.private = 0`,
@@ -123,9 +123,9 @@ it("loses nothing under mixed traffic from 10 integrators with 30 % of webhooks 
     for (const sequences of byConversation.values()) expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
     // Every conversation's messages and events are numbered without gaps.
     for (const conversationId of integrator.conversations) {
-      const seqs = await env.DB.prepare("SELECT seq FROM messages WHERE conversation_id = ? ORDER BY seq").bind(conversationId).all<{ seq: number }>();
+      const seqs = await allShards.prepare("SELECT seq FROM messages WHERE conversation_id = ? ORDER BY seq").bind(conversationId).all<{ seq: number }>();
       expect(seqs.results.map((row) => row.seq)).toEqual(seqs.results.map((_, i) => i + 1));
-      const sequences = await env.DB.prepare("SELECT sequence FROM events WHERE conversation_id = ? ORDER BY sequence")
+      const sequences = await allShards.prepare("SELECT sequence FROM events WHERE conversation_id = ? ORDER BY sequence")
         .bind(conversationId)
         .all<{ sequence: number }>();
       expect(sequences.results.map((row) => row.sequence)).toEqual(sequences.results.map((_, i) => i + 1));

@@ -3,7 +3,8 @@ import type { D1Migration } from "cloudflare:test";
 declare global {
   namespace Cloudflare {
     interface Env {
-      TEST_MIGRATIONS: D1Migration[];
+      TEST_CONTROL_MIGRATIONS: D1Migration[];
+      TEST_SHARD_MIGRATIONS: D1Migration[];
       /** Base URL of the webhook receiver the global setup runs on 127.0.0.1. */
       RECEIVER_URL: string;
     }

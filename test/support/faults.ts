@@ -2,16 +2,24 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { buildApp } from "../../src/app";
+import { shardNames } from "../../src/db/shards";
 import type { ApiResponse } from "./api";
 
-/** A D1 binding whose statements fail the way D1 does when the database is unreachable. */
-export function failingD1(failWhen: (sql: string) => boolean = () => true): D1Database {
+type FailingD1 = D1Database & { over(base: D1Database): D1Database };
+
+/**
+ * A D1 binding whose statements fail the way D1 does when the database is unreachable. Given to
+ * callWithEnv as `DB`, it stands in for every shard database (where an account's rows are), each
+ * statement it lets through going to the shard it replaces; the control database keeps working.
+ */
+export function failingD1(failWhen: (sql: string) => boolean = () => true, base: D1Database = env.SHARD_1): FailingD1 {
   const fail = async () => {
     throw new Error("D1_ERROR: Network connection lost.");
   };
   return {
+    over: (other: D1Database) => failingD1(failWhen, other),
     prepare(sql: string) {
-      const real = env.DB.prepare(sql);
+      const real = base.prepare(sql);
       if (!failWhen(sql)) return real;
       const failing = { bind: () => failing, run: fail, all: fail, raw: fail, first: fail };
       return failing as unknown as D1PreparedStatement;
@@ -22,12 +30,12 @@ export function failingD1(failWhen: (sql: string) => boolean = () => true): D1Da
     withSession: () => {
       throw new Error("not used");
     },
-  } as unknown as D1Database;
+  } as unknown as FailingD1;
 }
 
 /** Calls the app with some bindings replaced (the Worker's own fetch always uses the real ones). */
 export async function callWithEnv(
-  replaced: Partial<Env>,
+  replaced: Partial<Env> & { DB?: D1Database },
   method: string,
   path: string,
   options: { token?: string; body?: unknown } = {},
@@ -42,12 +50,21 @@ export async function callWithEnv(
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
     }),
-    { ...env, ...replaced },
+    withDatabases({ ...env, ...replaced }),
     ctx,
   );
   await waitOnExecutionContext(ctx);
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined, text };
+}
+
+/** A `DB` replacement stands in for every shard database (see failingD1). */
+function withDatabases(bindings: Env & { DB?: D1Database }): Env {
+  const { DB, ...rest } = bindings;
+  if (!DB) return rest;
+  const replace = (base: D1Database) => ("over" in DB ? (DB as FailingD1).over(base) : DB);
+  const databases = Object.fromEntries(shardNames(env).map((name) => [name, replace((env as unknown as Record<string, D1Database>)[name]!)]));
+  return { ...rest, ...databases } as Env;
 }
 
 /**

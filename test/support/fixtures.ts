@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { api, type TestAccount, unique } from "./api";
+import { allShards } from "./shards";
 
 export type TestInbox = { id: string; identifier: string; secret?: string; webhookPath?: string };
 
@@ -39,7 +40,7 @@ export async function setMembers(account: TestAccount, inbox: TestInbox, userIds
 }
 
 export async function count(sql: string, ...params: unknown[]): Promise<number> {
-  const row = await env.DB.prepare(sql).bind(...params).first<{ n: number }>();
+  const row = await allShards.prepare(sql).bind(...params).first<{ n: number }>();
   return row!.n;
 }
 

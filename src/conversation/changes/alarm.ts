@@ -2,7 +2,8 @@
 import { DEDUPE_RETENTION_MS } from "./dedupe";
 
 /** What the object keeps in storage to wake its conversation up. */
-export type Snooze = { conversationId: string; until: number };
+/** `shard`: the conversation's shard binding (absent in snoozes stored before sharding: the first shard). */
+export type Snooze = { conversationId: string; until: number; shard?: string };
 
 /** When the alarm should ring next (null: no alarm): the earlier of the snooze's end and the oldest key's expiry. */
 export function nextAlarmAt(input: { snoozeUntil: number | undefined; oldestKeyAt: number | null }): number | null {

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { createAccount, getAccount, updateAccount } from "../../domain/accounts";
+import { createAccount, getAccount, listShards, moveAccount, updateAccount } from "../../domain/accounts";
 import { authenticated, checkAccountUser, platformOnly } from "../auth";
 import type { AppEnv } from "../context";
 import { idempotent } from "../idempotency";
@@ -14,12 +14,21 @@ const NewAccountSchema = z
       name: z.string().trim().min(1).max(255).openapi({ example: "Bruno Lima" }),
       email: z.email().max(320).openapi({ example: "bruno@acme.example" }),
     }),
+    shard: z.string().min(1).max(64).optional().openapi({
+      example: "SHARD_2",
+      description: "The shard to place the account on (GET /v1/shards). Left out: the shard with the fewest accounts.",
+    }),
   })
   .openapi("NewAccount");
 
 const CreatedAccountSchema = z
   .object({
-    account: z.object({ id: z.string(), name: z.string(), created_at: z.string() }),
+    account: z.object({
+      id: z.string(),
+      name: z.string(),
+      created_at: z.string(),
+      shard: z.string().openapi({ example: "SHARD_1", description: "The shard database that holds the account's rows" }),
+    }),
     user: UserSchema,
     token: IssuedTokenSchema,
   })
@@ -57,6 +66,16 @@ const AccountSchema = z
     name: z.string(),
     rate_limits: RateLimitsSchema,
     created_at: z.string(),
+    shard: z.string().optional().openapi({ example: "SHARD_1", description: "Operator only: the shard database that holds the account's rows" }),
+    moving: z
+      .object({
+        to: z.string().openapi({ example: "SHARD_2" }),
+        state: z.enum(["copying", "switching", "cleaning"]),
+        started_at: z.string(),
+      })
+      .nullable()
+      .optional()
+      .openapi({ description: "Operator only: the move to another shard in progress, or null" }),
   })
   .openapi("Account");
 
@@ -107,14 +126,56 @@ const updateAccountRoute = createRoute({
   responses: { 200: jsonResponse(AccountSchema, "The updated account"), ...errorResponses(400, 403, 404, 413, 415, 422) },
 });
 
+const ShardSchema = z
+  .object({
+    name: z.string().openapi({ example: "SHARD_1", description: "The D1 binding of the shard database" }),
+    accounts: z.number().int().openapi({ example: 1200 }),
+    size_bytes: z.number().int().openapi({ example: 73400320, description: "The database's size as D1 reports it" }),
+    migration: z.string().nullable().openapi({ example: "0014_shard_account_state.sql", description: "The last migration applied to it" }),
+  })
+  .openapi("Shard");
+
+const listShardsRoute = createRoute({
+  middleware: [platformOnly] as const,
+  method: "get",
+  path: "/v1/shards",
+  operationId: "listShards",
+  tags: ["Accounts"],
+  summary: "List the shard databases (platform token)",
+  description: "Operator only (PLATFORM_TOKEN). Each shard database with its account count, size and last migration (docs/scaling.md).",
+  security: platformSecurity,
+  responses: { 200: jsonResponse(z.object({ data: z.array(ShardSchema) }).openapi("ShardList"), "Every shard"), ...errorResponses(403) },
+});
+
+const moveAccountRoute = createRoute({
+  middleware: [idempotent(platformOnly)] as const,
+  method: "post",
+  path: "/v1/accounts/{account_id}/move",
+  operationId: "moveAccount",
+  tags: ["Accounts"],
+  summary: "Move an account to another shard (platform token)",
+  description:
+    "Operator only (PLATFORM_TOKEN). Copies the account's rows to the shard, switches the directory and deletes the old rows, in bounded steps in the background (docs/scaling.md). " +
+    "The account shows `moving` until it is done. Reads keep working throughout; writes answer 503 `account_moving` with Retry-After only during the switch itself.",
+  security: platformSecurity,
+  request: {
+    headers: IdempotencyKeyHeader,
+    params: AccountParams,
+    body: jsonBody(z.strictObject({ shard: z.string().min(1).max(64).openapi({ example: "SHARD_2" }) }).openapi("AccountMove")),
+  },
+  responses: { 202: jsonResponse(AccountSchema, "The move started (or was already running to that shard)"), ...errorResponses(400, 403, 404, 409, 413, 415, 422) },
+});
+
 export const accountRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createAccountRoute, async (c) => {
     const created = await createAccount(c.env, c.req.valid("json"));
     return c.json(created, 201);
   })
   .openapi(getAccountRoute, async (c) => {
-    return c.json(await getAccount(c.env, c.req.valid("param").account_id), 200);
+    return c.json(await getAccount(c.env, c.req.valid("param").account_id, authenticated(c).kind === "platform"), 200);
   })
+  .openapi(listShardsRoute, async (c) => c.json({ data: await listShards(c.env) }, 200))
+  .openapi(moveAccountRoute, async (c) => c.json(await moveAccount(c.env, c.req.valid("param").account_id, c.req.valid("json").shard), 202))
   .openapi(updateAccountRoute, async (c) => {
     return c.json(await updateAccount(c.env, c.req.valid("param").account_id, c.req.valid("json")), 200);
   });

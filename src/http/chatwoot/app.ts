@@ -43,8 +43,13 @@ const appAuth: MiddlewareHandler<ChatwootAppEnv> = async (c, next) => {
   const token = c.req.header("api_access_token") ?? bearer;
   const invalid = new ApiError("invalid_token", "Invalid Access Token");
   if (!token) throw invalid;
-  const { caller } = await resolveCaller(c.env, token, config(c.env).platformToken);
-  if (!caller || caller.kind !== "user") throw invalid;
+  const { caller, env, moving } = await resolveCaller(c.env, token, config(c.env).platformToken);
+  if (!caller || caller.kind !== "user" || !env) throw invalid;
+  // The token's account's shard serves the request (docs/scaling.md); its switch to another shard refuses writes.
+  c.env = env;
+  if (moving && c.req.method !== "GET" && c.req.method !== "HEAD") {
+    throw new ApiError("account_moving", "The account is being switched to another shard; writes resume within seconds.", { headers: { "retry-after": "2" } });
+  }
   c.set("caller", caller);
   c.set("appUser", { kind: "user", accountId: caller.accountId, userId: caller.userId, role: caller.role, tokenId: caller.tokenId });
   await next();

@@ -27,6 +27,7 @@ import { discardUnused, readBody, readMessageBody } from "./body";
 import { chatwootError } from "./errors";
 import { parseInput } from "./validate";
 import { CustomAttributes } from "../integrator/schemas";
+import { shardForInbox } from "../../domain/routing";
 
 type ClientEnv = { Bindings: AppEnv["Bindings"]; Variables: AppEnv["Variables"] & { publicInbox: InboxRow } };
 
@@ -50,6 +51,8 @@ const TypingInput = z.object({ typing_status: z.enum(["on", "off"]) });
 
 /** Resolves the inbox (404 unless it serves the Client API) and counts the request against its identifier. */
 const publicInbox: MiddlewareHandler<ClientEnv> = async (c, next) => {
+  // No credentials: the inbox identifier names the account, whose shard serves the request (docs/scaling.md).
+  c.env = await shardForInbox(c.env, c.req.param("inbox_identifier") ?? "");
   const inbox = await publicClientInbox(c.env, c.req.param("inbox_identifier") ?? "");
   const keys = publicRateKeys(inbox);
   // The same buckets, leases and fail-open as every other request (http/rate-limit.ts), keyed by the identifier.

@@ -4,7 +4,7 @@
 // Bearer-token requests never read the cookie and are unaffected.
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { resolveSession } from "../../domain/sessions";
+import { accountOfSession, resolveSession } from "../../domain/sessions";
 import { secretsEqual, type Caller } from "../../domain/tokens";
 import { ApiError } from "../../errors/problem";
 import type { AppEnv } from "../context";
@@ -27,6 +27,12 @@ export function requireSameOrigin(c: Context<AppEnv>): void {
   if (origin && origin !== new URL(c.req.url).origin) {
     throw new ApiError("forbidden", `Requests from ${origin} may not use the console's session; open the console on ${new URL(c.req.url).origin}.`);
   }
+}
+
+/** The account the request's session cookie names (its shard serves the request), or null. */
+export function sessionAccountOf(c: Context<AppEnv>): string | null {
+  const secret = getCookie(c, SESSION_COOKIE);
+  return secret ? accountOfSession(secret) : null;
 }
 
 export async function sessionCaller(c: Context<AppEnv>): Promise<Caller | null> {

@@ -1,0 +1,2 @@
+ALTER TABLE `accounts` DROP COLUMN `name`;--> statement-breakpoint
+ALTER TABLE `accounts` DROP COLUMN `rate_limits`;
