@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, sql } from "drizzle-orm";
 import { serialized } from "../core/serial";
 import { database, prepare, prepareCompiled, prepareInsert } from "../db/client";
-import { conversations, events, inboxes, messages, type ConversationStatus, type Origin } from "../db/schema";
+import { conversations, events, inboxes, messages, type ConversationStatus, type Json, type Origin } from "../db/schema";
 import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
 import { defaultShard, shardEnv } from "../db/shards";
 import type { Bindings, WorkerEnv } from "../env";
@@ -16,9 +16,10 @@ import { setLabels as labelsChange } from "./changes/labels";
 import { appendMessage as appendChange } from "./changes/message";
 import { applyReceipt, checkReceipt } from "./changes/receipt";
 import { applyDeletion, checkDeletion } from "./changes/deletion";
+import { applySubmission, checkSubmission } from "./changes/submission";
 import type { ChangeContext, Changed, ConversationState, InboxLock, NeedsInbox, Unchanged, Writes } from "./changes/state";
 import { setStatus as statusChange, wakeIfDue as wakeChange } from "./changes/status";
-import type { Actor, ConversationOutcome, DeletionOutcome, MessageDraft, MessageOutcome, StatusOutcome } from "./protocol";
+import type { Actor, ConversationOutcome, DeletionOutcome, MessageDraft, MessageOutcome, StatusOutcome, SubmissionOutcome } from "./protocol";
 import { findMessageByRequestKey, findMessageBySource } from "./queries";
 import { toConversation, toMessage, type Contact, type ConversationRow, type MessageRow } from "./resources";
 
@@ -199,6 +200,24 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       if (check === "not_deletable") return { kind: "not_deletable" };
       if (check === "unchanged") return { kind: "unchanged", message: toMessage(current) };
       const outcome = await this.commit(input.conversationId, (state, { now }) => applyDeletion(state, current, { now, origin: input.origin }));
+      if (outcome.kind !== "committed") return { kind: "not_found" };
+      return { kind: "updated", message: toMessage(outcome.change.message) };
+    });
+  }
+
+  /** Records a contact's answers to a message (changes/submission.ts), with a message_updated. */
+  async submitValues(input: { conversationId: string; messageId: string; submittedValues: Json; origin: Origin }, shard?: string): Promise<SubmissionOutcome> {
+    this.use(shard);
+    return this.exclusive(async () => {
+      const current = await database(this.shard)
+        .select()
+        .from(messages)
+        .where(and(eq(messages.conversationId, input.conversationId), eq(messages.id, input.messageId)))
+        .get();
+      if (!current || !checkSubmission(current)) return { kind: "not_found" };
+      const outcome = await this.commit(input.conversationId, (state, { now }) =>
+        applySubmission(state, current, input.submittedValues, { now, origin: input.origin }),
+      );
       if (outcome.kind !== "committed") return { kind: "not_found" };
       return { kind: "updated", message: toMessage(outcome.change.message) };
     });
@@ -387,6 +406,10 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     if (writes.messageDeletion) {
       const { id, ...emptied } = writes.messageDeletion;
       batch.push(prepare(this.shard, db.update(messages).set(emptied).where(eq(messages.id, id))));
+    }
+    if (writes.messageSubmission) {
+      const { id, ...answered } = writes.messageSubmission;
+      batch.push(prepare(this.shard, db.update(messages).set(answered).where(eq(messages.id, id))));
     }
     // Compiled once per shape (prepareCompiled): a message's commit ran drizzle's builder for each of these.
     for (const row of writes.messages) batch.push(prepareInsert(this.shard, messages, [row]));

@@ -30,6 +30,8 @@ export type DeletionOutcome =
   | { kind: "not_found" }
   | { kind: "not_deletable" };
 
+export type SubmissionOutcome = { kind: "updated"; message: Message } | { kind: "not_found" };
+
 export type StatusOutcome =
   | { kind: "updated" | "unchanged"; message: Message }
   | { kind: "not_found" }

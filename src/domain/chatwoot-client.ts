@@ -8,7 +8,7 @@ import { conversationObject } from "../conversation/stub";
 import { toMessage, type Conversation, type Message } from "../conversation/resources";
 import { sha256Hex } from "../core/crypto";
 import { database } from "../db/client";
-import { contactInboxes, contacts, conversations, messages, numericIds, users, type CustomAttributes, type NumericKind, type Origin } from "../db/schema";
+import { contactInboxes, contacts, conversations, messages, numericIds, users, type CustomAttributes, type Json, type NumericKind, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { withDataUrls } from "./attachments";
@@ -271,4 +271,26 @@ export async function listPublicMessages(env: Bindings, inbox: InboxRow, sourceI
 /** The Client API's rate-limit keys: the inbox identifier (its own bucket, and the inbox's). */
 export function publicRateKeys(inbox: InboxRow) {
   return { accountId: inbox.accountId, token: `public:${inbox.identifier}`, inbox: inbox.identifier };
+}
+
+/**
+ * PATCH …/messages/{id}: the contact's answers to an interactive message or a CSAT survey, stored as Chatwoot
+ * does in the message's content_attributes.submitted_values (through the conversation's object: a message_updated).
+ */
+export async function submitPublicMessage(env: Bindings, inbox: InboxRow, sourceId: string, displayId: string, messageNumber: string, submittedValues: Json) {
+  const row = await contactConversation(env, inbox, sourceId, displayId);
+  const missing = new ApiError("message_not_found", `No message ${messageNumber} exists in conversation ${displayId}.`);
+  const messageId = await refOf(env, inbox.accountId, "message", messageNumber);
+  if (!messageId) throw missing;
+  const outcome = await conversationObject(env, row.conversation.id).submitValues({
+    conversationId: row.conversation.id,
+    messageId,
+    submittedValues,
+    origin: contactOrigin(row.contact.id),
+  });
+  if (outcome.kind === "not_found") throw missing;
+  const [message] = await withDataUrls(env, [outcome.message]);
+  const senders = await sendersOf(env, toContact(row.contact, sourceId), [message!]);
+  const n = await numberAll(env, inbox.accountId, [...wantsOf({ messages: [message!] }), ["account", inbox.accountId]]);
+  return publicMessage(message!, senders, n("account", inbox.accountId), n);
 }

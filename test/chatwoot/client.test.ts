@@ -4,6 +4,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, createTestAccount, TEST_PLATFORM_TOKEN, type TestAccount } from "../support/api";
 import { createTestInbox, type TestInbox } from "../support/fixtures";
+import { receiverPath, waitForPayloads } from "../support/receiver-client";
 import { chatwootValidator, expectChatwootShape } from "./contract";
 
 let account: TestAccount;
@@ -156,6 +157,46 @@ describe("Chatwoot Client API", () => {
     expect(new Set(ids).size).toBe(10);
     // Read back, each keeps its number.
     for (const res of created) expect((await api("GET", `${base(inbox)}/contacts/${res.body.source_id}`)).body.id).toBe(res.body.id);
+  });
+
+  it("PATCH …/messages/{id} stores submitted_values (a CSAT answer), with a message_updated; only the contact's own", async () => {
+    const webhookPath = await receiverPath();
+    const hooked = await createTestInbox(account, { webhookPath });
+    await enable(hooked);
+    const contact = (await api("POST", `${base(hooked)}/contacts`, { body: {} })).body;
+    const conversationPath = `${base(hooked)}/contacts/${contact.source_id}/conversations`;
+    const opened = (await api("POST", conversationPath, { body: {} })).body;
+    const messages = `${conversationPath}/${opened.id}/messages`;
+    const message = (await api("POST", messages, { body: { content: "Rate us" } })).body;
+    const answer = { csat_survey_response: { rating: 5, feedback_message: "Great" } };
+
+    const patched = await api("PATCH", `${messages}/${message.id}`, { body: { submitted_values: answer } });
+    expect(patched.status, patched.text).toBe(200);
+    expectChatwootShape("public_message", patched.body);
+    expect(patched.body).toMatchObject({ id: message.id, content: "Rate us", content_attributes: { submitted_values: answer } });
+    const listed = (await api("GET", messages)).body;
+    expect(listed.find((m: { id: number }) => m.id === message.id).content_attributes).toEqual({ submitted_values: answer });
+    const [updated] = await waitForPayloads(webhookPath, 1, "message_updated");
+    expect(updated!.body).toMatchObject({
+      message: { content_attributes: { submitted_values: answer } },
+      changed_attributes: [{ submitted_values: { previous_value: null, current_value: answer } }],
+    });
+
+    // Another contact's conversation, an unknown message, a bad body; and the inbox with the API off.
+    const stranger = (await api("POST", `${base(hooked)}/contacts`, { body: {} })).body;
+    const elsewhere = `${base(hooked)}/contacts/${stranger.source_id}/conversations/${opened.id}/messages/${message.id}`;
+    const foreign = await api("PATCH", elsewhere, { body: { submitted_values: answer } });
+    expect(foreign.status).toBe(404);
+    expect(typeof foreign.body.error).toBe("string");
+    const theirs = (await api("POST", `${base(hooked)}/contacts/${stranger.source_id}/conversations`, { body: {} })).body;
+    const crossed = await api("PATCH", `${base(hooked)}/contacts/${stranger.source_id}/conversations/${theirs.id}/messages/${message.id}`, {
+      body: { submitted_values: answer },
+    });
+    expect(crossed.status).toBe(404);
+    expect((await api("PATCH", `${messages}/999999999`, { body: { submitted_values: answer } })).status).toBe(404);
+    expect((await api("PATCH", `${messages}/${message.id}`, { body: { submitted_values: "five" } })).status).toBe(422);
+    await enable(hooked, false);
+    expect((await api("PATCH", `${messages}/${message.id}`, { body: { submitted_values: answer } })).status).toBe(404);
   });
 
   it("another inbox's contact or conversation is a 404", async () => {

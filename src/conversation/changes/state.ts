@@ -23,6 +23,8 @@ export type Writes = {
   messageStatus: { id: string; status: MessageStatus; statusReason: string | null; updatedAt: number } | null;
   /** A deleted message's new content (it stays in the history, emptied: its seq keeps its place). */
   messageDeletion: { id: string; content: string; contentAttributes: CustomAttributes; attachments: Attachment[]; updatedAt: number } | null;
+  /** A contact's answers to a message (Chatwoot's submitted_values): its new content_attributes. */
+  messageSubmission: { id: string; contentAttributes: CustomAttributes; updatedAt: number } | null;
   /** New messages (the message itself, activity lines), in seq order. */
   messages: MessageRow[];
   /** The events, in sequence order; `data` is the snapshot at the moment each was emitted. */
@@ -54,6 +56,7 @@ export class Draft {
   readonly accountLabels: string[] = [];
   messageStatus: Writes["messageStatus"] = null;
   messageDeletion: Writes["messageDeletion"] = null;
+  messageSubmission: Writes["messageSubmission"] = null;
 
   constructor(
     readonly before: ConversationState,
@@ -146,6 +149,7 @@ export class Draft {
       accountLabels: this.accountLabels,
       messageStatus: this.messageStatus,
       messageDeletion: this.messageDeletion,
+      messageSubmission: this.messageSubmission,
       messages: this.messages,
       events: this.events,
       now: this.now,

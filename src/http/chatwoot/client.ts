@@ -17,6 +17,7 @@ import {
   publicTyping,
   resolvePublicConversation,
   showPublicInbox,
+  submitPublicMessage,
   updatePublicContact,
 } from "../../domain/chatwoot-client";
 import type { InboxRow } from "../../domain/inboxes";
@@ -47,6 +48,8 @@ const MessageInput = z.object({
   echo_id: z.string().min(1).max(255).optional(),
   attachment_ids: z.array(z.string().min(1).max(64)).max(10).optional(),
 });
+// Chatwoot permits [{ name, title, value }] (input_select, form) or { csat_survey_response: { rating, feedback_message } }.
+const SubmissionInput = z.object({ submitted_values: z.union([CustomAttributes, z.array(CustomAttributes).max(20)]) });
 const TypingInput = z.object({ typing_status: z.enum(["on", "off"]) });
 
 /** Resolves the inbox (404 unless it serves the Client API) and counts the request against its identifier. */
@@ -125,9 +128,10 @@ export const chatwootClientRoutes = new Hono<ClientEnv>()
   .get(`${CONVERSATION}/messages`, async (c) =>
     c.json(await listPublicMessages(c.env, c.get("publicInbox"), contactId(c), c.req.param("conversation_id"), c.req.query("before"))),
   )
-  .patch(`${CONVERSATION}/messages/:message_id`, async () => {
-    // Chatwoot uses it for the answers to its interactive messages (input_select, form, CSAT): edge-inbox
-    // sends none of those, so there is nothing to update (docs/chatwoot.md, "Not offered").
-    throw new ApiError("validation_failed", "Updating a message is not offered: edge-inbox sends no interactive messages whose answers it would record.");
+  .patch(`${CONVERSATION}/messages/:message_id`, async (c) => {
+    // The answers to an interactive message or a CSAT survey, kept in content_attributes.submitted_values.
+    const input = parseInput(SubmissionInput, await readBody(c));
+    const inbox = c.get("publicInbox");
+    return c.json(await submitPublicMessage(c.env, inbox, contactId(c), c.req.param("conversation_id"), c.req.param("message_id"), input.submitted_values));
   })
   .onError(chatwootError);
