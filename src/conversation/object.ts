@@ -169,57 +169,61 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     origin: Origin;
   }, shard?: string): Promise<StatusOutcome> {
     this.use(shard);
-    return this.exclusive(async () => {
-      const current = await database(this.shard)
-        .select()
-        .from(messages)
-        .where(and(eq(messages.conversationId, input.conversationId), eq(messages.id, input.messageId)))
-        .get();
-      if (!current) return { kind: "not_found" };
-      const command = { status: input.status, reason: input.reason };
-      const check = checkReceipt(current, command);
-      if (check === "not_outgoing") return { kind: "not_outgoing" };
-      if (check === "unchanged") return { kind: "unchanged", message: toMessage(current) };
-      const outcome = await this.commit(input.conversationId, (state, { now }) => applyReceipt(state, current, command, { now, origin: input.origin }));
-      if (outcome.kind !== "committed") return { kind: "not_found" };
-      return { kind: "updated", message: toMessage(outcome.change.message) };
-    });
+    const command = { status: input.status, reason: input.reason };
+    return this.messageChange(
+      input,
+      (current) => {
+        const check = checkReceipt(current, command);
+        return check === "apply" ? check : check === "not_outgoing" ? { kind: "not_outgoing" } : { kind: "unchanged", message: toMessage(current) };
+      },
+      (state, current, now) => applyReceipt(state, current, command, { now, origin: input.origin }),
+    );
   }
 
   /** Deletes a message the way Chatwoot does (changes/deletion.ts): emptied in place, with a message_updated. */
   async deleteMessage(input: { conversationId: string; messageId: string; origin: Origin }, shard?: string): Promise<DeletionOutcome> {
     this.use(shard);
-    return this.exclusive(async () => {
-      const current = await database(this.shard)
-        .select()
-        .from(messages)
-        .where(and(eq(messages.conversationId, input.conversationId), eq(messages.id, input.messageId)))
-        .get();
-      if (!current) return { kind: "not_found" };
-      const check = checkDeletion(current);
-      if (check === "not_deletable") return { kind: "not_deletable" };
-      if (check === "unchanged") return { kind: "unchanged", message: toMessage(current) };
-      const outcome = await this.commit(input.conversationId, (state, { now }) => applyDeletion(state, current, { now, origin: input.origin }));
-      if (outcome.kind !== "committed") return { kind: "not_found" };
-      return { kind: "updated", message: toMessage(outcome.change.message) };
-    });
+    return this.messageChange(
+      input,
+      (current) => {
+        const check = checkDeletion(current);
+        return check === "apply" ? check : check === "not_deletable" ? { kind: "not_deletable" } : { kind: "unchanged", message: toMessage(current) };
+      },
+      (state, current, now) => applyDeletion(state, current, { now, origin: input.origin }),
+    );
   }
 
   /** Records a contact's answers to a message (changes/submission.ts), with a message_updated. */
   async submitValues(input: { conversationId: string; messageId: string; submittedValues: Json; origin: Origin }, shard?: string): Promise<SubmissionOutcome> {
     this.use(shard);
+    return this.messageChange(
+      input,
+      (current) => (checkSubmission(current) ? "apply" : { kind: "not_found" }),
+      (state, current, now) => applySubmission(state, current, input.submittedValues, { now, origin: input.origin }),
+    );
+  }
+
+  /**
+   * One change to one existing message, serialised: read it, let `check` answer without writing (a refusal, or
+   * unchanged), else commit `apply`. A message or conversation that is not there is not_found.
+   */
+  private messageChange<Answer extends { kind: string }>(
+    input: { conversationId: string; messageId: string },
+    check: (current: MessageRow) => Answer | "apply",
+    apply: (state: ConversationState, current: MessageRow, now: number) => Changed & { message: MessageRow },
+  ): Promise<Answer | { kind: "not_found" } | { kind: "updated"; message: ReturnType<typeof toMessage> }> {
     return this.exclusive(async () => {
       const current = await database(this.shard)
         .select()
         .from(messages)
         .where(and(eq(messages.conversationId, input.conversationId), eq(messages.id, input.messageId)))
         .get();
-      if (!current || !checkSubmission(current)) return { kind: "not_found" };
-      const outcome = await this.commit(input.conversationId, (state, { now }) =>
-        applySubmission(state, current, input.submittedValues, { now, origin: input.origin }),
-      );
-      if (outcome.kind !== "committed") return { kind: "not_found" };
-      return { kind: "updated", message: toMessage(outcome.change.message) };
+      if (!current) return { kind: "not_found" as const };
+      const answer = check(current);
+      if (answer !== "apply") return answer;
+      const outcome = await this.commit(input.conversationId, (state, { now }) => apply(state, current, now));
+      if (outcome.kind !== "committed") return { kind: "not_found" as const };
+      return { kind: "updated" as const, message: toMessage(outcome.change.message) };
     });
   }
 
