@@ -12,6 +12,7 @@ import { ApiError, notFound } from "../errors/problem";
 import { sha256Hex } from "../core/crypto";
 import { iso } from "../core/time";
 import { hashPassword, verifyPassword } from "./passwords";
+import { requireUser } from "./users";
 import { endUserSessionsStatement, openSession, type OpenedSession } from "./sessions";
 import { disconnectRealtime } from "../realtime/forward";
 
@@ -24,13 +25,8 @@ export function linkPath(purpose: SignInLinkPurpose, token: string): string {
 }
 
 export async function issueLink(env: Bindings, accountId: string, userId: string, purpose: SignInLinkPurpose, now = Date.now()) {
+  await requireUser(env, accountId, userId);
   const db = database(env);
-  const user = await db
-    .select({ id: users.id })
-    .from(users)
-    .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
-    .get();
-  if (!user) throw notFound("user_not_found", "user", userId);
   const token = accountSecret(LINK_PREFIX, accountId);
   const expiresAt = now + LINK_TTL_MS[purpose];
   await db.batch([

@@ -9,6 +9,7 @@ import { base64url } from "../core/base64";
 import { randomBytes, sha256Hex } from "../core/crypto";
 import { newId } from "../core/ids";
 import { disconnectRealtime } from "../realtime/forward";
+import { requireUser } from "./users";
 
 /** Every token starts with this, so a leaked one is recognisable (and secret scanners can match it). */
 export const TOKEN_PREFIX = "edgeinbox_";
@@ -191,15 +192,9 @@ async function readCaller(
 }
 
 export async function issueUserToken(env: Bindings, accountId: string, userId: string): Promise<IssuedToken> {
-  const db = database(env);
-  const user = await db
-    .select({ id: users.id })
-    .from(users)
-    .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
-    .get();
-  if (!user) throw notFound("user_not_found", "user", userId);
+  await requireUser(env, accountId, userId);
   const { issued, row } = await mintToken({ accountId, kind: "user", userId });
-  await db.insert(apiTokens).values(row);
+  await database(env).insert(apiTokens).values(row);
   return issued;
 }
 

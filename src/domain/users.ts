@@ -57,12 +57,19 @@ export async function listUsers(env: Bindings, accountId: string, options: { lim
   return { data: result.data.map(toUser), next_cursor: result.next_cursor };
 }
 
-export async function findUser(env: Bindings, accountId: string, userId: string) {
+async function findUser(env: Bindings, accountId: string, userId: string) {
   return database(env)
     .select()
     .from(users)
     .where(and(eq(users.accountId, accountId), eq(users.id, userId), isNull(users.deletedAt)))
     .get();
+}
+
+/** The account's user (not deleted), or a 404 `user_not_found` naming the id. */
+export async function requireUser(env: Bindings, accountId: string, userId: string) {
+  const user = await findUser(env, accountId, userId);
+  if (!user) throw notFound("user_not_found", "user", userId);
+  return user;
 }
 
 /**
@@ -86,9 +93,7 @@ export async function updateUser(
 ): Promise<User> {
   if (Object.values(patch).every((value) => value === undefined)) {
     // Nothing to change (drizzle refuses an empty SET): answer with the user as it is.
-    const current = await findUser(env, accountId, userId);
-    if (!current) throw notFound("user_not_found", "user", userId);
-    return toUser(current);
+    return toUser(await requireUser(env, accountId, userId));
   }
   const demoting = patch.role !== undefined && patch.role !== "administrator";
   const [row] = await database(env)

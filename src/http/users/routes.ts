@@ -1,7 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { issueUserToken, revokeToken } from "../../domain/tokens";
-import { createUser, deleteUser, findUser, listUsers, toUser, updateUser } from "../../domain/users";
-import { notFound } from "../../errors/problem";
+import { createUser, deleteUser, listUsers, requireUser, toUser, updateUser } from "../../domain/users";
 import { accountUser, authenticated, checkAccountUser } from "../auth";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../context";
@@ -135,9 +134,7 @@ export const userRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(getUserRoute, async (c) => {
     const { account_id, user_id } = c.req.valid("param");
-    const user = await findUser(c.env, account_id, user_id);
-    if (!user) throw notFound("user_not_found", "user", user_id);
-    return c.json(toUser(user), 200);
+    return c.json(toUser(await requireUser(c.env, account_id, user_id)), 200);
   })
   .openapi(updateUserRoute, async (c) => {
     const { account_id, user_id } = c.req.valid("param");
