@@ -1,39 +1,32 @@
-import { and, asc, eq, gt, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, gt, sql } from "drizzle-orm";
 import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
 import { conversations, messages } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { decodeCursor, encodeCursor } from "../core/pagination";
-import { toMessage, type MessageRow } from "../conversation/resources";
+import { toMessage, type Message, type MessageRow } from "../conversation/resources";
+import { iso } from "../core/time";
 import { withDataUrls } from "../attachments/render";
 
+/** A page of messages as the history routes answer it (serialised by the functions below). */
+export type MessagePage = { data: Message[]; next_cursor: string | null };
+
+type PageOptions = { afterSeq?: number; cursor?: string; limit: number; includePrivate: boolean };
+
 /**
- * A conversation's history in seq order. Integrators never see private notes (their seq numbers are
- * simply absent from what they read); agents see everything.
+ * A conversation's history in seq order, serialised: the JSON text of a MessagePage. Integrators never see
+ * private notes (their seq numbers are simply absent from what they read); agents see everything.
  */
-export async function listMessages(
-  env: Bindings,
-  conversationId: string,
-  options: { afterSeq?: number; cursor?: string; limit: number; includePrivate: boolean },
-) {
-  const cursor = decodeCursor(options.cursor, { seq: "number" });
-  const afterSeq = cursor?.seq ?? options.afterSeq ?? 0;
-  const [rows] = await runBatch(env, [pageStatement(env, conversationId, afterSeq, options)]);
-  return toPage(env, rows!, options.limit);
+export async function listMessages(env: Bindings, conversationId: string, options: PageOptions): Promise<string> {
+  const [rows] = await runBatch(env, [pageStatement(env, conversationId, afterSeqOf(options), options)]);
+  return pageJson(env, rows!, options.limit);
 }
 
 /**
  * The same page of an inbox's conversation, with the check that the conversation is the inbox's in the
  * same D1 round trip: 404 conversation_not_found when it is not (as getInboxConversation answers).
  */
-export async function listInboxMessages(
-  env: Bindings,
-  inboxId: string,
-  conversationId: string,
-  options: { afterSeq?: number; cursor?: string; limit: number; includePrivate: boolean },
-) {
-  const cursor = decodeCursor(options.cursor, { seq: "number" });
-  const afterSeq = cursor?.seq ?? options.afterSeq ?? 0;
+export async function listInboxMessages(env: Bindings, inboxId: string, conversationId: string, options: PageOptions): Promise<string> {
   const db = database(env);
   const [found, rows] = await runBatch(env, [
     prepareCompiled(
@@ -46,11 +39,22 @@ export async function listInboxMessages(
           .where(and(eq(conversations.inboxId, sql.placeholder("inboxId")), eq(conversations.id, sql.placeholder("conversationId")))),
       { inboxId, conversationId },
     ),
-    pageStatement(env, conversationId, afterSeq, options),
+    pageStatement(env, conversationId, afterSeqOf(options), options),
   ]);
   if (found!.length === 0) throw notFound("conversation_not_found", "conversation", conversationId);
-  return toPage(env, rows!, options.limit);
+  return pageJson(env, rows!, options.limit);
 }
+
+/** The seq a page starts after: the cursor's, else after_seq, else the beginning (400 invalid_cursor for a cursor not ours). */
+function afterSeqOf(options: { afterSeq?: number; cursor?: string }): number {
+  return decodeCursor(options.cursor, { seq: "number" })?.seq ?? options.afterSeq ?? 0;
+}
+
+/** The columns a page reads: those toMessage shows (the account and the Idempotency-Key's request key stay in D1). */
+const PAGE_COLUMNS = (() => {
+  const { accountId: _account, requestKey: _requestKey, ...shown } = getTableColumns(messages);
+  return shown;
+})();
 
 /** One page of a conversation's messages after `afterSeq` (one more row than the limit: is there a next page?), compiled once. */
 function pageStatement(env: Bindings, conversationId: string, afterSeq: number, options: { limit: number; includePrivate: boolean }) {
@@ -60,7 +64,7 @@ function pageStatement(env: Bindings, conversationId: string, afterSeq: number, 
     options.includePrivate ? "history.page.all" : "history.page.public",
     () =>
       database(env)
-        .select()
+        .select(PAGE_COLUMNS)
         .from(messages)
         .where(
           and(
@@ -75,11 +79,56 @@ function pageStatement(env: Bindings, conversationId: string, afterSeq: number, 
   );
 }
 
-async function toPage(env: Bindings, raw: Record<string, unknown>[], limit: number) {
+/**
+ * The page's answer: byte for byte `JSON.stringify(await pageObjects(…))`, the objects the route sent
+ * before (test/http/history-json.test.ts). A page whose messages hold no stored attachment (most) is
+ * written from the raw rows — the stored JSON columns spliced in as the text they are, without parsing
+ * them, building 100 message objects and stringifying them again; a page with one takes that path
+ * (pageObjects), which signs each attachment's data_url as it is read.
+ */
+export async function pageJson(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<string> {
+  const hasMore = raw.length > limit;
+  const rows = hasMore ? raw.slice(0, limit) : raw;
+  if (rows.some(mayHoldStored)) return JSON.stringify(await pageObjects(env, raw, limit));
+  const last = rows[rows.length - 1];
+  const next = hasMore && last ? encodeCursor({ seq: last.seq as number }) : null;
+  return `{"data":[${rows.map(messageJson).join(",")}],"next_cursor":${stringify(next)}}`;
+}
+
+/** The page as message objects, stored attachments signed (withDataUrls): what the routes answered before pageJson. */
+export async function pageObjects(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<MessagePage> {
   const hasMore = raw.length > limit;
   const data = (hasMore ? raw.slice(0, limit) : raw).map((row) => toMessage(mapRow<MessageRow>(messages, row)));
   const last = data[data.length - 1];
   return { data: await withDataUrls(env, data), next_cursor: hasMore && last ? encodeCursor({ seq: last.seq }) : null };
+}
+
+/**
+ * Whether withDataUrls could find a stored attachment in the row's message: its attachments are not the
+ * empty list, or its content_attributes name an `attachments` key anywhere (withDataUrls walks the whole
+ * message). The stored JSON is what JSON.stringify wrote (drizzle's json columns), so the key reads as is.
+ */
+function mayHoldStored(row: Record<string, unknown>): boolean {
+  return row.attachments !== "[]" || (row.content_attributes as string).includes('"attachments"');
+}
+
+const stringify = JSON.stringify;
+
+/**
+ * One message as JSON, in toMessage's key order (src/conversation/resources.ts), from its raw row. The
+ * JSON columns hold JSON.stringify's own text of their values, which parsing and stringifying again
+ * reproduces exactly, so they are spliced in as stored.
+ */
+function messageJson(r: Record<string, unknown>): string {
+  return (
+    `{"id":${stringify(r.id)},"conversation_id":${stringify(r.conversation_id)},"inbox_id":${stringify(r.inbox_id)},"seq":${stringify(r.seq)},` +
+    `"message_type":${stringify(r.message_type)},"content":${stringify(r.content)},"content_attributes":${r.content_attributes},` +
+    `"attachments":${r.attachments},"private":${Number(r.private) === 1},` +
+    `"sender":{"type":${stringify(r.origin === "integration" ? "integration" : r.sender_type)},"id":${stringify(r.sender_id)}},` +
+    `"source_id":${stringify(r.source_id)},"status":${stringify(r.status)},"status_reason":${stringify(r.status_reason)},` +
+    `"external_created_at":${stringify(iso(r.external_created_at as number | null))},"created_at":${stringify(iso(r.created_at as number))},` +
+    `"updated_at":${stringify(iso(r.updated_at as number))}}`
+  );
 }
 
 export async function getInboxMessage(env: Bindings, inboxId: string, messageId: string) {
