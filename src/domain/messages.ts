@@ -1,6 +1,6 @@
-import { and, asc, eq, getTableColumns, gt, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, gt, inArray, isNull, or, sql } from "drizzle-orm";
 import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
-import { conversations, messages } from "../db/schema";
+import { apiTokens, conversations, inboxes, messages } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { decodeCursor, encodeCursor } from "../core/pagination";
@@ -25,8 +25,23 @@ export async function listMessages(env: Bindings, conversationId: string, option
 /**
  * The same page of an inbox's conversation, with the check that the conversation is the inbox's in the
  * same D1 round trip: 404 conversation_not_found when it is not (as getInboxConversation answers).
+ * `prefetched`: the page authenticate read with the token (historyStatements); used when it is this
+ * inbox's — the one the guard admitted the caller to — and this page, else read here.
  */
-export async function listInboxMessages(env: Bindings, inboxId: string, conversationId: string, options: PageOptions): Promise<string> {
+export async function listInboxMessages(
+  env: Bindings,
+  inboxId: string,
+  conversationId: string,
+  options: PageOptions,
+  prefetched?: PrefetchedHistory,
+): Promise<string> {
+  if (prefetched && !options.includePrivate && prefetched.inboxId === inboxId && prefetched.conversationId === conversationId) {
+    const afterSeq = afterSeqOf(options);
+    if (prefetched.afterSeq === afterSeq && prefetched.limit === options.limit) {
+      if (!prefetched.found) throw notFound("conversation_not_found", "conversation", conversationId);
+      return pageJson(env, prefetched.rows, options.limit);
+    }
+  }
   const db = database(env);
   const [found, rows] = await runBatch(env, [
     prepareCompiled(
@@ -43,6 +58,92 @@ export async function listInboxMessages(env: Bindings, inboxId: string, conversa
   ]);
   if (found!.length === 0) throw notFound("conversation_not_found", "conversation", conversationId);
   return pageJson(env, rows!, options.limit);
+}
+
+/** The page an integrator asks for (`GET /v1/inboxes/{identifier}/conversations/{id}/messages`), known before its route runs. */
+export type HistoryWindow = { conversationId: string; afterSeq: number; limit: number };
+
+/** That page, read with the token: the inbox the identifier names (null: the token may not read it), whether the conversation is that inbox's, its rows. */
+export type PrefetchedHistory = HistoryWindow & { inboxId: string | null; found: boolean; rows: Record<string, unknown>[] };
+
+/**
+ * The window of a history request from its query (as the route will validate it); undefined when it is
+ * not one the route would accept as it stands (the route then reads the page itself, or refuses).
+ */
+export function historyWindow(conversationId: string, query: { cursor?: string; afterSeq?: number; limit: number }): HistoryWindow | undefined {
+  try {
+    return { conversationId, afterSeq: afterSeqOf(query), limit: query.limit };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A history page's reads, to run in the token's round trip (resolveCaller) before the inbox is known: the
+ * inbox by its identifier with the conversation if it is that inbox's, and the page. Both read only for a
+ * token of the inbox's account that is a user's or this inbox's own (the token's hash is in the query),
+ * so another account's or inbox's token gets no rows from D1; the guard still decides who is admitted
+ * (inboxAccess), and listInboxMessages uses them only for the inbox it admitted.
+ */
+export function historyStatements(env: Bindings, identifier: string, tokenHash: string, window: HistoryWindow): D1PreparedStatement[] {
+  const db = database(env);
+  const P = sql.placeholder;
+  const values = { identifier, hash: tokenHash, conversationId: window.conversationId, afterSeq: window.afterSeq, limit: window.limit + 1 };
+  const readable = () =>
+    and(
+      eq(apiTokens.tokenHash, P("hash")),
+      isNull(apiTokens.revokedAt),
+      eq(apiTokens.accountId, inboxes.accountId),
+      or(isNull(apiTokens.inboxId), eq(apiTokens.inboxId, inboxes.id)),
+    );
+  const namedInbox = () => and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt));
+  return [
+    prepareCompiled(
+      env,
+      "history.prefetch.conversation",
+      () =>
+        db
+          .select({ inbox_id: sql<string>`${inboxes.id}`.as("inbox_id"), conversation_id: sql<string | null>`${conversations.id}`.as("conversation_id") })
+          .from(inboxes)
+          .innerJoin(apiTokens, readable())
+          .leftJoin(conversations, and(eq(conversations.id, P("conversationId")), eq(conversations.inboxId, inboxes.id)))
+          .where(namedInbox())
+          .limit(1),
+      values,
+    ),
+    prepareCompiled(
+      env,
+      "history.prefetch.page",
+      () =>
+        db
+          .select(PAGE_COLUMNS)
+          .from(messages)
+          .where(
+            and(
+              inArray(
+                messages.conversationId,
+                db
+                  .select({ id: conversations.id })
+                  .from(conversations)
+                  .innerJoin(inboxes, and(eq(inboxes.id, conversations.inboxId), namedInbox()))
+                  .innerJoin(apiTokens, readable())
+                  .where(eq(conversations.id, P("conversationId"))),
+              ),
+              gt(messages.seq, P("afterSeq")),
+              eq(messages.private, false),
+            ),
+          )
+          .orderBy(asc(messages.seq))
+          .limit(P("limit")),
+      values,
+    ),
+  ];
+}
+
+/** What historyStatements read (their rows, in order). */
+export function decodeHistory(window: HistoryWindow, [inboxRows, rows]: Record<string, unknown>[][]): PrefetchedHistory {
+  const inbox = inboxRows?.[0];
+  return { ...window, inboxId: (inbox?.inbox_id as string | undefined) ?? null, found: Boolean(inbox?.conversation_id), rows: rows ?? [] };
 }
 
 /** The seq a page starts after: the cursor's, else after_seq, else the beginning (400 invalid_cursor for a cursor not ours). */

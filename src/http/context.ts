@@ -3,6 +3,7 @@ import type { Bindings } from "../env";
 import type { CalledInbox, Caller } from "../domain/tokens";
 import type { InboxRow } from "../domain/inboxes";
 import type { PrefetchedLookup } from "../domain/incoming";
+import type { PrefetchedHistory } from "../domain/messages";
 import type { ResolvedSession } from "../domain/sessions";
 
 export type UserCaller = Extract<Caller, { kind: "user" }>;
@@ -23,6 +24,8 @@ export type AppEnv = {
     calledInbox: CalledInbox | undefined;
     /** A one-call message's contact and conversation, read by authenticate with the token (receiveMessage). */
     contactLookup: PrefetchedLookup | undefined;
+    /** An integrator's history page, read by authenticate with the token (listInboxMessages). */
+    history: PrefetchedHistory | undefined;
     /** Set when the caller came in with the console's session cookie (src/http/session/cookie.ts). */
     session: ResolvedSession | undefined;
     /** Set by the inboxAccess guard (integrator routes). */

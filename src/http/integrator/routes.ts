@@ -302,12 +302,13 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
     const { conversation_id } = c.req.valid("param");
     const query = c.req.valid("query");
     // Serialised by the domain (the same bytes c.json would send, without the round trip through objects).
-    const page = await listInboxMessages(c.env, c.get("inbox").id, conversation_id, {
-      afterSeq: query.after_seq,
-      cursor: query.cursor,
-      limit: query.limit,
-      includePrivate: false,
-    });
+    const page = await listInboxMessages(
+      c.env,
+      c.get("inbox").id,
+      conversation_id,
+      { afterSeq: query.after_seq, cursor: query.cursor, limit: query.limit, includePrivate: false },
+      c.get("history"), // read with the token (authenticate); used only for the inbox admitted above
+    );
     return jsonText<MessagePage>(c, page);
   })
   .openapi(oneCallRoute, async (c) => {
