@@ -1,10 +1,10 @@
-import { and, asc, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
-import { database, prepareCompiled, runBatch } from "../db/client";
+import { and, asc, eq, getTableColumns, gt, inArray, isNull, or, sql } from "drizzle-orm";
+import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
 import { apiTokens, conversations, inboxes, messages } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { decodeCursor, encodeCursor } from "../core/pagination";
-import type { Message } from "../conversation/resources";
+import { toMessage, type Message, type MessageRow } from "../conversation/resources";
 import { iso } from "../core/time";
 import { withDataUrls } from "../attachments/render";
 
@@ -151,31 +151,11 @@ function afterSeqOf(options: { afterSeq?: number; cursor?: string }): number {
   return decodeCursor(options.cursor, { seq: "number" })?.seq ?? options.afterSeq ?? 0;
 }
 
-/**
- * What a page reads of each message: its answer as SQLite writes it from the row, up to its times
- * (`head`, in toMessage's key order, src/conversation/resources.ts), the times (written by messageJson,
- * as toMessage does), seq (the cursor) and whether the message may hold a stored attachment. Strings are
- * quoted by json_quote, which escapes exactly as JSON.stringify does (", \\, \\b \\t \\n \\f \\r, other
- * control characters as \\u00xx; stored text is well-formed UTF-8). The JSON columns hold JSON.stringify's
- * own text of their values (drizzle's json columns), which parsing and stringifying again reproduces
- * exactly, so they are spliced in as stored: nothing is parsed, built or stringified again per message.
- */
-const PAGE_COLUMNS = {
-  head: sql<string>`'{"id":' || json_quote(${messages.id}) || ',"conversation_id":' || json_quote(${messages.conversationId})
-    || ',"inbox_id":' || json_quote(${messages.inboxId}) || ',"seq":' || ${messages.seq}
-    || ',"message_type":' || json_quote(${messages.messageType}) || ',"content":' || json_quote(${messages.content})
-    || ',"content_attributes":' || ${messages.contentAttributes} || ',"attachments":' || ${messages.attachments}
-    || ',"private":' || CASE WHEN ${messages.private} = 1 THEN 'true' ELSE 'false' END
-    || ',"sender":{"type":' || json_quote(CASE WHEN ${messages.origin} = 'integration' THEN 'integration' ELSE ${messages.senderType} END)
-    || ',"id":' || json_quote(${messages.senderId}) || '},"source_id":' || json_quote(${messages.sourceId})
-    || ',"status":' || json_quote(${messages.status}) || ',"status_reason":' || json_quote(${messages.statusReason}) || ','`.as("head"),
-  // What withDataUrls would look into: attachments, and an `attachments` key anywhere in content_attributes.
-  stored: sql<number>`${messages.attachments} <> '[]' OR instr(${messages.contentAttributes}, '"attachments"') > 0`.as("stored"),
-  seq: messages.seq,
-  externalCreatedAt: messages.externalCreatedAt,
-  createdAt: messages.createdAt,
-  updatedAt: messages.updatedAt,
-};
+/** The columns a page reads: those toMessage shows (the account and the Idempotency-Key's request key stay in D1). */
+const PAGE_COLUMNS = (() => {
+  const { accountId: _account, requestKey: _requestKey, ...shown } = getTableColumns(messages);
+  return shown;
+})();
 
 /** One page of a conversation's messages after `afterSeq` (one more row than the limit: is there a next page?), compiled once. */
 function pageStatement(env: Bindings, conversationId: string, afterSeq: number, options: { limit: number; includePrivate: boolean }) {
@@ -201,30 +181,54 @@ function pageStatement(env: Bindings, conversationId: string, afterSeq: number, 
 }
 
 /**
- * The page's answer, byte for byte what the routes sent before they had it: JSON.stringify of the message
- * objects (toMessage), stored attachments signed (withDataUrls) — test/http/history-json.test.ts. A page
- * without stored attachments (most) is the messages' JSON joined; one with them is parsed back into those
- * objects (the same keys in the same order) and signed as it is read.
+ * The page's answer: byte for byte `JSON.stringify(await pageObjects(…))`, the objects the route sent
+ * before (test/http/history-json.test.ts). A page whose messages hold no stored attachment (most) is
+ * written from the raw rows — the stored JSON columns spliced in as the text they are, without parsing
+ * them, building 100 message objects and stringifying them again; a page with one takes that path
+ * (pageObjects), which signs each attachment's data_url as it is read.
  */
 export async function pageJson(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<string> {
   const hasMore = raw.length > limit;
   const rows = hasMore ? raw.slice(0, limit) : raw;
+  if (rows.some(mayHoldStored)) return JSON.stringify(await pageObjects(env, raw, limit));
   const last = rows[rows.length - 1];
   const next = hasMore && last ? encodeCursor({ seq: last.seq as number }) : null;
-  const data = rows.map(messageJson);
-  if (rows.some((row) => row.stored)) {
-    return JSON.stringify({ data: await withDataUrls(env, data.map((text) => JSON.parse(text) as Message)), next_cursor: next });
-  }
-  return `{"data":[${data.join(",")}],"next_cursor":${stringify(next)}}`;
+  return `{"data":[${rows.map(messageJson).join(",")}],"next_cursor":${stringify(next)}}`;
+}
+
+/** The page as message objects, stored attachments signed (withDataUrls): what the routes answered before pageJson. */
+export async function pageObjects(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<MessagePage> {
+  const hasMore = raw.length > limit;
+  const data = (hasMore ? raw.slice(0, limit) : raw).map((row) => toMessage(mapRow<MessageRow>(messages, row)));
+  const last = data[data.length - 1];
+  return { data: await withDataUrls(env, data), next_cursor: hasMore && last ? encodeCursor({ seq: last.seq }) : null };
+}
+
+/**
+ * Whether withDataUrls could find a stored attachment in the row's message: its attachments are not the
+ * empty list, or its content_attributes name an `attachments` key anywhere (withDataUrls walks the whole
+ * message). The stored JSON is what JSON.stringify wrote (drizzle's json columns), so the key reads as is.
+ */
+function mayHoldStored(row: Record<string, unknown>): boolean {
+  return row.attachments !== "[]" || (row.content_attributes as string).includes('"attachments"');
 }
 
 const stringify = JSON.stringify;
 
-/** One message as JSON: SQLite's head (PAGE_COLUMNS) and the times, as toMessage shows them. */
+/**
+ * One message as JSON, in toMessage's key order (src/conversation/resources.ts), from its raw row. The
+ * JSON columns hold JSON.stringify's own text of their values, which parsing and stringifying again
+ * reproduces exactly, so they are spliced in as stored.
+ */
 function messageJson(r: Record<string, unknown>): string {
   return (
-    `${r.head}"external_created_at":${stringify(iso(r.external_created_at as number | null))},` +
-    `"created_at":${stringify(iso(r.created_at as number))},"updated_at":${stringify(iso(r.updated_at as number))}}`
+    `{"id":${stringify(r.id)},"conversation_id":${stringify(r.conversation_id)},"inbox_id":${stringify(r.inbox_id)},"seq":${stringify(r.seq)},` +
+    `"message_type":${stringify(r.message_type)},"content":${stringify(r.content)},"content_attributes":${r.content_attributes},` +
+    `"attachments":${r.attachments},"private":${Number(r.private) === 1},` +
+    `"sender":{"type":${stringify(r.origin === "integration" ? "integration" : r.sender_type)},"id":${stringify(r.sender_id)}},` +
+    `"source_id":${stringify(r.source_id)},"status":${stringify(r.status)},"status_reason":${stringify(r.status_reason)},` +
+    `"external_created_at":${stringify(iso(r.external_created_at as number | null))},"created_at":${stringify(iso(r.created_at as number))},` +
+    `"updated_at":${stringify(iso(r.updated_at as number))}}`
   );
 }
 
