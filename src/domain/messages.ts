@@ -187,7 +187,7 @@ function pageStatement(env: Bindings, conversationId: string, afterSeq: number, 
  * them, building 100 message objects and stringifying them again; a page with one takes that path
  * (pageObjects), which signs each attachment's data_url as it is read.
  */
-export async function pageJson(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<string> {
+async function pageJson(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<string> {
   const hasMore = raw.length > limit;
   const rows = hasMore ? raw.slice(0, limit) : raw;
   if (rows.some(mayHoldStored)) return JSON.stringify(await pageObjects(env, raw, limit));
@@ -197,7 +197,7 @@ export async function pageJson(env: Bindings, raw: Record<string, unknown>[], li
 }
 
 /** The page as message objects, stored attachments signed (withDataUrls): what the routes answered before pageJson. */
-export async function pageObjects(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<MessagePage> {
+async function pageObjects(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<MessagePage> {
   const hasMore = raw.length > limit;
   const data = (hasMore ? raw.slice(0, limit) : raw).map((row) => toMessage(mapRow<MessageRow>(messages, row)));
   const last = data[data.length - 1];

@@ -1,11 +1,16 @@
 // History pages are written from the stored rows (src/domain/messages.ts pageJson): the stored JSON columns
 // are spliced in as text instead of being parsed into message objects and stringified again. The answer
-// must stay byte for byte what the routes sent before: JSON.stringify of the message objects (pageObjects,
-// over every column of the same rows), stored attachments signed as they are read.
+// must stay byte for byte what the routes sent before: JSON.stringify of the message objects (toMessage over
+// every column of the same rows), stored attachments signed as they are read (withDataUrls).
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/core/crypto";
-import { decodeHistory, historyStatements, pageObjects } from "../../src/domain/messages";
+import { withDataUrls } from "../../src/attachments/render";
+import { toMessage, type MessageRow } from "../../src/conversation/resources";
+import { mapRow } from "../../src/db/client";
+import { messages } from "../../src/db/schema";
+import { encodeCursor } from "../../src/core/pagination";
+import { decodeHistory, historyStatements } from "../../src/domain/messages";
 import type { Bindings } from "../../src/env";
 import { api, createTestAccount, createTestUser, expectProblem, type ApiResponse, type TestAccount } from "../support/api";
 import { createInboxToken, createTestInbox, type TestInbox } from "../support/fixtures";
@@ -18,6 +23,9 @@ let token: string;
 let shard: Bindings;
 let conversationId: string;
 
+/** Every character JSON escapes, and those next to them. */
+const CONTROL = Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join("") + "\u007f\u0080\u00ff\u2028\u2029\ufeff";
+
 /** A request on Chatwoot's surface (the one that deletes a message), with its token header. */
 const cw = (method: string, path: string, body?: Record<string, unknown>) => api(method, path, { headers: { api_access_token: account.adminToken }, body });
 
@@ -26,7 +34,10 @@ async function before(options: { afterSeq?: number; limit: number; includePrivat
   const rows = await shard.DB.prepare(`SELECT * FROM messages WHERE conversation_id = ? AND seq > ?${options.includePrivate ? "" : " AND private = 0"} ORDER BY seq LIMIT ?`)
     .bind(id, options.afterSeq ?? 0, options.limit + 1)
     .all<Record<string, unknown>>();
-  return JSON.stringify(await pageObjects(shard, rows.results, options.limit));
+  const hasMore = rows.results.length > options.limit;
+  const data = (hasMore ? rows.results.slice(0, options.limit) : rows.results).map((row) => toMessage(mapRow<MessageRow>(messages, row)));
+  const last = data[data.length - 1];
+  return JSON.stringify({ data: await withDataUrls(shard, data), next_cursor: hasMore && last ? encodeCursor({ seq: last.seq }) : null });
 }
 
 beforeAll(async () => {
@@ -40,7 +51,7 @@ beforeAll(async () => {
     token,
     body: {
       contact: { source_id: "history-json" },
-      content: 'quotes " backslash \\ newline \n tab \t nul \u0000 bell \u0007 unicode é 😀 \u2028 \u2029 </script>',
+      content: `quotes " backslash \\ slash / unicode é 😀 </script> every control character ${CONTROL} lone surrogate \ud800 end`,
       source_id: "src-1",
       external_created_at: "2024-03-01T12:00:00.5+02:00",
       content_attributes: { nested: { list: [1, 2.5, -0, 1e21, 1e-7, true, null, "x\"y"] }, empty: {}, "2": "numeric key", "é": ["ü"], in_reply_to: undefined },
@@ -56,7 +67,7 @@ beforeAll(async () => {
   const agentPath = `/v1/accounts/${account.accountId}/conversations/${conversationId}/messages`;
   const reply = await api("POST", agentPath, { token: account.adminToken, body: { content: "Your parcel left", content_attributes: { in_reply_to: first.body.message.id } } });
   expect(reply.status, reply.text).toBe(201);
-  const failed = await api("POST", `${base}/messages/${reply.body.id}/status`, { token, body: { status: "failed", reason: "blocked by the provider ✋" } });
+  const failed = await api("POST", `${base}/messages/${reply.body.id}/status`, { token, body: { status: "failed", reason: `blocked by the provider ✋ ${CONTROL}` } });
   expect(failed.status, failed.text).toBe(200);
   expect((await api("POST", agentPath, { token: account.adminToken, body: { content: "a private note", private: true } })).status).toBe(201);
   const doomed = await api("POST", agentPath, { token: account.adminToken, body: { content: "to be deleted" } });
@@ -88,7 +99,7 @@ describe("history pages written from the stored rows", () => {
     expect(data[0]!.external_created_at).toBe("2024-03-01T10:00:00.500Z");
     expect(data[0]!.content_attributes).toMatchObject({ "2": "numeric key", nested: { list: [1, 2.5, 0, 1e21, 1e-7, true, null, 'x"y'] } });
     expect(data[1]!.sender.type).toBe("integration");
-    expect(data[3]).toMatchObject({ status: "failed", status_reason: "blocked by the provider ✋" });
+    expect(data[3]).toMatchObject({ status: "failed", status_reason: `blocked by the provider ✋ ${CONTROL}` });
     expect(data[4]).toMatchObject({ content: "This message was deleted", content_attributes: { deleted: true } });
 
     // Page by page with the cursor, and from after_seq: the same bytes as before, in seq order.
