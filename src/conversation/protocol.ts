@@ -23,7 +23,9 @@ export type MessageOutcome =
   | { kind: "created" | "existing"; message: Message; conversation: Conversation }
   | { kind: "dedupe_mismatch" }
   | { kind: "not_found" }
-  | { kind: "conflict"; detail: string };
+  | { kind: "conflict"; detail: string }
+  /** A guarded append (./guard.ts) found the cache's assumptions changed: nothing was written. */
+  | { kind: "guard_failed" };
 
 export type DeletionOutcome =
   | { kind: "updated" | "unchanged"; message: Message }
