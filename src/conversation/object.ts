@@ -167,7 +167,8 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
             this.rememberKey(input.dedupe, message.id);
             if ((await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
           }
-          return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation) };
+          const row = input.guard ? { row: writes.conversation } : {};
+          return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation), ...row };
         }
       }
     });

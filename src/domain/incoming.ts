@@ -119,10 +119,13 @@ export type OneCallInput = IncomingMessage & {
  */
 export async function receiveCached(env: Bindings, entry: IngestEntry, input: OneCallInput, origin: Origin, dedupe: Dedupe) {
   if (!servesFromCache(entry, input, dedupe)) return undefined;
-  const target = { conversationId: entry.conversation.id, contact: entry.contact, contactInbox: entry.contactInbox };
+  // The conversation as last committed through this entry: a cold object starts from it (a stale one is
+  // refused by the unique seq/sequence indexes and re-read, as for the slow path's look-up).
+  const target = { conversationId: entry.conversation.id, contact: entry.contact, contactInbox: entry.contactInbox, conversation: entry.conversation };
   const outcome = await appendOutcome(env, target, input, origin, undefined, guardOf(entry));
   // not_found / conflict: the conversation changed under the entry; the slow path says what that means.
   if (outcome.kind !== "created" && outcome.kind !== "existing") return undefined;
+  if (outcome.row && outcome.row.lastEventSequence > entry.conversation.lastEventSequence) entry.conversation = outcome.row;
   return {
     created: outcome.kind === "created",
     contact: toContact(entry.contact, entry.contactInbox.sourceId),

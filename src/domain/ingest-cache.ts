@@ -28,6 +28,9 @@ export const INGEST_CACHE_MAX_ATTRIBUTES_BYTES = 2_048;
 
 const entries = new Map<string, IngestEntry>();
 
+/** How often the cache served a message, and how often a hit went back to the slow path (tests, profiling). */
+export const ingestCounters = { served: 0, fellBack: 0 };
+
 export function ingestKey(tokenHash: string, identifier: string, sourceId: string): string {
   return `${tokenHash}\u0000${identifier}\u0000${sourceId}`;
 }
@@ -95,7 +98,7 @@ export function leavesContactAsIs(row: ContactRow, claimed: ClaimedContact): boo
     if (claimed[field] !== undefined && claimed[field] !== row[field]) return false;
   }
   for (const [key, value] of Object.entries(claimed.custom_attributes ?? {})) {
-    const stored = (row.customAttributes as Record<string, unknown>)[key];
+    const stored = Object.hasOwn(row.customAttributes, key) ? (row.customAttributes as Record<string, unknown>)[key] : undefined;
     if (value === null) {
       if (stored !== undefined) return false;
     } else if (typeof value === "object" || stored === undefined || stored !== value) {

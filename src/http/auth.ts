@@ -5,7 +5,7 @@ import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
-import { recallForRequest } from "./integrator/ingest";
+import { recallForRequest } from "./integrator/recall";
 import { safeDecode } from "./path";
 import { sessionAccountOf, sessionCaller } from "./session/cookie";
 

@@ -1,5 +1,5 @@
 // The one-call message's isolate cache at the HTTP edge (issue 15; src/domain/ingest-cache.ts): authenticate
-// recognises a remembered (token, inbox, contact) and skips its D1 round trip (recallForRequest, below); the
+// recognises a remembered (token, inbox, contact) and skips its D1 round trip (./recall.ts); the
 // route then sends the message straight to the conversation object, whose commit re-checks in its own
 // transaction everything the entry assumed. When the message is not one the cache serves, or the guard
 // failed (nothing written), the request is authenticated and admitted again and takes the slow path: its
@@ -8,40 +8,21 @@ import type { Context } from "hono";
 import type { ZodError } from "zod";
 import { originOf } from "../../domain/events";
 import { receiveCached, type OneCallInput } from "../../domain/incoming";
-import { forgetIngest, ingestKey, recallIngest, rememberIngest, type IngestEntry } from "../../domain/ingest-cache";
-import { shardNamed } from "../../domain/routing";
+import { forgetIngest, ingestCounters, rememberIngest, type IngestEntry } from "../../domain/ingest-cache";
 import { validationHook } from "../../errors/handler";
-import { sha256Hex } from "../../core/crypto";
 import { reauthenticate } from "../auth";
 import type { AppEnv, IntegratorCaller } from "../context";
 import { inboxAccess } from "./access";
-
-/**
- * Called by authenticate for a one-call JSON message (the token, the URL's inbox identifier, the body's
- * contact source id): true when the isolate remembers them, with the caller, inbox and shard set as the
- * slow path would have. A request with an Idempotency-Key, or one that fell back already, is never served.
- */
-export async function recallForRequest(c: Context<AppEnv>, bearer: string, identifier: string, sourceId: string): Promise<boolean> {
-  if (c.get("ingestFellBack") || c.req.header("idempotency-key") !== undefined) return false;
-  const tokenHash = await sha256Hex(bearer);
-  const key = ingestKey(tokenHash, identifier, sourceId);
-  c.set("ingestKey", { key, tokenHash, identifier });
-  const entry = recallIngest(key);
-  if (!entry) return false;
-  c.env = shardNamed(c.env, entry.shard);
-  c.set("caller", entry.caller);
-  c.set("calledInbox", entry.called);
-  c.set("contactLookup", undefined);
-  c.set("ingest", entry);
-  return true;
-}
 
 /** The route's first try: the remembered contact's message, or undefined once the request is back on the slow path. */
 export async function receiveFromCache(c: Context<AppEnv>, input: OneCallInput) {
   const entry = c.get("ingest");
   if (!entry) return undefined;
   const received = await receiveCached(c.env, entry, input, originOf(entry.caller), c.get("idempotency"));
-  if (received) return received;
+  if (received) {
+    ingestCounters.served++;
+    return received;
+  }
   await fallBack(c);
   return undefined;
 }
@@ -76,6 +57,7 @@ async function fallBack(c: Context<AppEnv>): Promise<void> {
   if (key) forgetIngest(key.key);
   c.set("ingest", undefined);
   c.set("ingestFellBack", true);
+  ingestCounters.fellBack++;
   await reauthenticate(c);
   await inboxAccess(c, async () => {});
 }
