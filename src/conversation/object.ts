@@ -111,6 +111,8 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
      * cache assumed, and writes nothing if any of it changed (guard_failed).
      */
     guard?: CommitGuard;
+    /** Answer a created message with the conversation's row as committed too (the caller remembers it; a guard implies it). */
+    returnRow?: boolean;
   }, shard?: string): Promise<MessageOutcome> {
     this.use(shard);
     return this.exclusive(async () => {
@@ -167,7 +169,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
             this.rememberKey(input.dedupe, message.id);
             if ((await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
           }
-          const row = input.guard ? { row: writes.conversation } : {};
+          const row = input.guard || input.returnRow ? { row: writes.conversation } : {};
           return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation), ...row };
         }
       }

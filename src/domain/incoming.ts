@@ -54,10 +54,13 @@ export async function appendIncoming(
   message: IncomingMessage,
   origin: Origin,
   dedupe: Dedupe,
-): Promise<Appended> {
-  const outcome = await appendOutcome(env, target, message, origin, dedupe);
+  /** Also answer with the conversation's row as committed (the one-call path remembers it: ./ingest-cache.ts). */
+  returnRow = false,
+): Promise<Appended & { row?: ConversationRow }> {
+  const outcome = await appendOutcome(env, target, message, origin, dedupe, undefined, returnRow);
   const appended = appendedOrThrow(outcome, target.conversationId);
-  return { ...appended, message: await withDataUrls(env, appended.message) };
+  const row = outcome.kind === "created" ? outcome.row : undefined;
+  return { ...appended, message: await withDataUrls(env, appended.message), row };
 }
 
 /** appendIncoming's call to the conversation object; with a guard (the isolate cache's path) it may answer guard_failed. */
@@ -68,6 +71,7 @@ async function appendOutcome(
   origin: Origin,
   dedupe: Dedupe,
   guard?: CommitGuard,
+  returnRow = false,
 ): Promise<MessageOutcome> {
   const outgoing = message.message_type === "outgoing";
   if (message.echo !== undefined && !outgoing) {
@@ -102,6 +106,7 @@ async function appendOutcome(
     dedupe,
     lastRead: target.conversation,
     guard,
+    returnRow,
   });
 }
 
@@ -213,6 +218,8 @@ export async function receiveMessage(
     input,
     origin,
     dedupe,
+    // Worth remembering only without a thread id or key (rememberReceived in src/http/integrator/ingest.ts).
+    input.conversation === undefined && !dedupe,
   );
   const continued = appended.conversation ?? toConversation(conversation);
   return {
@@ -223,7 +230,7 @@ export async function receiveMessage(
     /** For the isolate cache (./ingest-cache.ts): the contact's unresolved conversation, continued without a thread id. */
     remember:
       input.conversation === undefined && continued.id === conversation.id && continued.status !== "resolved"
-        ? { contact: contact.contact, contactInbox: contact.contactInbox, conversation }
+        ? { contact: contact.contact, contactInbox: contact.contactInbox, conversation: appended.row ?? conversation }
         : undefined,
   };
 }
