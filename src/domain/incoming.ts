@@ -7,8 +7,8 @@ import { ApiError } from "../errors/problem";
 import { findMessageByRequestKey } from "../conversation/queries";
 import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type ConversationRow, type Message } from "../conversation/resources";
 import { resolveAttachments, withDataUrls } from "./attachments";
-import { upsertContact, type ContactAttributes, type ContactCaller } from "./contacts";
-import { findContactAndConversation, getInboxConversation, openConversation, type ContactLookup } from "./conversations";
+import { upsertContact, type ContactAttributes, type ContactCaller, type OpenWithContact } from "./contacts";
+import { conversationToOpen, findContactAndConversation, getInboxConversation, openConversation, type ContactLookup } from "./conversations";
 import type { IdentityInbox } from "./identity";
 import { getInboxMessage } from "./messages";
 import { guardOf, leavesContactAsIs, type IngestEntry } from "./ingest-cache";
@@ -192,12 +192,16 @@ export async function receiveMessage(
     prefetched !== undefined && prefetched.inboxId === inbox.id && prefetched.sourceId === contactSourceId
       ? prefetched.found
       : await findContactAndConversation(env, inbox, contactSourceId);
-  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null);
-  // A contact that was just linked or created has no conversation in this inbox yet.
-  let conversation =
-    input.conversation?.source_id === undefined && known.contact?.contactInbox.id === contact.contactInbox.id
-      ? known.conversation
+  // A new contact's first conversation is committed with it (one round trip), unless a thread id names one.
+  const open: OpenWithContact | undefined =
+    known.contact === undefined && input.conversation?.source_id === undefined
+      ? (created, now) => conversationToOpen(inbox, created, { customAttributes: input.conversation?.custom_attributes }, origin, now)
       : undefined;
+  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null, { open });
+  // A contact that was just linked or created has no conversation in this inbox yet (but the one opened with it).
+  let conversation =
+    contact.opened ??
+    (input.conversation?.source_id === undefined && known.contact?.contactInbox.id === contact.contactInbox.id ? known.conversation : undefined);
   if (!conversation) {
     conversation = (
       await openConversation(

@@ -3,7 +3,9 @@
 // (src/conversation/guard.ts) re-checks every assumption. Each case changes one assumption and checks the
 // next message is answered exactly as without a cache, the failed guarded attempt having written nothing.
 import { describe, expect, it } from "vitest";
+import { identifierHash } from "../../src/domain/identity";
 import { ingestCounters } from "../../src/domain/ingest-cache";
+import { faults } from "../../src/faults";
 import { api, createTestAccount, createTestUser, expectProblem, type TestAccount } from "../support/api";
 import { count, createTestInbox, setMembers, type TestInbox } from "../support/fixtures";
 
@@ -173,5 +175,71 @@ describe("the one-call message's isolate cache", () => {
     expect(next.res.body.contact.name).toBeNull();
     expect(next.res.body.message.seq).toBe(1);
     expect((await rows(account)).messages).toBe(before.messages + 1);
+  });
+});
+
+describe("a new contact's first message (contact and conversation in one commit)", () => {
+  it("writes one contact, one conversation and its events, and a retry after a committed attempt writes nothing more", async () => {
+    const { account, inbox, token } = await setup();
+    const body = { contact: { source_id: "first", name: "Dee" }, conversation: { custom_attributes: { topic: "billing" } }, content: "hi", source_id: "m-1" };
+    const first = await send(token, inbox, body);
+    expect(first.status, first.text).toBe(201);
+    expect(first.body).toMatchObject({ contact: { name: "Dee", source_id: "first" }, conversation: { status: "open", custom_attributes: { topic: "billing" } }, message: { seq: 1 } });
+    expect(await count("SELECT count(*) AS n FROM events WHERE account_id = ? AND type IN ('contact_created', 'conversation_created', 'message_created')", account.accountId)).toBe(3);
+    const before = await rows(account);
+    // Retries (the first answer lost), from the cache and through the slow path (another token of the inbox): the stored message, nothing written again.
+    const secondToken = (await api("POST", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens`, { token: account.adminToken })).body.token;
+    for (const retryToken of [token, secondToken]) {
+      const retried = await send(retryToken, inbox, body);
+      expect(retried.status, retried.text).toBe(200);
+      expect(retried.body.message.id).toBe(first.body.message.id);
+      expect(retried.body.conversation.id).toBe(first.body.conversation.id);
+      expect(retried.body.contact).toEqual(first.body.contact);
+    }
+    expect(await rows(account)).toEqual(before);
+  });
+
+  it("keeps the contact and its conversation when the message fails, and the retry continues them", async () => {
+    const { account, inbox, token } = await setup();
+    faults.arm("conversation.commit");
+    expectProblem(await send(token, inbox, { contact: { source_id: "half" }, content: "1" }), 503, "storage_unavailable");
+    faults.disarm("conversation.commit");
+    const retried = await send(token, inbox, { contact: { source_id: "half" }, content: "1" });
+    expect(retried.status, retried.text).toBe(201);
+    expect(retried.body.message.seq).toBe(1);
+    expect(await rows(account)).toMatchObject({ contacts: 1, conversations: 1, messages: 1 });
+  });
+
+  it("creates one contact and one conversation when first messages race, also without the single-conversation lock", async () => {
+    for (const lockToSingleConversation of [true, false]) {
+      const account = await createTestAccount();
+      const inbox = await createTestInbox(account, { lockToSingleConversation });
+      const issued = await api("POST", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens`, { token: account.adminToken });
+      const responses = await Promise.all(Array.from({ length: 10 }, (_, i) => send(issued.body.token, inbox, { contact: { source_id: "racer" }, content: `m${i}` })));
+      expect(responses.map((res) => res.status)).toEqual(Array(10).fill(201));
+      const counted = await rows(account);
+      expect(counted.contacts).toBe(1);
+      expect(counted.messages).toBe(10);
+      // The lock makes it exactly one; without it a loser of the contact race may open its own (as before).
+      if (lockToSingleConversation) expect(counted.conversations).toBe(1);
+      expect(await count("SELECT count(*) AS n FROM events WHERE account_id = ? AND type = 'contact_created'", account.accountId)).toBe(1);
+      expect(await count("SELECT count(*) AS n FROM events WHERE account_id = ? AND type = 'conversation_created'", account.accountId)).toBe(counted.conversations);
+    }
+  });
+
+  it("opens the conversation of a source id linked to an existing person with that person", async () => {
+    const { account, inbox, token } = await setup();
+    const other = await createTestInbox(account);
+    const otherToken = (await api("POST", `/v1/accounts/${account.accountId}/inboxes/${other.id}/tokens`, { token: account.adminToken })).body.token;
+    const proof = async (inboxId: string) => {
+      const res = await api("GET", `/v1/accounts/${account.accountId}/inboxes/${inboxId}/identity`, { token: account.adminToken });
+      return identifierHash(res.body.identity_secret, "person-1");
+    };
+    const first = await send(token, inbox, { contact: { source_id: "a", identifier: "person-1", identifier_hash: await proof(inbox.id) }, content: "1" });
+    const linked = await send(otherToken, other, { contact: { source_id: "b", identifier: "person-1", identifier_hash: await proof(other.id) }, content: "2" });
+    expect(linked.status, linked.text).toBe(201);
+    expect(linked.body.contact.id).toBe(first.body.contact.id);
+    expect(await count("SELECT count(*) AS n FROM conversations WHERE inbox_id = ? AND contact_id = ?", other.id, first.body.contact.id)).toBe(1);
+    expect((await rows(account)).contacts).toBe(1);
   });
 });
