@@ -5,6 +5,7 @@
 // (src/conversation/guard.ts): a stale entry writes nothing, is forgotten, and the request takes the slow
 // path. So an entry is never trusted for anything written or answered: no staleness bound is needed.
 // Pure data: no I/O here (test/domain/ingest-cache.unit.test.ts fills it).
+import { CappedMap } from "../core/capped-map";
 import type { CommitGuard } from "../conversation/guard";
 import type { ContactInboxRow, ContactRow, ConversationRow } from "../conversation/resources";
 import type { CalledInbox, Caller } from "./tokens";
@@ -26,7 +27,7 @@ export const INGEST_CACHE_MAX = 2_000;
 /** Contacts with bigger custom_attributes are not remembered (the entry would cost more than the round trip). */
 export const INGEST_CACHE_MAX_ATTRIBUTES_BYTES = 2_048;
 
-const entries = new Map<string, IngestEntry>();
+const entries = new CappedMap<string, IngestEntry>(INGEST_CACHE_MAX);
 
 /** How often the cache served a message, and how often a hit went back to the slow path (tests, profiling). */
 export const ingestCounters = { served: 0, fellBack: 0 };
@@ -48,7 +49,6 @@ export function recallIngest(key: string): IngestEntry | undefined {
 export function rememberIngest(key: string, entry: IngestEntry): void {
   if (JSON.stringify(entry.contact.customAttributes).length > INGEST_CACHE_MAX_ATTRIBUTES_BYTES) return;
   entries.delete(key);
-  while (entries.size >= INGEST_CACHE_MAX) entries.delete(entries.keys().next().value!);
   entries.set(key, entry);
 }
 
