@@ -42,7 +42,7 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const inboxIdentifier = /^\/v1\/inboxes\/([^/]+)\//.exec(c.req.path)?.[1];
   const identifier = inboxIdentifier === undefined ? undefined : safeDecode(inboxIdentifier);
   const contactSourceId = identifier === undefined ? undefined : await oneCallContact(c);
-  // A contact the isolate remembers for this token and inbox skips the round trip below (src/http/integrator/ingest.ts).
+  // A contact the isolate remembers for this token and inbox skips the round trip below (src/http/integrator/recall.ts).
   if (contactSourceId !== undefined && (await recallForRequest(c, match[1]!, identifier!, contactSourceId))) return;
   const { caller, called, extra, env, moving } = await resolveCaller(
     c.env,
