@@ -125,6 +125,19 @@ describe("the one-call message's isolate cache", () => {
     expect(await rows(account)).toEqual(before);
   });
 
+  it("answers 404 to an administrator demoted to a non-member agent, writing nothing", async () => {
+    const { account, inbox } = await setup();
+    const admin = await createTestUser(account, "administrator");
+    await remembered(admin.token, inbox);
+    const demoted = await api("PATCH", `/v1/accounts/${account.accountId}/users/${admin.id}`, { token: account.adminToken, body: { role: "agent" } });
+    expect(demoted.status, demoted.text).toBe(200);
+    const before = await rows(account);
+    const refused = await sendCounted(admin.token, inbox, { contact: { source_id: "c-1" }, content: "x" });
+    expectProblem(refused.res, 404, "inbox_not_found");
+    expect(refused.fellBack).toBe(1);
+    expect(await rows(account)).toEqual(before);
+  });
+
   it("answers with the contact as an agent changed it, the failed attempt writing nothing", async () => {
     const { account, inbox, token } = await setup();
     const { first } = await remembered(token, inbox);
