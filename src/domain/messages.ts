@@ -1,4 +1,4 @@
-import { and, asc, eq, getTableColumns, gt, inArray, isNull, or, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, gt, isNull, or, sql } from "drizzle-orm";
 import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
 import { apiTokens, conversations, inboxes, messages } from "../db/schema";
 import type { Bindings } from "../env";
@@ -79,71 +79,60 @@ export function historyWindow(conversationId: string, query: { cursor?: string; 
 }
 
 /**
- * A history page's reads, to run in the token's round trip (resolveCaller) before the inbox is known: the
- * inbox by its identifier with the conversation if it is that inbox's, and the page. Both read only for a
- * token of the inbox's account that is a user's or this inbox's own (the token's hash is in the query),
- * so another account's or inbox's token gets no rows from D1; the guard still decides who is admitted
- * (inboxAccess), and listInboxMessages uses them only for the inbox it admitted.
+ * A history page's read, to run in the token's round trip (resolveCaller) before the inbox is known: one
+ * statement — the inbox its identifier names, the conversation if it is that inbox's, and the page's rows
+ * (a row with the inbox and no message when the page is empty). It reads only for a token of the inbox's
+ * account that is a user's or this inbox's own (the token's hash is in the query), so another account's or
+ * inbox's token gets no rows from D1; the guard still decides who is admitted (inboxAccess), and
+ * listInboxMessages uses the rows only for the inbox it admitted. Every join before the messages finds at
+ * most one row (unique identifier, token hash, primary key), so the page is the (conversation, seq) index's
+ * range in order, as the page statement reads it (test/http/history-json.test.ts checks the plan).
  */
 export function historyStatements(env: Bindings, identifier: string, tokenHash: string, window: HistoryWindow): D1PreparedStatement[] {
   const db = database(env);
   const P = sql.placeholder;
-  const values = { identifier, hash: tokenHash, conversationId: window.conversationId, afterSeq: window.afterSeq, limit: window.limit + 1 };
-  const readable = () =>
-    and(
-      eq(apiTokens.tokenHash, P("hash")),
-      isNull(apiTokens.revokedAt),
-      eq(apiTokens.accountId, inboxes.accountId),
-      or(isNull(apiTokens.inboxId), eq(apiTokens.inboxId, inboxes.id)),
-    );
-  const namedInbox = () => and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt));
+  const { conversationId: _conversation, inboxId: _inbox, ...rowColumns } = PAGE_COLUMNS;
   return [
     prepareCompiled(
       env,
-      "history.prefetch.conversation",
+      "history.prefetch",
       () =>
         db
-          .select({ inbox_id: sql<string>`${inboxes.id}`.as("inbox_id"), conversation_id: sql<string | null>`${conversations.id}`.as("conversation_id") })
+          .select({
+            ...rowColumns,
+            inbox_id: sql<string>`${inboxes.id}`.as("inbox_id"),
+            conversation_id: sql<string | null>`${conversations.id}`.as("conversation_id"),
+          })
           .from(inboxes)
-          .innerJoin(apiTokens, readable())
-          .leftJoin(conversations, and(eq(conversations.id, P("conversationId")), eq(conversations.inboxId, inboxes.id)))
-          .where(namedInbox())
-          .limit(1),
-      values,
-    ),
-    prepareCompiled(
-      env,
-      "history.prefetch.page",
-      () =>
-        db
-          .select(PAGE_COLUMNS)
-          .from(messages)
-          .where(
+          .innerJoin(
+            apiTokens,
             and(
-              inArray(
-                messages.conversationId,
-                db
-                  .select({ id: conversations.id })
-                  .from(conversations)
-                  .innerJoin(inboxes, and(eq(inboxes.id, conversations.inboxId), namedInbox()))
-                  .innerJoin(apiTokens, readable())
-                  .where(eq(conversations.id, P("conversationId"))),
-              ),
-              gt(messages.seq, P("afterSeq")),
-              eq(messages.private, false),
+              eq(apiTokens.tokenHash, P("hash")),
+              isNull(apiTokens.revokedAt),
+              eq(apiTokens.accountId, inboxes.accountId),
+              or(isNull(apiTokens.inboxId), eq(apiTokens.inboxId, inboxes.id)),
             ),
           )
+          .leftJoin(conversations, and(eq(conversations.id, P("conversationId")), eq(conversations.inboxId, inboxes.id)))
+          .leftJoin(messages, and(eq(messages.conversationId, conversations.id), gt(messages.seq, P("afterSeq")), eq(messages.private, false)))
+          .where(and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt)))
           .orderBy(asc(messages.seq))
           .limit(P("limit")),
-      values,
+      { identifier, hash: tokenHash, conversationId: window.conversationId, afterSeq: window.afterSeq, limit: window.limit + 1 },
     ),
   ];
 }
 
-/** What historyStatements read (their rows, in order). */
-export function decodeHistory(window: HistoryWindow, [inboxRows, rows]: Record<string, unknown>[][]): PrefetchedHistory {
-  const inbox = inboxRows?.[0];
-  return { ...window, inboxId: (inbox?.inbox_id as string | undefined) ?? null, found: Boolean(inbox?.conversation_id), rows: rows ?? [] };
+/** What historyStatements read. */
+export function decodeHistory(window: HistoryWindow, [rows]: Record<string, unknown>[][]): PrefetchedHistory {
+  const first = rows?.[0];
+  return {
+    ...window,
+    inboxId: (first?.inbox_id as string | undefined) ?? null,
+    found: first?.conversation_id !== null && first?.conversation_id !== undefined,
+    // An empty page is one row without a message.
+    rows: first?.id === null || first === undefined ? [] : rows!,
+  };
 }
 
 /** The seq a page starts after: the cursor's, else after_seq, else the beginning (400 invalid_cursor for a cursor not ours). */

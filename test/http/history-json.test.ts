@@ -191,6 +191,12 @@ describe("history pages written from the stored rows", () => {
     expect(await read(otherToken)).toMatchObject({ inboxId: null, found: false, rows: [] });
     expect(await read(stranger.adminToken)).toMatchObject({ inboxId: null, found: false, rows: [] });
     expect(await read(token)).toMatchObject({ inboxId: inbox.id, found: true, rows: { length: 6 } });
+    // The page is the (conversation, seq) index's range in order: no sort of the conversation's messages.
+    const [statement] = historyStatements(shard, inbox.identifier, await sha256Hex(token), window) as unknown as { statement: string; params: unknown[] }[];
+    const plan = await shard.DB.prepare(`EXPLAIN QUERY PLAN ${statement!.statement}`).bind(...statement!.params).all<{ detail: string }>();
+    const steps = plan.results.map((step) => step.detail).join("\n");
+    expect(steps).toContain("messages_conversation_seq");
+    expect(steps).not.toMatch(/TEMP B-TREE|SCAN/);
     // The right inbox, another inbox's conversation: 404 conversation_not_found, as before.
     const theirs = await api("POST", `/v1/inboxes/${otherInbox.identifier}/messages`, { token: otherToken, body: { contact: { source_id: "x" }, content: "theirs" } });
     const res = await api("GET", `/v1/inboxes/${inbox.identifier}/conversations/${theirs.body.conversation.id}/messages`, { token });
