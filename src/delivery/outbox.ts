@@ -140,16 +140,21 @@ const needsRules = sql`(EXISTS (SELECT 1 FROM automation_rules r
 /**
  * After commit: hands the events' deliveries (and, for the rules engine, the events) to the queue and
  * marks them queued. A failure here loses nothing — the rows stay unqueued and the sweeper hands them
- * over later.
+ * over later. `deliveries: false` leaves the deliveries to a caller that attempts them itself
+ * (publishAndAttempt, direct.ts).
  */
-export async function publish(env: Bindings, committed: Committed[]): Promise<void> {
+export async function publish(env: Bindings, committed: Committed[], options: { deliveries?: boolean } = {}): Promise<void> {
   if (committed.length === 0) return;
   try {
     // The deliveries stay unmarked (enqueued_at NULL): marking them after the send could overwrite the
     // park of a message that was consumed in between. Recovery re-sends an unmarked head after a grace.
     await sendMessages(
       env,
-      toMessages(env, committed.flatMap((item) => item.deliveryIds), committed.filter((item) => item.automation).map((item) => item.eventId)),
+      toMessages(
+        env,
+        options.deliveries === false ? [] : committed.flatMap((item) => item.deliveryIds),
+        committed.filter((item) => item.automation).map((item) => item.eventId),
+      ),
       committed.map((item) => item.eventId),
     );
   } catch (error) {
