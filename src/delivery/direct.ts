@@ -6,28 +6,34 @@
 import type { Bindings } from "../env";
 import { faults } from "../faults";
 import { processDelivery } from "./consumer";
-import { publish, type Committed, type QueueDecision, type QueueMessage } from "./outbox";
+import { markHandedOver, publish, type Committed, type QueueDecision, type QueueMessage } from "./outbox";
 
 /**
  * After commit: every delivery of `committed` gets its first attempt here, at once and concurrently (a
  * delivery behind an earlier pending one of its line parks and is continued by it, as with a queue
- * message); the rules engine's events go to the queue and the events are marked handed over, meanwhile.
- * Never throws: what could not be attempted here is queued, and what could not be queued is recovery's.
+ * message). Meanwhile the rules engine's events go to the queue and are marked handed over (`publish`);
+ * the other events are marked in the first delivery's arrive batch — their deliveries need no mark of
+ * the event: an unqueued delivery is recovery's anyway. Never throws: what could not be attempted here
+ * is queued, and what could not be queued is recovery's.
  */
 export async function publishAndAttempt(env: Bindings, committed: Committed[]): Promise<void> {
   if (committed.length === 0) return;
+  const deliveryIds = committed.flatMap((item) => item.deliveryIds);
+  // Every committed event has deliveries or is for the rules engine (commitWithEvents).
+  const marks = markHandedOver(env, committed.filter((item) => !item.automation).map((item) => item.eventId));
   await Promise.all([
-    ...committed.flatMap((item) => item.deliveryIds).map((deliveryId) => attemptNow(env, deliveryId)),
-    publish(env, committed, { deliveries: false }),
+    ...deliveryIds.map((deliveryId, i) => attemptNow(env, deliveryId, i === 0 ? marks : [])),
+    publish(env, committed.filter((item) => item.automation), { deliveries: false }),
   ]);
 }
 
 /** One delivery's first attempt through the state machine; the queue takes over whatever it left open. */
-async function attemptNow(env: Bindings, deliveryId: string): Promise<void> {
+async function attemptNow(env: Bindings, deliveryId: string, alongside: D1PreparedStatement[]): Promise<void> {
   let decision: QueueDecision;
   try {
+    await faults.pause("delivery.direct");
     faults.check("delivery.direct");
-    decision = await processDelivery(env, deliveryId, 1);
+    decision = await processDelivery(env, deliveryId, 1, alongside);
   } catch (error) {
     // Our own failure (D1 unreachable, …): the queue's consumer takes over with its backoff; a lease taken
     // before the failure makes its message wait until the lease has expired.

@@ -276,13 +276,19 @@ async function sendMessages(env: Bindings, messages: QueueMessage[], eventIds: s
   for (let i = 0; i < messages.length; i += ID_CHUNK) {
     await env.DELIVERIES.sendBatch(messages.slice(i, i + ID_CHUNK).map((body) => ({ body })));
   }
+  const marks = markHandedOver(env, eventIds);
+  if (marks.length > 0) await commitBatch(env, marks);
+}
+
+/** The statements that mark events as handed over (`queued_at`): recovery leaves them alone from then on. */
+export function markHandedOver(env: Bindings, eventIds: string[]): D1PreparedStatement[] {
   const db = database(env);
   const now = clock.now();
   const marks: D1PreparedStatement[] = [];
   for (let e = 0; e < eventIds.length; e += ID_CHUNK) {
     marks.push(prepare(env, db.update(events).set({ queuedAt: now }).where(inArray(events.id, eventIds.slice(e, e + ID_CHUNK)))));
   }
-  if (marks.length > 0) await commitBatch(env, marks);
+  return marks;
 }
 
 /**
