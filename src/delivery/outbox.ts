@@ -199,7 +199,9 @@ export function lineBusy(outer: SQL, now: number | Placeholder) {
  * Hands to the queue every pending delivery that is not queued (enqueued_at NULL: parked, or its message
  * may be lost) and is next in line: the head of its line (or outside any line). Marks them queued and
  * sends them in that order — mark, then send — so a message consumed at once can park its delivery
- * without the mark overwriting it. Used by recovery (the sweeper) and by the retry operation.
+ * without the mark overwriting it. A delivery in flight (its own lease, e.g. a first attempt right after
+ * the commit, or a chained one) is left to its holder until the lease has run out.
+ * Used by recovery (the sweeper) and by the retry operation.
  * `olderThanMs` leaves fresh rows to the request that created them.
  */
 export async function enqueueReady(
@@ -215,7 +217,7 @@ export async function enqueueReady(
     UPDATE webhook_deliveries SET enqueued_at = ${now}
     WHERE id IN (SELECT d.id FROM webhook_deliveries d
       WHERE d.state = 'pending' AND d.enqueued_at IS NULL AND d.created_at <= ${cutoff} AND ${inboxFilter}
-        AND NOT ${lineBusy(sql`d`, now)}
+        AND (d.leased_until IS NULL OR d.leased_until < ${now}) AND NOT ${lineBusy(sql`d`, now)}
       ORDER BY d.created_at LIMIT ${limit})
     RETURNING id, attempts`);
   await handOver(env, rows, { markedAt: now });
