@@ -21,6 +21,7 @@ import { applySubmission, checkSubmission } from "./changes/submission";
 import type { ChangeContext, Changed, ConversationState, InboxLock, NeedsInbox, Unchanged, Writes } from "./changes/state";
 import { setStatus as statusChange, wakeIfDue as wakeChange } from "./changes/status";
 import type { Actor, ConversationOutcome, DeletionOutcome, MessageDraft, MessageOutcome, StatusOutcome, SubmissionOutcome } from "./protocol";
+import { guardStatement, isGuardFailure, type CommitGuard } from "./guard";
 import { findMessageByRequestKey, findMessageBySource } from "./queries";
 import { toConversation, toMessage, type Contact, type ConversationRow, type MessageRow } from "./resources";
 
@@ -47,7 +48,8 @@ type CommitOutcome<C extends Changed> =
   | { kind: "not_found" }
   | { kind: "conflict"; detail: string }
   | { kind: "source_taken"; conversation: ConversationRow }
-  | { kind: "key_taken" };
+  | { kind: "key_taken" }
+  | { kind: "guard_failed" };
 
 /**
  * The single writer of one conversation. Every change to it runs here one at a time: the object loads the
@@ -105,6 +107,13 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
      * refuse it and the object re-reads D1 and tries once more.
      */
     lastRead?: ConversationRow;
+    /**
+     * Sent by a message prepared from the Worker's isolate cache (./guard.ts): the commit re-checks what the
+     * cache assumed, and writes nothing if any of it changed (guard_failed).
+     */
+    guard?: CommitGuard;
+    /** Answer a created message with the conversation's row as committed too (the caller remembers it; a guard implies it). */
+    returnRow?: boolean;
   }, shard?: string): Promise<MessageOutcome> {
     this.use(shard);
     return this.exclusive(async () => {
@@ -119,17 +128,23 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
           if (stored) return this.existing(input.conversationId, stored);
         }
       }
-      // Second layer: the integrator's source_id, unique per inbox in D1.
-      if (input.message.sourceId !== null) {
+      // Second layer: the integrator's source_id, unique per inbox in D1. A guarded commit leaves it to the
+      // unique index (source_taken below), so the guard has passed before an existing message is answered.
+      if (input.message.sourceId !== null && !input.guard) {
         const existing = await findMessageBySource(this.shard, (await this.load(input.conversationId))?.inboxId ?? "", input.message.sourceId);
         if (existing) return this.existing(input.conversationId, existing);
       }
 
       const command = { message: input.message, contact: input.contact, reopen: input.reopen, requestKey: input.dedupe?.key ?? null };
-      const outcome = await this.commit(input.conversationId, (state, context) => appendChange(state, command, { ...context, origin: input.origin }));
+      const outcome = await this.commit(
+        input.conversationId,
+        (state, context) => appendChange(state, command, { ...context, origin: input.origin }),
+        input.guard,
+      );
       switch (outcome.kind) {
         case "conflict":
         case "not_found":
+        case "guard_failed":
           return outcome;
         case "unchanged":
           throw new Error("appending a message always changes the conversation");
@@ -155,7 +170,8 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
             this.rememberKey(input.dedupe, message.id);
             if ((await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
           }
-          return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation) };
+          const row = input.guard || input.returnRow ? { row: writes.conversation } : {};
+          return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation), ...row };
         }
       }
     });
@@ -361,7 +377,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
    * commits what it produced in one batch. On a seq/sequence clash (state older than D1) it re-reads and
    * calls the change once more.
    */
-  private async commit<C extends Changed>(conversationId: string, change: ChangeFn<C>): Promise<CommitOutcome<C>> {
+  private async commit<C extends Changed>(conversationId: string, change: ChangeFn<C>, guard?: CommitGuard): Promise<CommitOutcome<C>> {
     for (let attempt = 1; ; attempt++) {
       const before = await this.load(conversationId);
       if (!before) return { kind: "not_found" };
@@ -374,10 +390,14 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       let committed: Committed[];
       try {
         faults.check("conversation.commit");
-        ({ committed } = await commitWithEvents(this.shard, this.statements(writes), writes.events));
+        const statements = this.statements(writes);
+        // The guard leads the batch: when it fails, nothing after it is written.
+        if (guard) statements.unshift(guardStatement(this.shard, guard));
+        ({ committed } = await commitWithEvents(this.shard, statements, writes.events));
       } catch (error) {
         // Whatever happened, D1 is the truth: re-read before the next write.
         this.cached = undefined;
+        if (guard && isGuardFailure(error)) return { kind: "guard_failed" };
         const failure = classifyCommitError(error);
         if (failure.kind === "key_taken") return failure;
         if (failure.kind === "source_taken") return { kind: "source_taken", conversation: before };
