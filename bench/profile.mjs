@@ -79,6 +79,7 @@ try {
   }
   const conversation = (await api.call("POST", `/v1/inboxes/${quiet.identifier}/messages`, { token: quiet.token, body: ingest(quiet, "known-0").body, expect: 201 })).json.conversation.id;
   const loudConversation = (await api.call("POST", `/v1/inboxes/${loud.identifier}/messages`, { token: loud.token, body: ingest(loud, "known-0").body, expect: 201 })).json.conversation.id;
+  await api.call("POST", `/v1/inboxes/${quiet.identifier}/messages`, { token: quiet.token, body: ingest(quiet, "hot").body, expect: 201 });
   for (let i = 0; i < 120; i++) {
     await api.call("POST", `/v1/inboxes/${quiet.identifier}/conversations/${conversation}/messages`, { token: quiet.token, body: { content: CONTENT }, expect: 201 });
   }
@@ -88,6 +89,8 @@ try {
   await profile("GET /health (one D1 read)", () => ({ method: "GET", path: "/health" }), 200);
   await profile("POST /messages, new contact, inbox without webhook", (i) => ingest(quiet, `new-${i}`));
   await profile("POST /messages, known contact, inbox without webhook", (i) => ingest(quiet, `known-${i % N}`));
+  // Row 2 of the bench: every request into ONE conversation, so its Durable Object is the bottleneck.
+  await profile("POST /messages, one hot conversation (32 connections)", () => ingest(quiet, "hot"));
   await profile("POST /messages, known contact, with Idempotency-Key", (i) => ingest(quiet, `known-${i % N}`, { headers: { "idempotency-key": `profile-${i}` } }));
   await profile("POST /messages, known contact, inbox with webhook (incl. delivery)", (i) => ingest(loud, `known-${i % N}`));
   await profile("POST …/conversations/{id}/messages, inbox without webhook", () => ({
@@ -140,7 +143,10 @@ async function profile(name, makeRequest, expect = 201) {
   const tally = await quietTally();
   // 2. Under load: what it costs when the server is busy (the benchmark's situation).
   const loaded = await underLoad(base, () => makeRequest(next++));
-  await quietTally();
+  const after = await quietTally();
+  // D1 batches under load (a hot conversation's object commits several messages in one).
+  const batchesIn = (counted) => Object.entries(counted.d1).reduce((sum, [sql, { count }]) => sum + (sql.startsWith("BATCH") ? count : 0), 0);
+  loaded.loaded_batches = round((batchesIn(after) - batchesIn(tally)) / LOAD_REQUESTS, 2);
 
   let reads = 0;
   let writes = 0;
@@ -166,7 +172,7 @@ async function profile(name, makeRequest, expect = 201) {
     phases: Object.fromEntries(Object.entries(tally.phases ?? {}).map(([phase, ms]) => [phase, round(ms / N, 2)])),
   });
   const c = cases.at(-1);
-  process.stderr.write(`[profile] ${name}: ${c.d1_round_trips} D1 round trips, p50 ${c.p50_ms} ms; loaded ${c.loaded_rps} req/s, ${c.cpu_ms_per_request} ms CPU/req\n`);
+  process.stderr.write(`[profile] ${name}: ${c.d1_round_trips} D1 round trips, p50 ${c.p50_ms} ms; loaded ${c.loaded_rps} req/s, ${c.cpu_ms_per_request} ms CPU/req, ${c.loaded_batches} D1 batches/req\n`);
 }
 
 /** The tally once nothing has been counted for a while: the requests' background work is done. */
@@ -230,14 +236,14 @@ function print() {
   console.log(`Per request. Counted one at a time (${N} each, including the work each leaves behind: waitUntil, queue`);
   console.log(`consumer, webhook attempt); then ${LOAD_REQUESTS} more at ${LOAD_CONNECTIONS} connections for throughput and server CPU per request.`);
   console.log("");
-  console.log("| request | p50 ms alone | D1 round trips | reads | writes | batches | D1 wait ms alone | req/s loaded | server CPU ms/req loaded | other calls |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  console.log("| request | p50 ms alone | D1 round trips | reads | writes | batches | D1 wait ms alone | req/s loaded | server CPU ms/req loaded | D1 batches/req loaded | other calls |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const c of cases) {
     const other = Object.entries(c.calls)
       .filter(([key]) => key !== "worker.fetch")
       .map(([key, value]) => `${key} ${value}`)
       .join(", ");
-    console.log(`| ${c.name} | ${c.p50_ms} | ${c.d1_round_trips} | ${c.reads} | ${c.writes} | ${c.batches} | ${c.d1_wait_ms ?? "—"} | ${c.loaded_rps} | ${c.cpu_ms_per_request} | ${other} |`);
+    console.log(`| ${c.name} | ${c.p50_ms} | ${c.d1_round_trips} | ${c.reads} | ${c.writes} | ${c.batches} | ${c.d1_wait_ms ?? "—"} | ${c.loaded_rps} | ${c.cpu_ms_per_request} | ${c.loaded_batches ?? "—"} | ${other} |`);
   }
   printPhases();
   for (const c of cases.filter((c) => Object.keys(c.queries).length > 0)) {
