@@ -172,7 +172,7 @@ async function profile(name, makeRequest, expect = 201) {
     phases: Object.fromEntries(Object.entries(tally.phases ?? {}).map(([phase, ms]) => [phase, round(ms / N, 2)])),
   });
   const c = cases.at(-1);
-  process.stderr.write(`[profile] ${name}: ${c.d1_round_trips} D1 round trips, p50 ${c.p50_ms} ms; loaded ${c.loaded_rps} req/s, ${c.cpu_ms_per_request} ms CPU/req, ${c.loaded_batches} D1 batches/req\n`);
+  process.stderr.write(`[profile] ${name}: ${c.d1_round_trips} D1 round trips, p50 ${c.p50_ms} ms; loaded ${c.loaded_rps} req/s, ${c.cpu_ms_per_request} ms CPU/req (${c.cpu_pct} % CPU), ${c.loaded_batches} D1 batches/req\n`);
 }
 
 /** The tally once nothing has been counted for a while: the requests' background work is done. */

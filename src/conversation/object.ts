@@ -152,7 +152,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
    * or error.
    */
   private async appendGroup(waiting: QueuedAppend[]): Promise<void> {
-    const groups = commitGroups(waiting, ({ input }) => ({
+    const groups = waiting.length === 1 ? [waiting] : commitGroups(waiting, ({ input }) => ({
       conversationId: input.conversationId,
       keys: [input.dedupe ? `key:${input.dedupe.key}` : null, input.message.sourceId === null ? null : `source:${input.message.sourceId}`],
       chars: (input.message.content?.length ?? 0) + JSON.stringify(input.message.contentAttributes).length + JSON.stringify(input.message.attachments).length,
@@ -175,30 +175,35 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       const lastRead = group.find(({ input }) => input.lastRead?.id === conversationId)?.input.lastRead;
       if (lastRead) this.cached = lastRead;
     }
-    const writing: QueuedAppend[] = [];
-    for (const append of group) {
-      try {
-        const answered = await this.answerWithoutWriting(append.input);
-        if (answered) append.answer(answered);
-        else writing.push(append);
-      } catch (error) {
-        append.fail(error);
-      }
-    }
+    // The dedupe layers' reads, side by side (a group never repeats a key or source_id: commitGroups).
+    if (group.length > 1 && group.some(({ input }) => input.message.sourceId !== null)) await this.load(conversationId);
+    const answers = await Promise.all(
+      group.map(async (append) => {
+        try {
+          const answered = await this.answerWithoutWriting(append.input);
+          if (answered) append.answer(answered);
+          return answered === undefined;
+        } catch (error) {
+          append.fail(error);
+          return false;
+        }
+      }),
+    );
+    const writing = group.filter((_, i) => answers[i]);
     if (writing.length === 0) return;
     if (writing.length === 1) {
       writing[0]!.answer(await this.appendAlone(writing[0]!.input));
       return;
     }
     const appends = writing.map(({ input }) => ({ ...this.command(input), origin: input.origin }));
-    let outcome: CommitOutcome<Changed & { appended: Appended[] }>;
+    let outcome: CommitOutcome<Changed & { appended: Appended[] }> | { kind: "stale" };
     try {
       outcome = await this.commit(conversationId, (state, context) => appendMessages(state, appends, context));
     } catch (error) {
-      // Stale twice: each on its own below. Anything else (D1 down, no answer) fails the whole group: the
-      // batch was all or nothing, and retrying a batch that may have committed could write it twice.
+      // Stale even after a re-read: each on its own below. Anything else (D1 down, no answer) fails the
+      // whole group: the batch was all or nothing, and retrying one that may have committed could write it twice.
       if (classifyCommitError(error).kind !== "stale") throw error;
-      outcome = { kind: "key_taken" };
+      outcome = { kind: "stale" };
     }
     switch (outcome.kind) {
       case "committed": {
@@ -214,8 +219,8 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       case "unchanged":
         throw new Error("appending messages always changes the conversation");
       default:
-        // A refusal that belongs to one of them (a key or source_id taken, the inbox's lock) rolled the
-        // whole batch back: each commits alone and gets exactly the answer it would have alone.
+        // A refusal that belongs to one of them (a key or source_id taken, the inbox's lock, a seq clash)
+        // rolled the whole batch back: each commits alone and gets exactly the answer it would have alone.
         for (const append of writing) {
           try {
             append.answer(await this.appendAlone(append.input));
