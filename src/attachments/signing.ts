@@ -2,8 +2,10 @@
 // "{id}.{expires}" under ATTACHMENT_SIGNING_SECRET. Anyone holding the link may fetch the file until it
 // expires; nobody can make one for another id or a later time without the secret.
 import { base64url, fromBase64url } from "../core/base64";
+import { CappedMap } from "../core/capped-map";
 
-const keys = new Map<string, Promise<CryptoKey>>();
+// One signing secret per deployment (two while it rotates): the cap only guards against surprises.
+const keys = new CappedMap<string, Promise<CryptoKey>>(16);
 
 function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);

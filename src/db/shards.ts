@@ -5,6 +5,7 @@
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
 import type { Bindings, WorkerEnv } from "../env";
+import { CappedMap } from "../core/capped-map";
 import { ApiError } from "../errors/problem";
 import * as control from "./control/schema";
 import shardJournal from "../../migrations/shard/meta/_journal.json";
@@ -83,8 +84,8 @@ export function controlDatabase(env: WorkerEnv): ControlDatabase {
 // routed by a stale entry finds 'moved' there and re-reads the directory (forgetShard) before answering.
 
 type DirectoryEntry = { shard: string };
-const directory = new Map<string, DirectoryEntry>();
 const DIRECTORY_LIMIT = 10_000;
+const directory = new CappedMap<string, DirectoryEntry>(DIRECTORY_LIMIT);
 
 /** The shard of an account: from the isolate's cache, else one read of the control database. */
 export async function shardOfAccount(env: WorkerEnv, accountId: string): Promise<string | null> {
@@ -97,7 +98,6 @@ export async function shardOfAccount(env: WorkerEnv, accountId: string): Promise
 }
 
 export function remember(accountId: string, shard: string): void {
-  if (directory.size >= DIRECTORY_LIMIT) directory.delete(directory.keys().next().value!);
   directory.set(accountId, { shard });
 }
 
@@ -106,7 +106,7 @@ export function forgetShard(accountId: string): void {
   directory.delete(accountId);
 }
 
-const inboxAccounts = new Map<string, string>();
+const inboxAccounts = new CappedMap<string, string>(DIRECTORY_LIMIT);
 
 /** The account of a public inbox identifier (immutable, so cached for good); null when none has it. */
 export async function accountOfInbox(env: WorkerEnv, identifier: string): Promise<string | null> {
@@ -118,7 +118,6 @@ export async function accountOfInbox(env: WorkerEnv, identifier: string): Promis
     .where(eq(control.inboxDirectory.identifier, identifier))
     .get();
   if (!row) return null;
-  if (inboxAccounts.size >= DIRECTORY_LIMIT) inboxAccounts.delete(inboxAccounts.keys().next().value!);
   inboxAccounts.set(identifier, row.accountId);
   return row.accountId;
 }
@@ -158,7 +157,10 @@ export async function shardVersion(db: D1Database): Promise<string | null> {
 
 // ── Account names, for the few places a shard's work shows one (Chatwoot's payloads and profile) ─────────
 
-const names = new Map<string, { name: string; at: number }>();
+const names = new CappedMap<string, { name: string; at: number }>(DIRECTORY_LIMIT);
+
+/** The isolate's directory caches, for the test that fills them. */
+export const directoryCaches = { accounts: directory, inboxes: inboxAccounts, names };
 const NAME_TTL_MS = 60_000;
 
 /** Forgets a cached name (this isolate renamed the account). */
@@ -172,7 +174,6 @@ export async function accountName(env: WorkerEnv, accountId: string, now = Date.
   if (cached && now - cached.at < NAME_TTL_MS) return cached.name;
   const row = await controlDatabase(env).select({ name: control.accounts.name }).from(control.accounts).where(eq(control.accounts.id, accountId)).get();
   const name = row?.name ?? "";
-  if (names.size >= DIRECTORY_LIMIT) names.delete(names.keys().next().value!);
   names.set(accountId, { name, at: now });
   return name;
 }

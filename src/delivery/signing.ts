@@ -5,6 +5,7 @@
 import type { inboxes } from "../db/schema";
 import { base64, fromBase64 } from "../core/base64";
 import { SECRET_PREFIX } from "../core/crypto";
+import { CappedMap } from "../core/capped-map";
 
 export const WEBHOOK_USER_AGENT = "edge-inbox-webhooks/1";
 
@@ -21,8 +22,7 @@ export type SignatureInput = {
 
 // Importing a key costs more than the HMAC itself; an isolate signs for few inboxes, so keep their keys.
 // Bounded so a long-lived isolate that has seen many inboxes does not grow without limit.
-const KEY_CACHE_LIMIT = 1000;
-const keys = new Map<string, Promise<CryptoKey>>();
+const keys = new CappedMap<string, Promise<CryptoKey>>(1000);
 
 function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
@@ -30,7 +30,6 @@ function hmacKey(secret: string): Promise<CryptoKey> {
     const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
     const raw = fromBase64(encoded);
     key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    if (keys.size >= KEY_CACHE_LIMIT) keys.delete(keys.keys().next().value!);
     keys.set(secret, key);
     // A failed import must not stay cached.
     key.catch(() => keys.delete(secret));
@@ -67,7 +66,6 @@ export async function chatwootSignature(secret: string, timestamp: number, body:
   let key = chatwootKeys.get(secret);
   if (!key) {
     key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    if (chatwootKeys.size >= KEY_CACHE_LIMIT) chatwootKeys.delete(chatwootKeys.keys().next().value!);
     chatwootKeys.set(secret, key);
     key.catch(() => chatwootKeys.delete(secret));
   }
@@ -75,7 +73,10 @@ export async function chatwootSignature(secret: string, timestamp: number, body:
   return `sha256=${[...mac].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }
 
-const chatwootKeys = new Map<string, Promise<CryptoKey>>();
+const chatwootKeys = new CappedMap<string, Promise<CryptoKey>>(keys.limit);
+
+/** The key caches, for the test that fills them. */
+export const signingKeyCaches = { standard: keys, chatwoot: chatwootKeys };
 
 export type SignatureScheme = "standard" | "chatwoot" | "both";
 

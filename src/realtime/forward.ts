@@ -2,6 +2,7 @@
 // (the conversation object, and the domain's contact and conversation writes), never inside it.
 import type { Bindings, WorkerEnv } from "../env";
 import type { CLOSE, RealtimeObject } from "./object";
+import { CappedMap } from "../core/capped-map";
 import { QUIET_MS } from "./quiet";
 import type { StreamEvent } from "./visibility";
 
@@ -19,12 +20,11 @@ export function realtimeObject(env: WorkerEnv, accountId: string): DurableObject
  * Bounded: the oldest entries go first beyond QUIET_ACCOUNTS_MAX.
  */
 export const QUIET_ACCOUNTS_MAX = 5000;
-const quietUntil = new Map<string, number>();
+const quietUntil = new CappedMap<string, number>(QUIET_ACCOUNTS_MAX);
 
 /** The account's object answered "nobody listens" at `now`. */
 export function markQuiet(accountId: string, now: number) {
   quietUntil.delete(accountId);
-  if (quietUntil.size >= QUIET_ACCOUNTS_MAX) quietUntil.delete(quietUntil.keys().next().value!);
   quietUntil.set(accountId, now + QUIET_MS);
 }
 
