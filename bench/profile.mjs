@@ -79,7 +79,9 @@ try {
   }
   const conversation = (await api.call("POST", `/v1/inboxes/${quiet.identifier}/messages`, { token: quiet.token, body: ingest(quiet, "known-0").body, expect: 201 })).json.conversation.id;
   const loudConversation = (await api.call("POST", `/v1/inboxes/${loud.identifier}/messages`, { token: loud.token, body: ingest(loud, "known-0").body, expect: 201 })).json.conversation.id;
-  await api.call("POST", `/v1/inboxes/${quiet.identifier}/messages`, { token: quiet.token, body: ingest(quiet, "hot").body, expect: 201 });
+  // Row 2's body (bench/run.mjs): the contact with a name.
+  const hot = () => ingest(quiet, "hot-customer", { body: { contact: { source_id: "hot-customer", name: "Hot Customer" }, content: CONTENT } });
+  await api.call("POST", `/v1/inboxes/${quiet.identifier}/messages`, { token: quiet.token, body: hot().body, expect: 201 });
   for (let i = 0; i < 120; i++) {
     await api.call("POST", `/v1/inboxes/${quiet.identifier}/conversations/${conversation}/messages`, { token: quiet.token, body: { content: CONTENT }, expect: 201 });
   }
@@ -90,7 +92,7 @@ try {
   await profile("POST /messages, new contact, inbox without webhook", (i) => ingest(quiet, `new-${i}`));
   await profile("POST /messages, known contact, inbox without webhook", (i) => ingest(quiet, `known-${i % N}`));
   // Row 2 of the bench: every request into ONE conversation, so its Durable Object is the bottleneck.
-  await profile("POST /messages, one hot conversation (32 connections)", () => ingest(quiet, "hot"));
+  await profile("POST /messages, one hot conversation (32 connections)", hot);
   await profile("POST /messages, known contact, with Idempotency-Key", (i) => ingest(quiet, `known-${i % N}`, { headers: { "idempotency-key": `profile-${i}` } }));
   await profile("POST /messages, known contact, inbox with webhook (incl. delivery)", (i) => ingest(loud, `known-${i % N}`));
   await profile("POST …/conversations/{id}/messages, inbox without webhook", () => ({
