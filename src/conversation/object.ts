@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq, getTableColumns, sql } from "drizzle-orm";
-import { chunks } from "../core/chunks";
+import { chunks, ID_CHUNK } from "../core/chunks";
 import { serialized } from "../core/serial";
 import { database, prepare, prepareCompiled, prepareInsert } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Json, type Origin } from "../db/schema";
@@ -38,9 +38,9 @@ const SUMMARY_COLUMNS = [
   "updatedAt",
 ] as const satisfies readonly (keyof ConversationRow)[];
 
-/** Rows per INSERT: D1 binds at most 100 parameters per statement, one per column of each row. */
-const MESSAGE_ROWS = Math.floor(100 / Object.keys(getTableColumns(messages)).length);
-const EVENT_ROWS = Math.floor(100 / Object.keys(getTableColumns(events)).length);
+/** Rows per INSERT: D1 binds at most 100 parameters per statement, one per column of each row (kept under ID_CHUNK, 90). */
+const MESSAGE_ROWS = Math.floor(ID_CHUNK / Object.keys(getTableColumns(messages)).length);
+const EVENT_ROWS = Math.floor(ID_CHUNK / Object.keys(getTableColumns(events)).length);
 
 /** A change as the shell calls it: the conversation's state and the context → what to write, or why not. */
 type ChangeFn<C extends Changed> = (state: ConversationState, context: ChangeContext) => C | Unchanged | NeedsInbox;
