@@ -27,6 +27,9 @@ export function appendedOrThrow(outcome: MessageOutcome, conversationId: string)
       throw notFound("conversation_not_found", "conversation", conversationId);
     case "conflict":
       throw new ApiError("invalid_state", outcome.detail);
+    case "guard_failed":
+      // Only the isolate cache's path sends a guard, and it handles this itself.
+      throw new Error(`an unguarded append to conversation ${conversationId} reported a failed guard`);
   }
 }
 

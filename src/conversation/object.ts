@@ -21,6 +21,7 @@ import { applySubmission, checkSubmission } from "./changes/submission";
 import type { ChangeContext, Changed, ConversationState, InboxLock, NeedsInbox, Unchanged, Writes } from "./changes/state";
 import { setStatus as statusChange, wakeIfDue as wakeChange } from "./changes/status";
 import type { Actor, ConversationOutcome, DeletionOutcome, MessageDraft, MessageOutcome, StatusOutcome, SubmissionOutcome } from "./protocol";
+import { guardStatement, isGuardFailure, type CommitGuard } from "./guard";
 import { findMessageByRequestKey, findMessageBySource } from "./queries";
 import { toConversation, toMessage, type Contact, type ConversationRow, type MessageRow } from "./resources";
 
@@ -51,7 +52,8 @@ type CommitOutcome<C extends Changed> =
   | { kind: "not_found" }
   | { kind: "conflict"; detail: string }
   | { kind: "source_taken"; conversation: ConversationRow }
-  | { kind: "key_taken" };
+  | { kind: "key_taken" }
+  | { kind: "guard_failed" };
 
 /** What appendMessage takes. */
 type AppendInput = {
@@ -68,7 +70,21 @@ type AppendInput = {
    * refuse it and the object re-reads D1 and tries once more.
    */
   lastRead?: ConversationRow;
+  /**
+   * Sent by a message prepared from the Worker's isolate cache (./guard.ts): the commit re-checks what the
+   * cache assumed, and writes nothing if any of it changed (guard_failed).
+   */
+  guard?: CommitGuard;
+  /** Answer a created message with the conversation's row as committed too (the caller remembers it; a guard implies it). */
+  returnRow?: boolean;
 };
+
+/** The guards of a group's appends, each once (a hot conversation's appends often carry the same one). */
+function distinctGuards(appends: { input: AppendInput }[]): CommitGuard[] {
+  const guards = new Map<string, CommitGuard>();
+  for (const { input } of appends) if (input.guard) guards.set(JSON.stringify(input.guard), input.guard);
+  return [...guards.values()];
+}
 
 /** An append waiting for its turn, with its caller's answer. */
 type QueuedAppend = { input: AppendInput; answer: (outcome: MessageOutcome) => void; fail: (error: unknown) => void };
@@ -176,7 +192,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       if (lastRead) this.cached = lastRead;
     }
     // The dedupe layers' reads, side by side (a group never repeats a key or source_id: commitGroups).
-    if (group.length > 1 && group.some(({ input }) => input.message.sourceId !== null)) await this.load(conversationId);
+    if (group.length > 1 && group.some(({ input }) => input.message.sourceId !== null && !input.guard)) await this.load(conversationId);
     const answers = await Promise.all(
       group.map(async (append) => {
         try {
@@ -198,7 +214,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     const appends = writing.map(({ input }) => ({ ...this.command(input), origin: input.origin }));
     let outcome: CommitOutcome<Changed & { appended: Appended[] }> | { kind: "stale" };
     try {
-      outcome = await this.commit(conversationId, (state, context) => appendMessages(state, appends, context));
+      outcome = await this.commit(conversationId, (state, context) => appendMessages(state, appends, context), distinctGuards(writing));
     } catch (error) {
       // Stale even after a re-read: each on its own below. Anything else (D1 down, no answer) fails the
       // whole group: the batch was all or nothing, and retrying one that may have committed could write it twice.
@@ -210,7 +226,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
         const { appended } = outcome.change;
         writing.forEach((append, i) => this.remember(append.input, appended[i]!.message));
         if (writing.some(({ input }) => input.dedupe) && (await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
-        writing.forEach((append, i) => append.answer(this.created(appended[i]!)));
+        writing.forEach((append, i) => append.answer(this.created(append.input, appended[i]!)));
         return;
       }
       case "not_found":
@@ -219,8 +235,8 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       case "unchanged":
         throw new Error("appending messages always changes the conversation");
       default:
-        // A refusal that belongs to one of them (a key or source_id taken, the inbox's lock, a seq clash)
-        // rolled the whole batch back: each commits alone and gets exactly the answer it would have alone.
+        // A refusal that belongs to one of them (a key or source_id taken, the inbox's lock, a guard, a seq
+        // clash) rolled the whole batch back: each commits alone and gets exactly the answer it would have alone.
         for (const append of writing) {
           try {
             append.answer(await this.appendAlone(append.input));
@@ -243,8 +259,9 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
         if (stored) return this.existing(input.conversationId, stored);
       }
     }
-    // Second layer: the integrator's source_id, unique per inbox in D1.
-    if (input.message.sourceId !== null) {
+    // Second layer: the integrator's source_id, unique per inbox in D1. A guarded commit leaves it to the
+    // unique index (source_taken), so the guard has passed before an existing message is answered.
+    if (input.message.sourceId !== null && !input.guard) {
       const existing = await findMessageBySource(this.shard, (await this.load(input.conversationId))?.inboxId ?? "", input.message.sourceId);
       if (existing) return this.existing(input.conversationId, existing);
     }
@@ -258,10 +275,15 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
   /** One append committed by itself (after the dedupe layers). */
   private async appendAlone(input: AppendInput): Promise<MessageOutcome> {
     const command = this.command(input);
-    const outcome = await this.commit(input.conversationId, (state, context) => appendChange(state, command, { ...context, origin: input.origin }));
+    const outcome = await this.commit(
+      input.conversationId,
+      (state, context) => appendChange(state, command, { ...context, origin: input.origin }),
+      input.guard ? [input.guard] : [],
+    );
     switch (outcome.kind) {
       case "conflict":
       case "not_found":
+      case "guard_failed":
         return outcome;
       case "unchanged":
         throw new Error("appending a message always changes the conversation");
@@ -284,7 +306,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       case "committed": {
         this.remember(input, outcome.change.message);
         if (input.dedupe && (await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
-        return this.created(outcome.change);
+        return this.created(input, outcome.change);
       }
     }
   }
@@ -294,8 +316,9 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     if (input.dedupe) this.rememberKey(input.dedupe, message.id);
   }
 
-  private created({ message, writes }: Appended): MessageOutcome {
-    return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation) };
+  private created(input: AppendInput, { message, writes }: Appended): MessageOutcome {
+    const row = input.guard || input.returnRow ? { row: writes.conversation } : {};
+    return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation), ...row };
   }
 
   /** A delivery receipt for an outgoing message: delivered / read / failed. */
@@ -498,7 +521,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
    * commits what it produced in one batch. On a seq/sequence clash (state older than D1) it re-reads and
    * calls the change once more.
    */
-  private async commit<C extends Changed>(conversationId: string, change: ChangeFn<C>): Promise<CommitOutcome<C>> {
+  private async commit<C extends Changed>(conversationId: string, change: ChangeFn<C>, guards: CommitGuard[] = []): Promise<CommitOutcome<C>> {
     for (let attempt = 1; ; attempt++) {
       const before = await this.load(conversationId);
       if (!before) return { kind: "not_found" };
@@ -512,10 +535,14 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       try {
         faults.check("conversation.commit");
         await faults.pause("conversation.commit");
-        ({ committed } = await commitWithEvents(this.shard, this.statements(writes), writes.events));
+        const statements = this.statements(writes);
+        // The guards lead the batch: when one fails, nothing after it is written.
+        statements.unshift(...guards.map((guard) => guardStatement(this.shard, guard)));
+        ({ committed } = await commitWithEvents(this.shard, statements, writes.events));
       } catch (error) {
         // Whatever happened, D1 is the truth: re-read before the next write.
         this.cached = undefined;
+        if (guards.length > 0 && isGuardFailure(error)) return { kind: "guard_failed" };
         const failure = classifyCommitError(error);
         if (failure.kind === "key_taken") return failure;
         if (failure.kind === "source_taken") return { kind: "source_taken", conversation: before };

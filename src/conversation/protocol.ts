@@ -1,7 +1,7 @@
 // What callers send to and get back from the conversation object. RPC cannot carry our error classes, so
 // outcomes are plain values that the caller turns into responses or problems.
 import type { Attachment, CustomAttributes, MessageType, Origin, SenderType } from "../db/schema";
-import type { Conversation, Message } from "./resources";
+import type { Conversation, ConversationRow, Message } from "./resources";
 
 export type MessageDraft = {
   messageType: MessageType;
@@ -20,10 +20,18 @@ export type MessageDraft = {
 };
 
 export type MessageOutcome =
-  | { kind: "created" | "existing"; message: Message; conversation: Conversation }
+  | {
+      kind: "created" | "existing";
+      message: Message;
+      conversation: Conversation;
+      /** A guarded append's conversation as committed: the isolate cache's next message hands it back as lastRead. */
+      row?: ConversationRow;
+    }
   | { kind: "dedupe_mismatch" }
   | { kind: "not_found" }
-  | { kind: "conflict"; detail: string };
+  | { kind: "conflict"; detail: string }
+  /** A guarded append (./guard.ts) found the cache's assumptions changed: nothing was written. */
+  | { kind: "guard_failed" };
 
 export type DeletionOutcome =
   | { kind: "updated" | "unchanged"; message: Message }

@@ -114,8 +114,9 @@ export async function sentWrite<T>(write: Promise<T>): Promise<T> {
 
 function unknownUnlessRejected(error: unknown): unknown {
   const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error);
-  // A refusal is definite: a constraint, or the move fence (src/db/moves.sql) — nothing was written.
-  if (/constraint failed|account_moving/i.test(text)) return error;
+  // A refusal is definite: a constraint, the move fence (src/db/moves.sql) or a commit's guard
+  // (src/db/commit-guards.sql) — nothing was written.
+  if (/constraint failed|account_moving|commit_guard_failed/i.test(text)) return error;
   return new OutcomeUnknown("a D1 write failed after it was sent; it may have committed", { cause: error });
 }
 

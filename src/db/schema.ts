@@ -720,6 +720,16 @@ export const moveChanges = sqliteTable(
   (t) => [index("move_changes_account").on(t.accountId, t.seq)],
 );
 
+/**
+ * Never holds a row: a commit that was prepared from the Worker's isolate cache (src/domain/ingest-cache.ts)
+ * starts its batch with `INSERT INTO commit_guards (ok) SELECT <every assumption still holds>`; the table's
+ * trigger (migration 0018) drops the row when `ok` and aborts the whole batch with 'commit_guard_failed'
+ * when not, so a stale cache entry writes nothing (src/conversation/guard.ts).
+ */
+export const commitGuards = sqliteTable("commit_guards", {
+  ok: integer("ok").notNull(),
+});
+
 export const NUMERIC_KINDS = ["account", "inbox", "user", "contact", "conversation", "message", "attachment"] as const;
 export type NumericKind = (typeof NUMERIC_KINDS)[number];
 

@@ -8,9 +8,11 @@ import { commitWithEvents, publish } from "../delivery/outbox";
 import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
-import { toContact, type ContactInboxRow, type ContactRow } from "../conversation/resources";
+import { toContact, type ContactInboxRow, type ContactRow, type ConversationRow } from "../conversation/resources";
 import { forwardToRealtime } from "../realtime/forward";
 import { ACCOUNT_SCOPE, identifierScope, type IdentityInbox } from "./identity";
+import { contactLookupStatements, decodeContactLookup, insertConversationWhere } from "./conversations";
+import type { EventRow } from "../delivery/events";
 import type { Caller } from "./tokens";
 
 // Routes answer with this shape; it is defined with the conversation, whose events carry it.
@@ -42,7 +44,16 @@ export async function findContactBySource(env: Bindings, inbox: { id: string }, 
     .get();
 }
 
-export type UpsertedContact = { contact: ContactRow; contactInbox: ContactInboxRow; created: boolean };
+export type UpsertedContact = {
+  contact: ContactRow;
+  contactInbox: ContactInboxRow;
+  created: boolean;
+  /** The conversation `options.open` asked for, committed with the new contact (absent when the contact existed or was linked). */
+  opened?: ConversationRow;
+};
+
+/** A conversation to open together with a new contact (the one-call message: domain/incoming.ts). */
+export type OpenWithContact = (contact: { contact: ContactRow; contactInbox: ContactInboxRow }, now: number) => { row: ConversationRow; event: EventRow };
 
 /**
  * Creates or updates the contact behind `sourceId` in this inbox. Race-free: concurrent calls for a new
@@ -62,7 +73,7 @@ export async function upsertContact(
   origin: Origin,
   /** The caller already read it (undefined: not looked up yet; null: looked up, absent). */
   known?: { contact: ContactRow; contactInbox: ContactInboxRow } | null,
-  options: { isolateUnproven?: boolean } = {},
+  options: { isolateUnproven?: boolean; open?: OpenWithContact } = {},
 ): Promise<UpsertedContact> {
   const claimedScope = await identifierScope(inbox, caller, claimed);
   const scope = options.isolateUnproven && claimedScope === inbox.id ? `${inbox.id}/${sourceId}` : claimedScope;
@@ -102,7 +113,14 @@ export async function upsertContact(
     data: { contact: toContact(row, sourceId) },
     now,
   });
-  const { committed } = await commitWithEvents(env, [
+  // With options.open, the contact's first conversation is committed in the same batch, written only if
+  // this contact is the one created (not linked to an existing person, not beaten by a concurrent request).
+  const opening = options.open?.(
+    { contact: row, contactInbox: { id: contactInboxId, accountId: inbox.accountId, inboxId: inbox.id, contactId, sourceId, createdAt: now, pubsubToken: null } },
+    now,
+  );
+  const ours = sql`EXISTS (SELECT 1 FROM contacts WHERE id = ${contactId})`;
+  const { results, committed } = await commitWithEvents(env, [
     // Conflicts only on (account_id, identifier_scope, identifier): the person exists already and is linked below.
     prepare(env, db.insert(contacts).values(row).onConflictDoNothing()),
     prepare(env, sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)
@@ -113,16 +131,25 @@ export async function upsertContact(
       ON CONFLICT DO NOTHING`),
     prepare(env, sql`DELETE FROM contacts WHERE id = ${contactId}
       AND NOT EXISTS (SELECT 1 FROM contact_inboxes WHERE contact_id = ${contactId})`),
-    insertEventWhere(env, event, sql`EXISTS (SELECT 1 FROM contacts WHERE id = ${contactId})`),
-  ], [event]);
+    insertEventWhere(env, event, ours),
+    ...(opening
+      ? [
+          insertConversationWhere(env, opening.row, ours),
+          insertEventWhere(env, opening.event, sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${opening.row.id})`),
+        ]
+      : []),
+    // The row that won, read in the same transaction (no second round trip): its contact_inboxes and contacts rows.
+    ...contactLookupStatements(env, inbox, sourceId).slice(0, 2),
+  ], opening ? [event, opening.event] : [event]);
 
-  const winner = await findContactBySource(env, inbox, sourceId);
+  const read = opening ? 6 : 4;
+  const winner = decodeContactLookup([results[read]!.results as Record<string, unknown>[], results[read + 1]!.results as Record<string, unknown>[], []]).contact;
   if (!winner) throw new Error(`contact_inboxes row for source id ${sourceId} vanished after insert`);
   const created = winner.contactInbox.id === contactInboxId;
   if (winner.contact.id === contactId) {
     await publish(env, committed);
-    waitUntil(forwardToRealtime(env, [event]));
-    return { ...winner, created };
+    waitUntil(forwardToRealtime(env, opening ? [event, opening.event] : [event]));
+    return { ...winner, created, ...(opening ? { opened: opening.row } : {}) };
   }
   // Linked to a contact that already existed (same identifier), or a concurrent request won: apply our attributes.
   return { ...(await updateThroughInbox(env, inbox, winner, attributes, scope, origin)), created };

@@ -1,11 +1,11 @@
 import { waitUntil } from "cloudflare:workers";
-import { and, desc, eq, getTableColumns, inArray, ne, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, ne, sql, type SQL } from "drizzle-orm";
 import { database, mapRow, prepare, prepareCompiled, runBatch } from "../db/client";
 import { contactInboxes, contacts, conversations, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
-import { insertEventWhere, newEvent } from "../delivery/events";
+import { insertEventWhere, newEvent, type EventRow } from "../delivery/events";
 import { newId } from "../core/ids";
 import { beyondKey, decodeCursor, page } from "../core/pagination";
 import { singleOpenKey, toContact, toConversation, type ContactInboxRow, type ContactRow, type ConversationRow } from "../conversation/resources";
@@ -128,7 +128,45 @@ export async function openConversation(
   const existing = knownNone && sourceId === null ? undefined : await findWinner();
   if (existing) return { conversation: checkOwner(existing), created: false };
 
-  const now = Date.now();
+  const { row, event } = conversationToOpen(inbox, contact, input, origin);
+  const { results, committed } = await commitWithEvents(env, [
+    // RETURNING says in the same round trip whether this row won (a unique index may have refused it).
+    prepare(env, db.insert(conversations).values(row).onConflictDoNothing().returning({ id: conversations.id })),
+    insertEventWhere(env, event, sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${row.id})`),
+  ], [event]);
+  if ((results[0]?.results?.length ?? 0) > 0) {
+    await publish(env, committed);
+    waitUntil(forwardToRealtime(env, [event]));
+    return { conversation: row, created: true };
+  }
+  const winner = await findWinner();
+  if (!winner) throw new Error(`conversation insert for ${contact.contactInbox.id} lost a race but no winner was found`);
+  return { conversation: checkOwner(winner), created: false };
+}
+
+/** INSERT of a conversation row when `condition` holds (and no unique index refuses it): written in a batch with other changes. */
+export function insertConversationWhere(env: Bindings, row: ConversationRow, condition: SQL): D1PreparedStatement {
+  const columns = Object.entries(getTableColumns(conversations));
+  const value = (key: string, column: (typeof columns)[number][1]) => {
+    const raw = (row as Record<string, unknown>)[key];
+    return raw === null || raw === undefined ? null : column.mapToDriverValue(raw);
+  };
+  return prepare(
+    env,
+    sql`INSERT INTO conversations (${sql.join(columns.map(([, column]) => sql.identifier(column.name)), sql`, `)})
+      SELECT ${sql.join(columns.map(([key, column]) => sql`${value(key, column)}`), sql`, `)} WHERE ${condition} ON CONFLICT DO NOTHING`,
+  );
+}
+
+/** A new conversation of the contact and its conversation_created (event 1 of the conversation), not yet written. */
+export function conversationToOpen(
+  inbox: InboxSettings,
+  contact: { contact: ContactRow; contactInbox: ContactInboxRow },
+  input: { sourceId?: string; customAttributes?: CustomAttributes },
+  origin: Origin,
+  now = Date.now(),
+): { row: ConversationRow; event: EventRow } {
+  const sourceId = input.sourceId ?? null;
   const row: ConversationRow = {
     id: newId("cnv", now),
     accountId: inbox.accountId,
@@ -160,19 +198,7 @@ export async function openConversation(
     data: { conversation: toConversation(row), contact: toContact(contact.contact, contact.contactInbox.sourceId) },
     now,
   });
-  const { results, committed } = await commitWithEvents(env, [
-    // RETURNING says in the same round trip whether this row won (a unique index may have refused it).
-    prepare(env, db.insert(conversations).values(row).onConflictDoNothing().returning({ id: conversations.id })),
-    insertEventWhere(env, event, sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${row.id})`),
-  ], [event]);
-  if ((results[0]?.results?.length ?? 0) > 0) {
-    await publish(env, committed);
-    waitUntil(forwardToRealtime(env, [event]));
-    return { conversation: row, created: true };
-  }
-  const winner = await findWinner();
-  if (!winner) throw new Error(`conversation insert for ${contact.contactInbox.id} lost a race but no winner was found`);
-  return { conversation: checkOwner(winner), created: false };
+  return { row, event };
 }
 
 export async function listContactConversations(

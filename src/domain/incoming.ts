@@ -7,10 +7,13 @@ import { ApiError } from "../errors/problem";
 import { findMessageByRequestKey } from "../conversation/queries";
 import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type ConversationRow, type Message } from "../conversation/resources";
 import { resolveAttachments, withDataUrls } from "./attachments";
-import { upsertContact, type ContactAttributes, type ContactCaller } from "./contacts";
-import { findContactAndConversation, getInboxConversation, openConversation, type ContactLookup } from "./conversations";
+import { upsertContact, type ContactAttributes, type ContactCaller, type OpenWithContact } from "./contacts";
+import { conversationToOpen, findContactAndConversation, getInboxConversation, openConversation, type ContactLookup } from "./conversations";
 import type { IdentityInbox } from "./identity";
 import { getInboxMessage } from "./messages";
+import { guardOf, leavesContactAsIs, type IngestEntry } from "./ingest-cache";
+import type { CommitGuard } from "../conversation/guard";
+import type { MessageOutcome } from "../conversation/protocol";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean } & IdentityInbox;
 
@@ -51,7 +54,25 @@ export async function appendIncoming(
   message: IncomingMessage,
   origin: Origin,
   dedupe: Dedupe,
-): Promise<Appended> {
+  /** Also answer with the conversation's row as committed (the one-call path remembers it: ./ingest-cache.ts). */
+  returnRow = false,
+): Promise<Appended & { row?: ConversationRow }> {
+  const outcome = await appendOutcome(env, target, message, origin, dedupe, undefined, returnRow);
+  const appended = appendedOrThrow(outcome, target.conversationId);
+  const row = outcome.kind === "created" ? outcome.row : undefined;
+  return { ...appended, message: await withDataUrls(env, appended.message), row };
+}
+
+/** appendIncoming's call to the conversation object; with a guard (the isolate cache's path) it may answer guard_failed. */
+async function appendOutcome(
+  env: Bindings,
+  target: { conversationId: string; contact: ContactRow; contactInbox: ContactInboxRow; conversation?: ConversationRow },
+  message: IncomingMessage,
+  origin: Origin,
+  dedupe: Dedupe,
+  guard?: CommitGuard,
+  returnRow = false,
+): Promise<MessageOutcome> {
   const outgoing = message.message_type === "outgoing";
   if (message.echo !== undefined && !outgoing) {
     throw new ApiError("validation_failed", "echo applies to outgoing messages only (yours always reach the contact's conversation).", {
@@ -64,7 +85,7 @@ export async function appendIncoming(
     target.conversationId,
     message,
   );
-  const outcome = await conversationObject(env, target.conversationId).appendMessage({
+  return conversationObject(env, target.conversationId).appendMessage({
     conversationId: target.conversationId,
     message: {
       messageType: outgoing ? "outgoing" : "incoming",
@@ -84,9 +105,53 @@ export async function appendIncoming(
     reopen: !outgoing,
     dedupe,
     lastRead: target.conversation,
+    guard,
+    returnRow,
   });
-  const appended = appendedOrThrow(outcome, target.conversationId);
-  return { ...appended, message: await withDataUrls(env, appended.message) };
+}
+
+export type OneCallInput = IncomingMessage & {
+  contact: ContactAttributes & { source_id: string };
+  conversation?: { source_id?: string; custom_attributes?: CustomAttributes };
+};
+
+/**
+ * The one-call path from the isolate cache (./ingest-cache.ts): the remembered contact's next message goes
+ * straight to its conversation object, whose commit re-checks everything the entry assumed. undefined: the
+ * message is not one the cache serves (it changes the contact, names a thread, carries a key or uploads…),
+ * or the guard failed and nothing was written — the caller forgets the entry and takes the slow path,
+ * which then answers (and errs) exactly as without a cache.
+ */
+export async function receiveCached(env: Bindings, entry: IngestEntry, input: OneCallInput, origin: Origin, dedupe: Dedupe) {
+  if (!servesFromCache(entry, input, dedupe)) return undefined;
+  // The conversation as last committed through this entry: a cold object starts from it (a stale one is
+  // refused by the unique seq/sequence indexes and re-read, as for the slow path's look-up).
+  const target = { conversationId: entry.conversation.id, contact: entry.contact, contactInbox: entry.contactInbox, conversation: entry.conversation };
+  const outcome = await appendOutcome(env, target, input, origin, undefined, guardOf(entry));
+  // not_found / conflict: the conversation changed under the entry; the slow path says what that means.
+  if (outcome.kind !== "created" && outcome.kind !== "existing") return undefined;
+  if (outcome.row && outcome.row.lastEventSequence > entry.conversation.lastEventSequence) entry.conversation = outcome.row;
+  return {
+    created: outcome.kind === "created",
+    contact: toContact(entry.contact, entry.contactInbox.sourceId),
+    conversation: outcome.conversation,
+    message: await withDataUrls(env, outcome.message),
+  };
+}
+
+/** The messages the cache serves: no Idempotency-Key, no thread, no uploads, nothing the slow path would refuse, the contact as it is. */
+function servesFromCache(entry: IngestEntry, input: OneCallInput, dedupe: Dedupe): boolean {
+  if (dedupe || input.conversation !== undefined || (input.attachment_ids?.length ?? 0) > 0) return false;
+  if (input.echo !== undefined && input.message_type !== "outgoing") return false;
+  if (input.external_created_at !== undefined) {
+    try {
+      externalTime(input);
+    } catch {
+      return false;
+    }
+  }
+  const { source_id: sourceId, ...attributes } = input.contact;
+  return sourceId === entry.contactInbox.sourceId && leavesContactAsIs(entry.contact, attributes);
 }
 
 /** A contact look-up made ahead (with the caller's token), for this inbox and contact source_id. */
@@ -100,10 +165,7 @@ export type PrefetchedLookup = { inboxId: string; sourceId: string; found: Conta
 export async function receiveMessage(
   env: Bindings,
   inbox: Inbox,
-  input: IncomingMessage & {
-    contact: ContactAttributes & { source_id: string };
-    conversation?: { source_id?: string; custom_attributes?: CustomAttributes };
-  },
+  input: OneCallInput,
   caller: ContactCaller,
   origin: Origin,
   dedupe: Dedupe,
@@ -121,6 +183,7 @@ export async function receiveMessage(
         contact: toContact(found.contact, found.contactInbox.sourceId),
         conversation: toConversation(found.conversation),
         message: await withDataUrls(env, toMessage(earlier)),
+        remember: undefined,
       };
     }
   }
@@ -129,12 +192,16 @@ export async function receiveMessage(
     prefetched !== undefined && prefetched.inboxId === inbox.id && prefetched.sourceId === contactSourceId
       ? prefetched.found
       : await findContactAndConversation(env, inbox, contactSourceId);
-  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null);
-  // A contact that was just linked or created has no conversation in this inbox yet.
-  let conversation =
-    input.conversation?.source_id === undefined && known.contact?.contactInbox.id === contact.contactInbox.id
-      ? known.conversation
+  // A new contact's first conversation is committed with it (one round trip), unless a thread id names one.
+  const open: OpenWithContact | undefined =
+    known.contact === undefined && input.conversation?.source_id === undefined
+      ? (created, now) => conversationToOpen(inbox, created, { customAttributes: input.conversation?.custom_attributes }, origin, now)
       : undefined;
+  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null, { open });
+  // A contact that was just linked or created has no conversation in this inbox yet (but the one opened with it).
+  let conversation =
+    contact.opened ??
+    (input.conversation?.source_id === undefined && known.contact?.contactInbox.id === contact.contactInbox.id ? known.conversation : undefined);
   if (!conversation) {
     conversation = (
       await openConversation(
@@ -155,12 +222,20 @@ export async function receiveMessage(
     input,
     origin,
     dedupe,
+    // Worth remembering only without a thread id or key (rememberReceived in src/http/integrator/ingest.ts).
+    input.conversation === undefined && !dedupe,
   );
+  const continued = appended.conversation ?? toConversation(conversation);
   return {
     created: appended.created,
     contact: toContact(contact.contact, contact.contactInbox.sourceId),
-    conversation: appended.conversation ?? toConversation(conversation),
+    conversation: continued,
     message: appended.message,
+    /** For the isolate cache (./ingest-cache.ts): the contact's unresolved conversation, continued without a thread id. */
+    remember:
+      input.conversation === undefined && continued.id === conversation.id && continued.status !== "resolved"
+        ? { contact: contact.contact, contactInbox: contact.contactInbox, conversation: appended.row ?? conversation }
+        : undefined,
   };
 }
 

@@ -41,3 +41,8 @@ function safeDecode(segment: string): string {
     return segment;
   }
 }
+
+/** The bindings of a shard named by work remembered from an earlier request (the one-call message's isolate cache). */
+export function shardNamed(env: WorkerEnv, shard: string): Bindings {
+  return shardEnv(env, shard);
+}

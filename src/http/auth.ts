@@ -5,6 +5,7 @@ import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
+import { recallForRequest } from "./integrator/recall";
 import { safeDecode } from "./path";
 import { sessionAccountOf, sessionCaller } from "./session/cookie";
 
@@ -41,6 +42,8 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const inboxIdentifier = /^\/v1\/inboxes\/([^/]+)\//.exec(c.req.path)?.[1];
   const identifier = inboxIdentifier === undefined ? undefined : safeDecode(inboxIdentifier);
   const contactSourceId = identifier === undefined ? undefined : await oneCallContact(c);
+  // A contact the isolate remembers for this token and inbox skips the round trip below (src/http/integrator/recall.ts).
+  if (contactSourceId !== undefined && (await recallForRequest(c, match[1]!, identifier!, contactSourceId))) return;
   const { caller, called, extra, env, moving } = await resolveCaller(
     c.env,
     match[1]!,

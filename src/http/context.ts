@@ -3,6 +3,7 @@ import type { Bindings } from "../env";
 import type { CalledInbox, Caller } from "../domain/tokens";
 import type { InboxRow } from "../domain/inboxes";
 import type { PrefetchedLookup } from "../domain/incoming";
+import type { IngestEntry } from "../domain/ingest-cache";
 import type { ResolvedSession } from "../domain/sessions";
 
 export type UserCaller = Extract<Caller, { kind: "user" }>;
@@ -23,6 +24,11 @@ export type AppEnv = {
     calledInbox: CalledInbox | undefined;
     /** A one-call message's contact and conversation, read by authenticate with the token (receiveMessage). */
     contactLookup: PrefetchedLookup | undefined;
+    /** A one-call message's isolate-cache key, and the entry authenticate served it from (src/http/integrator/ingest.ts). */
+    ingestKey: { key: string; tokenHash: string; identifier: string } | undefined;
+    ingest: IngestEntry | undefined;
+    /** The cached try failed or did not apply: the request was authenticated again and takes the slow path. */
+    ingestFellBack: boolean | undefined;
     /** Set when the caller came in with the console's session cookie (src/http/session/cookie.ts). */
     session: ResolvedSession | undefined;
     /** Set by the inboxAccess guard (integrator routes). */

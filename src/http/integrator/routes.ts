@@ -14,6 +14,7 @@ import type { AppContext, AppEnv } from "../context";
 import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { inboxAccess } from "./access";
+import { oneCallHook, receiveFromCache, rememberReceived } from "./ingest";
 import { integratorOwner, jsonOrMultipartBody as messageBody, multipartMessage } from "../attachments/multipart";
 import {
   ContactAttributesSchema,
@@ -310,12 +311,24 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
       200,
     );
   })
-  .openapi(oneCallRoute, async (c) => {
-    const caller = integratorCaller(c);
-    const result = await receiveMessage(c.env, c.get("inbox"), c.req.valid("json"), caller, originOf(caller), c.get("idempotency"), c.get("contactLookup"));
-    const { created, ...body } = result;
-    return c.json(body, created ? 201 : 200);
-  })
+  .openapi(
+    oneCallRoute,
+    async (c) => {
+      const input = c.req.valid("json");
+      // A contact this isolate remembers: straight to its conversation (one D1 round trip), else the slow path.
+      const cached = await receiveFromCache(c, input);
+      if (cached) {
+        const { created, ...body } = cached;
+        return c.json(body, created ? 201 : 200);
+      }
+      const caller = integratorCaller(c);
+      const { created, remember, ...body } = await receiveMessage(c.env, c.get("inbox"), input, caller, originOf(caller), c.get("idempotency"), c.get("contactLookup"));
+      rememberReceived(c, caller, remember);
+      return c.json(body, created ? 201 : 200);
+    },
+    // The default hook's 422, after re-authenticating a request that skipped it (typed as the app's defaultHook is).
+    oneCallHook as never,
+  )
   .openapi(pullEventsRoute, async (c) => {
     return c.json(await pullEvents(c.env, c.get("inbox"), c.req.valid("query")), 200);
   })

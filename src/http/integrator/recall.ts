@@ -1,0 +1,26 @@
+// authenticate's side of the one-call message's isolate cache (./ingest.ts has the route's side).
+import type { Context } from "hono";
+import { sha256Hex } from "../../core/crypto";
+import { ingestKey, recallIngest } from "../../domain/ingest-cache";
+import { shardNamed } from "../../domain/routing";
+import type { AppEnv } from "../context";
+
+/**
+ * Called by authenticate for a one-call JSON message (the token, the URL's inbox identifier, the body's
+ * contact source id): true when the isolate remembers them, with the caller, inbox and shard set as the
+ * slow path would have. A request with an Idempotency-Key, or one that fell back already, is never served.
+ */
+export async function recallForRequest(c: Context<AppEnv>, bearer: string, identifier: string, sourceId: string): Promise<boolean> {
+  if (c.get("ingestFellBack") || c.req.header("idempotency-key") !== undefined) return false;
+  const tokenHash = await sha256Hex(bearer);
+  const key = ingestKey(tokenHash, identifier, sourceId);
+  c.set("ingestKey", { key, tokenHash, identifier });
+  const entry = recallIngest(key);
+  if (!entry) return false;
+  c.env = shardNamed(c.env, entry.shard);
+  c.set("caller", entry.caller);
+  c.set("calledInbox", entry.called);
+  c.set("contactLookup", undefined);
+  c.set("ingest", entry);
+  return true;
+}
