@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ConversationObject } from "../../src/conversation/object";
 import type { MessageDraft, MessageOutcome } from "../../src/conversation/protocol";
 import { conversationObject } from "../../src/conversation/stub";
+import { ingestCounters } from "../../src/domain/ingest-cache";
 import { faults } from "../../src/faults";
 import { api, createTestAccount, expectProblem, unique, type ApiResponse } from "../support/api";
 import { count, createInboxToken, createTestInbox, sendMessage } from "../support/fixtures";
@@ -164,5 +165,43 @@ describe("group commit: one hot conversation", () => {
     // The held retry alone, the group's batch (refused: the keys are taken), then each of the five alone.
     expect(again.commits()).toBe(7);
     expect(await count("SELECT count(*) AS n FROM messages WHERE conversation_id = ?", conversationId)).toBe(7);
+  });
+});
+
+describe("group commit with the ingest cache's guarded appends", () => {
+  it("guarded appends share a group; when the contact changes under a waiting group, each falls back and is answered as without a cache", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const account = await createTestAccount();
+    const inbox = await createTestInbox(account);
+    const token = await createInboxToken(account, inbox);
+    const send = (content: string) => () => api("POST", `/v1/inboxes/${inbox.identifier}/messages`, { token, body: { contact: { source_id: "guarded" }, content } });
+    // The slow path: it fills the isolate cache, so the next messages are guarded.
+    const first = await api("POST", `/v1/inboxes/${inbox.identifier}/messages`, { token, body: { contact: { source_id: "guarded", name: "Ana" }, content: "one" } });
+    expect(first.status, first.text).toBe(201);
+    const conversationId: string = first.body.conversation.id;
+
+    const before = { ...ingestCounters };
+    const shared = await queueBehindACommit(conversationId, send("a0"), [1, 2, 3, 4, 5].map((i) => send(`a${i}`)));
+    shared.release();
+    const answers = [await shared.held, ...(await Promise.all(shared.queued))];
+    for (const response of answers) expect(response.status, response.text).toBe(201);
+    expect(shared.commits()).toBe(2);
+    expect(ingestCounters.served - before.served).toBe(6);
+
+    // An agent edits the contact while a group waits: every guard now fails (the batch writes nothing),
+    // and each message takes the slow path — answered with the contact as edited.
+    const edited = await queueBehindACommit(conversationId, send("b0"), [1, 2, 3, 4, 5].map((i) => send(`b${i}`)));
+    const patched = await api("PATCH", `/v1/accounts/${account.accountId}/contacts/${first.body.contact.id}`, { token: account.adminToken, body: { name: "Carla" } });
+    expect(patched.status, patched.text).toBe(200);
+    edited.release();
+    const after = [await edited.held, ...(await Promise.all(edited.queued))];
+    expect(ingestCounters.fellBack - before.fellBack).toBe(6);
+    for (const response of after) {
+      expect(response.status, response.text).toBe(201);
+      expect(response.body.contact.name).toBe("Carla");
+    }
+    const seqs = [...answers, ...after].map((response) => response.body.message.seq).sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: 12 }, (_, i) => i + 2));
+    expect(await count("SELECT count(*) AS n FROM messages WHERE conversation_id = ?", conversationId)).toBe(13);
   });
 });
