@@ -3,7 +3,8 @@
 // D1 round trips (reads, writes, batches, by SQL), Durable Object calls and queue sends — including the
 // work the request leaves behind (waitUntil, the queue consumer delivering its webhooks) — then 300 at 32
 // connections for throughput and the server's CPU per request. `--json` prints the raw tallies too;
-// `--only "known contact"` profiles only the requests whose name contains the text ("a|b": either).
+// `--only "known contact"` profiles only the requests whose name contains the text ("a|b": either), `--ceiling`
+// adds the write-ceiling row to them.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../scripts/dev-server.mjs";
@@ -40,7 +41,8 @@ const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where
 // `--only <text>`: profile just the requests whose name contains it (and skip the write-ceiling row).
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const cases = [];
-if (only === undefined) await profileWriteCeiling();
+// `--ceiling`: the write-ceiling row too, with `--only` (a ratio measured in the same run).
+if (only === undefined || process.argv.includes("--ceiling")) await profileWriteCeiling();
 
 const config = generateConfig();
 const receiver = await startReceiver();
