@@ -4,7 +4,8 @@ import { chunks, ID_CHUNK } from "../core/chunks";
 import { serialized } from "../core/serial";
 import { database, prepare, prepareCompiled, prepareInsert } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Json, type Origin } from "../db/schema";
-import { commitWithEvents, publish, type Committed } from "../delivery/outbox";
+import { commitWithEvents, type Committed } from "../delivery/outbox";
+import { publishAndAttempt } from "../delivery/direct";
 import { defaultShard, shardEnv } from "../db/shards";
 import type { Bindings, WorkerEnv } from "../env";
 import { forwardToRealtime } from "../realtime/forward";
@@ -553,7 +554,8 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       // Tests reset the object here: D1 has the write, the object's memory of it is gone.
       if (faults.take("conversation.reset_after_commit")) this.ctx.abort("injected fault: reset after commit");
       this.cached = writes.conversation;
-      this.ctx.waitUntil(publish(this.shard, committed));
+      // Off the object's input path: the first attempt of each delivery runs here (delivery/direct.ts).
+      this.ctx.waitUntil(publishAndAttempt(this.shard, committed));
       this.ctx.waitUntil(forwardToRealtime(this.shard, writes.events));
       return { kind: "committed", change: decision };
     }

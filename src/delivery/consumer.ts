@@ -163,11 +163,11 @@ function arriveStatements(env: Bindings, values: { id: string; prior: number; no
  * other one in flight) — or else parks it if the line is busy (the outcome of the delivery in the way
  * hands this one over); then reads the delivery and, under the lease, what the attempt needs.
  */
-async function arrive(env: Bindings, deliveryId: string, attempt: number, now: number, token: number) {
-  const [leased, parked, rows, inboxRows, eventRows, ruleRows, endpointRows] = await runBatch(
-    env,
-    arriveStatements(env, { id: deliveryId, prior: attempt - 1, now, due: now + DUE_SLACK_MS, token }),
-  );
+async function arrive(env: Bindings, deliveryId: string, attempt: number, now: number, token: number, alongside: D1PreparedStatement[]) {
+  const [leased, parked, rows, inboxRows, eventRows, ruleRows, endpointRows] = await runBatch(env, [
+    ...arriveStatements(env, { id: deliveryId, prior: attempt - 1, now, due: now + DUE_SLACK_MS, token }),
+    ...alongside,
+  ]);
   return {
     leased: leased!.length > 0,
     parked: parked!.length > 0,
@@ -179,12 +179,17 @@ async function arrive(env: Bindings, deliveryId: string, attempt: number, now: n
   };
 }
 
-export async function processDelivery(env: Bindings, deliveryId: string, forAttempt = 1): Promise<QueueDecision> {
+/**
+ * One queue message's work: arrive (lease or park), the attempt, the outcome — and the line's next
+ * deliveries while the chain's budget lasts. `alongside` rides in the arrive batch (the direct path's
+ * mark of its events as handed over, direct.ts).
+ */
+export async function processDelivery(env: Bindings, deliveryId: string, forAttempt = 1, alongside: D1PreparedStatement[] = []): Promise<QueueDecision> {
   const now = clock.now();
   const { webhookTimeoutMs, webhookRetryDelays, allowLoopbackWebhooks } = config(env);
   // The lease's expiry is its fencing token: a later lease of the same delivery always expires later.
   const token = now + webhookTimeoutMs + LEASE_MARGIN_MS;
-  const found = await arrive(env, deliveryId, forAttempt, now, token);
+  const found = await arrive(env, deliveryId, forAttempt, now, token, alongside);
   const verdict = onArrival({ attempt: forAttempt, row: found.row, leased: found.leased, parked: found.parked, now });
   if (verdict.kind === "drop") return { kind: "ack" };
   if (verdict.kind === "busy") return { kind: "retry", delaySeconds: verdict.delaySeconds };

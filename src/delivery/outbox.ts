@@ -140,16 +140,21 @@ const needsRules = sql`(EXISTS (SELECT 1 FROM automation_rules r
 /**
  * After commit: hands the events' deliveries (and, for the rules engine, the events) to the queue and
  * marks them queued. A failure here loses nothing — the rows stay unqueued and the sweeper hands them
- * over later.
+ * over later. `deliveries: false` leaves the deliveries to a caller that attempts them itself
+ * (publishAndAttempt, direct.ts).
  */
-export async function publish(env: Bindings, committed: Committed[]): Promise<void> {
+export async function publish(env: Bindings, committed: Committed[], options: { deliveries?: boolean } = {}): Promise<void> {
   if (committed.length === 0) return;
   try {
     // The deliveries stay unmarked (enqueued_at NULL): marking them after the send could overwrite the
     // park of a message that was consumed in between. Recovery re-sends an unmarked head after a grace.
     await sendMessages(
       env,
-      toMessages(env, committed.flatMap((item) => item.deliveryIds), committed.filter((item) => item.automation).map((item) => item.eventId)),
+      toMessages(
+        env,
+        options.deliveries === false ? [] : committed.flatMap((item) => item.deliveryIds),
+        committed.filter((item) => item.automation).map((item) => item.eventId),
+      ),
       committed.map((item) => item.eventId),
     );
   } catch (error) {
@@ -194,7 +199,9 @@ export function lineBusy(outer: SQL, now: number | Placeholder) {
  * Hands to the queue every pending delivery that is not queued (enqueued_at NULL: parked, or its message
  * may be lost) and is next in line: the head of its line (or outside any line). Marks them queued and
  * sends them in that order — mark, then send — so a message consumed at once can park its delivery
- * without the mark overwriting it. Used by recovery (the sweeper) and by the retry operation.
+ * without the mark overwriting it. A delivery in flight (its own lease, e.g. a first attempt right after
+ * the commit, or a chained one) is left to its holder until the lease has run out.
+ * Used by recovery (the sweeper) and by the retry operation.
  * `olderThanMs` leaves fresh rows to the request that created them.
  */
 export async function enqueueReady(
@@ -210,7 +217,7 @@ export async function enqueueReady(
     UPDATE webhook_deliveries SET enqueued_at = ${now}
     WHERE id IN (SELECT d.id FROM webhook_deliveries d
       WHERE d.state = 'pending' AND d.enqueued_at IS NULL AND d.created_at <= ${cutoff} AND ${inboxFilter}
-        AND NOT ${lineBusy(sql`d`, now)}
+        AND (d.leased_until IS NULL OR d.leased_until < ${now}) AND NOT ${lineBusy(sql`d`, now)}
       ORDER BY d.created_at LIMIT ${limit})
     RETURNING id, attempts`);
   await handOver(env, rows, { markedAt: now });
@@ -271,13 +278,19 @@ async function sendMessages(env: Bindings, messages: QueueMessage[], eventIds: s
   for (let i = 0; i < messages.length; i += ID_CHUNK) {
     await env.DELIVERIES.sendBatch(messages.slice(i, i + ID_CHUNK).map((body) => ({ body })));
   }
+  const marks = markHandedOver(env, eventIds);
+  if (marks.length > 0) await commitBatch(env, marks);
+}
+
+/** The statements that mark events as handed over (`queued_at`): recovery leaves them alone from then on. */
+export function markHandedOver(env: Bindings, eventIds: string[]): D1PreparedStatement[] {
   const db = database(env);
   const now = clock.now();
   const marks: D1PreparedStatement[] = [];
   for (let e = 0; e < eventIds.length; e += ID_CHUNK) {
     marks.push(prepare(env, db.update(events).set({ queuedAt: now }).where(inArray(events.id, eventIds.slice(e, e + ID_CHUNK)))));
   }
-  if (marks.length > 0) await commitBatch(env, marks);
+  return marks;
 }
 
 /**
