@@ -3,7 +3,8 @@
 // D1 round trips (reads, writes, batches, by SQL), Durable Object calls and queue sends — including the
 // work the request leaves behind (waitUntil, the queue consumer delivering its webhooks) — then 300 at 32
 // connections for throughput and the server's CPU per request. `--json` prints the raw tallies too;
-// `--only "known contact"` profiles only the requests whose name contains the text ("a|b": either).
+// `--only "known contact"` profiles only the requests whose name contains the text ("a|b": either), `--ceiling`
+// adds the write-ceiling row to them.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../scripts/dev-server.mjs";
@@ -40,7 +41,8 @@ const CONTENT = "Hello! My order #48213 has not arrived yet, can you check where
 // `--only <text>`: profile just the requests whose name contains it (and skip the write-ceiling row).
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const cases = [];
-if (only === undefined) await profileWriteCeiling();
+// `--ceiling`: the write-ceiling row too, with `--only` (a ratio measured in the same run).
+if (only === undefined || process.argv.includes("--ceiling")) await profileWriteCeiling();
 
 const config = generateConfig();
 const receiver = await startReceiver();
@@ -79,6 +81,9 @@ try {
   }
   const conversation = (await api.call("POST", `/v1/inboxes/${quiet.identifier}/messages`, { token: quiet.token, body: ingest(quiet, "known-0").body, expect: 201 })).json.conversation.id;
   const loudConversation = (await api.call("POST", `/v1/inboxes/${loud.identifier}/messages`, { token: loud.token, body: ingest(loud, "known-0").body, expect: 201 })).json.conversation.id;
+  // Row 2's body (bench/run.mjs): the contact with a name.
+  const hot = () => ingest(quiet, "hot-customer", { body: { contact: { source_id: "hot-customer", name: "Hot Customer" }, content: CONTENT } });
+  await api.call("POST", `/v1/inboxes/${quiet.identifier}/messages`, { token: quiet.token, body: hot().body, expect: 201 });
   for (let i = 0; i < 120; i++) {
     await api.call("POST", `/v1/inboxes/${quiet.identifier}/conversations/${conversation}/messages`, { token: quiet.token, body: { content: CONTENT }, expect: 201 });
   }
@@ -88,6 +93,8 @@ try {
   await profile("GET /health (one D1 read)", () => ({ method: "GET", path: "/health" }), 200);
   await profile("POST /messages, new contact, inbox without webhook", (i) => ingest(quiet, `new-${i}`));
   await profile("POST /messages, known contact, inbox without webhook", (i) => ingest(quiet, `known-${i % N}`));
+  // Row 2 of the bench: every request into ONE conversation, so its Durable Object is the bottleneck.
+  await profile("POST /messages, one hot conversation (32 connections)", hot);
   await profile("POST /messages, known contact, with Idempotency-Key", (i) => ingest(quiet, `known-${i % N}`, { headers: { "idempotency-key": `profile-${i}` } }));
   await profile("POST /messages, known contact, inbox with webhook (incl. delivery)", (i) => ingest(loud, `known-${i % N}`));
   await profile("POST …/conversations/{id}/messages, inbox without webhook", () => ({
@@ -140,7 +147,10 @@ async function profile(name, makeRequest, expect = 201) {
   const tally = await quietTally();
   // 2. Under load: what it costs when the server is busy (the benchmark's situation).
   const loaded = await underLoad(base, () => makeRequest(next++));
-  await quietTally();
+  const after = await quietTally();
+  // D1 batches under load (a hot conversation's object commits several messages in one).
+  const batchesIn = (counted) => Object.entries(counted.d1).reduce((sum, [sql, { count }]) => sum + (sql.startsWith("BATCH") ? count : 0), 0);
+  loaded.loaded_batches = round((batchesIn(after) - batchesIn(tally)) / LOAD_REQUESTS, 2);
 
   let reads = 0;
   let writes = 0;
@@ -166,7 +176,7 @@ async function profile(name, makeRequest, expect = 201) {
     phases: Object.fromEntries(Object.entries(tally.phases ?? {}).map(([phase, ms]) => [phase, round(ms / N, 2)])),
   });
   const c = cases.at(-1);
-  process.stderr.write(`[profile] ${name}: ${c.d1_round_trips} D1 round trips, p50 ${c.p50_ms} ms; loaded ${c.loaded_rps} req/s, ${c.cpu_ms_per_request} ms CPU/req\n`);
+  process.stderr.write(`[profile] ${name}: ${c.d1_round_trips} D1 round trips, p50 ${c.p50_ms} ms; loaded ${c.loaded_rps} req/s, ${c.cpu_ms_per_request} ms CPU/req (${c.cpu_pct} % CPU), ${c.loaded_batches} D1 batches/req\n`);
 }
 
 /** The tally once nothing has been counted for a while: the requests' background work is done. */
@@ -230,14 +240,14 @@ function print() {
   console.log(`Per request. Counted one at a time (${N} each, including the work each leaves behind: waitUntil, queue`);
   console.log(`consumer, webhook attempt); then ${LOAD_REQUESTS} more at ${LOAD_CONNECTIONS} connections for throughput and server CPU per request.`);
   console.log("");
-  console.log("| request | p50 ms alone | D1 round trips | reads | writes | batches | D1 wait ms alone | req/s loaded | server CPU ms/req loaded | other calls |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  console.log("| request | p50 ms alone | D1 round trips | reads | writes | batches | D1 wait ms alone | req/s loaded | server CPU ms/req loaded | D1 batches/req loaded | other calls |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const c of cases) {
     const other = Object.entries(c.calls)
       .filter(([key]) => key !== "worker.fetch")
       .map(([key, value]) => `${key} ${value}`)
       .join(", ");
-    console.log(`| ${c.name} | ${c.p50_ms} | ${c.d1_round_trips} | ${c.reads} | ${c.writes} | ${c.batches} | ${c.d1_wait_ms ?? "—"} | ${c.loaded_rps} | ${c.cpu_ms_per_request} | ${other} |`);
+    console.log(`| ${c.name} | ${c.p50_ms} | ${c.d1_round_trips} | ${c.reads} | ${c.writes} | ${c.batches} | ${c.d1_wait_ms ?? "—"} | ${c.loaded_rps} | ${c.cpu_ms_per_request} | ${c.loaded_batches ?? "—"} | ${other} |`);
   }
   printPhases();
   for (const c of cases.filter((c) => Object.keys(c.queries).length > 0)) {

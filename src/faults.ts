@@ -16,6 +16,9 @@ export class InjectedFault extends Error {
 
 const holds = new Map<string, Promise<void>>();
 
+/** Passes through points a test counts (only those: one entry per counted point). */
+const passes = new Map<string, number>();
+
 export const faults = {
   /** Make every pass through `point` wait until the returned function is called (to order a race). */
   hold(point: string): () => void {
@@ -46,7 +49,14 @@ export const faults = {
       return true;
     }
   },
+  /** Count the passes through `point` from now on (e.g. how many commits a burst of messages took). */
+  count(point: string): () => number {
+    passes.set(point, 0);
+    return () => passes.get(point) ?? 0;
+  },
   check(point: string) {
+    const counted = passes.get(point);
+    if (counted !== undefined) passes.set(point, counted + 1);
     const fault = armed.get(point);
     if (!fault) return;
     if (fault.times === 1) armed.delete(point);

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, sql } from "drizzle-orm";
+import { chunks, ID_CHUNK } from "../core/chunks";
 import { serialized } from "../core/serial";
 import { database, prepare, prepareCompiled, prepareInsert } from "../db/client";
 import { conversations, events, inboxes, messages, type ConversationStatus, type Json, type Origin } from "../db/schema";
@@ -14,7 +15,7 @@ import { assign as assignChange } from "./changes/assign";
 import { classifyCommitError } from "./changes/commit-outcome";
 import { checkKey, keysExpireBefore, type RememberedKey } from "./changes/dedupe";
 import { setLabels as labelsChange } from "./changes/labels";
-import { appendMessage as appendChange } from "./changes/message";
+import { appendMessage as appendChange, appendMessages, commitGroups, type AppendCommand, type Appended } from "./changes/message";
 import { applyReceipt, checkReceipt } from "./changes/receipt";
 import { applyDeletion, checkDeletion } from "./changes/deletion";
 import { applySubmission, checkSubmission } from "./changes/submission";
@@ -39,6 +40,10 @@ const SUMMARY_COLUMNS = [
   "updatedAt",
 ] as const satisfies readonly (keyof ConversationRow)[];
 
+/** Rows per INSERT: D1 binds at most 100 parameters per statement, one per column of each row (kept under ID_CHUNK, 90). */
+const MESSAGE_ROWS = Math.floor(ID_CHUNK / Object.keys(getTableColumns(messages)).length);
+const EVENT_ROWS = Math.floor(ID_CHUNK / Object.keys(getTableColumns(events)).length);
+
 /** A change as the shell calls it: the conversation's state and the context → what to write, or why not. */
 type ChangeFn<C extends Changed> = (state: ConversationState, context: ChangeContext) => C | Unchanged | NeedsInbox;
 
@@ -51,13 +56,48 @@ type CommitOutcome<C extends Changed> =
   | { kind: "key_taken" }
   | { kind: "guard_failed" };
 
+/** What appendMessage takes. */
+type AppendInput = {
+  conversationId: string;
+  message: MessageDraft;
+  contact: Contact;
+  origin: Origin;
+  /** Incoming messages reopen a resolved or snoozed conversation. */
+  reopen: boolean;
+  dedupe?: { key: string; fingerprint: string };
+  /**
+   * The conversation as the caller read it from D1 moments ago. A cold object starts from it instead of
+   * reading it again; if it is already stale, the commit's unique (conversation, seq/sequence) indexes
+   * refuse it and the object re-reads D1 and tries once more.
+   */
+  lastRead?: ConversationRow;
+  /**
+   * Sent by a message prepared from the Worker's isolate cache (./guard.ts): the commit re-checks what the
+   * cache assumed, and writes nothing if any of it changed (guard_failed).
+   */
+  guard?: CommitGuard;
+  /** Answer a created message with the conversation's row as committed too (the caller remembers it; a guard implies it). */
+  returnRow?: boolean;
+};
+
+/** The guards of a group's appends, each once (a hot conversation's appends often carry the same one). */
+function distinctGuards(appends: { input: AppendInput }[]): CommitGuard[] {
+  const guards = new Map<string, CommitGuard>();
+  for (const { input } of appends) if (input.guard) guards.set(JSON.stringify(input.guard), input.guard);
+  return [...guards.values()];
+}
+
+/** An append waiting for its turn, with its caller's answer. */
+type QueuedAppend = { input: AppendInput; answer: (outcome: MessageOutcome) => void; fail: (error: unknown) => void };
+
 /**
  * The single writer of one conversation. Every change to it runs here one at a time: the object loads the
  * conversation, asks the change (./changes, pure functions) what to write, and commits that — the change,
  * its events and their deliveries — to D1 in one batch. It hands out message `seq` and event `sequence`
  * through the changes, and remembers Idempotency-Keys so a retried request returns the message it already
  * created. D1's unique indexes on (conversation_id, seq) and (conversation_id, sequence) back it up if this
- * object ever restarts between a commit and its own bookkeeping.
+ * object ever restarts between a commit and its own bookkeeping. Appends that queue up behind a commit
+ * (a hot conversation) share the next one: group commit, one D1 round trip for all of them.
  */
 export class ConversationObject extends DurableObject<WorkerEnv> {
   private cached: ConversationRow | undefined;
@@ -76,6 +116,14 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     return (this.routed ??= shardEnv(this.env, defaultShard(this.env)));
   }
   private readonly exclusive = serialized();
+  /** Appends waiting for a turn that has not started yet: later appends join them (see appendMessage). */
+  private open: QueuedAppend[] | undefined;
+
+  /** A change other than an append runs by itself, and appends that arrive after it wait for it: arrival order. */
+  private alone<T>(work: () => Promise<T>): Promise<T> {
+    this.open = undefined;
+    return this.exclusive(work);
+  }
 
   private dedupeReady = false;
 
@@ -92,89 +140,186 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     return this.ctx.storage.sql;
   }
 
-  /** Appends a message (incoming from the contact, an agent's reply or note). */
-  async appendMessage(input: {
-    conversationId: string;
-    message: MessageDraft;
-    contact: Contact;
-    origin: Origin;
-    /** Incoming messages reopen a resolved or snoozed conversation. */
-    reopen: boolean;
-    dedupe?: { key: string; fingerprint: string };
-    /**
-     * The conversation as the caller read it from D1 moments ago. A cold object starts from it instead of
-     * reading it again; if it is already stale, the commit's unique (conversation, seq/sequence) indexes
-     * refuse it and the object re-reads D1 and tries once more.
-     */
-    lastRead?: ConversationRow;
-    /**
-     * Sent by a message prepared from the Worker's isolate cache (./guard.ts): the commit re-checks what the
-     * cache assumed, and writes nothing if any of it changed (guard_failed).
-     */
-    guard?: CommitGuard;
-    /** Answer a created message with the conversation's row as committed too (the caller remembers it; a guard implies it). */
-    returnRow?: boolean;
-  }, shard?: string): Promise<MessageOutcome> {
+  /**
+   * Appends a message (incoming from the contact, an agent's reply or note). Appends that arrive while
+   * the object is busy (a commit waits on D1) are committed together when their turn comes: one D1 batch
+   * for the group (see appendGroup), each message still with its own seq, events and answer.
+   */
+  async appendMessage(input: AppendInput, shard?: string): Promise<MessageOutcome> {
     this.use(shard);
-    return this.exclusive(async () => {
-      if (this.cached === undefined && input.lastRead?.id === input.conversationId) this.cached = input.lastRead;
-      // First dedupe layer: the Idempotency-Keys this object remembers.
-      if (input.dedupe) {
-        const key = checkKey(this.rememberedKey(input.dedupe.key), input.dedupe.fingerprint);
-        if (key.kind === "mismatch") return { kind: "dedupe_mismatch" };
-        if (key.kind === "replay") {
-          const stored = await database(this.shard).select().from(messages).where(eq(messages.id, key.messageId)).get();
-          // The message may sit in another conversation of the inbox (see key_taken): answer with its own.
-          if (stored) return this.existing(input.conversationId, stored);
-        }
+    return new Promise<MessageOutcome>((answer, fail) => {
+      const append: QueuedAppend = { input, answer, fail };
+      if (this.open) {
+        this.open.push(append);
+        return;
       }
-      // Second layer: the integrator's source_id, unique per inbox in D1. A guarded commit leaves it to the
-      // unique index (source_taken below), so the guard has passed before an existing message is answered.
-      if (input.message.sourceId !== null && !input.guard) {
-        const existing = await findMessageBySource(this.shard, (await this.load(input.conversationId))?.inboxId ?? "", input.message.sourceId);
-        if (existing) return this.existing(input.conversationId, existing);
-      }
-
-      const command = { message: input.message, contact: input.contact, reopen: input.reopen, requestKey: input.dedupe?.key ?? null };
-      const outcome = await this.commit(
-        input.conversationId,
-        (state, context) => appendChange(state, command, { ...context, origin: input.origin }),
-        input.guard,
-      );
-      switch (outcome.kind) {
-        case "conflict":
-        case "not_found":
-        case "guard_failed":
-          return outcome;
-        case "unchanged":
-          throw new Error("appending a message always changes the conversation");
-        case "key_taken": {
-          // Another request with this key committed first (D1's unique index caught it): answer with its
-          // message — keys are unique per inbox, so it may sit in another conversation (resolved since).
-          const inboxId = (await this.load(input.conversationId))?.inboxId ?? "";
-          const existing = await findMessageByRequestKey(this.shard, inboxId, input.dedupe!.key);
-          if (existing) {
-            this.rememberKey(input.dedupe!, existing.id);
-            return this.existing(input.conversationId, existing);
-          }
-          throw new Error("message request_key conflict without an existing message");
-        }
-        case "source_taken": {
-          const existing = await findMessageBySource(this.shard, outcome.conversation.inboxId, input.message.sourceId!);
-          if (existing) return this.existing(input.conversationId, existing);
-          throw new Error("message source_id conflict without an existing message");
-        }
-        case "committed": {
-          const { message, writes } = outcome.change;
-          if (input.dedupe) {
-            this.rememberKey(input.dedupe, message.id);
-            if ((await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
-          }
-          const row = input.guard || input.returnRow ? { row: writes.conversation } : {};
-          return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation), ...row };
-        }
-      }
+      const group = [append];
+      this.open = group;
+      void this.exclusive(async () => {
+        // From now on, arrivals wait for the next turn.
+        if (this.open === group) this.open = undefined;
+        await this.appendGroup(group);
+      });
     });
+  }
+
+  /**
+   * Commits the appends that waited for one turn, in arrival order, split by commitGroups (size, and a
+   * repeated key or source_id goes in the next group). Never throws: every append gets its own answer
+   * or error.
+   */
+  private async appendGroup(waiting: QueuedAppend[]): Promise<void> {
+    const groups = waiting.length === 1 ? [waiting] : commitGroups(waiting, ({ input }) => ({
+      conversationId: input.conversationId,
+      keys: [input.dedupe ? `key:${input.dedupe.key}` : null, input.message.sourceId === null ? null : `source:${input.message.sourceId}`],
+      chars: (input.message.content?.length ?? 0) + JSON.stringify(input.message.contentAttributes).length + JSON.stringify(input.message.attachments).length,
+    }));
+    for (const group of groups) {
+      try {
+        await this.commitAppends(group);
+      } catch (error) {
+        // Whoever has no answer yet gets the error (a settled promise ignores it): nothing is reported
+        // created unless its commit returned.
+        for (const append of group) append.fail(error);
+      }
+    }
+  }
+
+  /** One group: answers the appends a dedupe layer answers without writing, commits the rest together. */
+  private async commitAppends(group: QueuedAppend[]): Promise<void> {
+    const conversationId = group[0]!.input.conversationId;
+    if (this.cached === undefined) {
+      const lastRead = group.find(({ input }) => input.lastRead?.id === conversationId)?.input.lastRead;
+      if (lastRead) this.cached = lastRead;
+    }
+    // The dedupe layers' reads, side by side (a group never repeats a key or source_id: commitGroups).
+    if (group.length > 1 && group.some(({ input }) => input.message.sourceId !== null && !input.guard)) await this.load(conversationId);
+    const answers = await Promise.all(
+      group.map(async (append) => {
+        try {
+          const answered = await this.answerWithoutWriting(append.input);
+          if (answered) append.answer(answered);
+          return answered === undefined;
+        } catch (error) {
+          append.fail(error);
+          return false;
+        }
+      }),
+    );
+    const writing = group.filter((_, i) => answers[i]);
+    if (writing.length === 0) return;
+    if (writing.length === 1) {
+      writing[0]!.answer(await this.appendAlone(writing[0]!.input));
+      return;
+    }
+    const appends = writing.map(({ input }) => ({ ...this.command(input), origin: input.origin }));
+    let outcome: CommitOutcome<Changed & { appended: Appended[] }> | { kind: "stale" };
+    try {
+      outcome = await this.commit(conversationId, (state, context) => appendMessages(state, appends, context), distinctGuards(writing));
+    } catch (error) {
+      // Stale even after a re-read: each on its own below. Anything else (D1 down, no answer) fails the
+      // whole group: the batch was all or nothing, and retrying one that may have committed could write it twice.
+      if (classifyCommitError(error).kind !== "stale") throw error;
+      outcome = { kind: "stale" };
+    }
+    switch (outcome.kind) {
+      case "committed": {
+        const { appended } = outcome.change;
+        writing.forEach((append, i) => this.remember(append.input, appended[i]!.message));
+        if (writing.some(({ input }) => input.dedupe) && (await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
+        writing.forEach((append, i) => append.answer(this.created(append.input, appended[i]!)));
+        return;
+      }
+      case "not_found":
+        for (const append of writing) append.answer(outcome);
+        return;
+      case "unchanged":
+        throw new Error("appending messages always changes the conversation");
+      default:
+        // A refusal that belongs to one of them (a key or source_id taken, the inbox's lock, a guard, a seq
+        // clash) rolled the whole batch back: each commits alone and gets exactly the answer it would have alone.
+        for (const append of writing) {
+          try {
+            append.answer(await this.appendAlone(append.input));
+          } catch (error) {
+            append.fail(error);
+          }
+        }
+    }
+  }
+
+  /** The dedupe layers: a message this request already created, or a refused key; undefined = write it. */
+  private async answerWithoutWriting(input: AppendInput): Promise<MessageOutcome | undefined> {
+    // First dedupe layer: the Idempotency-Keys this object remembers.
+    if (input.dedupe) {
+      const key = checkKey(this.rememberedKey(input.dedupe.key), input.dedupe.fingerprint);
+      if (key.kind === "mismatch") return { kind: "dedupe_mismatch" };
+      if (key.kind === "replay") {
+        const stored = await database(this.shard).select().from(messages).where(eq(messages.id, key.messageId)).get();
+        // The message may sit in another conversation of the inbox (see key_taken): answer with its own.
+        if (stored) return this.existing(input.conversationId, stored);
+      }
+    }
+    // Second layer: the integrator's source_id, unique per inbox in D1. A guarded commit leaves it to the
+    // unique index (source_taken), so the guard has passed before an existing message is answered.
+    if (input.message.sourceId !== null && !input.guard) {
+      const existing = await findMessageBySource(this.shard, (await this.load(input.conversationId))?.inboxId ?? "", input.message.sourceId);
+      if (existing) return this.existing(input.conversationId, existing);
+    }
+    return undefined;
+  }
+
+  private command(input: AppendInput): AppendCommand {
+    return { message: input.message, contact: input.contact, reopen: input.reopen, requestKey: input.dedupe?.key ?? null };
+  }
+
+  /** One append committed by itself (after the dedupe layers). */
+  private async appendAlone(input: AppendInput): Promise<MessageOutcome> {
+    const command = this.command(input);
+    const outcome = await this.commit(
+      input.conversationId,
+      (state, context) => appendChange(state, command, { ...context, origin: input.origin }),
+      input.guard ? [input.guard] : [],
+    );
+    switch (outcome.kind) {
+      case "conflict":
+      case "not_found":
+      case "guard_failed":
+        return outcome;
+      case "unchanged":
+        throw new Error("appending a message always changes the conversation");
+      case "key_taken": {
+        // Another request with this key committed first (D1's unique index caught it): answer with its
+        // message — keys are unique per inbox, so it may sit in another conversation (resolved since).
+        const inboxId = (await this.load(input.conversationId))?.inboxId ?? "";
+        const existing = await findMessageByRequestKey(this.shard, inboxId, input.dedupe!.key);
+        if (existing) {
+          this.rememberKey(input.dedupe!, existing.id);
+          return this.existing(input.conversationId, existing);
+        }
+        throw new Error("message request_key conflict without an existing message");
+      }
+      case "source_taken": {
+        const existing = await findMessageBySource(this.shard, outcome.conversation.inboxId, input.message.sourceId!);
+        if (existing) return this.existing(input.conversationId, existing);
+        throw new Error("message source_id conflict without an existing message");
+      }
+      case "committed": {
+        this.remember(input, outcome.change.message);
+        if (input.dedupe && (await this.ctx.storage.getAlarm()) === null) await this.scheduleAlarm();
+        return this.created(input, outcome.change);
+      }
+    }
+  }
+
+  /** A committed message's Idempotency-Key, so a retry gets it back. */
+  private remember(input: AppendInput, message: MessageRow) {
+    if (input.dedupe) this.rememberKey(input.dedupe, message.id);
+  }
+
+  private created(input: AppendInput, { message, writes }: Appended): MessageOutcome {
+    const row = input.guard || input.returnRow ? { row: writes.conversation } : {};
+    return { kind: "created", message: toMessage(message), conversation: toConversation(writes.conversation), ...row };
   }
 
   /** A delivery receipt for an outgoing message: delivered / read / failed. */
@@ -229,7 +374,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     check: (current: MessageRow) => Answer | "apply",
     apply: (state: ConversationState, current: MessageRow, now: number) => Changed & { message: MessageRow },
   ): Promise<Answer | { kind: "not_found" } | { kind: "updated"; message: ReturnType<typeof toMessage> }> {
-    return this.exclusive(async () => {
+    return this.alone(async () => {
       const current = await database(this.shard)
         .select()
         .from(messages)
@@ -253,7 +398,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     onlyIfUnassigned?: boolean;
   }, shard?: string): Promise<ConversationOutcome> {
     this.use(shard);
-    return this.exclusive(() => this.conversationChange(input.conversationId, (state, { now }) => assignChange(state, input, now)));
+    return this.alone(() => this.conversationChange(input.conversationId, (state, { now }) => assignChange(state, input, now)));
   }
 
   /**
@@ -265,7 +410,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     shard?: string,
   ): Promise<ConversationOutcome> {
     this.use(shard);
-    return this.exclusive(() => this.conversationChange(input.conversationId, (state, { now }) => labelsChange(state, input, now)));
+    return this.alone(() => this.conversationChange(input.conversationId, (state, { now }) => labelsChange(state, input, now)));
   }
 
   /** open / pending / snoozed (until a time, then it reopens by itself) / resolved. */
@@ -276,7 +421,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
     actor: Actor;
   }, shard?: string): Promise<ConversationOutcome> {
     this.use(shard);
-    return this.exclusive(async () => {
+    return this.alone(async () => {
       const outcome = await this.commit(input.conversationId, (state, context) => statusChange(state, input, context));
       if (outcome.kind === "committed" && outcome.change.snoozeUntil !== null) {
         // The alarm runs without a caller: the snooze remembers the shard.
@@ -290,7 +435,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
   /** Reopens a snoozed conversation whose time has come (its alarm calls it; recovery too, as the backstop). Idempotent. */
   async wakeIfDue(conversationId: string, shard?: string): Promise<void> {
     this.use(shard);
-    await this.exclusive(() => this.conversationChange(conversationId, wakeChange));
+    await this.alone(() => this.conversationChange(conversationId, wakeChange));
   }
 
   /** Forget cached state (tests use it to simulate a restart; errors use it to re-read D1). */
@@ -377,7 +522,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
    * commits what it produced in one batch. On a seq/sequence clash (state older than D1) it re-reads and
    * calls the change once more.
    */
-  private async commit<C extends Changed>(conversationId: string, change: ChangeFn<C>, guard?: CommitGuard): Promise<CommitOutcome<C>> {
+  private async commit<C extends Changed>(conversationId: string, change: ChangeFn<C>, guards: CommitGuard[] = []): Promise<CommitOutcome<C>> {
     for (let attempt = 1; ; attempt++) {
       const before = await this.load(conversationId);
       if (!before) return { kind: "not_found" };
@@ -390,14 +535,15 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       let committed: Committed[];
       try {
         faults.check("conversation.commit");
+        await faults.pause("conversation.commit");
         const statements = this.statements(writes);
-        // The guard leads the batch: when it fails, nothing after it is written.
-        if (guard) statements.unshift(guardStatement(this.shard, guard));
+        // The guards lead the batch: when one fails, nothing after it is written.
+        statements.unshift(...guards.map((guard) => guardStatement(this.shard, guard)));
         ({ committed } = await commitWithEvents(this.shard, statements, writes.events));
       } catch (error) {
         // Whatever happened, D1 is the truth: re-read before the next write.
         this.cached = undefined;
-        if (guard && isGuardFailure(error)) return { kind: "guard_failed" };
+        if (guards.length > 0 && isGuardFailure(error)) return { kind: "guard_failed" };
         const failure = classifyCommitError(error);
         if (failure.kind === "key_taken") return failure;
         if (failure.kind === "source_taken") return { kind: "source_taken", conversation: before };
@@ -438,7 +584,8 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
       batch.push(prepare(this.shard, db.update(messages).set(answered).where(eq(messages.id, id))));
     }
     // Compiled once per shape (prepareCompiled): a message's commit ran drizzle's builder for each of these.
-    for (const row of writes.messages) batch.push(prepareInsert(this.shard, messages, [row]));
+    // Several rows per INSERT (a group's), within D1's 100 bound parameters per statement.
+    for (const rows of chunks(writes.messages, MESSAGE_ROWS)) batch.push(prepareInsert(this.shard, messages, rows));
     const P = sql.placeholder;
     batch.push(
       prepareCompiled(
@@ -452,7 +599,7 @@ export class ConversationObject extends DurableObject<WorkerEnv> {
         { id: after.id, ...Object.fromEntries(SUMMARY_COLUMNS.map((column) => [column, after[column]])) },
       ),
     );
-    if (writes.events.length > 0) batch.push(prepareInsert(this.shard, events, writes.events));
+    for (const rows of chunks(writes.events, EVENT_ROWS)) batch.push(prepareInsert(this.shard, events, rows));
     return batch;
   }
 }
