@@ -12,18 +12,19 @@ export function decodeCursor<K extends Record<string, "string" | "number">>(
   shape: K,
 ): { [P in keyof K]: K[P] extends "string" ? string : number } | undefined {
   if (cursor === undefined) return undefined;
-  const invalid = new ApiError("invalid_cursor", "The cursor is not one this API returned; pass next_cursor unchanged.");
+  // Built only when thrown: an error captures its stack, which every valid cursor paid for.
+  const invalid = () => new ApiError("invalid_cursor", "The cursor is not one this API returned; pass next_cursor unchanged.");
   let decoded: unknown;
   try {
     decoded = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64url(cursor)));
   } catch {
-    throw invalid;
+    throw invalid();
   }
-  if (typeof decoded !== "object" || decoded === null) throw invalid;
+  if (typeof decoded !== "object" || decoded === null) throw invalid();
   for (const [field, type] of Object.entries(shape)) {
     const value = (decoded as Record<string, unknown>)[field];
-    if (typeof value !== type) throw invalid;
-    if (type === "number" && (!Number.isSafeInteger(value) || (value as number) < 0)) throw invalid;
+    if (typeof value !== type) throw invalid();
+    if (type === "number" && (!Number.isSafeInteger(value) || (value as number) < 0)) throw invalid();
   }
   return decoded as never;
 }

@@ -81,15 +81,17 @@ export async function resolveCaller(
   inboxIdentifier?: string,
   /**
    * More reads to make in the same round trip (their rows come back as `extra`); integrator URLs only.
-   * Built for the token's shard, once it is known.
+   * Built for the token's shard, once it is known, with the token's hash (to read only what it may see).
    */
-  extra: (env: Bindings) => D1PreparedStatement[] = () => [],
+  extra: (env: Bindings, tokenHash: string) => D1PreparedStatement[] = () => [],
 ): Promise<{ caller: Caller | null; called?: CalledInbox; extra?: Record<string, unknown>[][]; env?: Bindings; moving?: boolean }> {
   if (!bearer.startsWith(TOKEN_PREFIX)) {
     if (platformToken && (await secretsEqual(bearer, platformToken))) return { caller: { kind: "platform" } };
     return { caller: null };
   }
   const accountId = accountOfToken(bearer);
+  // Looked up by hash: the index finds it, and the comparison never touches the secret itself.
+  const tokenHash = await sha256Hex(bearer);
   // The shard from the isolate's directory cache. A stale entry (the account moved) finds the shard's copy of
   // the account marked 'moved', or no token at all once the old rows are gone: read the directory again, once.
   for (let attempt = 0; ; attempt++) {
@@ -97,7 +99,7 @@ export async function resolveCaller(
     if (shard === null) return { caller: null };
     const env = shardEnv(workerEnv, shard);
     await checkShardVersion(env);
-    const found = await readCaller(env, bearer, inboxIdentifier, extra(env));
+    const found = await readCaller(env, tokenHash, inboxIdentifier, extra(env, tokenHash));
     if (accountId !== null && attempt === 0 && (found.state === "moved" || found.caller === null)) {
       forgetShard(accountId);
       if ((await shardOfAccount(workerEnv, accountId)) !== shard) continue;
@@ -109,12 +111,10 @@ export async function resolveCaller(
 
 async function readCaller(
   env: Bindings,
-  bearer: string,
+  tokenHash: string,
   inboxIdentifier: string | undefined,
   extra: D1PreparedStatement[],
 ): Promise<{ caller: Caller | null; called?: CalledInbox; extra?: Record<string, unknown>[][]; state?: string | null }> {
-  // Looked up by hash: the index finds it, and the comparison never touches the secret itself.
-  const tokenHash = await sha256Hex(bearer);
   const db = database(env);
   const tokenQuery = (hash: unknown) =>
     db

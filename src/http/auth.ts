@@ -1,11 +1,13 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { contactLookupStatements, decodeContactLookup } from "../domain/conversations";
+import { decodeHistory, historyStatements, historyWindow, type HistoryWindow } from "../domain/messages";
 import { shardForAccount, shardForPath } from "../domain/routing";
 import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
 import { recallForRequest } from "./integrator/recall";
+import { HistoryQuery } from "./integrator/schemas";
 import { safeDecode } from "./path";
 import { sessionAccountOf, sessionCaller } from "./session/cookie";
 
@@ -44,12 +46,18 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   const contactSourceId = identifier === undefined ? undefined : await oneCallContact(c);
   // A contact the isolate remembers for this token and inbox skips the round trip below (src/http/integrator/recall.ts).
   if (contactSourceId !== undefined && (await recallForRequest(c, match[1]!, identifier!, contactSourceId))) return;
+  const history = identifier === undefined ? undefined : historyPage(c);
   const { caller, called, extra, env, moving } = await resolveCaller(
     c.env,
     match[1]!,
     config(c.env).platformToken,
     identifier,
-    (shard) => (contactSourceId === undefined ? [] : contactLookupStatements(shard, { identifier: identifier! }, contactSourceId)),
+    (shard, tokenHash) =>
+      contactSourceId !== undefined
+        ? contactLookupStatements(shard, { identifier: identifier! }, contactSourceId)
+        : history
+          ? historyStatements(shard, identifier!, tokenHash, history)
+          : [],
   );
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
   // The platform token names no account: its operations choose their shards themselves (domain/accounts.ts).
@@ -67,6 +75,22 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
       ? { inboxId: called.inbox.id, sourceId: contactSourceId, found: decodeContactLookup(extra) }
       : undefined,
   );
+  // The history page, for listInboxMessages: it uses it only for the inbox inboxAccess then admits.
+  c.set("history", history && contactSourceId === undefined && extra && called?.inbox ? decodeHistory(history, extra) : undefined);
+}
+
+/**
+ * A history page (`GET /v1/inboxes/{id}/conversations/{id}/messages`) is read in the token's round trip
+ * (saving one of the request's two): its window from the query as the route validates it (HistoryQuery).
+ * A query the route refuses is not read; listInboxMessages uses the rows only for the page it is asked.
+ */
+function historyPage(c: Context<AppEnv>): HistoryWindow | undefined {
+  if (c.req.method !== "GET") return undefined;
+  const conversationId = /^\/v1\/inboxes\/[^/]+\/conversations\/([^/]+)\/messages$/.exec(c.req.path)?.[1];
+  if (conversationId === undefined) return undefined;
+  const query = HistoryQuery.safeParse(c.req.query());
+  if (!query.success) return undefined;
+  return historyWindow(safeDecode(conversationId), { cursor: query.data.cursor, afterSeq: query.data.after_seq, limit: query.data.limit });
 }
 
 /**

@@ -4,6 +4,7 @@ import type { CalledInbox, Caller } from "../domain/tokens";
 import type { InboxRow } from "../domain/inboxes";
 import type { PrefetchedLookup } from "../domain/incoming";
 import type { IngestEntry } from "../domain/ingest-cache";
+import type { PrefetchedHistory } from "../domain/messages";
 import type { ResolvedSession } from "../domain/sessions";
 
 export type UserCaller = Extract<Caller, { kind: "user" }>;
@@ -29,6 +30,8 @@ export type AppEnv = {
     ingest: IngestEntry | undefined;
     /** The cached try failed or did not apply: the request was authenticated again and takes the slow path. */
     ingestFellBack: boolean | undefined;
+    /** An integrator's history page, read by authenticate with the token (listInboxMessages). */
+    history: PrefetchedHistory | undefined;
     /** Set when the caller came in with the console's session cookie (src/http/session/cookie.ts). */
     session: ResolvedSession | undefined;
     /** Set by the inboxAccess guard (integrator routes). */

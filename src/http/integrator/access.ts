@@ -14,15 +14,17 @@ import type { Bindings } from "../../env";
 export const inboxAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
   const caller = integratorCaller(c);
   const identifier = c.req.param("inbox_identifier") ?? "";
-  const missing = new ApiError(
-    "inbox_not_found",
-    `No inbox with identifier '${identifier}' exists for this token. Check the inbox identifier in the URL and that the token belongs to the inbox's account.`,
-  );
+  // Built only when thrown (an error captures its stack; every admitted request paid for it).
+  const missing = () =>
+    new ApiError(
+      "inbox_not_found",
+      `No inbox with identifier '${identifier}' exists for this token. Check the inbox identifier in the URL and that the token belongs to the inbox's account.`,
+    );
   const called = c.get("calledInbox") ?? (await lookUp(c.env, identifier, caller));
   const inbox = called.inbox;
-  if (!inbox || inbox.accountId !== caller.accountId) throw missing;
-  if (caller.kind === "inbox" && caller.inboxId !== inbox.id) throw missing;
-  if (caller.kind === "user" && caller.role !== "administrator" && !called.callerIsMember) throw missing;
+  if (!inbox || inbox.accountId !== caller.accountId) throw missing();
+  if (caller.kind === "inbox" && caller.inboxId !== inbox.id) throw missing();
+  if (caller.kind === "user" && caller.role !== "administrator" && !called.callerIsMember) throw missing();
   c.set("inbox", inbox);
   return next();
 };
