@@ -1,5 +1,4 @@
-import { and, eq, getTableColumns, isNull, sql } from "drizzle-orm";
-import { alias } from "drizzle-orm/sqlite-core";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
 import { accounts, apiTokens, inboxes, inboxMembers, users, type Role } from "../db/schema";
 import { checkShardVersion, defaultShard, forgetShard, shardEnv, shardOfAccount } from "../db/shards";
@@ -110,46 +109,6 @@ export async function resolveCaller(
   }
 }
 
-/** The inbox an integrator URL names, as the token's statement reads it: its columns renamed `called_<column>`. */
-const calledInbox = alias(inboxes, "called_inbox");
-const CALLED_COLUMNS = Object.values(getTableColumns(calledInbox)).map((column) => column.name);
-
-/**
- * The token's read on an integrator URL: what `tokenQuery` reads, with the inbox the identifier names (if
- * not deleted) and whether the token's user is a member of it, in one statement. Every join finds at most
- * one row (unique token hash, primary keys, unique identifier), so the token's row is the only one.
- */
-function tokenAndInboxQuery(db: ReturnType<typeof database>) {
-  const P = sql.placeholder;
-  return db
-    .select({
-      id: apiTokens.id,
-      accountId: apiTokens.accountId,
-      kind: apiTokens.kind,
-      userId: apiTokens.userId,
-      inboxId: apiTokens.inboxId,
-      role: users.role,
-      inboxDeletedAt: inboxes.deletedAt,
-      state: accounts.state,
-      ...Object.fromEntries(Object.values(getTableColumns(calledInbox)).map((column) => [`called_${column.name}`, sql`${column}`.as(`called_${column.name}`)])),
-      calledIsMember: sql<number>`exists (select 1 from ${inboxMembers} where ${inboxMembers.inboxId} = ${calledInbox.id} and ${inboxMembers.userId} = ${apiTokens.userId})`.as("called_is_member"),
-    })
-    .from(apiTokens)
-    .leftJoin(accounts, eq(accounts.id, apiTokens.accountId))
-    .leftJoin(users, and(eq(users.id, apiTokens.userId), isNull(users.deletedAt)))
-    .leftJoin(inboxes, eq(inboxes.id, apiTokens.inboxId))
-    .leftJoin(calledInbox, and(eq(calledInbox.identifier, P("identifier")), isNull(calledInbox.deletedAt)))
-    .where(and(eq(apiTokens.tokenHash, P("hash")), isNull(apiTokens.revokedAt)))
-    .limit(1);
-}
-
-/** The called inbox's row (column names as D1 returns a plain `SELECT *`) from the token's row. */
-function calledInboxRow(token: Record<string, unknown>): Record<string, unknown> {
-  const row: Record<string, unknown> = {};
-  for (const name of CALLED_COLUMNS) row[name] = token[`called_${name}`];
-  return row;
-}
-
 async function readCaller(
   env: Bindings,
   tokenHash: string,
@@ -182,10 +141,30 @@ async function readCaller(
   if (inboxIdentifier === undefined) {
     [row] = await tokenQuery(tokenHash);
   } else {
-    // One statement, compiled once per isolate (prepareCompiled): every integrator request makes it. The
-    // token's row, with the inbox the URL names (not deleted) and whether the token's user is its member.
-    const [tokenRows, ...rest] = await runBatch(env, [
-      prepareCompiled(env, "auth.token-and-inbox", () => tokenAndInboxQuery(db), { hash: tokenHash, identifier: inboxIdentifier }),
+    // Compiled once per isolate (prepareCompiled): every integrator request makes these reads.
+    const P = sql.placeholder;
+    const values = { hash: tokenHash, identifier: inboxIdentifier };
+    const [tokenRows, inboxRows, memberRows, ...rest] = await runBatch(env, [
+      prepareCompiled(env, "auth.token", () => tokenQuery(P("hash")), values),
+      prepareCompiled(
+        env,
+        "auth.called-inbox",
+        () => db.select().from(inboxes).where(and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt))).limit(1),
+        values,
+      ),
+      prepareCompiled(
+        env,
+        "auth.membership",
+        () =>
+          db
+            .select({ userId: inboxMembers.userId })
+            .from(inboxMembers)
+            .innerJoin(inboxes, eq(inboxes.id, inboxMembers.inboxId))
+            .innerJoin(apiTokens, eq(apiTokens.userId, inboxMembers.userId))
+            .where(and(eq(inboxes.identifier, P("identifier")), eq(apiTokens.tokenHash, P("hash"))))
+            .limit(1),
+        values,
+      ),
       ...extra,
     ]);
     const token = tokenRows![0];
@@ -199,7 +178,7 @@ async function readCaller(
       inboxDeletedAt: token.deleted_at as number | null,
       state: token.state as (typeof accounts.$inferSelect)["state"] | null,
     };
-    if (token) called = { inbox: token.called_id === null ? null : mapRow<typeof inboxes.$inferSelect>(inboxes, calledInboxRow(token)), callerIsMember: token.called_is_member === 1 };
+    called = { inbox: inboxRows![0] ? mapRow<typeof inboxes.$inferSelect>(inboxes, inboxRows![0]) : null, callerIsMember: memberRows!.length > 0 };
     extraRows = rest;
   }
   if (!row) return { caller: null };
