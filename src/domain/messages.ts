@@ -91,13 +91,13 @@ export function historyWindow(conversationId: string, query: { cursor?: string; 
 export function historyStatements(env: Bindings, identifier: string, tokenHash: string, window: HistoryWindow): D1PreparedStatement[] {
   const db = database(env);
   const P = sql.placeholder;
-  const { conversationId: _conversation, inboxId: _inbox, ...rowColumns } = PAGE_COLUMNS;
   return [
     prepareCompiled(
       env,
       "history.prefetch",
-      () =>
-        db
+      () => {
+        const { conversationId: _conversation, inboxId: _inbox, ...rowColumns } = PAGE_COLUMNS;
+        return db
           .select({
             ...rowColumns,
             inbox_id: sql<string>`${inboxes.id}`.as("inbox_id"),
@@ -117,7 +117,8 @@ export function historyStatements(env: Bindings, identifier: string, tokenHash: 
           .leftJoin(messages, and(eq(messages.conversationId, conversations.id), gt(messages.seq, P("afterSeq")), eq(messages.private, false)))
           .where(and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt)))
           .orderBy(asc(messages.seq))
-          .limit(P("limit")),
+          .limit(P("limit"));
+      },
       { identifier, hash: tokenHash, conversationId: window.conversationId, afterSeq: window.afterSeq, limit: window.limit + 1 },
     ),
   ];

@@ -6,7 +6,7 @@ import type { Bindings, WorkerEnv } from "../env";
 import { ApiError } from "../errors/problem";
 import { notFound } from "../errors/problem";
 import { base64url } from "../core/base64";
-import { randomBytes, sha256Hex } from "../core/crypto";
+import { randomBytes, sha256Hex, sha256HexSync } from "../core/crypto";
 import { newId } from "../core/ids";
 import { disconnectRealtime } from "../realtime/forward";
 import { requireUser } from "./users";
@@ -91,7 +91,7 @@ export async function resolveCaller(
   }
   const accountId = accountOfToken(bearer);
   // Looked up by hash: the index finds it, and the comparison never touches the secret itself.
-  const tokenHash = await sha256Hex(bearer);
+  const tokenHash = sha256HexSync(bearer);
   // The shard from the isolate's directory cache. A stale entry (the account moved) finds the shard's copy of
   // the account marked 'moved', or no token at all once the old rows are gone: read the directory again, once.
   for (let attempt = 0; ; attempt++) {

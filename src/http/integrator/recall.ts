@@ -1,6 +1,6 @@
 // authenticate's side of the one-call message's isolate cache (./ingest.ts has the route's side).
 import type { Context } from "hono";
-import { sha256Hex } from "../../core/crypto";
+import { sha256HexSync } from "../../core/crypto";
 import { ingestKey, recallIngest } from "../../domain/ingest-cache";
 import { shardNamed } from "../../domain/routing";
 import type { AppEnv } from "../context";
@@ -12,7 +12,7 @@ import type { AppEnv } from "../context";
  */
 export async function recallForRequest(c: Context<AppEnv>, bearer: string, identifier: string, sourceId: string): Promise<boolean> {
   if (c.get("ingestFellBack") || c.req.header("idempotency-key") !== undefined) return false;
-  const tokenHash = await sha256Hex(bearer);
+  const tokenHash = sha256HexSync(bearer);
   const key = ingestKey(tokenHash, identifier, sourceId);
   c.set("ingestKey", { key, tokenHash, identifier });
   const entry = recallIngest(key);
