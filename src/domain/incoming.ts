@@ -11,7 +11,7 @@ import { upsertContact, type ContactAttributes, type ContactCaller, type OpenWit
 import { conversationToOpen, findContactAndConversation, getInboxConversation, openConversation, type ContactLookup } from "./conversations";
 import type { IdentityInbox } from "./identity";
 import { getInboxMessage } from "./messages";
-import { guardOf, lastReadFor, leavesContactAsIs, type IngestEntry } from "./ingest-cache";
+import { guardOf, leavesContactAsIs, type IngestEntry } from "./ingest-cache";
 import type { CommitGuard } from "../conversation/guard";
 import type { MessageOutcome } from "../conversation/protocol";
 
@@ -125,15 +125,12 @@ export type OneCallInput = IncomingMessage & {
 export async function receiveCached(env: Bindings, entry: IngestEntry, input: OneCallInput, origin: Origin, dedupe: Dedupe) {
   if (!servesFromCache(entry, input, dedupe)) return undefined;
   // The conversation as last committed through this entry: a cold object starts from it (a stale one is
-  // refused by the unique seq/sequence indexes and re-read, as for the slow path's look-up). Right after a
-  // commit the object most likely still holds it: then no row is sent (an evicted object reads D1).
-  const started = Date.now();
-  const target = { conversationId: entry.conversation.id, contact: entry.contact, contactInbox: entry.contactInbox, conversation: lastReadFor(entry, started) };
+  // refused by the unique seq/sequence indexes and re-read, as for the slow path's look-up).
+  const target = { conversationId: entry.conversation.id, contact: entry.contact, contactInbox: entry.contactInbox, conversation: entry.conversation };
   const outcome = await appendOutcome(env, target, input, origin, undefined, guardOf(entry));
   // not_found / conflict: the conversation changed under the entry; the slow path says what that means.
   if (outcome.kind !== "created" && outcome.kind !== "existing") return undefined;
   if (outcome.row && outcome.row.lastEventSequence > entry.conversation.lastEventSequence) entry.conversation = outcome.row;
-  if (outcome.kind === "created") entry.committedAt = started;
   return {
     created: outcome.kind === "created",
     contact: toContact(entry.contact, entry.contactInbox.sourceId),

@@ -20,21 +20,7 @@ export type IngestEntry = {
   contact: ContactRow;
   contactInbox: ContactInboxRow;
   conversation: ConversationRow;
-  /**
-   * When this isolate last had a message of this entry committed by the conversation object (ms). Within
-   * OBJECT_WARM_MS the object most likely still holds the conversation, so the next message is sent without
-   * the row (a smaller RPC); an object evicted meanwhile reads D1 once — correct, just slower.
-   */
-  committedAt?: number;
 };
-
-/** How long after a commit the conversation object is assumed warm (idle objects are evicted after ≈ 10 s or more). */
-export const OBJECT_WARM_MS = 5_000;
-
-/** The conversation row to hand the object as lastRead: none while it is most likely warm. */
-export function lastReadFor(entry: IngestEntry, now: number): ConversationRow | undefined {
-  return entry.committedAt !== undefined && now - entry.committedAt < OBJECT_WARM_MS ? undefined : entry.conversation;
-}
 
 /** Entries per isolate; the oldest used goes first. A contact row is ≤ ~17 KB (its attributes' cap): ≤ ~35 MB worst case, ~2 MB typical. */
 export const INGEST_CACHE_MAX = 2_000;

@@ -6,9 +6,7 @@ import {
   INGEST_CACHE_MAX,
   ingestCacheSize,
   ingestKey,
-  lastReadFor,
   leavesContactAsIs,
-  OBJECT_WARM_MS,
   recallIngest,
   rememberIngest,
   type IngestEntry,
@@ -79,13 +77,5 @@ describe("the ingest cache", () => {
     expect(leavesContactAsIs(contact, { custom_attributes: { toString: "x" } })).toBe(false);
     expect(leavesContactAsIs(contact, { identifier: null })).toBe(false);
     expect(leavesContactAsIs(contact, { identifier_hash: "ab" })).toBe(false);
-  });
-
-  it("hands the object the conversation row unless a commit went through it moments ago", () => {
-    const remembered = entry("warm");
-    expect(lastReadFor(remembered, 1_000)).toBe(remembered.conversation);
-    remembered.committedAt = 1_000;
-    expect(lastReadFor(remembered, 1_000 + OBJECT_WARM_MS - 1)).toBeUndefined();
-    expect(lastReadFor(remembered, 1_000 + OBJECT_WARM_MS)).toBe(remembered.conversation);
   });
 });
