@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 import { identifierHash } from "../../src/domain/identity";
 import { ingestCounters } from "../../src/domain/ingest-cache";
 import { faults } from "../../src/faults";
+import { conversationObject } from "../../src/conversation/stub";
+import { shardBindings } from "../support/shards";
 import { api, createTestAccount, createTestUser, expectProblem, type TestAccount } from "../support/api";
 import { count, createTestInbox, setMembers, type TestInbox } from "../support/fixtures";
 
@@ -64,6 +66,18 @@ describe("the one-call message's isolate cache", () => {
     const history = await api("GET", `/v1/inboxes/${inbox.identifier}/conversations/${first.conversation.id}/messages`, { token });
     expect(history.body.data.map((m: { seq: number }) => m.seq)).toEqual([1, 2, 3, 4]);
     expect(await count("SELECT count(*) AS n FROM events WHERE account_id = ? AND type = 'message_created'", account.accountId)).toBe(4);
+  });
+
+  it("answers right when the conversation object was evicted between two cached messages", async () => {
+    const { account, inbox, token } = await setup();
+    const { first } = await remembered(token, inbox);
+    // The object forgets: the next cached message starts it cold, from the row the entry hands it.
+    await conversationObject(await shardBindings(account.accountId), first.conversation.id).reset();
+    const third = await sendCounted(token, inbox, { contact: { source_id: "c-1" }, content: "three" });
+    expect([third.res.status, third.served, third.res.body.message.seq]).toEqual([201, 1, 3]);
+    expect(third.res.body.conversation.id).toBe(first.conversation.id);
+    const history = await api("GET", `/v1/inboxes/${inbox.identifier}/conversations/${first.conversation.id}/messages`, { token });
+    expect(history.body.data.map((m: { seq: number }) => m.seq)).toEqual([1, 2, 3]);
   });
 
   it("takes the slow path for a message that changes the contact, names a thread or carries a key", async () => {
