@@ -35,12 +35,17 @@ export async function listInboxMessages(
   options: PageOptions,
   prefetched?: PrefetchedHistory,
 ): Promise<string> {
-  if (prefetched && !options.includePrivate && prefetched.inboxId === inboxId && prefetched.conversationId === conversationId) {
-    const afterSeq = afterSeqOf(options);
-    if (prefetched.afterSeq === afterSeq && prefetched.limit === options.limit) {
-      if (!prefetched.found) throw notFound("conversation_not_found", "conversation", conversationId);
-      return pageJson(env, prefetched.rows, options.limit);
-    }
+  const afterSeq = afterSeqOf(options);
+  if (
+    prefetched &&
+    !options.includePrivate &&
+    prefetched.inboxId === inboxId &&
+    prefetched.conversationId === conversationId &&
+    prefetched.afterSeq === afterSeq &&
+    prefetched.limit === options.limit
+  ) {
+    if (!prefetched.found) throw notFound("conversation_not_found", "conversation", conversationId);
+    return pageJson(env, prefetched.rows, options.limit);
   }
   const db = database(env);
   const [found, rows] = await runBatch(env, [
@@ -54,7 +59,7 @@ export async function listInboxMessages(
           .where(and(eq(conversations.inboxId, sql.placeholder("inboxId")), eq(conversations.id, sql.placeholder("conversationId")))),
       { inboxId, conversationId },
     ),
-    pageStatement(env, conversationId, afterSeqOf(options), options),
+    pageStatement(env, conversationId, afterSeq, options),
   ]);
   if (found!.length === 0) throw notFound("conversation_not_found", "conversation", conversationId);
   return pageJson(env, rows!, options.limit);

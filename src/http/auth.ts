@@ -7,6 +7,7 @@ import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
 import { recallForRequest } from "./integrator/recall";
+import { HistoryQuery } from "./integrator/schemas";
 import { safeDecode } from "./path";
 import { sessionAccountOf, sessionCaller } from "./session/cookie";
 
@@ -80,22 +81,16 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
 
 /**
  * A history page (`GET /v1/inboxes/{id}/conversations/{id}/messages`) is read in the token's round trip
- * (saving one of the request's two): its window from the query by the route's rules (HistoryQuery: limit an
- * integer 1–100, default 50; after_seq an integer ≥ 0; cursor ≤ 200 characters), checked here by hand — the
- * route's validator parses the query again, and listInboxMessages uses the rows only when the window it
- * validated is the one read (else it reads the page itself). A query the route refuses is not read.
+ * (saving one of the request's two): its window from the query as the route validates it (HistoryQuery).
+ * A query the route refuses is not read; listInboxMessages uses the rows only for the page it is asked.
  */
 function historyPage(c: Context<AppEnv>): HistoryWindow | undefined {
   if (c.req.method !== "GET") return undefined;
   const conversationId = /^\/v1\/inboxes\/[^/]+\/conversations\/([^/]+)\/messages$/.exec(c.req.path)?.[1];
   if (conversationId === undefined) return undefined;
-  const query = c.req.query();
-  const limit = query.limit === undefined ? 50 : Number(query.limit);
-  const afterSeq = query.after_seq === undefined ? undefined : Number(query.after_seq);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 100) return undefined;
-  if (afterSeq !== undefined && (!Number.isSafeInteger(afterSeq) || afterSeq < 0)) return undefined;
-  if (query.cursor !== undefined && query.cursor.length > 200) return undefined;
-  return historyWindow(safeDecode(conversationId), { cursor: query.cursor, afterSeq, limit });
+  const query = HistoryQuery.safeParse(c.req.query());
+  if (!query.success) return undefined;
+  return historyWindow(safeDecode(conversationId), { cursor: query.data.cursor, afterSeq: query.data.after_seq, limit: query.data.limit });
 }
 
 /**
