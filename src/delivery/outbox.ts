@@ -64,7 +64,7 @@ function fanOutStatement(env: Bindings, event: EventRow): D1PreparedStatement | 
            w.id, w.url, 'pending', e.created_at, e.created_at
     FROM events e JOIN webhook_endpoints w ON w.account_id = e.account_id AND w.deleted_at IS NULL
     WHERE e.id = ${P("eventId")} AND w.disabled_at IS NULL AND ${endpointTakes(sql`w`, sql`e`)}
-    RETURNING id`,
+    RETURNING id, ${deliveryNeedsRules} AS automation`,
     { deliveryId: newId("whd", event.createdAt), line: lineOf(event), eventId: event.id },
   );
 }
@@ -94,7 +94,11 @@ export async function commitWithEvents(
 ): Promise<{ results: D1Result[]; committed: Committed[] }> {
   const fanOuts = changes.map((event) => fanOutStatement(env, event));
   const batch = [...statements, ...fanOuts.filter((statement): statement is D1PreparedStatement => statement !== null)];
-  // Compiled once per number of events (prepareCompiled): e0, e1… are the events, r0, r1… those the rules may want.
+  // One closing statement, compiled once per number of events (prepareCompiled): e0, e1… are the events,
+  // r0, r1… those the rules may want. It marks queued the events with nowhere to go (no delivery, no rule)
+  // and returns them; an event it leaves alone without deliveries is one the rules engine must see. An
+  // event with deliveries says so in its fan-out's rows (RETURNING … automation). Both are decided inside
+  // the transaction, so a webhook or rule added concurrently is never missed.
   const eligible = changes.filter(triggersAutomation);
   const P = sql.placeholder;
   const ids: Record<string, unknown> = {};
@@ -102,7 +106,6 @@ export async function commitWithEvents(
   eligible.forEach((event, i) => (ids[`r${i}`] = event.id));
   const forRules = () =>
     eligible.length > 0 ? sql`e.id IN (${sql.join(eligible.map((_, i) => sql`${P(`r${i}`)}`), sql`, `)}) AND ${needsRules}` : sql`0`;
-  if (eligible.length > 0) batch.push(prepareCompiled(env, `outbox.rules:${eligible.length}`, () => sql`SELECT e.id FROM events e WHERE ${forRules()}`, ids));
   if (changes.length > 0) {
     batch.push(
       prepareCompiled(
@@ -110,27 +113,38 @@ export async function commitWithEvents(
         `outbox.nowhere:${changes.length}:${eligible.length}`,
         () => sql`UPDATE events AS e SET queued_at = e.created_at
           WHERE e.id IN (${sql.join(changes.map((_, i) => sql`${P(`e${i}`)}`), sql`, `)})
-            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) AND NOT (${forRules()})`,
+            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) AND NOT (${forRules()})
+          RETURNING id`,
         ids,
       ),
     );
   }
   const results = await commitBatch(env, batch);
   let index = statements.length;
-  const deliveries = new Map<string, string[]>();
+  const deliveries = new Map<string, { id: string; automation: number }[]>();
   changes.forEach((event, i) => {
-    if (fanOuts[i]) deliveries.set(event.id!, (results[index++]!.results as { id: string }[]).map((row) => row.id));
+    if (fanOuts[i]) deliveries.set(event.id!, results[index++]!.results as { id: string; automation: number }[]);
   });
-  const automation = new Set(eligible.length > 0 ? (results[index]!.results as { id: string }[]).map((row) => row.id) : []);
+  const nowhere = new Set(changes.length > 0 ? (results[index]!.results as { id: string }[]).map((row) => row.id) : []);
+  const rulesMayWant = new Set(eligible.map((event) => event.id!));
   const committed: Committed[] = [];
   for (const event of changes) {
-    const deliveryIds = deliveries.get(event.id!) ?? [];
-    if (deliveryIds.length > 0 || automation.has(event.id!)) {
-      committed.push({ eventId: event.id!, deliveryIds, automation: automation.has(event.id!) });
+    const rows = deliveries.get(event.id!) ?? [];
+    const automation = rulesMayWant.has(event.id!) && (rows.length > 0 ? rows.some((row) => row.automation === 1) : !nowhere.has(event.id!));
+    if (rows.length > 0 || automation) {
+      committed.push({ eventId: event.id!, deliveryIds: rows.map((row) => row.id), automation });
     }
   }
   return { results, committed };
 }
+
+/**
+ * The same as needsRules for the event of a delivery just inserted (a fan-out's RETURNING: only the inserted
+ * row's columns are in scope there). Whether the event may trigger rules at all is the caller's (eligible).
+ */
+const deliveryNeedsRules = sql`(EXISTS (SELECT 1 FROM automation_rules r
+    WHERE r.account_id = webhook_deliveries.account_id AND r.event_name = webhook_deliveries.event_type AND r.active = 1 AND r.deleted_at IS NULL)
+  OR (webhook_deliveries.event_type = 'conversation_created' AND EXISTS (SELECT 1 FROM inboxes i WHERE i.id = webhook_deliveries.inbox_id AND i.auto_assignment = 1)))`;
 
 /** An event (`e`) the rules engine must see: its account has an active rule for it, or it opens a conversation in an auto-assigning inbox. */
 const needsRules = sql`(EXISTS (SELECT 1 FROM automation_rules r
