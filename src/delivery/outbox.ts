@@ -139,17 +139,23 @@ export async function commitWithEvents(
 }
 
 /**
- * The same as needsRules for the event of a delivery just inserted (a fan-out's RETURNING: only the inserted
- * row's columns are in scope there). Whether the event may trigger rules at all is the caller's (eligible).
+ * The rules engine must see an event of this account, type and inbox: its account has an active rule for
+ * the type, or it opens a conversation in an auto-assigning inbox. One condition, two callers below.
  */
-const deliveryNeedsRules = sql`(EXISTS (SELECT 1 FROM automation_rules r
-    WHERE r.account_id = webhook_deliveries.account_id AND r.event_name = webhook_deliveries.event_type AND r.active = 1 AND r.deleted_at IS NULL)
-  OR (webhook_deliveries.event_type = 'conversation_created' AND EXISTS (SELECT 1 FROM inboxes i WHERE i.id = webhook_deliveries.inbox_id AND i.auto_assignment = 1)))`;
+function rulesWant(accountId: SQL, type: SQL, inboxId: SQL) {
+  return sql`(EXISTS (SELECT 1 FROM automation_rules r
+    WHERE r.account_id = ${accountId} AND r.event_name = ${type} AND r.active = 1 AND r.deleted_at IS NULL)
+  OR (${type} = 'conversation_created' AND EXISTS (SELECT 1 FROM inboxes i WHERE i.id = ${inboxId} AND i.auto_assignment = 1)))`;
+}
 
-/** An event (`e`) the rules engine must see: its account has an active rule for it, or it opens a conversation in an auto-assigning inbox. */
-const needsRules = sql`(EXISTS (SELECT 1 FROM automation_rules r
-    WHERE r.account_id = e.account_id AND r.event_name = e.type AND r.active = 1 AND r.deleted_at IS NULL)
-  OR (e.type = 'conversation_created' AND EXISTS (SELECT 1 FROM inboxes i WHERE i.id = e.inbox_id AND i.auto_assignment = 1)))`;
+/** An event (`e`) the rules engine must see. */
+const needsRules = rulesWant(sql`e.account_id`, sql`e.type`, sql`e.inbox_id`);
+
+/**
+ * The same for the event of a delivery just inserted (a fan-out's RETURNING, where only the inserted row's
+ * columns are in scope). Whether the event may trigger rules at all is the caller's (`eligible`).
+ */
+const deliveryNeedsRules = rulesWant(sql`webhook_deliveries.account_id`, sql`webhook_deliveries.event_type`, sql`webhook_deliveries.inbox_id`);
 
 /**
  * After commit: hands the events' deliveries (and, for the rules engine, the events) to the queue and
