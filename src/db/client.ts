@@ -58,19 +58,13 @@ export function prepareCompiled(
   build: () => Compilable,
   values: Record<string, unknown> = {},
 ): D1PreparedStatement {
-  const query = compiledQuery(key, build, values);
-  return env.DB.prepare(query.sql).bind(...query.params);
-}
-
-/** The SQL and values prepareCompiled would prepare: for a statement that embeds it (a subquery of a larger read). */
-export function compiledQuery(key: string, build: () => Compilable, values: Record<string, unknown> = {}): { sql: string; params: unknown[] } {
   let query = compiled.get(key);
   if (!query) {
     const built = build();
     query = "toSQL" in built ? built.toSQL() : dialect.sqlToQuery(built);
     if (compiled.size < COMPILED_STATEMENTS_MAX) compiled.set(key, query);
   }
-  return { sql: query.sql, params: fillPlaceholders(query.params, values) };
+  return env.DB.prepare(query.sql).bind(...fillPlaceholders(query.params, values));
 }
 
 /**

@@ -1,8 +1,7 @@
 import { and, asc, eq, getTableColumns, gt, isNull, or, sql } from "drizzle-orm";
-import { compiledQuery, database, mapRow, prepareCompiled, runBatch } from "../db/client";
+import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
 import { apiTokens, conversations, inboxes, messages } from "../db/schema";
 import type { Bindings } from "../env";
-import type { RidingRead } from "./tokens";
 import { notFound } from "../errors/problem";
 import { decodeCursor, encodeCursor } from "../core/pagination";
 import { toMessage, type Message, type MessageRow } from "../conversation/resources";
@@ -95,23 +94,17 @@ export function historyWindow(conversationId: string, query: { cursor?: string; 
  * range in order, as the page statement reads it (test/http/history-json.test.ts checks the plan).
  */
 export function historyStatements(env: Bindings, identifier: string, tokenHash: string, window: HistoryWindow): D1PreparedStatement[] {
-  const read = historyRead(env, identifier, tokenHash, window);
-  return [env.DB.prepare(read.sql).bind(...read.params)];
-}
-
-/** historyStatements' read, to ride in the token's own statement (resolveCaller): its rows are the same. */
-export function historyRead(env: Bindings, identifier: string, tokenHash: string, window: HistoryWindow): RidingRead {
   const db = database(env);
   const P = sql.placeholder;
-  return {
-    key: "history.prefetch",
-    columns: PREFETCH_COLUMNS,
-    ...compiledQuery(
+  return [
+    prepareCompiled(
+      env,
       "history.prefetch",
       () => {
+        const { conversationId: _conversation, inboxId: _inbox, ...rowColumns } = PAGE_COLUMNS;
         return db
           .select({
-            ...PREFETCH_ROW_COLUMNS,
+            ...rowColumns,
             inbox_id: sql<string>`${inboxes.id}`.as("inbox_id"),
             conversation_id: sql<string | null>`${conversations.id}`.as("conversation_id"),
           })
@@ -133,7 +126,7 @@ export function historyRead(env: Bindings, identifier: string, tokenHash: string
       },
       { identifier, hash: tokenHash, conversationId: window.conversationId, afterSeq: window.afterSeq, limit: window.limit + 1 },
     ),
-  };
+  ];
 }
 
 /** What historyStatements read. */
@@ -158,10 +151,6 @@ const PAGE_COLUMNS = (() => {
   const { accountId: _account, requestKey: _requestKey, ...shown } = getTableColumns(messages);
   return shown;
 })();
-
-/** The prefetch's columns (historyRead): a page's but its conversation and inbox, then the inbox's and the conversation's ids by join. */
-const { conversationId: _conversation, inboxId: _inbox, ...PREFETCH_ROW_COLUMNS } = PAGE_COLUMNS;
-const PREFETCH_COLUMNS = [...Object.values(PREFETCH_ROW_COLUMNS).map((column) => column.name), "inbox_id", "conversation_id"];
 
 /** One page of a conversation's messages after `afterSeq` (one more row than the limit: is there a next page?), compiled once. */
 function pageStatement(env: Bindings, conversationId: string, afterSeq: number, options: { limit: number; includePrivate: boolean }) {

@@ -1,5 +1,5 @@
-import { and, eq, getTableColumns, isNull, sql } from "drizzle-orm";
-import { compiledQuery, database, mapRow, runBatch } from "../db/client";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
 import { accounts, apiTokens, inboxes, inboxMembers, users, type Role } from "../db/schema";
 import { checkShardVersion, defaultShard, forgetShard, shardEnv, shardOfAccount } from "../db/shards";
 import type { Bindings, WorkerEnv } from "../env";
@@ -83,7 +83,7 @@ export async function resolveCaller(
    * More reads to make in the same round trip (their rows come back as `extra`); integrator URLs only.
    * Built for the token's shard, once it is known, with the token's hash (to read only what it may see).
    */
-  extra: (env: Bindings, tokenHash: string) => D1PreparedStatement[] | RidingRead = () => [],
+  extra: (env: Bindings, tokenHash: string) => D1PreparedStatement[] = () => [],
 ): Promise<{ caller: Caller | null; called?: CalledInbox; extra?: Record<string, unknown>[][]; env?: Bindings; moving?: boolean }> {
   if (!bearer.startsWith(TOKEN_PREFIX)) {
     if (platformToken && (await secretsEqual(bearer, platformToken))) return { caller: { kind: "platform" } };
@@ -109,22 +109,11 @@ export async function resolveCaller(
   }
 }
 
-/**
- * A read that rides in the caller's own statement instead of a batch beside it (each statement of a batch
- * costs the local D1 ≈ 0.1 ms of CPU: bench/README.md, fourth pass): one SELECT (`sql` with its `params`,
- * ORDER BY and LIMIT allowed) whose rows follow the caller's row (UNION ALL), with `columns` named in order
- * (at least CALLER_COLUMNS of them). Its rows come back as `extra[0]`, keyed by those names.
- */
-export type RidingRead = { key: string; sql: string; params: unknown[]; columns: readonly string[] };
-
-/** The caller's row in a statement with a RidingRead: the token's columns, the called inbox (JSON), the membership. */
-const CALLER_COLUMNS = 10;
-
 async function readCaller(
   env: Bindings,
   tokenHash: string,
   inboxIdentifier: string | undefined,
-  extra: D1PreparedStatement[] | RidingRead,
+  extra: D1PreparedStatement[],
 ): Promise<{ caller: Caller | null; called?: CalledInbox; extra?: Record<string, unknown>[][]; state?: string | null }> {
   const db = database(env);
   const tokenQuery = (hash: unknown) =>
@@ -152,13 +141,19 @@ async function readCaller(
   if (inboxIdentifier === undefined) {
     [row] = await tokenQuery(tokenHash);
   } else {
-    // Compiled once per isolate (compiledQuery): every integrator request makes these reads.
+    // Compiled once per isolate (prepareCompiled): every integrator request makes these reads.
     const P = sql.placeholder;
     const values = { hash: tokenHash, identifier: inboxIdentifier };
-    const reads = [
-      ["auth.token", () => tokenQuery(P("hash"))],
-      ["auth.called-inbox", () => db.select().from(inboxes).where(and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt))).limit(1)],
-      [
+    const [tokenRows, inboxRows, memberRows, ...rest] = await runBatch(env, [
+      prepareCompiled(env, "auth.token", () => tokenQuery(P("hash")), values),
+      prepareCompiled(
+        env,
+        "auth.called-inbox",
+        () => db.select().from(inboxes).where(and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt))).limit(1),
+        values,
+      ),
+      prepareCompiled(
+        env,
         "auth.membership",
         () =>
           db
@@ -168,27 +163,11 @@ async function readCaller(
             .innerJoin(apiTokens, eq(apiTokens.userId, inboxMembers.userId))
             .where(and(eq(inboxes.identifier, P("identifier")), eq(apiTokens.tokenHash, P("hash"))))
             .limit(1),
-      ],
-    ] as const;
-    const [tokenQ, inboxQ, memberQ] = reads.map(([key, build]) => compiledQuery(key, build, values));
-    let tokenRows: Record<string, unknown>[], inboxRows: Record<string, unknown>[], memberRows: unknown[], rest: Record<string, unknown>[][];
-    if (Array.isArray(extra)) {
-      [tokenRows, inboxRows, memberRows, ...rest] = await runBatch(env, [
-        ...[tokenQ!, inboxQ!, memberQ!].map((query) => env.DB.prepare(query.sql).bind(...query.params)),
-        ...extra,
-      ]) as [Record<string, unknown>[], Record<string, unknown>[], unknown[], ...Record<string, unknown>[][]];
-    } else {
-      // One statement: the same three reads as the caller's row, then the riding read's rows.
-      const [header, ...rows] = (await env.DB.prepare(callerWithRead(extra, tokenQ!.sql, inboxQ!.sql, memberQ!.sql))
-        .bind(...inboxQ!.params, ...memberQ!.params, ...tokenQ!.params, ...extra.params)
-        .raw()) as unknown[][];
-      if (!header) throw new Error("the caller's row is missing from its statement");
-      tokenRows = header[0] === null ? [] : [Object.fromEntries(TOKEN_COLUMNS.map((name, i) => [name, header[i]]))];
-      inboxRows = header[8] === null ? [] : [JSON.parse(header[8] as string) as Record<string, unknown>];
-      memberRows = header[9] === 1 ? [header[9]] : [];
-      rest = [rows.map((row) => Object.fromEntries(extra.columns.map((name, i) => [name, row[i]])))];
-    }
-    const token = tokenRows[0];
+        values,
+      ),
+      ...extra,
+    ]);
+    const token = tokenRows![0];
     row = token && {
       id: token.id as string,
       accountId: token.account_id as string,
@@ -199,7 +178,7 @@ async function readCaller(
       inboxDeletedAt: token.deleted_at as number | null,
       state: token.state as (typeof accounts.$inferSelect)["state"] | null,
     };
-    called = { inbox: inboxRows[0] ? mapRow<typeof inboxes.$inferSelect>(inboxes, inboxRows[0]) : null, callerIsMember: memberRows.length > 0 };
+    called = { inbox: inboxRows![0] ? mapRow<typeof inboxes.$inferSelect>(inboxes, inboxRows![0]) : null, callerIsMember: memberRows!.length > 0 };
     extraRows = rest;
   }
   if (!row) return { caller: null };
@@ -210,30 +189,6 @@ async function readCaller(
   }
   if (!row.inboxId || row.inboxDeletedAt !== null) return { caller: null, state };
   return { caller: { kind: "inbox", accountId: row.accountId, inboxId: row.inboxId, tokenId: row.id }, called, extra: extraRows, state };
-}
-
-/** The token read's columns, in the order of its SELECT (readCaller's tokenQuery). */
-const TOKEN_COLUMNS = ["id", "account_id", "kind", "user_id", "inbox_id", "role", "deleted_at", "state"] as const;
-
-/**
- * One statement: a row of the caller's three reads (the token's columns; the called inbox as a JSON object of
- * its columns; 1 when the token's user is a member), NULL-padded to the riding read's width, then that read's
- * rows (UNION ALL yields its left side first). Each read is the batch's own SQL, as a subquery.
- */
-function callerWithRead(read: RidingRead, tokenSql: string, inboxSql: string, memberSql: string): string {
-  // Built once per riding read (compiledQuery's capped cache, keyed by the read's call site).
-  return compiledQuery(`auth.with:${read.key}`, () => {
-    if (read.columns.length < CALLER_COLUMNS) throw new Error(`a riding read needs at least ${CALLER_COLUMNS} columns`);
-    const inboxJson = Object.values(getTableColumns(inboxes))
-      .map((column) => `'${column.name}', i."${column.name}"`)
-      .join(", ");
-    const padding = ", NULL".repeat(read.columns.length - CALLER_COLUMNS);
-    const text =
-      `select ${TOKEN_COLUMNS.map((name) => `t."${name}"`).join(", ")}, (select json_object(${inboxJson}) from (${inboxSql}) i), ` +
-      `exists (${memberSql})${padding} from (select 1) left join (${tokenSql}) t on 1 ` +
-      `union all select * from (${read.sql})`;
-    return sql.raw(text);
-  }).sql;
 }
 
 export async function issueUserToken(env: Bindings, accountId: string, userId: string): Promise<IssuedToken> {

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { contactLookupStatements, decodeContactLookup } from "../domain/conversations";
-import { decodeHistory, historyRead, historyWindow, type HistoryWindow } from "../domain/messages";
+import { decodeHistory, historyStatements, historyWindow, type HistoryWindow } from "../domain/messages";
 import { shardForAccount, shardForPath } from "../domain/routing";
 import { resolveCaller, type Caller } from "../domain/tokens";
 import { config } from "../env";
@@ -56,7 +56,7 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
       contactSourceId !== undefined
         ? contactLookupStatements(shard, { identifier: identifier! }, contactSourceId)
         : history
-          ? historyRead(shard, identifier!, tokenHash, history)
+          ? historyStatements(shard, identifier!, tokenHash, history)
           : [],
   );
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
