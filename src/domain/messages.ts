@@ -45,7 +45,7 @@ export async function listInboxMessages(
     prefetched.limit === options.limit
   ) {
     if (!prefetched.found) throw notFound("conversation_not_found", "conversation", conversationId);
-    return pageJson(env, prefetched.rows, options.limit, { conversation_id: conversationId, inbox_id: inboxId, private: 0 });
+    return pageJson(env, prefetched.rows, options.limit);
   }
   const db = database(env);
   const [found, rows] = await runBatch(env, [
@@ -86,9 +86,7 @@ export function historyWindow(conversationId: string, query: { cursor?: string; 
 /**
  * A history page's read, to run in the token's round trip (resolveCaller) before the inbox is known: one
  * statement — the inbox its identifier names, the conversation if it is that inbox's, and the page's rows
- * (one row without a message when the page is empty, with the conversation's id if it is found). The rows
- * carry only the columns that differ between messages of the page (decodeHistory and pageJson add the
- * conversation, the inbox and private = false). It reads only for a token of the inbox's
+ * (a row with the inbox and no message when the page is empty). It reads only for a token of the inbox's
  * account that is a user's or this inbox's own (the token's hash is in the query), so another account's or
  * inbox's token gets no rows from D1; the guard still decides who is admitted (inboxAccess), and
  * listInboxMessages uses the rows only for the inbox it admitted. Every join before the messages finds at
@@ -103,14 +101,12 @@ export function historyStatements(env: Bindings, identifier: string, tokenHash: 
       env,
       "history.prefetch",
       () => {
-        // Every row of the page has the same conversation and inbox (the join's), and private = 0: those are not
-        // read per row (each value a row carries costs the local D1 and the binding, bench/README.md, fourth pass).
-        // The conversation's id is read on the row without a message only (an empty page: found or not).
-        const { conversationId: _conversation, inboxId: _inbox, private: _private, ...rowColumns } = PAGE_COLUMNS;
+        const { conversationId: _conversation, inboxId: _inbox, ...rowColumns } = PAGE_COLUMNS;
         return db
           .select({
             ...rowColumns,
-            conversation_id: sql<string | null>`case when ${messages.id} is null then ${conversations.id} end`.as("conversation_id"),
+            inbox_id: sql<string>`${inboxes.id}`.as("inbox_id"),
+            conversation_id: sql<string | null>`${conversations.id}`.as("conversation_id"),
           })
           .from(inboxes)
           .innerJoin(
@@ -133,20 +129,15 @@ export function historyStatements(env: Bindings, identifier: string, tokenHash: 
   ];
 }
 
-/**
- * What historyStatements read. `inboxId`: the inbox its identifier names, as the same round trip read it (the
- * caller's called inbox); the rows are that inbox's when there are any (the prefetch joins it by the same
- * identifier), and none come back for a token that may not read it.
- */
-export function decodeHistory(window: HistoryWindow, [rows]: Record<string, unknown>[][], inboxId: string): PrefetchedHistory {
+/** What historyStatements read. */
+export function decodeHistory(window: HistoryWindow, [rows]: Record<string, unknown>[][]): PrefetchedHistory {
   const first = rows?.[0];
-  // An empty page is one row without a message (its conversation_id: the conversation if it is the inbox's).
-  const empty = first === undefined || first.id === null;
   return {
     ...window,
-    inboxId: first === undefined ? null : inboxId,
-    found: first !== undefined && (!empty || (first.conversation_id !== null && first.conversation_id !== undefined)),
-    rows: empty ? [] : rows!,
+    inboxId: (first?.inbox_id as string | undefined) ?? null,
+    found: first?.conversation_id !== null && first?.conversation_id !== undefined,
+    // An empty page is one row without a message.
+    rows: first?.id === null || first === undefined ? [] : rows!,
   };
 }
 
@@ -191,17 +182,14 @@ function pageStatement(env: Bindings, conversationId: string, afterSeq: number, 
  * them, building 100 message objects and stringifying them again; a page with one takes that path
  * (pageObjects), which signs each attachment's data_url as it is read.
  */
-async function pageJson(env: Bindings, raw: Record<string, unknown>[], limit: number, fixed?: PageConstants): Promise<string> {
+async function pageJson(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<string> {
   const hasMore = raw.length > limit;
   const rows = hasMore ? raw.slice(0, limit) : raw;
-  if (rows.some(mayHoldStored)) return JSON.stringify(await pageObjects(env, fixed ? raw.map((row) => ({ ...row, ...fixed })) : raw, limit));
+  if (rows.some(mayHoldStored)) return JSON.stringify(await pageObjects(env, raw, limit));
   const last = rows[rows.length - 1];
   const next = hasMore && last ? encodeCursor({ seq: last.seq as number }) : null;
-  return `{"data":[${rows.map((row) => messageJson(row, fixed)).join(",")}],"next_cursor":${stringify(next)}}`;
+  return `{"data":[${rows.map(messageJson).join(",")}],"next_cursor":${stringify(next)}}`;
 }
-
-/** The columns every row of a prefetched page has in common (its rows do not carry them: historyStatements). */
-type PageConstants = { conversation_id: string; inbox_id: string; private: 0 };
 
 /** The page as message objects, stored attachments signed (withDataUrls): what the routes answered before pageJson. */
 async function pageObjects(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<MessagePage> {
@@ -227,12 +215,11 @@ const stringify = JSON.stringify;
  * JSON columns hold JSON.stringify's own text of their values, which parsing and stringifying again
  * reproduces exactly, so they are spliced in as stored.
  */
-function messageJson(r: Record<string, unknown>, fixed?: PageConstants): string {
-  const { conversation_id, inbox_id, private: isPrivate } = fixed ?? r;
+function messageJson(r: Record<string, unknown>): string {
   return (
-    `{"id":${stringify(r.id)},"conversation_id":${stringify(conversation_id)},"inbox_id":${stringify(inbox_id)},"seq":${stringify(r.seq)},` +
+    `{"id":${stringify(r.id)},"conversation_id":${stringify(r.conversation_id)},"inbox_id":${stringify(r.inbox_id)},"seq":${stringify(r.seq)},` +
     `"message_type":${stringify(r.message_type)},"content":${stringify(r.content)},"content_attributes":${r.content_attributes},` +
-    `"attachments":${r.attachments},"private":${Number(isPrivate) === 1},` +
+    `"attachments":${r.attachments},"private":${Number(r.private) === 1},` +
     `"sender":{"type":${stringify(r.origin === "integration" ? "integration" : r.sender_type)},"id":${stringify(r.sender_id)}},` +
     `"source_id":${stringify(r.source_id)},"status":${stringify(r.status)},"status_reason":${stringify(r.status_reason)},` +
     `"external_created_at":${stringify(iso(r.external_created_at as number | null))},"created_at":${stringify(iso(r.created_at as number))},` +

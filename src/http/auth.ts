@@ -76,7 +76,7 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
       : undefined,
   );
   // The history page, for listInboxMessages: it uses it only for the inbox inboxAccess then admits.
-  c.set("history", history && contactSourceId === undefined && extra && called?.inbox ? decodeHistory(history, extra, called.inbox.id) : undefined);
+  c.set("history", history && contactSourceId === undefined && extra && called?.inbox ? decodeHistory(history, extra) : undefined);
 }
 
 /**

