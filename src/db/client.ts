@@ -88,6 +88,30 @@ export function prepareInsert(env: Pick<Bindings, "DB">, table: SQLiteTable, row
   );
 }
 
+/**
+ * An INSERT of one row written only if `condition` holds in the batch's own transaction (e.g. "the row this
+ * one belongs to was written"): a change that depends on another's outcome commits with it, all or nothing.
+ * `onConflictDoNothing`: a unique index that refuses the row leaves it out instead of failing the batch.
+ */
+export function prepareInsertWhere(
+  env: Pick<Bindings, "DB">,
+  table: SQLiteTable,
+  row: Record<string, unknown>,
+  condition: SQL,
+  options: { onConflictDoNothing?: boolean } = {},
+): D1PreparedStatement {
+  const columns = Object.entries(getTableColumns(table));
+  const value = (key: string, column: (typeof columns)[number][1]) => {
+    const raw = row[key];
+    return raw === null || raw === undefined ? null : column.mapToDriverValue(raw);
+  };
+  return prepare(
+    env,
+    sqlTag`INSERT INTO ${sqlTag.identifier(getTableName(table))} (${sqlTag.join(columns.map(([, column]) => sqlTag.identifier(column.name)), sqlTag`, `)})
+      SELECT ${sqlTag.join(columns.map(([key, column]) => sqlTag`${value(key, column)}`), sqlTag`, `)} WHERE ${condition}${options.onConflictDoNothing ? sqlTag` ON CONFLICT DO NOTHING` : sqlTag``}`,
+  );
+}
+
 /** How many statements are compiled (tests of the cap). */
 export function compiledStatements(): number {
   return compiled.size;
