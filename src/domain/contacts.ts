@@ -71,7 +71,14 @@ export type UpsertedContact = {
 export type OpenWithContact = (
   contact: { contact: ContactRow; contactInbox: ContactInboxRow },
   now: number,
-) => { row: ConversationRow; events: EventRow[]; messages: MessageRow[] };
+) => {
+  row: ConversationRow;
+  /** conversation_created. */
+  event: EventRow;
+  /** The first message's rows and events (none: the caller appends it later, through the object). */
+  messages: MessageRow[];
+  messageEvents: EventRow[];
+};
 
 /**
  * Creates or updates the contact behind `sourceId` in this inbox. Race-free: concurrent calls for a new
@@ -161,14 +168,14 @@ export async function upsertContact(
     statements.push(
       insertConversationWhere(env, opening.row, sql.join([ours, ...taken])),
       ...opening.messages.map((message) => prepareInsertWhere(env, messages, message, opened)),
-      ...opening.events.map((conversationEvent) => insertEventWhere(env, conversationEvent, opened)),
+      ...[opening.event, ...opening.messageEvents].map((conversationEvent) => insertEventWhere(env, conversationEvent, opened)),
     );
   }
   // What won, read in the same transaction (no second round trip): its contact_inboxes and contacts rows, and
   // the conversation a look-up would continue (ours, or the one a concurrent first message opened with it).
   const read = statements.length;
   statements.push(...contactLookupStatements(env, inbox, sourceId));
-  const changes = opening ? [event, ...opening.events] : [event];
+  const changes = opening ? [event, opening.event, ...opening.messageEvents] : [event];
   const { results, committed } = await commitWithEvents(env, statements, changes);
 
   const found = decodeContactLookup([0, 1, 2].map((i) => results[read + i]!.results as Record<string, unknown>[]));
@@ -177,13 +184,11 @@ export async function upsertContact(
   const created = winner.contactInbox.id === contactInboxId;
   if (winner.contact.id === contactId) {
     const opened = opening && found.conversation?.id === opening.row.id ? opening.row : undefined;
-    if (opening && opening.messages.length > 0) {
-      // The conversation's first message committed here, not through its object: its publisher's work is ours —
-      // each new delivery's first attempt right after the commit, off the answer's path (delivery/direct.ts).
-      waitUntil(publishAndAttempt(env, committed));
-    } else {
-      await publish(env, committed);
-    }
+    // The contact's and the conversation's events to the queue, as always; the first message's as its object
+    // would after its commit: each new delivery's first attempt, off the answer's path (delivery/direct.ts).
+    const ofMessage = new Set(opened ? opening!.messageEvents.map((messageEvent) => messageEvent.id) : []);
+    await publish(env, committed.filter((item) => !ofMessage.has(item.eventId)));
+    if (ofMessage.size > 0) waitUntil(publishAndAttempt(env, committed.filter((item) => ofMessage.has(item.eventId))));
     waitUntil(forwardToRealtime(env, opened ? changes : [event]));
     return { ...winner, created, ...(opened ? { opened } : {}) };
   }

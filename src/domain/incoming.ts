@@ -212,7 +212,7 @@ export async function receiveMessage(
   const open: OpenWithContact | undefined = alone
     ? (created, now) => {
         const opening = conversationToOpen(inbox, created, { customAttributes: input.conversation?.custom_attributes }, origin, now);
-        if (!withFirst) return { row: opening.row, events: [opening.event], messages: [] };
+        if (!withFirst) return { ...opening, messages: [], messageEvents: [] };
         // The same fault point as the object's commit: this batch is the conversation's first commit.
         faults.check("conversation.commit");
         const change = appendChange(
@@ -228,7 +228,7 @@ export async function receiveMessage(
         // A conversation just opened is open: appending never needs the inbox's lock setting.
         if (change.kind === "needs_inbox") throw new Error("a new conversation's first message asked for the inbox");
         first = change;
-        return { row: change.writes.conversation, events: [opening.event, ...change.writes.events], messages: change.writes.messages };
+        return { row: change.writes.conversation, event: opening.event, messages: change.writes.messages, messageEvents: change.writes.events };
       }
     : undefined;
   const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null, { open });
