@@ -98,7 +98,12 @@ export async function upsertContact(
   origin: Origin,
   /** The caller already read it (undefined: not looked up yet; null: looked up, absent). */
   known?: { contact: ContactRow; contactInbox: ContactInboxRow } | null,
-  options: { isolateUnproven?: boolean; open?: OpenWithContact } = {},
+  options: {
+    isolateUnproven?: boolean;
+    open?: OpenWithContact;
+    /** Leads a new contact's batch (a remembered caller's guard: ../conversation/guard.ts); when it fails, nothing is written. */
+    guard?: D1PreparedStatement;
+  } = {},
 ): Promise<UpsertedContact> {
   const claimedScope = await identifierScope(inbox, caller, claimed);
   const scope = options.isolateUnproven && claimedScope === inbox.id ? `${inbox.id}/${sourceId}` : claimedScope;
@@ -146,6 +151,7 @@ export async function upsertContact(
   );
   const ours = sql`EXISTS (SELECT 1 FROM contacts WHERE id = ${contactId})`;
   const statements = [
+    ...(options.guard ? [options.guard] : []),
     // Conflicts only on (account_id, identifier_scope, identifier): the person exists already and is linked below.
     prepare(env, db.insert(contacts).values(row).onConflictDoNothing()),
     prepare(env, sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)

@@ -8,12 +8,12 @@ import { ApiError } from "../errors/problem";
 import { findMessageByRequestKey } from "../conversation/queries";
 import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type ConversationRow, type Message } from "../conversation/resources";
 import { resolveAttachments, withDataUrls } from "./attachments";
-import { upsertContact, type ContactAttributes, type ContactCaller, type OpenWithContact } from "./contacts";
+import { checkNewAttributes, upsertContact, type ContactAttributes, type ContactCaller, type OpenWithContact } from "./contacts";
 import { conversationToOpen, findContactAndConversation, getInboxConversation, openConversation, type ContactLookup } from "./conversations";
 import type { IdentityInbox } from "./identity";
 import { getInboxMessage } from "./messages";
 import { guardOf, leavesContactAsIs, type IngestEntry } from "./ingest-cache";
-import type { CommitGuard } from "../conversation/guard";
+import { callerGuardStatement, isGuardFailure, type CallerGuard, type CommitGuard } from "../conversation/guard";
 import type { MessageDraft, MessageOutcome } from "../conversation/protocol";
 import { appendMessage as appendChange, type Appended as AppendedChange } from "../conversation/changes/message";
 
@@ -199,11 +199,57 @@ export async function receiveMessage(
       };
     }
   }
-  const { source_id: contactSourceId, ...attributes } = input.contact;
   const known =
-    prefetched !== undefined && prefetched.inboxId === inbox.id && prefetched.sourceId === contactSourceId
+    prefetched !== undefined && prefetched.inboxId === inbox.id && prefetched.sourceId === input.contact.source_id
       ? prefetched.found
-      : await findContactAndConversation(env, inbox, contactSourceId);
+      : await findContactAndConversation(env, inbox, input.contact.source_id);
+  return receiveResolved(env, inbox, input, caller, origin, dedupe, known);
+}
+
+/**
+ * A contact's message on a caller the isolate remembers (./ingest-cache.ts, guardOfCaller) when the contact
+ * is not remembered: no token round trip and no look-up — the contact is taken as new, and its batch starts
+ * with the caller's guard. A contact that exists after all loses the batch's insert and continues as the
+ * look-up would have (the batch reads the winner and its conversation). undefined: not a message this path
+ * serves (a key, a thread, uploads or attachments, an identifier, attributes a new contact may not have, a
+ * message the object's path would refuse), or the guard failed and nothing was written — the caller then
+ * authenticates again and takes the slow path, which answers exactly as without a cache.
+ */
+export async function receiveOnRememberedCaller(
+  env: Bindings,
+  inbox: Inbox,
+  input: OneCallInput,
+  caller: ContactCaller,
+  origin: Origin,
+  guard: CallerGuard,
+) {
+  if (input.conversation?.source_id !== undefined || !committedWithContact(input, undefined)) return undefined;
+  if (input.contact.identifier !== undefined || input.contact.identifier_hash !== undefined) return undefined;
+  try {
+    checkNewAttributes(input.contact.custom_attributes);
+  } catch {
+    return undefined;
+  }
+  try {
+    return await receiveResolved(env, inbox, input, caller, origin, undefined, { contact: undefined, conversation: undefined }, callerGuardStatement(env, guard));
+  } catch (error) {
+    if (isGuardFailure(error)) return undefined;
+    throw error;
+  }
+}
+
+/** receiveMessage once the contact's look-up is known (or, behind a caller's guard, taken as "none"). */
+async function receiveResolved(
+  env: Bindings,
+  inbox: Inbox,
+  input: OneCallInput,
+  caller: ContactCaller,
+  origin: Origin,
+  dedupe: Dedupe,
+  known: ContactLookup,
+  guard?: D1PreparedStatement,
+) {
+  const { source_id: contactSourceId, ...attributes } = input.contact;
   // A new contact's first conversation is committed with it (one round trip), unless a thread id names one —
   // and so is its first message when the batch can decide everything about it (see committedWithContact).
   const alone = known.contact === undefined && input.conversation?.source_id === undefined;
@@ -231,7 +277,7 @@ export async function receiveMessage(
         return { row: change.writes.conversation, event: opening.event, messages: change.writes.messages, messageEvents: change.writes.events };
       }
     : undefined;
-  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null, { open });
+  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null, { open, guard });
   if (contact.opened && first) {
     // Committed with the contact and its conversation: answered as the object answers a created message.
     const conversation = toConversation(contact.opened);

@@ -384,3 +384,79 @@ describe("a new contact's first message (contact and conversation in one commit)
     expect(await count("SELECT count(*) AS n FROM webhook_deliveries WHERE account_id = ? AND state = 'succeeded'", account.accountId)).toBe(3);
   });
 });
+
+describe("a new contact's message on a remembered caller (no token round trip, the caller re-checked in its batch)", () => {
+  async function sendFresh(token: string, inbox: TestInbox, body: Record<string, unknown>) {
+    const before = { ...ingestCounters };
+    const res = await send(token, inbox, body);
+    return { res, callerServed: ingestCounters.callerServed - before.callerServed, fellBack: ingestCounters.fellBack - before.fellBack };
+  }
+
+  it("writes the new contact, its conversation and its first message, answered as the slow path answers", async () => {
+    const { account, inbox, token } = await setup();
+    await remembered(token, inbox);
+    const before = await rows(account);
+    const fresh = await sendFresh(token, inbox, { contact: { source_id: "c-2", name: "Bo" }, content: "hello", source_id: "f-1" });
+    expect([fresh.res.status, fresh.callerServed, fresh.fellBack]).toEqual([201, 1, 0]);
+    expect(fresh.res.body).toMatchObject({ contact: { name: "Bo", source_id: "c-2" }, conversation: { status: "open", messages_count: 1 }, message: { seq: 1, source_id: "f-1" } });
+    expect(await rows(account)).toEqual({ messages: before.messages + 1, events: before.events + 3, contacts: before.contacts + 1, conversations: before.conversations + 1 });
+    // Its next message is the remembered contact's; a retry of the first is answered with the stored message.
+    const next = await sendCounted(token, inbox, { contact: { source_id: "c-2" }, content: "again" });
+    expect([next.res.status, next.served, next.res.body.message.seq]).toEqual([201, 1, 2]);
+    const retried = await send(token, inbox, { contact: { source_id: "c-2", name: "Bo" }, content: "hello", source_id: "f-1" });
+    expect([retried.status, retried.body.message.id]).toEqual([200, fresh.res.body.message.id]);
+  });
+
+  it("continues a contact that exists after all (made through another token), as the look-up would", async () => {
+    const { account, inbox, token } = await setup();
+    await remembered(token, inbox);
+    const other = (await api("POST", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens`, { token: account.adminToken })).body.token;
+    const elsewhere = await send(other, inbox, { contact: { source_id: "c-3", name: "Cy" }, content: "one" });
+    expect(elsewhere.status, elsewhere.text).toBe(201);
+    const before = await rows(account);
+    const fresh = await sendFresh(token, inbox, { contact: { source_id: "c-3" }, content: "two" });
+    expect([fresh.res.status, fresh.callerServed]).toEqual([201, 1]);
+    expect(fresh.res.body.contact).toEqual(elsewhere.body.contact);
+    expect([fresh.res.body.conversation.id, fresh.res.body.message.seq]).toEqual([elsewhere.body.conversation.id, 2]);
+    expect(await rows(account)).toEqual({ ...before, messages: before.messages + 1, events: before.events + 1 });
+  });
+
+  it("answers 401 to a revoked token and 404 to an agent removed from the inbox or a deleted inbox, writing nothing", async () => {
+    const { account, inbox, token, tokenId } = await setup();
+    const agent = await createTestUser(account);
+    await setMembers(account, inbox, [agent.id]);
+    await remembered(token, inbox);
+    await remembered(agent.token, inbox, "c-agent");
+    await remembered(account.adminToken, inbox, "c-admin");
+    const before = await rows(account);
+    const revoked = await api("DELETE", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens/${tokenId}`, { token: account.adminToken });
+    expect(revoked.status, revoked.text).toBeLessThan(300);
+    // An invalid body too: the caller is checked first, as without a cache.
+    const invalid = await sendFresh(token, inbox, { contact: { source_id: "n-1" }, content: "" });
+    expectProblem(invalid.res, 401, "invalid_token");
+    expect([invalid.callerServed, invalid.fellBack]).toEqual([0, 1]);
+    expectProblem((await sendFresh(token, inbox, { contact: { source_id: "n-2" }, content: "x" })).res, 401, "invalid_token");
+    await setMembers(account, inbox, []);
+    const removed = await sendFresh(agent.token, inbox, { contact: { source_id: "n-3" }, content: "x" });
+    expectProblem(removed.res, 404, "inbox_not_found");
+    expect([removed.callerServed, removed.fellBack]).toEqual([0, 1]);
+    const deleted = await api("DELETE", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}`, { token: account.adminToken });
+    expect(deleted.status, deleted.text).toBeLessThan(300);
+    const afterDelete = await rows(account);
+    expectProblem((await sendFresh(account.adminToken, inbox, { contact: { source_id: "n-4" }, content: "x" })).res, 404, "inbox_not_found");
+    expect(await rows(account)).toEqual(afterDelete);
+    expect(afterDelete.messages).toBe(before.messages);
+    expect(afterDelete.contacts).toBe(before.contacts);
+  });
+
+  it("takes the slow path for what it does not serve: a key, a thread, an identifier", async () => {
+    const { inbox, token } = await setup();
+    await remembered(token, inbox);
+    const threaded = await sendFresh(token, inbox, { contact: { source_id: "t-1" }, conversation: { source_id: "thread" }, content: "x" });
+    expect([threaded.res.status, threaded.callerServed, threaded.fellBack]).toEqual([201, 0, 1]);
+    const identified = await sendFresh(token, inbox, { contact: { source_id: "t-2", identifier: "person" }, content: "x" });
+    expect([identified.res.status, identified.callerServed]).toEqual([201, 0]);
+    const keyed = await api("POST", `/v1/inboxes/${inbox.identifier}/messages`, { token, body: { contact: { source_id: "t-3" }, content: "k" }, headers: { "idempotency-key": unique("k") } });
+    expect(keyed.status, keyed.text).toBe(201);
+  });
+});
