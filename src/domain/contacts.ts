@@ -1,6 +1,6 @@
 import { waitUntil } from "cloudflare:workers";
 import { and, eq, sql, type SQL } from "drizzle-orm";
-import { database, isUniqueViolation, prepare, prepareInsertWhere } from "../db/client";
+import { database, isUniqueViolation, prepare, prepareCompiled, prepareInsert, prepareInsertWhere, type CompiledCondition } from "../db/client";
 import { contactInboxes, contacts, messages, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
@@ -112,7 +112,6 @@ export async function upsertContact(
   if (!existing) checkNewAttributes(attributes.custom_attributes);
   if (existing) return { ...(await updateThroughInbox(env, inbox, existing, attributes, scope, origin)), created: false };
 
-  const db = database(env);
   const now = Date.now();
   const contactId = newId("ct", now);
   const contactInboxId = newId("ci", now);
@@ -149,30 +148,56 @@ export async function upsertContact(
     { contact: row, contactInbox: { id: contactInboxId, accountId: inbox.accountId, inboxId: inbox.id, contactId, sourceId, createdAt: now, pubsubToken: null } },
     now,
   );
-  const ours = sql`EXISTS (SELECT 1 FROM contacts WHERE id = ${contactId})`;
+  const P = sql.placeholder;
+  const ours: CompiledCondition = {
+    key: "contact.ours",
+    build: () => sql`EXISTS (SELECT 1 FROM contacts WHERE id = ${P("ours")})`,
+    values: { ours: contactId },
+  };
+  // Compiled once per isolate (prepareCompiled): every new contact's batch runs these.
   const statements = [
     ...(options.guard ? [options.guard] : []),
     // Conflicts only on (account_id, identifier_scope, identifier): the person exists already and is linked below.
-    prepare(env, db.insert(contacts).values(row).onConflictDoNothing()),
-    prepare(env, sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)
-      SELECT ${contactInboxId}, ${inbox.accountId}, ${inbox.id}, c.id, ${sourceId}, ${now} FROM contacts c
-      WHERE c.id = ${contactId} OR (${identifier} IS NOT NULL AND c.account_id = ${inbox.accountId}
-        AND c.identifier_scope = ${identifierScopeValue} AND c.identifier = ${identifier})
-      ORDER BY c.id = ${contactId} DESC LIMIT 1
-      ON CONFLICT DO NOTHING`),
-    prepare(env, sql`DELETE FROM contacts WHERE id = ${contactId}
-      AND NOT EXISTS (SELECT 1 FROM contact_inboxes WHERE contact_id = ${contactId})`),
+    prepareInsert(env, contacts, [row], { onConflictDoNothing: true }),
+    prepareCompiled(
+      env,
+      "contact.insert-link",
+      () => sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)
+      SELECT ${P("id")}, ${P("account")}, ${P("inbox")}, c.id, ${P("source")}, ${P("now")} FROM contacts c
+      WHERE c.id = ${P("contact")} OR (${P("identifier")} IS NOT NULL AND c.account_id = ${P("account")}
+        AND c.identifier_scope = ${P("scope")} AND c.identifier = ${P("identifier")})
+      ORDER BY c.id = ${P("contact")} DESC LIMIT 1
+      ON CONFLICT DO NOTHING`,
+      { id: contactInboxId, account: inbox.accountId, inbox: inbox.id, source: sourceId, now, contact: contactId, identifier, scope: identifierScopeValue },
+    ),
+    prepareCompiled(
+      env,
+      "contact.delete-unlinked",
+      () => sql`DELETE FROM contacts WHERE id = ${P("contact")} AND NOT EXISTS (SELECT 1 FROM contact_inboxes WHERE contact_id = ${P("contact")})`,
+      { contact: contactId },
+    ),
     insertEventWhere(env, event, ours),
   ];
   if (opening) {
     // The conversation only with this contact, and — with a first message — only if the message's source_id
     // is free in the inbox (else neither is written, and the caller continues as for a contact without one).
-    const taken = opening.messages
-      .filter((message) => message.sourceId !== null)
-      .map((message) => sql` AND NOT EXISTS (SELECT 1 FROM messages WHERE inbox_id = ${inbox.id} AND source_id = ${message.sourceId})`);
-    const opened = sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${opening.row.id})`;
+    const sourceIds = opening.messages.flatMap((message) => (message.sourceId === null ? [] : [message.sourceId]));
+    const free: CompiledCondition = {
+      key: `contact.ours+free:${sourceIds.length}`,
+      build: () =>
+        sql.join([
+          ours.build(),
+          ...sourceIds.map((_, i) => sql` AND NOT EXISTS (SELECT 1 FROM messages WHERE inbox_id = ${P("freeIn")} AND source_id = ${P(`free${i}`)})`),
+        ]),
+      values: { ...ours.values, freeIn: inbox.id, ...Object.fromEntries(sourceIds.map((id, i) => [`free${i}`, id])) },
+    };
+    const opened: CompiledCondition = {
+      key: "conversation.opened",
+      build: () => sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${P("opened")})`,
+      values: { opened: opening.row.id },
+    };
     statements.push(
-      insertConversationWhere(env, opening.row, sql.join([ours, ...taken])),
+      insertConversationWhere(env, opening.row, free),
       ...opening.messages.map((message) => prepareInsertWhere(env, messages, message, opened)),
       ...[opening.event, ...opening.messageEvents].map((conversationEvent) => insertEventWhere(env, conversationEvent, opened)),
     );

@@ -1,6 +1,6 @@
 import { waitUntil } from "cloudflare:workers";
-import { and, desc, eq, getTableColumns, inArray, ne, sql, type SQL } from "drizzle-orm";
-import { database, mapRow, prepare, prepareCompiled, prepareInsertWhere, runBatch } from "../db/client";
+import { and, desc, eq, getTableColumns, inArray, ne, sql } from "drizzle-orm";
+import { database, mapRow, prepare, prepareCompiled, prepareInsertWhere, runBatch, type CompiledCondition } from "../db/client";
 import { contactInboxes, contacts, conversations, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
@@ -145,7 +145,7 @@ export async function openConversation(
 }
 
 /** INSERT of a conversation row when `condition` holds (and no unique index refuses it): written in a batch with other changes. */
-export function insertConversationWhere(env: Bindings, row: ConversationRow, condition: SQL): D1PreparedStatement {
+export function insertConversationWhere(env: Bindings, row: ConversationRow, condition: CompiledCondition): D1PreparedStatement {
   return prepareInsertWhere(env, conversations, row, condition, { onConflictDoNothing: true });
 }
 
