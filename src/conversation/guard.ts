@@ -76,10 +76,23 @@ export function guardStatement(env: Pick<Bindings, "DB">, guard: CommitGuard): D
 
 /**
  * The first statement of a new contact's batch on a remembered caller (src/domain/ingest-cache.ts): only the
- * token, its admission to the inbox and the inbox, as resolveCaller and inboxAccess read them.
+ * token, its admission to the inbox and the inbox, as resolveCaller and inboxAccess read them — and the one
+ * inbox setting the batch took from the remembered row (the lock to a single conversation).
  */
-export function callerGuardStatement(env: Pick<Bindings, "DB">, guard: CallerGuard): D1PreparedStatement {
-  return prepareCompiled(env, "conversation.caller-guard", () => sql`INSERT INTO commit_guards (ok) SELECT ${callerAdmitted()}`, callerValues(guard));
+export function callerGuardStatement(
+  env: Pick<Bindings, "DB">,
+  guard: CallerGuard,
+  /** The inbox's setting the batch used to open the conversation (its single-open key), as remembered. */
+  lockToSingleConversation: boolean,
+): D1PreparedStatement {
+  const P = sql.placeholder;
+  return prepareCompiled(
+    env,
+    "conversation.caller-guard",
+    () => sql`INSERT INTO commit_guards (ok) SELECT ${callerAdmitted()}
+      AND EXISTS (SELECT 1 FROM inboxes l WHERE l.id = ${P("inboxId")} AND l.lock_to_single_conversation = ${P("lock")})`,
+    { ...callerValues(guard), lock: lockToSingleConversation ? 1 : 0 },
+  );
 }
 
 function callerValues(guard: CallerGuard) {

@@ -231,7 +231,7 @@ export async function receiveOnRememberedCaller(
     return undefined;
   }
   try {
-    return await receiveResolved(env, inbox, input, caller, origin, undefined, { contact: undefined, conversation: undefined }, callerGuardStatement(env, guard));
+    return await receiveResolved(env, inbox, input, caller, origin, undefined, { contact: undefined, conversation: undefined }, callerGuardStatement(env, guard, inbox.lockToSingleConversation));
   } catch (error) {
     if (isGuardFailure(error)) return undefined;
     throw error;

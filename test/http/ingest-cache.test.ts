@@ -449,6 +449,19 @@ describe("a new contact's message on a remembered caller (no token round trip, t
     expect(afterDelete.contacts).toBe(before.contacts);
   });
 
+  it("takes the slow path, writing nothing first, once the inbox's lock to a single conversation changed", async () => {
+    const { account, inbox, token } = await setup();
+    await remembered(token, inbox);
+    const changed = await api("PATCH", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}`, { token: account.adminToken, body: { lock_to_single_conversation: false } });
+    expect(changed.status, changed.text).toBe(200);
+    const before = await rows(account);
+    const fresh = await sendFresh(token, inbox, { contact: { source_id: "l-1" }, content: "x" });
+    expect([fresh.res.status, fresh.callerServed, fresh.fellBack]).toEqual([201, 0, 1]);
+    const [opened] = (await allShards.prepare("SELECT single_open_key FROM conversations WHERE id = ?").bind(fresh.res.body.conversation.id).all()).results;
+    expect(opened).toEqual({ single_open_key: null });
+    expect(await rows(account)).toEqual({ messages: before.messages + 1, events: before.events + 3, contacts: before.contacts + 1, conversations: before.conversations + 1 });
+  });
+
   it("takes the slow path for what it does not serve: a key, a thread, an identifier", async () => {
     const { inbox, token } = await setup();
     await remembered(token, inbox);
