@@ -8,8 +8,8 @@ import { prepareCompiled } from "../db/client";
 import type { Bindings } from "../env";
 import { sql } from "drizzle-orm";
 
-/** What a cached one-call message assumes; each must still be true in the commit's transaction. */
-export type CommitGuard = {
+/** What a remembered caller assumes: the token, still admitted to the URL's inbox. */
+export type CallerGuard = {
   /** The bearer token: its hash and id (not revoked, of this account; its account not in a move's switch). */
   tokenHash: string;
   tokenId: string;
@@ -19,6 +19,10 @@ export type CommitGuard = {
   /** The URL's inbox: live, of this account, still under this identifier. */
   inboxId: string;
   identifier: string;
+};
+
+/** What a cached one-call message assumes; each must still be true in the commit's transaction. */
+export type CommitGuard = CallerGuard & {
   /** The contact behind the source id, unchanged since it was read (every update bumps both). */
   contactInboxId: string;
   sourceId: string;
@@ -45,14 +49,7 @@ export function isGuardFailure(error: unknown): boolean {
 export function guardStatement(env: Pick<Bindings, "DB">, guard: CommitGuard): D1PreparedStatement {
   const P = sql.placeholder;
   const values = {
-    hash: guard.tokenHash,
-    tokenId: guard.tokenId,
-    accountId: guard.accountId,
-    kind: guard.caller.kind,
-    userId: guard.caller.kind === "user" ? guard.caller.userId : null,
-    role: guard.caller.kind === "user" ? guard.caller.role : null,
-    inboxId: guard.inboxId,
-    identifier: guard.identifier,
+    ...callerValues(guard),
     contactInboxId: guard.contactInboxId,
     sourceId: guard.sourceId,
     contactId: guard.contactId,
@@ -63,18 +60,7 @@ export function guardStatement(env: Pick<Bindings, "DB">, guard: CommitGuard): D
   return prepareCompiled(
     env,
     "conversation.commit-guard",
-    () => sql`INSERT INTO commit_guards (ok) SELECT
-      EXISTS (SELECT 1 FROM api_tokens t LEFT JOIN accounts a ON a.id = t.account_id
-        WHERE t.token_hash = ${P("hash")} AND t.id = ${P("tokenId")} AND t.revoked_at IS NULL AND t.account_id = ${P("accountId")}
-          AND t.kind = ${P("kind")} AND coalesce(a.state, 'active') NOT IN ('frozen', 'moved')
-          AND (
-            (t.kind = 'inbox' AND t.inbox_id = ${P("inboxId")})
-            OR (t.kind = 'user' AND t.user_id = ${P("userId")} AND EXISTS (SELECT 1 FROM users u
-              WHERE u.id = t.user_id AND u.deleted_at IS NULL AND u.role = ${P("role")}
-                AND (u.role = 'administrator' OR EXISTS (SELECT 1 FROM inbox_members m WHERE m.inbox_id = ${P("inboxId")} AND m.user_id = u.id))))
-          ))
-      AND EXISTS (SELECT 1 FROM inboxes i
-        WHERE i.id = ${P("inboxId")} AND i.identifier = ${P("identifier")} AND i.account_id = ${P("accountId")} AND i.deleted_at IS NULL)
+    () => sql`INSERT INTO commit_guards (ok) SELECT ${callerAdmitted()}
       AND EXISTS (SELECT 1 FROM contact_inboxes ci JOIN contacts c ON c.id = ci.contact_id
         WHERE ci.id = ${P("contactInboxId")} AND ci.inbox_id = ${P("inboxId")} AND ci.source_id = ${P("sourceId")}
           AND c.id = ${P("contactId")} AND c.updated_at = ${P("updatedAt")} AND c.last_event_sequence = ${P("sequence")})
@@ -86,4 +72,54 @@ export function guardStatement(env: Pick<Bindings, "DB">, guard: CommitGuard): D
                 OR ((w.single_open_key IS NOT NULL) = (v.single_open_key IS NOT NULL) AND w.created_at >= v.created_at))))`,
     values,
   );
+}
+
+/**
+ * The first statement of a new contact's batch on a remembered caller (src/domain/ingest-cache.ts): only the
+ * token, its admission to the inbox and the inbox, as resolveCaller and inboxAccess read them — and the one
+ * inbox setting the batch took from the remembered row (the lock to a single conversation).
+ */
+export function callerGuardStatement(
+  env: Pick<Bindings, "DB">,
+  guard: CallerGuard,
+  /** The inbox's setting the batch used to open the conversation (its single-open key), as remembered. */
+  lockToSingleConversation: boolean,
+): D1PreparedStatement {
+  const P = sql.placeholder;
+  return prepareCompiled(
+    env,
+    "conversation.caller-guard",
+    () => sql`INSERT INTO commit_guards (ok) SELECT ${callerAdmitted()}
+      AND EXISTS (SELECT 1 FROM inboxes l WHERE l.id = ${P("inboxId")} AND l.lock_to_single_conversation = ${P("lock")})`,
+    { ...callerValues(guard), lock: lockToSingleConversation ? 1 : 0 },
+  );
+}
+
+function callerValues(guard: CallerGuard) {
+  return {
+    hash: guard.tokenHash,
+    tokenId: guard.tokenId,
+    accountId: guard.accountId,
+    kind: guard.caller.kind,
+    userId: guard.caller.kind === "user" ? guard.caller.userId : null,
+    role: guard.caller.kind === "user" ? guard.caller.role : null,
+    inboxId: guard.inboxId,
+    identifier: guard.identifier,
+  };
+}
+
+/** The token unrevoked and admitted to the inbox, the inbox live under its identifier (placeholders of callerValues). */
+function callerAdmitted() {
+  const P = sql.placeholder;
+  return sql`EXISTS (SELECT 1 FROM api_tokens t LEFT JOIN accounts a ON a.id = t.account_id
+        WHERE t.token_hash = ${P("hash")} AND t.id = ${P("tokenId")} AND t.revoked_at IS NULL AND t.account_id = ${P("accountId")}
+          AND t.kind = ${P("kind")} AND coalesce(a.state, 'active') NOT IN ('frozen', 'moved')
+          AND (
+            (t.kind = 'inbox' AND t.inbox_id = ${P("inboxId")})
+            OR (t.kind = 'user' AND t.user_id = ${P("userId")} AND EXISTS (SELECT 1 FROM users u
+              WHERE u.id = t.user_id AND u.deleted_at IS NULL AND u.role = ${P("role")}
+                AND (u.role = 'administrator' OR EXISTS (SELECT 1 FROM inbox_members m WHERE m.inbox_id = ${P("inboxId")} AND m.user_id = u.id))))
+          ))
+      AND EXISTS (SELECT 1 FROM inboxes i
+        WHERE i.id = ${P("inboxId")} AND i.identifier = ${P("identifier")} AND i.account_id = ${P("accountId")} AND i.deleted_at IS NULL)`;
 }

@@ -98,6 +98,11 @@ type QueuedAppend = { input: AppendInput; answer: (outcome: MessageOutcome) => v
  * created. D1's unique indexes on (conversation_id, seq) and (conversation_id, sequence) back it up if this
  * object ever restarts between a commit and its own bookkeeping. Appends that queue up behind a commit
  * (a hot conversation) share the next one: group commit, one D1 round trip for all of them.
+ * One write happens before the object exists: a new contact's first message is committed, with seq 1 from
+ * ./changes/message.ts, in the batch that creates the conversation (src/domain/incoming.ts). Nothing can
+ * call the object for a conversation id before that batch commits, and the object's first call starts from
+ * D1 (`load`) or from the caller's `lastRead` row (as committed there), so it is still the only writer of
+ * every later change (docs/architecture.md, "A new contact's first message").
  */
 export class ConversationObject extends DurableObject<WorkerEnv> {
   private cached: ConversationRow | undefined;

@@ -71,7 +71,12 @@ export function prepareCompiled(
  * An INSERT of `rows` compiled once per shape (which columns each row sets): the same SQL and values
  * drizzle's builder makes (a column a row leaves out gets its default), without building it each time.
  */
-export function prepareInsert(env: Pick<Bindings, "DB">, table: SQLiteTable, rows: Record<string, unknown>[]): D1PreparedStatement {
+export function prepareInsert(
+  env: Pick<Bindings, "DB">,
+  table: SQLiteTable,
+  rows: Record<string, unknown>[],
+  options: { onConflictDoNothing?: boolean } = {},
+): D1PreparedStatement {
   const shapes = rows.map((row) => Object.keys(row).filter((column) => row[column] !== undefined));
   const values: Record<string, unknown> = {};
   rows.forEach((row, i) => {
@@ -79,11 +84,49 @@ export function prepareInsert(env: Pick<Bindings, "DB">, table: SQLiteTable, row
   });
   return prepareCompiled(
     env,
-    `insert:${getTableName(table)}:${shapes.map((shape) => shape.join(",")).join("|")}`,
-    () =>
-      database(env)
+    `insert:${getTableName(table)}:${shapes.map((shape) => shape.join(",")).join("|")}${options.onConflictDoNothing ? ":or-nothing" : ""}`,
+    () => {
+      const insert = database(env)
         .insert(table)
-        .values(rows.map((_, i) => Object.fromEntries(shapes[i]!.map((column) => [column, sqlTag.placeholder(`${i}:${column}`)])))),
+        .values(rows.map((_, i) => Object.fromEntries(shapes[i]!.map((column) => [column, sqlTag.placeholder(`${i}:${column}`)]))));
+      return options.onConflictDoNothing ? insert.onConflictDoNothing() : insert;
+    },
+    values,
+  );
+}
+
+/**
+ * A condition compiled once under `key` (see prepareCompiled): `build` makes it with `sql.placeholder(name)`
+ * where the values go, and `values` fills them in. Names are the caller's; the statements below prefix theirs.
+ */
+export type CompiledCondition = { key: string; build: () => SQL; values: Record<string, unknown> };
+
+/**
+ * An INSERT of one row written only if `condition` holds in the batch's own transaction (e.g. "the row this
+ * one belongs to was written"): a change that depends on another's outcome commits with it, all or nothing.
+ * `onConflictDoNothing`: a unique index that refuses the row leaves it out instead of failing the batch.
+ * Compiled once per table, condition and option (every column is bound, a missing value as NULL).
+ */
+export function prepareInsertWhere(
+  env: Pick<Bindings, "DB">,
+  table: SQLiteTable,
+  row: Record<string, unknown>,
+  condition: CompiledCondition,
+  options: { onConflictDoNothing?: boolean } = {},
+): D1PreparedStatement {
+  const columns = columnsOf(table);
+  const values: Record<string, unknown> = { ...condition.values };
+  for (const [key, column] of columns) {
+    const raw = row[key];
+    values[`row:${key}`] = raw === null || raw === undefined ? null : column.mapToDriverValue(raw);
+  }
+  const conflict = options.onConflictDoNothing === true;
+  return prepareCompiled(
+    env,
+    `insert-where:${getTableName(table)}:${condition.key}:${conflict}`,
+    () =>
+      sqlTag`INSERT INTO ${sqlTag.identifier(getTableName(table))} (${sqlTag.join(columns.map(([, column]) => sqlTag.identifier(column.name)), sqlTag`, `)})
+      SELECT ${sqlTag.join(columns.map(([key]) => sqlTag`${sqlTag.placeholder(`row:${key}`)}`), sqlTag`, `)} WHERE ${condition.build()}${conflict ? sqlTag` ON CONFLICT DO NOTHING` : sqlTag``}`,
     values,
   );
 }
@@ -141,6 +184,15 @@ export async function commitBatch(env: Pick<Bindings, "DB">, statements: D1Prepa
 
 /** Each table's columns as [property, column] pairs, listed once per table (tables are module constants). */
 const columnLists = new WeakMap<Table, [string, ReturnType<typeof getTableColumns>[string]][]>();
+
+function columnsOf(table: Table): [string, ReturnType<typeof getTableColumns>[string]][] {
+  let columns = columnLists.get(table);
+  if (!columns) {
+    columns = Object.entries(getTableColumns(table));
+    columnLists.set(table, columns);
+  }
+  return columns;
+}
 
 /** A row as a raw D1 statement returns it (column names, driver values) in drizzle's shape for `table`. */
 export function mapRow<T>(table: Table, row: Record<string, unknown>): T {

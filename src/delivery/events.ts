@@ -1,8 +1,8 @@
 // The events a change writes to the outbox (the events table): built here so that every writer — the
 // conversation object, contacts, conversations — and the outbox share one shape.
-import { sql, type SQL } from "drizzle-orm";
+import { SQL, sql } from "drizzle-orm";
 import { newId } from "../core/ids";
-import { prepare } from "../db/client";
+import { prepare, prepareCompiled, type CompiledCondition } from "../db/client";
 import type { events, Origin, RuleEventName } from "../db/schema";
 import type { Bindings } from "../env";
 
@@ -59,7 +59,33 @@ export function newEvent(input: {
  * the same transaction (e.g. "our new row won the race"), so a change and its event commit together or
  * not at all. `sequence` computes the event's sequence in SQL (a contact's next one) instead of `event.sequence`.
  */
-export function insertEventWhere(env: Bindings, event: EventRow, condition: SQL, sequence?: SQL) {
+export function insertEventWhere(env: Bindings, event: EventRow, condition: SQL | CompiledCondition, sequence?: SQL) {
+  if (!(condition instanceof SQL) && sequence === undefined) {
+    // Compiled once per condition (prepareCompiled): a new contact's batch carries up to three of these.
+    const P = sql.placeholder;
+    return prepareCompiled(
+      env,
+      `events.insert-where:${condition.key}`,
+      () => sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
+        SELECT ${P("event:id")}, ${P("event:account")}, ${P("event:inbox")}, ${P("event:conversation")}, ${P("event:sequence")}, ${P("event:type")},
+               ${P("event:private")}, ${P("event:origin")}, ${P("event:data")}, ${P("event:created")}
+        WHERE ${condition.build()}`,
+      {
+        ...condition.values,
+        "event:id": event.id,
+        "event:account": event.accountId,
+        "event:inbox": event.inboxId,
+        "event:conversation": event.conversationId,
+        "event:sequence": event.sequence,
+        "event:type": event.type,
+        "event:private": event.private ? 1 : 0,
+        "event:origin": JSON.stringify(event.origin),
+        "event:data": JSON.stringify(event.data),
+        "event:created": event.createdAt,
+      },
+    );
+  }
+  if (!(condition instanceof SQL)) throw new Error("a computed sequence takes a plain SQL condition");
   return prepare(env, sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
     SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, ${event.conversationId}, ${sequence ?? event.sequence}, ${event.type},
            ${event.private ? 1 : 0}, ${JSON.stringify(event.origin)}, ${JSON.stringify(event.data)}, ${event.createdAt}

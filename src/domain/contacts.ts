@@ -1,14 +1,15 @@
 import { waitUntil } from "cloudflare:workers";
 import { and, eq, sql, type SQL } from "drizzle-orm";
-import { database, isUniqueViolation, prepare } from "../db/client";
-import { contactInboxes, contacts, type CustomAttributes, type Origin } from "../db/schema";
+import { database, isUniqueViolation, prepare, prepareCompiled, prepareInsert, prepareInsertWhere, type CompiledCondition } from "../db/client";
+import { contactInboxes, contacts, messages, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError } from "../errors/problem";
 import { commitWithEvents, publish } from "../delivery/outbox";
+import { publishAndAttempt } from "../delivery/direct";
 import { insertEventWhere, newEvent } from "../delivery/events";
 import { newId } from "../core/ids";
 import { iso } from "../core/time";
-import { toContact, type ContactInboxRow, type ContactRow, type ConversationRow } from "../conversation/resources";
+import { toContact, type ContactInboxRow, type ContactRow, type ConversationRow, type MessageRow } from "../conversation/resources";
 import { forwardToRealtime } from "../realtime/forward";
 import { ACCOUNT_SCOPE, identifierScope, type IdentityInbox } from "./identity";
 import { contactLookupStatements, decodeContactLookup, insertConversationWhere } from "./conversations";
@@ -48,12 +49,36 @@ export type UpsertedContact = {
   contact: ContactRow;
   contactInbox: ContactInboxRow;
   created: boolean;
-  /** The conversation `options.open` asked for, committed with the new contact (absent when the contact existed or was linked). */
+  /**
+   * The conversation `options.open` asked for, as committed with the new contact — with its first message,
+   * if `open` gave one (absent when the contact existed or was linked, or when the first message's
+   * source_id was taken in the inbox: then neither was written).
+   */
   opened?: ConversationRow;
+  /**
+   * When a concurrent request created this contact first (with its conversation): that conversation, the one
+   * a look-up would continue, read in the same batch.
+   */
+  continued?: ConversationRow;
 };
 
-/** A conversation to open together with a new contact (the one-call message: domain/incoming.ts). */
-export type OpenWithContact = (contact: { contact: ContactRow; contactInbox: ContactInboxRow }, now: number) => { row: ConversationRow; event: EventRow };
+/**
+ * A conversation to open together with a new contact (the one-call message: domain/incoming.ts): its row as
+ * committed, conversation_created and — when the batch can decide everything about it — its first message's
+ * rows and events (built by the conversation's own change, ../conversation/changes/message.ts), so the
+ * message commits with the contact and its conversation in one transaction.
+ */
+export type OpenWithContact = (
+  contact: { contact: ContactRow; contactInbox: ContactInboxRow },
+  now: number,
+) => {
+  row: ConversationRow;
+  /** conversation_created. */
+  event: EventRow;
+  /** The first message's rows and events (none: the caller appends it later, through the object). */
+  messages: MessageRow[];
+  messageEvents: EventRow[];
+};
 
 /**
  * Creates or updates the contact behind `sourceId` in this inbox. Race-free: concurrent calls for a new
@@ -73,7 +98,12 @@ export async function upsertContact(
   origin: Origin,
   /** The caller already read it (undefined: not looked up yet; null: looked up, absent). */
   known?: { contact: ContactRow; contactInbox: ContactInboxRow } | null,
-  options: { isolateUnproven?: boolean; open?: OpenWithContact } = {},
+  options: {
+    isolateUnproven?: boolean;
+    open?: OpenWithContact;
+    /** Leads a new contact's batch (a remembered caller's guard: ../conversation/guard.ts); when it fails, nothing is written. */
+    guard?: D1PreparedStatement;
+  } = {},
 ): Promise<UpsertedContact> {
   const claimedScope = await identifierScope(inbox, caller, claimed);
   const scope = options.isolateUnproven && claimedScope === inbox.id ? `${inbox.id}/${sourceId}` : claimedScope;
@@ -82,7 +112,6 @@ export async function upsertContact(
   if (!existing) checkNewAttributes(attributes.custom_attributes);
   if (existing) return { ...(await updateThroughInbox(env, inbox, existing, attributes, scope, origin)), created: false };
 
-  const db = database(env);
   const now = Date.now();
   const contactId = newId("ct", now);
   const contactInboxId = newId("ci", now);
@@ -119,40 +148,84 @@ export async function upsertContact(
     { contact: row, contactInbox: { id: contactInboxId, accountId: inbox.accountId, inboxId: inbox.id, contactId, sourceId, createdAt: now, pubsubToken: null } },
     now,
   );
-  const ours = sql`EXISTS (SELECT 1 FROM contacts WHERE id = ${contactId})`;
-  const { results, committed } = await commitWithEvents(env, [
+  const P = sql.placeholder;
+  const ours: CompiledCondition = {
+    key: "contact.ours",
+    build: () => sql`EXISTS (SELECT 1 FROM contacts WHERE id = ${P("ours")})`,
+    values: { ours: contactId },
+  };
+  // Compiled once per isolate (prepareCompiled): every new contact's batch runs these.
+  const statements = [
+    ...(options.guard ? [options.guard] : []),
     // Conflicts only on (account_id, identifier_scope, identifier): the person exists already and is linked below.
-    prepare(env, db.insert(contacts).values(row).onConflictDoNothing()),
-    prepare(env, sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)
-      SELECT ${contactInboxId}, ${inbox.accountId}, ${inbox.id}, c.id, ${sourceId}, ${now} FROM contacts c
-      WHERE c.id = ${contactId} OR (${identifier} IS NOT NULL AND c.account_id = ${inbox.accountId}
-        AND c.identifier_scope = ${identifierScopeValue} AND c.identifier = ${identifier})
-      ORDER BY c.id = ${contactId} DESC LIMIT 1
-      ON CONFLICT DO NOTHING`),
-    prepare(env, sql`DELETE FROM contacts WHERE id = ${contactId}
-      AND NOT EXISTS (SELECT 1 FROM contact_inboxes WHERE contact_id = ${contactId})`),
+    prepareInsert(env, contacts, [row], { onConflictDoNothing: true }),
+    prepareCompiled(
+      env,
+      "contact.insert-link",
+      () => sql`INSERT INTO contact_inboxes (id, account_id, inbox_id, contact_id, source_id, created_at)
+      SELECT ${P("id")}, ${P("account")}, ${P("inbox")}, c.id, ${P("source")}, ${P("now")} FROM contacts c
+      WHERE c.id = ${P("contact")} OR (${P("identifier")} IS NOT NULL AND c.account_id = ${P("account")}
+        AND c.identifier_scope = ${P("scope")} AND c.identifier = ${P("identifier")})
+      ORDER BY c.id = ${P("contact")} DESC LIMIT 1
+      ON CONFLICT DO NOTHING`,
+      { id: contactInboxId, account: inbox.accountId, inbox: inbox.id, source: sourceId, now, contact: contactId, identifier, scope: identifierScopeValue },
+    ),
+    prepareCompiled(
+      env,
+      "contact.delete-unlinked",
+      () => sql`DELETE FROM contacts WHERE id = ${P("contact")} AND NOT EXISTS (SELECT 1 FROM contact_inboxes WHERE contact_id = ${P("contact")})`,
+      { contact: contactId },
+    ),
     insertEventWhere(env, event, ours),
-    ...(opening
-      ? [
-          insertConversationWhere(env, opening.row, ours),
-          insertEventWhere(env, opening.event, sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${opening.row.id})`),
-        ]
-      : []),
-    // The row that won, read in the same transaction (no second round trip): its contact_inboxes and contacts rows.
-    ...contactLookupStatements(env, inbox, sourceId).slice(0, 2),
-  ], opening ? [event, opening.event] : [event]);
+  ];
+  if (opening) {
+    // The conversation only with this contact, and — with a first message — only if the message's source_id
+    // is free in the inbox (else neither is written, and the caller continues as for a contact without one).
+    const sourceIds = opening.messages.flatMap((message) => (message.sourceId === null ? [] : [message.sourceId]));
+    const free: CompiledCondition = {
+      key: `contact.ours+free:${sourceIds.length}`,
+      build: () =>
+        sql.join([
+          ours.build(),
+          ...sourceIds.map((_, i) => sql` AND NOT EXISTS (SELECT 1 FROM messages WHERE inbox_id = ${P("freeIn")} AND source_id = ${P(`free${i}`)})`),
+        ]),
+      values: { ...ours.values, freeIn: inbox.id, ...Object.fromEntries(sourceIds.map((id, i) => [`free${i}`, id])) },
+    };
+    const opened: CompiledCondition = {
+      key: "conversation.opened",
+      build: () => sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${P("opened")})`,
+      values: { opened: opening.row.id },
+    };
+    statements.push(
+      insertConversationWhere(env, opening.row, free),
+      ...opening.messages.map((message) => prepareInsertWhere(env, messages, message, opened)),
+      ...[opening.event, ...opening.messageEvents].map((conversationEvent) => insertEventWhere(env, conversationEvent, opened)),
+    );
+  }
+  // What won, read in the same transaction (no second round trip): its contact_inboxes and contacts rows, and
+  // the conversation a look-up would continue (ours, or the one a concurrent first message opened with it).
+  const read = statements.length;
+  statements.push(...contactLookupStatements(env, inbox, sourceId));
+  const changes = opening ? [event, opening.event, ...opening.messageEvents] : [event];
+  const { results, committed } = await commitWithEvents(env, statements, changes);
 
-  const read = opening ? 6 : 4;
-  const winner = decodeContactLookup([results[read]!.results as Record<string, unknown>[], results[read + 1]!.results as Record<string, unknown>[], []]).contact;
+  const found = decodeContactLookup([0, 1, 2].map((i) => results[read + i]!.results as Record<string, unknown>[]));
+  const winner = found.contact;
   if (!winner) throw new Error(`contact_inboxes row for source id ${sourceId} vanished after insert`);
   const created = winner.contactInbox.id === contactInboxId;
   if (winner.contact.id === contactId) {
-    await publish(env, committed);
-    waitUntil(forwardToRealtime(env, opening ? [event, opening.event] : [event]));
-    return { ...winner, created, ...(opening ? { opened: opening.row } : {}) };
+    const opened = opening && found.conversation?.id === opening.row.id ? opening.row : undefined;
+    // The contact's and the conversation's events to the queue, as always; the first message's as its object
+    // would after its commit: each new delivery's first attempt, off the answer's path (delivery/direct.ts).
+    const ofMessage = new Set(opened ? opening!.messageEvents.map((messageEvent) => messageEvent.id) : []);
+    await publish(env, committed.filter((item) => !ofMessage.has(item.eventId)));
+    if (ofMessage.size > 0) waitUntil(publishAndAttempt(env, committed.filter((item) => ofMessage.has(item.eventId))));
+    waitUntil(forwardToRealtime(env, opened ? changes : [event]));
+    return { ...winner, created, ...(opened ? { opened } : {}) };
   }
   // Linked to a contact that already existed (same identifier), or a concurrent request won: apply our attributes.
-  return { ...(await updateThroughInbox(env, inbox, winner, attributes, scope, origin)), created };
+  const continued = found.conversation ? { continued: found.conversation } : {};
+  return { ...(await updateThroughInbox(env, inbox, winner, attributes, scope, origin)), created, ...continued };
 }
 
 const scalarFields = ["name", "email", "phone"] as const;

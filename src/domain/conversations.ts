@@ -1,6 +1,6 @@
 import { waitUntil } from "cloudflare:workers";
-import { and, desc, eq, getTableColumns, inArray, ne, sql, type SQL } from "drizzle-orm";
-import { database, mapRow, prepare, prepareCompiled, runBatch } from "../db/client";
+import { and, desc, eq, getTableColumns, inArray, ne, sql } from "drizzle-orm";
+import { database, mapRow, prepare, prepareCompiled, prepareInsertWhere, runBatch, type CompiledCondition } from "../db/client";
 import { contactInboxes, contacts, conversations, type CustomAttributes, type Origin } from "../db/schema";
 import type { Bindings } from "../env";
 import { ApiError, notFound } from "../errors/problem";
@@ -145,17 +145,8 @@ export async function openConversation(
 }
 
 /** INSERT of a conversation row when `condition` holds (and no unique index refuses it): written in a batch with other changes. */
-export function insertConversationWhere(env: Bindings, row: ConversationRow, condition: SQL): D1PreparedStatement {
-  const columns = Object.entries(getTableColumns(conversations));
-  const value = (key: string, column: (typeof columns)[number][1]) => {
-    const raw = (row as Record<string, unknown>)[key];
-    return raw === null || raw === undefined ? null : column.mapToDriverValue(raw);
-  };
-  return prepare(
-    env,
-    sql`INSERT INTO conversations (${sql.join(columns.map(([, column]) => sql.identifier(column.name)), sql`, `)})
-      SELECT ${sql.join(columns.map(([key, column]) => sql`${value(key, column)}`), sql`, `)} WHERE ${condition} ON CONFLICT DO NOTHING`,
-  );
+export function insertConversationWhere(env: Bindings, row: ConversationRow, condition: CompiledCondition): D1PreparedStatement {
+  return prepareInsertWhere(env, conversations, row, condition, { onConflictDoNothing: true });
 }
 
 /** A new conversation of the contact and its conversation_created (event 1 of the conversation), not yet written. */

@@ -1,5 +1,6 @@
 // The integrator's side of a conversation: messages from the contact come in through here.
-import type { CustomAttributes, Origin } from "../db/schema";
+import type { Attachment, CustomAttributes, Origin } from "../db/schema";
+import { faults } from "../faults";
 import { conversationObject } from "../conversation/stub";
 import { appendedOrThrow, type Appended, type Dedupe } from "../conversation/commands";
 import type { Bindings } from "../env";
@@ -7,13 +8,14 @@ import { ApiError } from "../errors/problem";
 import { findMessageByRequestKey } from "../conversation/queries";
 import { toContact, toConversation, toMessage, type ContactInboxRow, type ContactRow, type ConversationRow, type Message } from "../conversation/resources";
 import { resolveAttachments, withDataUrls } from "./attachments";
-import { upsertContact, type ContactAttributes, type ContactCaller, type OpenWithContact } from "./contacts";
+import { checkNewAttributes, upsertContact, type ContactAttributes, type ContactCaller, type OpenWithContact } from "./contacts";
 import { conversationToOpen, findContactAndConversation, getInboxConversation, openConversation, type ContactLookup } from "./conversations";
 import type { IdentityInbox } from "./identity";
 import { getInboxMessage } from "./messages";
 import { guardOf, leavesContactAsIs, type IngestEntry } from "./ingest-cache";
-import type { CommitGuard } from "../conversation/guard";
-import type { MessageOutcome } from "../conversation/protocol";
+import { callerGuardStatement, isGuardFailure, type CallerGuard, type CommitGuard } from "../conversation/guard";
+import type { MessageDraft, MessageOutcome } from "../conversation/protocol";
+import { appendMessage as appendChange, type Appended as AppendedChange } from "../conversation/changes/message";
 
 type Inbox = { id: string; accountId: string; lockToSingleConversation: boolean } & IdentityInbox;
 
@@ -74,11 +76,7 @@ async function appendOutcome(
   returnRow = false,
 ): Promise<MessageOutcome> {
   const outgoing = message.message_type === "outgoing";
-  if (message.echo !== undefined && !outgoing) {
-    throw new ApiError("validation_failed", "echo applies to outgoing messages only (yours always reach the contact's conversation).", {
-      errors: [{ location: "body", pointer: "/echo", detail: "only with message_type outgoing" }],
-    });
-  }
+  checkEcho(message);
   const attachments = await resolveAttachments(
     env,
     { accountId: target.contactInbox.accountId, inboxId: target.contactInbox.inboxId },
@@ -87,19 +85,7 @@ async function appendOutcome(
   );
   return conversationObject(env, target.conversationId).appendMessage({
     conversationId: target.conversationId,
-    message: {
-      messageType: outgoing ? "outgoing" : "incoming",
-      content: message.content ?? null,
-      contentAttributes: message.content_attributes ?? {},
-      attachments,
-      private: false,
-      // Stored as a system sender marked origin 'integration' (shown as sender type "integration").
-      sender: outgoing ? { type: "system", id: origin.id } : { type: "contact", id: target.contact.id },
-      sourceId: message.source_id ?? null,
-      origin: outgoing ? "integration" : null,
-      externalCreatedAt: externalTime(message),
-      echo: outgoing ? message.echo === true : true,
-    },
+    message: messageDraft(message, target.contact.id, origin, attachments),
     contact: toContact(target.contact, target.contactInbox.sourceId),
     origin,
     reopen: !outgoing,
@@ -108,6 +94,32 @@ async function appendOutcome(
     guard,
     returnRow,
   });
+}
+
+function checkEcho(message: IncomingMessage) {
+  if (message.echo !== undefined && message.message_type !== "outgoing") {
+    throw new ApiError("validation_failed", "echo applies to outgoing messages only (yours always reach the contact's conversation).", {
+      errors: [{ location: "body", pointer: "/echo", detail: "only with message_type outgoing" }],
+    });
+  }
+}
+
+/** The message as the conversation's change takes it (the object's append, or a new conversation's first message). */
+function messageDraft(message: IncomingMessage, contactId: string, origin: Origin, attachments: Attachment[]): MessageDraft {
+  const outgoing = message.message_type === "outgoing";
+  return {
+    messageType: outgoing ? "outgoing" : "incoming",
+    content: message.content ?? null,
+    contentAttributes: message.content_attributes ?? {},
+    attachments,
+    private: false,
+    // Stored as a system sender marked origin 'integration' (shown as sender type "integration").
+    sender: outgoing ? { type: "system", id: origin.id } : { type: "contact", id: contactId },
+    sourceId: message.source_id ?? null,
+    origin: outgoing ? "integration" : null,
+    externalCreatedAt: externalTime(message),
+    echo: outgoing ? message.echo === true : true,
+  };
 }
 
 export type OneCallInput = IncomingMessage & {
@@ -187,20 +199,101 @@ export async function receiveMessage(
       };
     }
   }
-  const { source_id: contactSourceId, ...attributes } = input.contact;
   const known =
-    prefetched !== undefined && prefetched.inboxId === inbox.id && prefetched.sourceId === contactSourceId
+    prefetched !== undefined && prefetched.inboxId === inbox.id && prefetched.sourceId === input.contact.source_id
       ? prefetched.found
-      : await findContactAndConversation(env, inbox, contactSourceId);
-  // A new contact's first conversation is committed with it (one round trip), unless a thread id names one.
-  const open: OpenWithContact | undefined =
-    known.contact === undefined && input.conversation?.source_id === undefined
-      ? (created, now) => conversationToOpen(inbox, created, { customAttributes: input.conversation?.custom_attributes }, origin, now)
-      : undefined;
-  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null, { open });
-  // A contact that was just linked or created has no conversation in this inbox yet (but the one opened with it).
+      : await findContactAndConversation(env, inbox, input.contact.source_id);
+  return receiveResolved(env, inbox, input, caller, origin, dedupe, known);
+}
+
+/**
+ * A contact's message on a caller the isolate remembers (./ingest-cache.ts, guardOfCaller) when the contact
+ * is not remembered: no token round trip and no look-up — the contact is taken as new, and its batch starts
+ * with the caller's guard. A contact that exists after all loses the batch's insert and continues as the
+ * look-up would have (the batch reads the winner and its conversation). undefined: not a message this path
+ * serves (a key, a thread, uploads or attachments, an identifier, attributes a new contact may not have, a
+ * message the object's path would refuse), or the guard failed and nothing was written — the caller then
+ * authenticates again and takes the slow path, which answers exactly as without a cache.
+ */
+export async function receiveOnRememberedCaller(
+  env: Bindings,
+  inbox: Inbox,
+  input: OneCallInput,
+  caller: ContactCaller,
+  origin: Origin,
+  guard: CallerGuard,
+) {
+  if (input.conversation?.source_id !== undefined || !committedWithContact(input, undefined)) return undefined;
+  if (input.contact.identifier !== undefined || input.contact.identifier_hash !== undefined) return undefined;
+  try {
+    checkNewAttributes(input.contact.custom_attributes);
+  } catch {
+    return undefined;
+  }
+  try {
+    return await receiveResolved(env, inbox, input, caller, origin, undefined, { contact: undefined, conversation: undefined }, callerGuardStatement(env, guard, inbox.lockToSingleConversation));
+  } catch (error) {
+    if (isGuardFailure(error)) return undefined;
+    throw error;
+  }
+}
+
+/** receiveMessage once the contact's look-up is known (or, behind a caller's guard, taken as "none"). */
+async function receiveResolved(
+  env: Bindings,
+  inbox: Inbox,
+  input: OneCallInput,
+  caller: ContactCaller,
+  origin: Origin,
+  dedupe: Dedupe,
+  known: ContactLookup,
+  guard?: D1PreparedStatement,
+) {
+  const { source_id: contactSourceId, ...attributes } = input.contact;
+  // A new contact's first conversation is committed with it (one round trip), unless a thread id names one —
+  // and so is its first message when the batch can decide everything about it (see committedWithContact).
+  const alone = known.contact === undefined && input.conversation?.source_id === undefined;
+  const withFirst = alone && committedWithContact(input, dedupe);
+  let first: AppendedChange | undefined;
+  const open: OpenWithContact | undefined = alone
+    ? (created, now) => {
+        const opening = conversationToOpen(inbox, created, { customAttributes: input.conversation?.custom_attributes }, origin, now);
+        if (!withFirst) return { ...opening, messages: [], messageEvents: [] };
+        // The same fault point as the object's commit: this batch is the conversation's first commit.
+        faults.check("conversation.commit");
+        const change = appendChange(
+          opening.row,
+          {
+            message: messageDraft(input, created.contact.id, origin, []),
+            contact: toContact(created.contact, created.contactInbox.sourceId),
+            reopen: input.message_type !== "outgoing",
+            requestKey: null,
+          },
+          { now, origin },
+        );
+        // A conversation just opened is open: appending never needs the inbox's lock setting.
+        if (change.kind === "needs_inbox") throw new Error("a new conversation's first message asked for the inbox");
+        first = change;
+        return { row: change.writes.conversation, event: opening.event, messages: change.writes.messages, messageEvents: change.writes.events };
+      }
+    : undefined;
+  const contact = await upsertContact(env, inbox, contactSourceId, attributes, caller, origin, known.contact ?? null, { open, guard });
+  if (contact.opened && first) {
+    // Committed with the contact and its conversation: answered as the object answers a created message.
+    const conversation = toConversation(contact.opened);
+    return {
+      created: true,
+      contact: toContact(contact.contact, contact.contactInbox.sourceId),
+      conversation,
+      message: await withDataUrls(env, toMessage(first.message)),
+      remember: input.conversation === undefined ? { contact: contact.contact, contactInbox: contact.contactInbox, conversation: contact.opened } : undefined,
+    };
+  }
+  // A contact that was just linked or created has no conversation in this inbox yet (but the one opened with
+  // it, or the one a concurrent first message opened with it).
   let conversation =
     contact.opened ??
+    (input.conversation?.source_id === undefined ? contact.continued : undefined) ??
     (input.conversation?.source_id === undefined && known.contact?.contactInbox.id === contact.contactInbox.id ? known.conversation : undefined);
   if (!conversation) {
     conversation = (
@@ -237,6 +330,25 @@ export async function receiveMessage(
         ? { contact: contact.contact, contactInbox: contact.contactInbox, conversation: appended.row ?? conversation }
         : undefined,
   };
+}
+
+/**
+ * Whether a new contact's first message commits in the batch that creates the contact and its conversation,
+ * without the conversation object (docs/architecture.md, "A new contact's first message"): the conversation's
+ * id is new, so no one can write to it before that transaction commits, and its object — never called until
+ * then — loads the conversation from D1 (or the row its first caller hands it) when it first is. Not for an
+ * Idempotency-Key (the object remembers keys), uploads or attachments (resolved and recorded against the
+ * conversation first), nor a message the object's path would refuse: that path answers it, as before.
+ */
+function committedWithContact(input: OneCallInput, dedupe: Dedupe): boolean {
+  if (dedupe || (input.attachments?.length ?? 0) > 0 || (input.attachment_ids?.length ?? 0) > 0) return false;
+  try {
+    checkEcho(input);
+    externalTime(input);
+  } catch {
+    return false;
+  }
+  return true;
 }
 
 /** A delivery receipt the integrator reports for an outgoing reply of this inbox: delivered, read or failed. */

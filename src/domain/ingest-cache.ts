@@ -6,7 +6,7 @@
 // path. So an entry is never trusted for anything written or answered: no staleness bound is needed.
 // Pure data: no I/O here (test/domain/ingest-cache.unit.test.ts fills it).
 import { CappedMap } from "../core/capped-map";
-import type { CommitGuard } from "../conversation/guard";
+import type { CallerGuard, CommitGuard } from "../conversation/guard";
 import type { ContactInboxRow, ContactRow, ConversationRow } from "../conversation/resources";
 import type { CalledInbox, Caller } from "./tokens";
 
@@ -29,8 +29,22 @@ export const INGEST_CACHE_MAX_ATTRIBUTES_BYTES = 2_048;
 
 const entries = new CappedMap<string, IngestEntry>(INGEST_CACHE_MAX);
 
-/** How often the cache served a message, and how often a hit went back to the slow path (tests, profiling). */
-export const ingestCounters = { served: 0, fellBack: 0 };
+/**
+ * What an entry says about its caller alone: the token, the inbox it was admitted to, the shard. A new
+ * contact's first message on a remembered (token, inbox) skips the token's round trip and commits behind a
+ * guard of these only (guardOfCaller); a failed guard writes nothing and the request takes the slow path.
+ */
+export type CallerEntry = Pick<IngestEntry, "caller" | "called" | "shard" | "tokenHash" | "identifier">;
+
+/** Remembered callers per isolate (token hash, inbox identifier), least recently used out first: ≈ 1 KB each. */
+export const INGEST_CALLERS_MAX = 2_000;
+const callers = new CappedMap<string, CallerEntry>(INGEST_CALLERS_MAX);
+
+/**
+ * How often the cache served a message, how often a hit went back to the slow path, and how often a new
+ * contact's message was served on a remembered caller (tests, profiling).
+ */
+export const ingestCounters = { served: 0, fellBack: 0, callerServed: 0 };
 
 export function ingestKey(tokenHash: string, identifier: string, sourceId: string): string {
   return `${tokenHash}\u0000${identifier}\u0000${sourceId}`;
@@ -47,6 +61,7 @@ export function recallIngest(key: string): IngestEntry | undefined {
 }
 
 export function rememberIngest(key: string, entry: IngestEntry): void {
+  rememberCaller(entry);
   if (JSON.stringify(entry.contact.customAttributes).length > INGEST_CACHE_MAX_ATTRIBUTES_BYTES) return;
   entries.delete(key);
   entries.set(key, entry);
@@ -58,6 +73,46 @@ export function forgetIngest(key: string): void {
 
 export function ingestCacheSize(): number {
   return entries.size;
+}
+
+function callerKey(tokenHash: string, identifier: string): string {
+  return `${tokenHash}\u0000${identifier}`;
+}
+
+export function rememberCaller({ caller, called, shard, tokenHash, identifier }: CallerEntry): void {
+  const key = callerKey(tokenHash, identifier);
+  callers.delete(key);
+  callers.set(key, { caller, called, shard, tokenHash, identifier });
+}
+
+export function recallCaller(tokenHash: string, identifier: string): CallerEntry | undefined {
+  const key = callerKey(tokenHash, identifier);
+  const entry = callers.get(key);
+  if (entry) {
+    callers.delete(key);
+    callers.set(key, entry);
+  }
+  return entry;
+}
+
+export function forgetCaller(tokenHash: string, identifier: string): void {
+  callers.delete(callerKey(tokenHash, identifier));
+}
+
+export function callerCacheSize(): number {
+  return callers.size;
+}
+
+/** What the commit must find unchanged for a remembered caller (src/conversation/guard.ts). */
+export function guardOfCaller(entry: CallerEntry): CallerGuard {
+  return {
+    tokenHash: entry.tokenHash,
+    tokenId: entry.caller.tokenId,
+    accountId: entry.caller.accountId,
+    caller: entry.caller.kind === "inbox" ? { kind: "inbox" } : { kind: "user", userId: entry.caller.userId, role: entry.caller.role },
+    inboxId: entry.called.inbox.id,
+    identifier: entry.identifier,
+  };
 }
 
 /** What the commit must find unchanged for this entry (src/conversation/guard.ts). */

@@ -216,14 +216,17 @@ const stringify = JSON.stringify;
  * reproduces exactly, so they are spliced in as stored.
  */
 function messageJson(r: Record<string, unknown>): string {
+  // ISO times need no escaping; a message not updated since has the same time twice.
+  const created = iso(r.created_at as number);
+  const updated = r.updated_at === r.created_at ? created : iso(r.updated_at as number);
+  const external = iso(r.external_created_at as number | null);
   return (
     `{"id":${stringify(r.id)},"conversation_id":${stringify(r.conversation_id)},"inbox_id":${stringify(r.inbox_id)},"seq":${stringify(r.seq)},` +
     `"message_type":${stringify(r.message_type)},"content":${stringify(r.content)},"content_attributes":${r.content_attributes},` +
     `"attachments":${r.attachments},"private":${Number(r.private) === 1},` +
     `"sender":{"type":${stringify(r.origin === "integration" ? "integration" : r.sender_type)},"id":${stringify(r.sender_id)}},` +
     `"source_id":${stringify(r.source_id)},"status":${stringify(r.status)},"status_reason":${stringify(r.status_reason)},` +
-    `"external_created_at":${stringify(iso(r.external_created_at as number | null))},"created_at":${stringify(iso(r.created_at as number))},` +
-    `"updated_at":${stringify(iso(r.updated_at as number))}}`
+    `"external_created_at":${external === null ? "null" : `"${external}"`},"created_at":"${created}","updated_at":"${updated}"}`
   );
 }
 

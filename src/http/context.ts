@@ -3,7 +3,7 @@ import type { Bindings } from "../env";
 import type { CalledInbox, Caller } from "../domain/tokens";
 import type { InboxRow } from "../domain/inboxes";
 import type { PrefetchedLookup } from "../domain/incoming";
-import type { IngestEntry } from "../domain/ingest-cache";
+import type { CallerEntry, IngestEntry } from "../domain/ingest-cache";
 import type { PrefetchedHistory } from "../domain/messages";
 import type { ResolvedSession } from "../domain/sessions";
 
@@ -28,6 +28,8 @@ export type AppEnv = {
     /** A one-call message's isolate-cache key, and the entry authenticate served it from (src/http/integrator/ingest.ts). */
     ingestKey: { key: string; tokenHash: string; identifier: string } | undefined;
     ingest: IngestEntry | undefined;
+    /** The caller authenticate took from the isolate's memory for a contact it does not remember (a new contact's message). */
+    ingestCaller: CallerEntry | undefined;
     /** The cached try failed or did not apply: the request was authenticated again and takes the slow path. */
     ingestFellBack: boolean | undefined;
     /** An integrator's history page, read by authenticate with the token (listInboxMessages). */

@@ -2,8 +2,12 @@
 // big contacts never kept; and which claimed attributes leave a remembered contact as it is.
 import { describe, expect, it } from "vitest";
 import {
+  callerCacheSize,
+  forgetCaller,
   forgetIngest,
   INGEST_CACHE_MAX,
+  INGEST_CALLERS_MAX,
+  recallCaller,
   ingestCacheSize,
   ingestKey,
   leavesContactAsIs,
@@ -54,6 +58,23 @@ describe("the ingest cache", () => {
     expect(recallIngest(ingestKey("h", "i", "s51"))).toBeUndefined();
     forgetIngest(ingestKey("h", "i", "new"));
     expect(recallIngest(ingestKey("h", "i", "new"))).toBeUndefined();
+  });
+
+  it("remembers each entry's caller per token and inbox, capped, least recently used out first", () => {
+    for (let i = 0; i < INGEST_CALLERS_MAX + 50; i++) rememberIngest(ingestKey(`t${i}`, "i", "x"), { ...entry("x"), tokenHash: `t${i}` });
+    expect(callerCacheSize()).toBe(INGEST_CALLERS_MAX);
+    expect(recallCaller("t0", "i")).toBeUndefined();
+    expect(recallCaller("t49", "i")).toBeUndefined();
+    expect(recallCaller("t50", "i")).toMatchObject({ tokenHash: "t50", shard: "SHARD_1", called: { inbox: { id: "inb_1" } } });
+    expect(recallCaller("t50", "j")).toBeUndefined();
+    // Even a contact too big to remember leaves its caller remembered.
+    rememberIngest(ingestKey("t-big", "i", "big"), { ...entry("big", { notes: "x".repeat(4096) }), tokenHash: "t-big" });
+    expect(callerCacheSize()).toBe(INGEST_CALLERS_MAX);
+    expect(recallCaller("t-big", "i")).toBeDefined();
+    expect(recallCaller("t50", "i")).toBeDefined();
+    expect(recallCaller("t51", "i")).toBeUndefined();
+    forgetCaller("t-big", "i");
+    expect(recallCaller("t-big", "i")).toBeUndefined();
   });
 
   it("keys by token, inbox and source id, and never keeps a contact with big attributes", () => {

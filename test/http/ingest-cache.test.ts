@@ -2,14 +2,25 @@
 // remembered contact's next message skips the look-up round trip, and its commit's guard
 // (src/conversation/guard.ts) re-checks every assumption. Each case changes one assumption and checks the
 // next message is answered exactly as without a cache, the failed guarded attempt having written nothing.
-import { describe, expect, it } from "vitest";
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { ConversationObject } from "../../src/conversation/object";
+import { sha256HexSync } from "../../src/core/crypto";
 import { identifierHash } from "../../src/domain/identity";
-import { ingestCounters } from "../../src/domain/ingest-cache";
+import { ingestCounters, ingestKey, recallIngest } from "../../src/domain/ingest-cache";
 import { faults } from "../../src/faults";
 import { conversationObject } from "../../src/conversation/stub";
-import { shardBindings } from "../support/shards";
-import { api, createTestAccount, createTestUser, expectProblem, type TestAccount } from "../support/api";
+import { allShards, shardBindings } from "../support/shards";
+import { receiverPath, waitForPayloads } from "../support/receiver-client";
+import { api, createTestAccount, createTestUser, expectProblem, unique, type TestAccount } from "../support/api";
 import { count, createTestInbox, setMembers, type TestInbox } from "../support/fixtures";
+
+afterEach(() => {
+  faults.disarm();
+  vi.restoreAllMocks();
+});
 
 async function setup() {
   const account = await createTestAccount();
@@ -226,11 +237,12 @@ describe("a new contact's first message (contact and conversation in one commit)
     expect(await rows(account)).toEqual(before);
   });
 
-  it("keeps the contact and its conversation when the message fails, and the retry continues them", async () => {
+  it("writes nothing when the first message's commit fails (the contact's batch is that commit), and the retry writes it all", async () => {
     const { account, inbox, token } = await setup();
     faults.arm("conversation.commit");
     expectProblem(await send(token, inbox, { contact: { source_id: "half" }, content: "1" }), 503, "storage_unavailable");
     faults.disarm("conversation.commit");
+    expect(await rows(account)).toEqual({ messages: 0, events: 0, contacts: 0, conversations: 0 });
     const retried = await send(token, inbox, { contact: { source_id: "half" }, content: "1" });
     expect(retried.status, retried.text).toBe(201);
     expect(retried.body.message.seq).toBe(1);
@@ -247,8 +259,10 @@ describe("a new contact's first message (contact and conversation in one commit)
       const counted = await rows(account);
       expect(counted.contacts).toBe(1);
       expect(counted.messages).toBe(10);
-      // The lock makes it exactly one; without it a loser of the contact race may open its own (as before).
-      if (lockToSingleConversation) expect(counted.conversations).toBe(1);
+      // A loser of the contact race continues the conversation the winner opened with it (read in its batch).
+      expect(counted.conversations).toBe(1);
+      expect(new Set(responses.map((res) => res.body.conversation.id)).size).toBe(1);
+      expect(responses.map((res) => res.body.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
       expect(await count("SELECT count(*) AS n FROM events WHERE account_id = ? AND type = 'contact_created'", account.accountId)).toBe(1);
       expect(await count("SELECT count(*) AS n FROM events WHERE account_id = ? AND type = 'conversation_created'", account.accountId)).toBe(counted.conversations);
     }
@@ -268,5 +282,194 @@ describe("a new contact's first message (contact and conversation in one commit)
     expect(linked.body.contact.id).toBe(first.body.contact.id);
     expect(await count("SELECT count(*) AS n FROM conversations WHERE inbox_id = ? AND contact_id = ?", other.id, first.body.contact.id)).toBe(1);
     expect((await rows(account)).contacts).toBe(1);
+  });
+  it("commits the first message with the contact, without the conversation object; the next one starts the cold object from the remembered row", async () => {
+    const { account, inbox, token } = await setup();
+    const first = await send(token, inbox, { contact: { source_id: "cold" }, content: "one", source_id: "cold-1" });
+    expect(first.status, first.text).toBe(201);
+    expect(first.body).toMatchObject({ conversation: { messages_count: 1 }, message: { seq: 1, source_id: "cold-1" } });
+    // The object was never called: it holds no state of its own.
+    const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(first.body.conversation.id));
+    expect(await runInDurableObject(stub, (instance: ConversationObject) => (instance as unknown as { cached?: unknown }).cached)).toBeUndefined();
+    // The cache remembers the conversation as that commit left it: a cold object starts at seq 1, not 0.
+    const entry = recallIngest(ingestKey(sha256HexSync(token), inbox.identifier, "cold"));
+    expect(entry?.conversation).toMatchObject({ id: first.body.conversation.id, lastSeq: 1, lastEventSequence: 2 });
+    const second = await sendCounted(token, inbox, { contact: { source_id: "cold" }, content: "two" });
+    expect([second.res.status, second.served, second.res.body.message.seq]).toEqual([201, 1, 2]);
+    const events = await allShards
+      .prepare("SELECT type, sequence FROM events WHERE conversation_id = ? ORDER BY sequence")
+      .bind(first.body.conversation.id)
+      .all<{ type: string; sequence: number }>();
+    expect(events.results).toEqual([
+      { type: "conversation_created", sequence: 1 },
+      { type: "message_created", sequence: 2 },
+      { type: "message_created", sequence: 3 },
+    ]);
+    const [summary] = (await allShards.prepare("SELECT last_seq, last_event_sequence FROM conversations WHERE id = ?").bind(first.body.conversation.id).all()).results;
+    expect(summary).toEqual({ last_seq: 2, last_event_sequence: 3 });
+    expect(await rows(account)).toEqual({ messages: 2, events: 4, contacts: 1, conversations: 1 });
+  });
+
+  it("a new contact's first message with an Idempotency-Key still goes through the object, and its retry with the key replays it", async () => {
+    const { inbox, token } = await setup();
+    const body = { contact: { source_id: "keyed" }, content: "k" };
+    const first = await api("POST", `/v1/inboxes/${inbox.identifier}/messages`, { token, body, headers: { "idempotency-key": "first-key" } });
+    expect(first.status, first.text).toBe(201);
+    const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(first.body.conversation.id));
+    expect(await runInDurableObject(stub, (instance: ConversationObject) => (instance as unknown as { cached?: { lastSeq: number } }).cached?.lastSeq)).toBe(1);
+    const again = await api("POST", `/v1/inboxes/${inbox.identifier}/messages`, { token, body, headers: { "idempotency-key": "first-key" } });
+    expect([again.status, again.headers.get("idempotent-replayed"), again.text]).toEqual([201, "true", first.text]);
+  });
+
+  it("10 racing first messages with one source_id write one contact, one conversation, one message, also without the lock", async () => {
+    for (const lockToSingleConversation of [true, false]) {
+      const account = await createTestAccount();
+      const inbox = await createTestInbox(account, { lockToSingleConversation });
+      const issued = await api("POST", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens`, { token: account.adminToken });
+      const body = { contact: { source_id: "twin" }, content: "same", source_id: "twin-1" };
+      const responses = await Promise.all(Array.from({ length: 10 }, () => send(issued.body.token, inbox, body)));
+      expect(responses.map((res) => res.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
+      expect(new Set(responses.map((res) => res.body.message.id)).size).toBe(1);
+      expect(await rows(account)).toEqual({ messages: 1, events: 3, contacts: 1, conversations: 1 });
+      // A retry with an Idempotency-Key (the slow path through the object) finds it by source_id too.
+      const keyed = await api("POST", `/v1/inboxes/${inbox.identifier}/messages`, { token: issued.body.token, body, headers: { "idempotency-key": unique("twin") } });
+      expect([keyed.status, keyed.body.message.id]).toEqual([200, responses[0]!.body.message.id]);
+    }
+  });
+
+  it("a D1 batch that fails writes nothing; one whose answer was lost is 503 and its retry returns the message it wrote", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { account, inbox, token } = await setup();
+    const body = { contact: { source_id: "lost" }, content: "1", source_id: "lost-1" };
+    faults.arm("d1.batch");
+    expectProblem(await send(token, inbox, body), 503, "storage_unavailable");
+    expect(await rows(account)).toEqual({ messages: 0, events: 0, contacts: 0, conversations: 0 });
+    faults.arm("d1.batch.answer_lost");
+    expectProblem(await send(token, inbox, body), 503, "outcome_unknown");
+    expect(await rows(account)).toEqual({ messages: 1, events: 3, contacts: 1, conversations: 1 });
+    const retried = await send(token, inbox, body);
+    expect([retried.status, retried.body.message.seq, retried.body.message.source_id]).toEqual([200, 1, "lost-1"]);
+    expect(await rows(account)).toEqual({ messages: 1, events: 3, contacts: 1, conversations: 1 });
+  });
+
+  it("a first message whose source_id another contact's message has: answered with that message, as before", async () => {
+    const { account, inbox, token } = await setup();
+    const theirs = await send(token, inbox, { contact: { source_id: "one" }, content: "mine", source_id: "shared" });
+    const clash = await send(token, inbox, { contact: { source_id: "two" }, content: "also mine", source_id: "shared" });
+    expect(clash.status, clash.text).toBe(200);
+    expect(clash.body.message).toEqual(theirs.body.message);
+    expect(clash.body.contact.source_id).toBe("two");
+    // The new contact and its conversation are still written (the message's own conversation is answered).
+    expect(await rows(account)).toMatchObject({ messages: 1, contacts: 2, conversations: 2 });
+    expect(await count("SELECT count(*) AS n FROM events WHERE account_id = ? AND type = 'conversation_created'", account.accountId)).toBe(2);
+  });
+
+  it("on an inbox with a webhook: contact_created, conversation_created then message_created delivered, signed, in sequence order", async () => {
+    const account = await createTestAccount();
+    const webhookPath = await receiverPath();
+    const inbox = await createTestInbox(account, { webhookPath });
+    const token = (await api("POST", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens`, { token: account.adminToken })).body.token;
+    const first = await send(token, inbox, { contact: { source_id: "hooked" }, content: "hello" });
+    expect(first.status, first.text).toBe(201);
+    const arrived = await waitForPayloads(webhookPath, 3);
+    const verifier = new Webhook(inbox.secret!);
+    for (const item of arrived) expect(() => verifier.verify(item.request.body, item.request.headers)).not.toThrow();
+    expect(arrived.map((item) => item.body.event).sort()).toEqual(["contact_created", "conversation_created", "message_created"]);
+    const line = arrived.filter((item) => item.body.conversation_id === first.body.conversation.id);
+    expect(line.map((item) => [item.body.event, item.body.sequence])).toEqual([
+      ["conversation_created", 1],
+      ["message_created", 2],
+    ]);
+    expect(line[1]!.body.message.id).toBe(first.body.message.id);
+    expect(await count("SELECT count(*) AS n FROM webhook_deliveries WHERE account_id = ? AND state = 'succeeded'", account.accountId)).toBe(3);
+  });
+});
+
+describe("a new contact's message on a remembered caller (no token round trip, the caller re-checked in its batch)", () => {
+  async function sendFresh(token: string, inbox: TestInbox, body: Record<string, unknown>) {
+    const before = { ...ingestCounters };
+    const res = await send(token, inbox, body);
+    return { res, callerServed: ingestCounters.callerServed - before.callerServed, fellBack: ingestCounters.fellBack - before.fellBack };
+  }
+
+  it("writes the new contact, its conversation and its first message, answered as the slow path answers", async () => {
+    const { account, inbox, token } = await setup();
+    await remembered(token, inbox);
+    const before = await rows(account);
+    const fresh = await sendFresh(token, inbox, { contact: { source_id: "c-2", name: "Bo" }, content: "hello", source_id: "f-1" });
+    expect([fresh.res.status, fresh.callerServed, fresh.fellBack]).toEqual([201, 1, 0]);
+    expect(fresh.res.body).toMatchObject({ contact: { name: "Bo", source_id: "c-2" }, conversation: { status: "open", messages_count: 1 }, message: { seq: 1, source_id: "f-1" } });
+    expect(await rows(account)).toEqual({ messages: before.messages + 1, events: before.events + 3, contacts: before.contacts + 1, conversations: before.conversations + 1 });
+    // Its next message is the remembered contact's; a retry of the first is answered with the stored message.
+    const next = await sendCounted(token, inbox, { contact: { source_id: "c-2" }, content: "again" });
+    expect([next.res.status, next.served, next.res.body.message.seq]).toEqual([201, 1, 2]);
+    const retried = await send(token, inbox, { contact: { source_id: "c-2", name: "Bo" }, content: "hello", source_id: "f-1" });
+    expect([retried.status, retried.body.message.id]).toEqual([200, fresh.res.body.message.id]);
+  });
+
+  it("continues a contact that exists after all (made through another token), as the look-up would", async () => {
+    const { account, inbox, token } = await setup();
+    await remembered(token, inbox);
+    const other = (await api("POST", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens`, { token: account.adminToken })).body.token;
+    const elsewhere = await send(other, inbox, { contact: { source_id: "c-3", name: "Cy" }, content: "one" });
+    expect(elsewhere.status, elsewhere.text).toBe(201);
+    const before = await rows(account);
+    const fresh = await sendFresh(token, inbox, { contact: { source_id: "c-3" }, content: "two" });
+    expect([fresh.res.status, fresh.callerServed]).toEqual([201, 1]);
+    expect(fresh.res.body.contact).toEqual(elsewhere.body.contact);
+    expect([fresh.res.body.conversation.id, fresh.res.body.message.seq]).toEqual([elsewhere.body.conversation.id, 2]);
+    expect(await rows(account)).toEqual({ ...before, messages: before.messages + 1, events: before.events + 1 });
+  });
+
+  it("answers 401 to a revoked token and 404 to an agent removed from the inbox or a deleted inbox, writing nothing", async () => {
+    const { account, inbox, token, tokenId } = await setup();
+    const agent = await createTestUser(account);
+    await setMembers(account, inbox, [agent.id]);
+    await remembered(token, inbox);
+    await remembered(agent.token, inbox, "c-agent");
+    await remembered(account.adminToken, inbox, "c-admin");
+    const before = await rows(account);
+    const revoked = await api("DELETE", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens/${tokenId}`, { token: account.adminToken });
+    expect(revoked.status, revoked.text).toBeLessThan(300);
+    // An invalid body too: the caller is checked first, as without a cache.
+    const invalid = await sendFresh(token, inbox, { contact: { source_id: "n-1" }, content: "" });
+    expectProblem(invalid.res, 401, "invalid_token");
+    expect([invalid.callerServed, invalid.fellBack]).toEqual([0, 1]);
+    expectProblem((await sendFresh(token, inbox, { contact: { source_id: "n-2" }, content: "x" })).res, 401, "invalid_token");
+    await setMembers(account, inbox, []);
+    const removed = await sendFresh(agent.token, inbox, { contact: { source_id: "n-3" }, content: "x" });
+    expectProblem(removed.res, 404, "inbox_not_found");
+    expect([removed.callerServed, removed.fellBack]).toEqual([0, 1]);
+    const deleted = await api("DELETE", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}`, { token: account.adminToken });
+    expect(deleted.status, deleted.text).toBeLessThan(300);
+    const afterDelete = await rows(account);
+    expectProblem((await sendFresh(account.adminToken, inbox, { contact: { source_id: "n-4" }, content: "x" })).res, 404, "inbox_not_found");
+    expect(await rows(account)).toEqual(afterDelete);
+    expect(afterDelete.messages).toBe(before.messages);
+    expect(afterDelete.contacts).toBe(before.contacts);
+  });
+
+  it("takes the slow path, writing nothing first, once the inbox's lock to a single conversation changed", async () => {
+    const { account, inbox, token } = await setup();
+    await remembered(token, inbox);
+    const changed = await api("PATCH", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}`, { token: account.adminToken, body: { lock_to_single_conversation: false } });
+    expect(changed.status, changed.text).toBe(200);
+    const before = await rows(account);
+    const fresh = await sendFresh(token, inbox, { contact: { source_id: "l-1" }, content: "x" });
+    expect([fresh.res.status, fresh.callerServed, fresh.fellBack]).toEqual([201, 0, 1]);
+    const [opened] = (await allShards.prepare("SELECT single_open_key FROM conversations WHERE id = ?").bind(fresh.res.body.conversation.id).all()).results;
+    expect(opened).toEqual({ single_open_key: null });
+    expect(await rows(account)).toEqual({ messages: before.messages + 1, events: before.events + 3, contacts: before.contacts + 1, conversations: before.conversations + 1 });
+  });
+
+  it("takes the slow path for what it does not serve: a key, a thread, an identifier", async () => {
+    const { inbox, token } = await setup();
+    await remembered(token, inbox);
+    const threaded = await sendFresh(token, inbox, { contact: { source_id: "t-1" }, conversation: { source_id: "thread" }, content: "x" });
+    expect([threaded.res.status, threaded.callerServed, threaded.fellBack]).toEqual([201, 0, 1]);
+    const identified = await sendFresh(token, inbox, { contact: { source_id: "t-2", identifier: "person" }, content: "x" });
+    expect([identified.res.status, identified.callerServed]).toEqual([201, 0]);
+    const keyed = await api("POST", `/v1/inboxes/${inbox.identifier}/messages`, { token, body: { contact: { source_id: "t-3" }, content: "k" }, headers: { "idempotency-key": unique("k") } });
+    expect(keyed.status, keyed.text).toBe(201);
   });
 });

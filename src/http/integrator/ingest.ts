@@ -7,8 +7,8 @@
 import type { Context } from "hono";
 import type { ZodError } from "zod";
 import { originOf } from "../../domain/events";
-import { receiveCached, type OneCallInput } from "../../domain/incoming";
-import { forgetIngest, ingestCounters, rememberIngest, type IngestEntry } from "../../domain/ingest-cache";
+import { receiveCached, receiveOnRememberedCaller, type OneCallInput } from "../../domain/incoming";
+import { forgetCaller, forgetIngest, guardOfCaller, ingestCounters, rememberIngest, type IngestEntry } from "../../domain/ingest-cache";
 import { validationHook } from "../../errors/handler";
 import { reauthenticate } from "../auth";
 import type { AppEnv, IntegratorCaller } from "../context";
@@ -21,6 +21,23 @@ export async function receiveFromCache(c: Context<AppEnv>, input: OneCallInput) 
   const received = await receiveCached(c.env, entry, input, originOf(entry.caller), c.get("idempotency"));
   if (received) {
     ingestCounters.served++;
+    return received;
+  }
+  await fallBack(c);
+  return undefined;
+}
+
+/**
+ * The route's second try: a contact the isolate does not remember, on a caller it does — the message commits
+ * with the new contact behind the caller's guard (receiveOnRememberedCaller); undefined once the request is
+ * back on the slow path.
+ */
+export async function receiveOnCallerFromCache(c: Context<AppEnv>, input: OneCallInput) {
+  const entry = c.get("ingestCaller");
+  if (!entry) return undefined;
+  const received = await receiveOnRememberedCaller(c.env, c.get("inbox"), input, entry.caller, originOf(entry.caller), guardOfCaller(entry));
+  if (received) {
+    ingestCounters.callerServed++;
     return received;
   }
   await fallBack(c);
@@ -47,7 +64,7 @@ export async function oneCallHook(
   result: { success: true } | { success: false; error: ZodError; target?: string },
   c: Context<AppEnv>,
 ): Promise<Response | undefined> {
-  if (!result.success && c.get("ingest")) await fallBack(c);
+  if (!result.success && (c.get("ingest") || c.get("ingestCaller"))) await fallBack(c);
   return validationHook(result, c);
 }
 
@@ -55,7 +72,9 @@ export async function oneCallHook(
 async function fallBack(c: Context<AppEnv>): Promise<void> {
   const key = c.get("ingestKey");
   if (key) forgetIngest(key.key);
+  if (key && c.get("ingestCaller")) forgetCaller(key.tokenHash, key.identifier);
   c.set("ingest", undefined);
+  c.set("ingestCaller", undefined);
   c.set("ingestFellBack", true);
   ingestCounters.fellBack++;
   await reauthenticate(c);

@@ -14,7 +14,7 @@ import type { AppContext, AppEnv } from "../context";
 import { idempotent } from "../idempotency";
 import { bearerSecurity, errorResponses, IdempotencyKeyHeader, jsonBody, jsonResponse, listOf, PaginationQuery } from "../openapi";
 import { inboxAccess } from "./access";
-import { oneCallHook, receiveFromCache, rememberReceived } from "./ingest";
+import { oneCallHook, receiveFromCache, receiveOnCallerFromCache, rememberReceived } from "./ingest";
 import { jsonText } from "../json-text";
 import { integratorOwner, jsonOrMultipartBody as messageBody, multipartMessage } from "../attachments/multipart";
 import {
@@ -322,6 +322,14 @@ export const integratorRoutes = new OpenAPIHono<AppEnv>()
         const { created, ...body } = cached;
         return c.json(body, created ? 201 : 200);
       }
+      // A new contact on a remembered caller: the message's batch re-checks the caller (no token round trip).
+      const fresh = await receiveOnCallerFromCache(c, input);
+      if (fresh) {
+        const { created, remember, ...body } = fresh;
+        rememberReceived(c, integratorCaller(c), remember);
+        return c.json(body, created ? 201 : 200);
+      }
+      // Authenticated by now (again, if a cached try fell back).
       const caller = integratorCaller(c);
       const { created, remember, ...body } = await receiveMessage(c.env, c.get("inbox"), input, caller, originOf(caller), c.get("idempotency"), c.get("contactLookup"));
       rememberReceived(c, caller, remember);
