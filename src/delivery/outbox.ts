@@ -64,7 +64,7 @@ function fanOutStatement(env: Bindings, event: EventRow): D1PreparedStatement | 
            w.id, w.url, 'pending', e.created_at, e.created_at
     FROM events e JOIN webhook_endpoints w ON w.account_id = e.account_id AND w.deleted_at IS NULL
     WHERE e.id = ${P("eventId")} AND w.disabled_at IS NULL AND ${endpointTakes(sql`w`, sql`e`)}
-    RETURNING id, ${deliveryNeedsRules} AS automation`,
+    RETURNING id`,
     { deliveryId: newId("whd", event.createdAt), line: lineOf(event), eventId: event.id },
   );
 }
@@ -94,11 +94,7 @@ export async function commitWithEvents(
 ): Promise<{ results: D1Result[]; committed: Committed[] }> {
   const fanOuts = changes.map((event) => fanOutStatement(env, event));
   const batch = [...statements, ...fanOuts.filter((statement): statement is D1PreparedStatement => statement !== null)];
-  // One closing statement, compiled once per number of events (prepareCompiled): e0, e1… are the events,
-  // r0, r1… those the rules may want. It marks queued the events with nowhere to go (no delivery, no rule)
-  // and returns them; an event it leaves alone without deliveries is one the rules engine must see. An
-  // event with deliveries says so in its fan-out's rows (RETURNING … automation). Both are decided inside
-  // the transaction, so a webhook or rule added concurrently is never missed.
+  // Compiled once per number of events (prepareCompiled): e0, e1… are the events, r0, r1… those the rules may want.
   const eligible = changes.filter(triggersAutomation);
   const P = sql.placeholder;
   const ids: Record<string, unknown> = {};
@@ -106,6 +102,7 @@ export async function commitWithEvents(
   eligible.forEach((event, i) => (ids[`r${i}`] = event.id));
   const forRules = () =>
     eligible.length > 0 ? sql`e.id IN (${sql.join(eligible.map((_, i) => sql`${P(`r${i}`)}`), sql`, `)}) AND ${needsRules}` : sql`0`;
+  if (eligible.length > 0) batch.push(prepareCompiled(env, `outbox.rules:${eligible.length}`, () => sql`SELECT e.id FROM events e WHERE ${forRules()}`, ids));
   if (changes.length > 0) {
     batch.push(
       prepareCompiled(
@@ -113,49 +110,32 @@ export async function commitWithEvents(
         `outbox.nowhere:${changes.length}:${eligible.length}`,
         () => sql`UPDATE events AS e SET queued_at = e.created_at
           WHERE e.id IN (${sql.join(changes.map((_, i) => sql`${P(`e${i}`)}`), sql`, `)})
-            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) AND NOT (${forRules()})
-          RETURNING id`,
+            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) AND NOT (${forRules()})`,
         ids,
       ),
     );
   }
   const results = await commitBatch(env, batch);
   let index = statements.length;
-  const deliveries = new Map<string, { id: string; automation: number }[]>();
+  const deliveries = new Map<string, string[]>();
   changes.forEach((event, i) => {
-    if (fanOuts[i]) deliveries.set(event.id!, results[index++]!.results as { id: string; automation: number }[]);
+    if (fanOuts[i]) deliveries.set(event.id!, (results[index++]!.results as { id: string }[]).map((row) => row.id));
   });
-  const nowhere = new Set(changes.length > 0 ? (results[index]!.results as { id: string }[]).map((row) => row.id) : []);
-  const rulesMayWant = new Set(eligible.map((event) => event.id!));
+  const automation = new Set(eligible.length > 0 ? (results[index]!.results as { id: string }[]).map((row) => row.id) : []);
   const committed: Committed[] = [];
   for (const event of changes) {
-    const rows = deliveries.get(event.id!) ?? [];
-    const automation = rulesMayWant.has(event.id!) && (rows.length > 0 ? rows.some((row) => row.automation === 1) : !nowhere.has(event.id!));
-    if (rows.length > 0 || automation) {
-      committed.push({ eventId: event.id!, deliveryIds: rows.map((row) => row.id), automation });
+    const deliveryIds = deliveries.get(event.id!) ?? [];
+    if (deliveryIds.length > 0 || automation.has(event.id!)) {
+      committed.push({ eventId: event.id!, deliveryIds, automation: automation.has(event.id!) });
     }
   }
   return { results, committed };
 }
 
-/**
- * The rules engine must see an event of this account, type and inbox: its account has an active rule for
- * the type, or it opens a conversation in an auto-assigning inbox. One condition, two callers below.
- */
-function rulesWant(accountId: SQL, type: SQL, inboxId: SQL) {
-  return sql`(EXISTS (SELECT 1 FROM automation_rules r
-    WHERE r.account_id = ${accountId} AND r.event_name = ${type} AND r.active = 1 AND r.deleted_at IS NULL)
-  OR (${type} = 'conversation_created' AND EXISTS (SELECT 1 FROM inboxes i WHERE i.id = ${inboxId} AND i.auto_assignment = 1)))`;
-}
-
-/** An event (`e`) the rules engine must see. */
-const needsRules = rulesWant(sql`e.account_id`, sql`e.type`, sql`e.inbox_id`);
-
-/**
- * The same for the event of a delivery just inserted (a fan-out's RETURNING, where only the inserted row's
- * columns are in scope). Whether the event may trigger rules at all is the caller's (`eligible`).
- */
-const deliveryNeedsRules = rulesWant(sql`webhook_deliveries.account_id`, sql`webhook_deliveries.event_type`, sql`webhook_deliveries.inbox_id`);
+/** An event (`e`) the rules engine must see: its account has an active rule for it, or it opens a conversation in an auto-assigning inbox. */
+const needsRules = sql`(EXISTS (SELECT 1 FROM automation_rules r
+    WHERE r.account_id = e.account_id AND r.event_name = e.type AND r.active = 1 AND r.deleted_at IS NULL)
+  OR (e.type = 'conversation_created' AND EXISTS (SELECT 1 FROM inboxes i WHERE i.id = e.inbox_id AND i.auto_assignment = 1)))`;
 
 /**
  * After commit: hands the events' deliveries (and, for the rules engine, the events) to the queue and
