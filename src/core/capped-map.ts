@@ -15,4 +15,19 @@ export class CappedMap<K, V> extends Map<K, V> {
     }
     return super.set(key, value);
   }
+
+  /** The value under `key`, which becomes the newest entry (the last the limit drops): a least-recently-used cache's read. */
+  use(key: K): V | undefined {
+    if (!this.has(key)) return undefined;
+    const value = this.get(key) as V;
+    this.delete(key);
+    super.set(key, value);
+    return value;
+  }
+
+  /** Sets `key` as the newest entry, whether or not it was there (a plain `set` keeps a held key where it was). */
+  setNewest(key: K, value: V): this {
+    this.delete(key);
+    return this.set(key, value);
+  }
 }

@@ -51,20 +51,13 @@ export function ingestKey(tokenHash: string, identifier: string, sourceId: strin
 }
 
 export function recallIngest(key: string): IngestEntry | undefined {
-  const entry = entries.get(key);
-  if (entry) {
-    // Most recently used last: the cap evicts from the front.
-    entries.delete(key);
-    entries.set(key, entry);
-  }
-  return entry;
+  return entries.use(key);
 }
 
 export function rememberIngest(key: string, entry: IngestEntry): void {
   rememberCaller(entry);
   if (JSON.stringify(entry.contact.customAttributes).length > INGEST_CACHE_MAX_ATTRIBUTES_BYTES) return;
-  entries.delete(key);
-  entries.set(key, entry);
+  entries.setNewest(key, entry);
 }
 
 export function forgetIngest(key: string): void {
@@ -80,19 +73,11 @@ function callerKey(tokenHash: string, identifier: string): string {
 }
 
 export function rememberCaller({ caller, called, shard, tokenHash, identifier }: CallerEntry): void {
-  const key = callerKey(tokenHash, identifier);
-  callers.delete(key);
-  callers.set(key, { caller, called, shard, tokenHash, identifier });
+  callers.setNewest(callerKey(tokenHash, identifier), { caller, called, shard, tokenHash, identifier });
 }
 
 export function recallCaller(tokenHash: string, identifier: string): CallerEntry | undefined {
-  const key = callerKey(tokenHash, identifier);
-  const entry = callers.get(key);
-  if (entry) {
-    callers.delete(key);
-    callers.set(key, entry);
-  }
-  return entry;
+  return callers.use(callerKey(tokenHash, identifier));
 }
 
 export function forgetCaller(tokenHash: string, identifier: string): void {
@@ -118,12 +103,7 @@ export function guardOfCaller(entry: CallerEntry): CallerGuard {
 /** What the commit must find unchanged for this entry (src/conversation/guard.ts). */
 export function guardOf(entry: IngestEntry): CommitGuard {
   return {
-    tokenHash: entry.tokenHash,
-    tokenId: entry.caller.tokenId,
-    accountId: entry.caller.accountId,
-    caller: entry.caller.kind === "inbox" ? { kind: "inbox" } : { kind: "user", userId: entry.caller.userId, role: entry.caller.role },
-    inboxId: entry.called.inbox.id,
-    identifier: entry.identifier,
+    ...guardOfCaller(entry),
     contactInboxId: entry.contactInbox.id,
     sourceId: entry.contactInbox.sourceId,
     contactId: entry.contact.id,

@@ -22,6 +22,20 @@ describe("CappedMap", () => {
     ]);
   });
 
+  it("use and setNewest make a key the newest, so the limit drops the least recently used", () => {
+    const map = new CappedMap<string, number>(3);
+    map.set("a", 1).set("b", 2).set("c", 3);
+    expect(map.use("a")).toBe(1);
+    expect(map.use("missing")).toBeUndefined();
+    map.setNewest("b", 20);
+    map.set("d", 4);
+    expect([...map.entries()]).toEqual([
+      ["a", 1],
+      ["b", 20],
+      ["d", 4],
+    ]);
+  });
+
   it("refuses a limit that is not a positive integer", () => {
     expect(() => new CappedMap(0)).toThrow(RangeError);
     expect(() => new CappedMap(1.5)).toThrow(RangeError);
