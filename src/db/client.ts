@@ -196,11 +196,7 @@ function columnsOf(table: Table): [string, ReturnType<typeof getTableColumns>[st
 
 /** A row as a raw D1 statement returns it (column names, driver values) in drizzle's shape for `table`. */
 export function mapRow<T>(table: Table, row: Record<string, unknown>): T {
-  let columns = columnLists.get(table);
-  if (!columns) {
-    columns = Object.entries(getTableColumns(table));
-    columnLists.set(table, columns);
-  }
+  const columns = columnsOf(table);
   const mapped: Record<string, unknown> = {};
   for (const [key, column] of columns) {
     const value = row[column.name];

@@ -2,8 +2,8 @@
 // conversation object, contacts, conversations — and the outbox share one shape.
 import { SQL, sql } from "drizzle-orm";
 import { newId } from "../core/ids";
-import { prepare, prepareCompiled, type CompiledCondition } from "../db/client";
-import type { events, Origin, RuleEventName } from "../db/schema";
+import { prepare, prepareInsertWhere, type CompiledCondition } from "../db/client";
+import { events, type Origin, type RuleEventName } from "../db/schema";
 import type { Bindings } from "../env";
 
 /** Event names follow Chatwoot's webhooks where it has them. */
@@ -60,31 +60,8 @@ export function newEvent(input: {
  * not at all. `sequence` computes the event's sequence in SQL (a contact's next one) instead of `event.sequence`.
  */
 export function insertEventWhere(env: Bindings, event: EventRow, condition: SQL | CompiledCondition, sequence?: SQL) {
-  if (!(condition instanceof SQL) && sequence === undefined) {
-    // Compiled once per condition (prepareCompiled): a new contact's batch carries up to three of these.
-    const P = sql.placeholder;
-    return prepareCompiled(
-      env,
-      `events.insert-where:${condition.key}`,
-      () => sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
-        SELECT ${P("event:id")}, ${P("event:account")}, ${P("event:inbox")}, ${P("event:conversation")}, ${P("event:sequence")}, ${P("event:type")},
-               ${P("event:private")}, ${P("event:origin")}, ${P("event:data")}, ${P("event:created")}
-        WHERE ${condition.build()}`,
-      {
-        ...condition.values,
-        "event:id": event.id,
-        "event:account": event.accountId,
-        "event:inbox": event.inboxId,
-        "event:conversation": event.conversationId,
-        "event:sequence": event.sequence,
-        "event:type": event.type,
-        "event:private": event.private ? 1 : 0,
-        "event:origin": JSON.stringify(event.origin),
-        "event:data": JSON.stringify(event.data),
-        "event:created": event.createdAt,
-      },
-    );
-  }
+  // Compiled once per condition (prepareInsertWhere): a new contact's batch carries up to three of these.
+  if (!(condition instanceof SQL) && sequence === undefined) return prepareInsertWhere(env, events, event, condition);
   if (!(condition instanceof SQL)) throw new Error("a computed sequence takes a plain SQL condition");
   return prepare(env, sql`INSERT INTO events (id, account_id, inbox_id, conversation_id, sequence, type, private, origin, data, created_at)
     SELECT ${event.id}, ${event.accountId}, ${event.inboxId}, ${event.conversationId}, ${sequence ?? event.sequence}, ${event.type},
