@@ -27,7 +27,8 @@ export async function listMessages(env: Bindings, conversationId: string, option
  * The same page of an inbox's conversation, with the check that the conversation is the inbox's in the
  * same D1 round trip: 404 conversation_not_found when it is not (as getInboxConversation answers).
  * `prefetched`: the page authenticate read with the token (historyStatements); used when it is this
- * inbox's — the one the guard admitted the caller to — and this page, else read here.
+ * inbox's — the one the guard admitted the caller to — and this page, else read here. A page served from
+ * the isolate's (src/domain/history-cache.ts) is its UTF-8 bytes.
  */
 export async function listInboxMessages(
   env: Bindings,
@@ -35,7 +36,7 @@ export async function listInboxMessages(
   conversationId: string,
   options: PageOptions,
   prefetched?: PrefetchedHistory,
-): Promise<string> {
+): Promise<string | Uint8Array<ArrayBuffer>> {
   const afterSeq = afterSeqOf(options);
   if (
     prefetched &&

@@ -114,7 +114,7 @@ describe("history pages the isolate holds", () => {
       const held = await read(id);
       expect(held.served, what).toBe(1);
       const res = await write();
-      if (res && typeof res === "object" && "status" in res) expect((res as { status: number }).status, (res as { text: string }).text).toBeLessThan(300);
+      if (res && typeof res === "object" && "status" in res) expect((res as { status: number }).status, (res as unknown as { text: string }).text).toBeLessThan(300);
       const after = await read(id);
       expect(after.served, what).toBe(0);
       expect(after.res.text, what).toBe(await fresh(id, 100));
@@ -169,7 +169,7 @@ describe("history pages the isolate holds", () => {
     expect(historyCacheCounters.stored).toBe(stored);
   });
 
-  it("are capped: at most PAGE_LIMIT pages and CHARACTER_BUDGET characters", () => {
+  it("are capped: at most PAGE_LIMIT pages and BYTE_BUDGET bytes", () => {
     const page = (i: number) => ({ conversationId: `conv_fill_${i}`, afterSeq: 0, limit: 100 });
     for (let i = 0; i < historyPages.limit + 10; i++) holdPage(shard, page(i), i, "{}");
     expect(historyPages.size).toBe(historyPages.limit);
