@@ -1,4 +1,4 @@
-import { and, asc, eq, getTableColumns, gt, isNull, ne, or, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, gt, isNull, or, sql } from "drizzle-orm";
 import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
 import { apiTokens, conversations, historyRevisions, inboxes, messages } from "../db/schema";
 import type { Bindings } from "../env";
@@ -137,14 +137,15 @@ export function historyStatements(env: Bindings, identifier: string, tokenHash: 
           )
           .leftJoin(conversations, and(eq(conversations.id, P("conversationId")), eq(conversations.inboxId, inboxes.id)))
           .leftJoin(historyRevisions, eq(historyRevisions.conversationId, conversations.id))
-          // No rows when the isolate holds the page at the conversation's revision: it serves what it holds.
+          // No rows when the isolate holds the page at the conversation's revision (it serves what it holds):
+          // the index is then sought at NULL, which finds nothing at once — a condition beside it would be
+          // checked against every message after the window's start.
           .leftJoin(
             messages,
             and(
-              eq(messages.conversationId, conversations.id),
+              eq(messages.conversationId, sql`CASE WHEN ${historyRevisions.revision} = ${P("held")} THEN NULL ELSE ${conversations.id} END`),
               gt(messages.seq, P("afterSeq")),
               eq(messages.private, false),
-              or(isNull(historyRevisions.revision), ne(historyRevisions.revision, P("held"))),
             ),
           )
           .where(and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt)))

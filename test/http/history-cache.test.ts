@@ -3,7 +3,9 @@
 // has been written since — every kind of write below must make the next read the page D1 holds now.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { sha256HexSync } from "../../src/core/crypto";
 import { historyCacheCounters, historyPages, holdPage } from "../../src/domain/history-cache";
+import { historyStatements } from "../../src/domain/messages";
 import { toMessage, type MessageRow } from "../../src/conversation/resources";
 import { mapRow } from "../../src/db/client";
 import { messages } from "../../src/db/schema";
@@ -77,6 +79,21 @@ describe("history pages the isolate holds", () => {
       const options = new URLSearchParams(query);
       expect(page.text).toBe(await fresh(id, Number(options.get("limit")), Number(options.get("after_seq") ?? 0)));
     }
+  });
+
+  it("cost D1 no message rows when held: a long conversation's held first page reads only its joins", async () => {
+    const { id } = await heldConversation(150);
+    const window = { conversationId: id, afterSeq: 0, limit: 10 };
+    const revision = (await shard.DB.prepare("SELECT revision FROM history_revisions WHERE conversation_id = ?").bind(id).first<{ revision: number }>())!.revision;
+    const rowsRead = async (held?: number) => {
+      const statements = historyStatements(shard, inbox.identifier, sha256HexSync(token), window, held === undefined ? undefined : { key: "k", revision: held, body: new Uint8Array() });
+      const [result] = await shard.DB.batch(statements);
+      return { rows: result!.results.length, read: result!.meta.rows_read };
+    };
+    expect(await rowsRead()).toMatchObject({ rows: 11 });
+    const held = await rowsRead(revision);
+    expect(held.rows).toBe(1); // the inbox and conversation, no message
+    expect(held.read).toBeLessThan(10);
   });
 
   it("are read again after any write to one of the conversation's messages: a new one, a status, a deletion, an edit by SQL", async () => {
