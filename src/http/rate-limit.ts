@@ -54,7 +54,7 @@ function refusal(decision: Decision, subject: { token: string; inbox?: string })
 export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const caller = c.get("caller");
   if (!caller) return next();
-  const inbox = INTEGRATOR_PATH.exec(new URL(c.req.url).pathname)?.[1];
+  const inbox = INTEGRATOR_PATH.exec(c.req.path)?.[1];
   const subject = {
     token: caller.kind === "platform" ? "platform" : caller.tokenId,
     inbox: inbox === undefined ? undefined : safeDecode(inbox).slice(0, 200),
