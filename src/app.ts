@@ -27,6 +27,7 @@ import { consoleRoutes } from "./http/system/console";
 import { webhookEndpointRoutes } from "./http/webhook-endpoints/routes";
 import { describeWebhooks } from "./http/webhooks";
 import { timed, validation } from "./http/phases";
+import { setAnswerHeader } from "./http/answer-headers";
 
 export const API_VERSION = "1.0.0";
 
@@ -37,18 +38,18 @@ export function buildApp() {
   app.use("*", async (c, next) => {
     c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
     await next();
-    c.header("x-request-id", c.get("requestId"));
+    setAnswerHeader(c, "x-request-id", c.get("requestId"));
   });
   app.use("*", secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
   app.use("*", async (c, next) => {
     await next();
     // API answers are data, never a page to render or frame; /docs sets its own policy.
-    if (!c.res.headers.has("content-security-policy")) c.header("content-security-policy", "default-src 'none'; frame-ancestors 'none'");
+    if (!c.res.headers.has("content-security-policy")) setAnswerHeader(c, "content-security-policy", "default-src 'none'; frame-ancestors 'none'");
   });
   app.use("/v1/*", async (c, next) => {
     await next();
     // Answers carry tokens, secrets and one account's data: no shared or browser cache may keep them.
-    if (!c.res.headers.has("cache-control")) c.header("cache-control", "no-store");
+    if (!c.res.headers.has("cache-control")) setAnswerHeader(c, "cache-control", "no-store");
   });
   // Idempotency is not here: it runs inside each POST route, after the route's own guard (see idempotent()).
   // Each named for `node bench/profile.mjs` (src/http/phases.ts); without its recorder they only call through.

@@ -730,6 +730,19 @@ export const commitGuards = sqliteTable("commit_guards", {
   ok: integer("ok").notNull(),
 });
 
+/**
+ * A token per conversation that changes whenever any of its messages is written: the triggers in
+ * src/db/history-revisions.sql set a fresh random `revision` on every insert, update and delete of a message,
+ * and drop the row with its conversation. A history page the isolate rendered is served again only while the
+ * revision it was read at is still the one here (src/domain/history-cache.ts), checked in the page's own
+ * round trip. Random rather than counted, so no write can bring back a value an old page was read at — not a
+ * conversation object's stale row, not a move that copies the account away and back.
+ */
+export const historyRevisions = sqliteTable("history_revisions", {
+  conversationId: text("conversation_id").primaryKey(),
+  revision: integer("revision").notNull(),
+});
+
 export const NUMERIC_KINDS = ["account", "inbox", "user", "contact", "conversation", "message", "attachment"] as const;
 export type NumericKind = (typeof NUMERIC_KINDS)[number];
 

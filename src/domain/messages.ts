@@ -1,12 +1,13 @@
 import { and, asc, eq, getTableColumns, gt, isNull, or, sql } from "drizzle-orm";
 import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
-import { apiTokens, conversations, inboxes, messages } from "../db/schema";
+import { apiTokens, conversations, historyRevisions, inboxes, messages } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { decodeCursor, encodeCursor } from "../core/pagination";
 import { toMessage, type Message, type MessageRow } from "../conversation/resources";
 import { iso } from "../core/time";
 import { withDataUrls } from "../attachments/render";
+import { holdPage, serveHeld, type HeldPage } from "./history-cache";
 
 /** A page of messages as the history routes answer it (serialised by the functions below). */
 export type MessagePage = { data: Message[]; next_cursor: string | null };
@@ -26,7 +27,8 @@ export async function listMessages(env: Bindings, conversationId: string, option
  * The same page of an inbox's conversation, with the check that the conversation is the inbox's in the
  * same D1 round trip: 404 conversation_not_found when it is not (as getInboxConversation answers).
  * `prefetched`: the page authenticate read with the token (historyStatements); used when it is this
- * inbox's — the one the guard admitted the caller to — and this page, else read here.
+ * inbox's — the one the guard admitted the caller to — and this page, else read here. A page served from
+ * the isolate's (src/domain/history-cache.ts) is its UTF-8 bytes.
  */
 export async function listInboxMessages(
   env: Bindings,
@@ -34,7 +36,7 @@ export async function listInboxMessages(
   conversationId: string,
   options: PageOptions,
   prefetched?: PrefetchedHistory,
-): Promise<string> {
+): Promise<string | Uint8Array<ArrayBuffer>> {
   const afterSeq = afterSeqOf(options);
   if (
     prefetched &&
@@ -45,7 +47,11 @@ export async function listInboxMessages(
     prefetched.limit === options.limit
   ) {
     if (!prefetched.found) throw notFound("conversation_not_found", "conversation", conversationId);
-    return pageJson(env, prefetched.rows, options.limit);
+    if (prefetched.held !== undefined) return serveHeld(prefetched.held);
+    const text = pageText(prefetched.rows, options.limit);
+    if (text === undefined) return pageJson(env, prefetched.rows, options.limit);
+    if (prefetched.revision !== null) holdPage(env, prefetched, prefetched.revision, text);
+    return text;
   }
   const db = database(env);
   const [found, rows] = await runBatch(env, [
@@ -68,8 +74,18 @@ export async function listInboxMessages(
 /** The page an integrator asks for (`GET /v1/inboxes/{identifier}/conversations/{id}/messages`), known before its route runs. */
 export type HistoryWindow = { conversationId: string; afterSeq: number; limit: number };
 
-/** That page, read with the token: the inbox the identifier names (null: the token may not read it), whether the conversation is that inbox's, its rows. */
-export type PrefetchedHistory = HistoryWindow & { inboxId: string | null; found: boolean; rows: Record<string, unknown>[] };
+/**
+ * That page, read with the token: the inbox the identifier names (null: the token may not read it), whether
+ * the conversation is that inbox's, its rows and its history revision — or, when the isolate held the page
+ * at the revision D1 still has (src/domain/history-cache.ts), no rows and that held page.
+ */
+export type PrefetchedHistory = HistoryWindow & {
+  inboxId: string | null;
+  found: boolean;
+  rows: Record<string, unknown>[];
+  revision: number | null;
+  held?: HeldPage;
+};
 
 /**
  * The window of a history request from its query (as the route will validate it); undefined when it is
@@ -93,7 +109,7 @@ export function historyWindow(conversationId: string, query: { cursor?: string; 
  * most one row (unique identifier, token hash, primary key), so the page is the (conversation, seq) index's
  * range in order, as the page statement reads it (test/http/history-json.test.ts checks the plan).
  */
-export function historyStatements(env: Bindings, identifier: string, tokenHash: string, window: HistoryWindow): D1PreparedStatement[] {
+export function historyStatements(env: Bindings, identifier: string, tokenHash: string, window: HistoryWindow, held?: HeldPage): D1PreparedStatement[] {
   const db = database(env);
   const P = sql.placeholder;
   return [
@@ -107,6 +123,7 @@ export function historyStatements(env: Bindings, identifier: string, tokenHash: 
             ...rowColumns,
             inbox_id: sql<string>`${inboxes.id}`.as("inbox_id"),
             conversation_id: sql<string | null>`${conversations.id}`.as("conversation_id"),
+            revision: sql<number | null>`${historyRevisions.revision}`.as("revision"),
           })
           .from(inboxes)
           .innerJoin(
@@ -119,25 +136,40 @@ export function historyStatements(env: Bindings, identifier: string, tokenHash: 
             ),
           )
           .leftJoin(conversations, and(eq(conversations.id, P("conversationId")), eq(conversations.inboxId, inboxes.id)))
-          .leftJoin(messages, and(eq(messages.conversationId, conversations.id), gt(messages.seq, P("afterSeq")), eq(messages.private, false)))
+          .leftJoin(historyRevisions, eq(historyRevisions.conversationId, conversations.id))
+          // No rows when the isolate holds the page at the conversation's revision (it serves what it holds):
+          // the index is then sought at NULL, which finds nothing at once — a condition beside it would be
+          // checked against every message after the window's start.
+          .leftJoin(
+            messages,
+            and(
+              eq(messages.conversationId, sql`CASE WHEN ${historyRevisions.revision} = ${P("held")} THEN NULL ELSE ${conversations.id} END`),
+              gt(messages.seq, P("afterSeq")),
+              eq(messages.private, false),
+            ),
+          )
           .where(and(eq(inboxes.identifier, P("identifier")), isNull(inboxes.deletedAt)))
           .orderBy(asc(messages.seq))
           .limit(P("limit"));
       },
-      { identifier, hash: tokenHash, conversationId: window.conversationId, afterSeq: window.afterSeq, limit: window.limit + 1 },
+      { identifier, hash: tokenHash, conversationId: window.conversationId, afterSeq: window.afterSeq, limit: window.limit + 1, held: held?.revision ?? -1 },
     ),
   ];
 }
 
-/** What historyStatements read. */
-export function decodeHistory(window: HistoryWindow, [rows]: Record<string, unknown>[][]): PrefetchedHistory {
+/** What historyStatements read (`held`: the page it was given). */
+export function decodeHistory(window: HistoryWindow, [rows]: Record<string, unknown>[][], held?: HeldPage): PrefetchedHistory {
   const first = rows?.[0];
+  const found = first?.conversation_id !== null && first?.conversation_id !== undefined;
+  const revision = (first?.revision as number | null | undefined) ?? null;
   return {
     ...window,
     inboxId: (first?.inbox_id as string | undefined) ?? null,
-    found: first?.conversation_id !== null && first?.conversation_id !== undefined,
-    // An empty page is one row without a message.
+    found,
+    // An empty page is one row without a message; so is a page the isolate holds at this revision.
     rows: first?.id === null || first === undefined ? [] : rows!,
+    revision,
+    held: found && held !== undefined && revision === held.revision ? held : undefined,
   };
 }
 
@@ -183,9 +215,14 @@ function pageStatement(env: Bindings, conversationId: string, afterSeq: number, 
  * (pageObjects), which signs each attachment's data_url as it is read.
  */
 async function pageJson(env: Bindings, raw: Record<string, unknown>[], limit: number): Promise<string> {
+  return pageText(raw, limit) ?? JSON.stringify(await pageObjects(env, raw, limit));
+}
+
+/** The page written from the raw rows; undefined when one of its messages may hold a stored attachment. */
+function pageText(raw: Record<string, unknown>[], limit: number): string | undefined {
   const hasMore = raw.length > limit;
   const rows = hasMore ? raw.slice(0, limit) : raw;
-  if (rows.some(mayHoldStored)) return JSON.stringify(await pageObjects(env, raw, limit));
+  if (rows.some(mayHoldStored)) return undefined;
   const last = rows[rows.length - 1];
   const next = hasMore && last ? encodeCursor({ seq: last.seq as number }) : null;
   return `{"data":[${rows.map(messageJson).join(",")}],"next_cursor":${stringify(next)}}`;

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { contactLookupStatements, decodeContactLookup } from "../domain/conversations";
+import { heldPage, type HeldPage } from "../domain/history-cache";
 import { decodeHistory, historyStatements, historyWindow, type HistoryWindow } from "../domain/messages";
 import { shardForAccount, shardForPath } from "../domain/routing";
 import { resolveCaller, type Caller } from "../domain/tokens";
@@ -47,18 +48,14 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   // A contact the isolate remembers for this token and inbox skips the round trip below (src/http/integrator/recall.ts).
   if (contactSourceId !== undefined && (await recallForRequest(c, match[1]!, identifier!, contactSourceId))) return;
   const history = identifier === undefined ? undefined : historyPage(c);
-  const { caller, called, extra, env, moving } = await resolveCaller(
-    c.env,
-    match[1]!,
-    config(c.env).platformToken,
-    identifier,
-    (shard, tokenHash) =>
-      contactSourceId !== undefined
-        ? contactLookupStatements(shard, { identifier: identifier! }, contactSourceId)
-        : history
-          ? historyStatements(shard, identifier!, tokenHash, history)
-          : [],
-  );
+  let held: HeldPage | undefined;
+  const { caller, called, extra, env, moving } = await resolveCaller(c.env, match[1]!, config(c.env).platformToken, identifier, (shard, tokenHash) => {
+    if (contactSourceId !== undefined) return contactLookupStatements(shard, { identifier: identifier! }, contactSourceId);
+    if (history === undefined) return [];
+    // A page the isolate holds is read as its revision only, and served if that is still the conversation's.
+    held = heldPage(shard, history);
+    return historyStatements(shard, identifier!, tokenHash, history, held);
+  });
   if (!caller) throw new ApiError("invalid_token", "The token is unknown or has been revoked.");
   // The platform token names no account: its operations choose their shards themselves (domain/accounts.ts).
   c.env = env ?? (await shardForPath(c.env, c.req.path, (name) => c.req.query(name)));
@@ -76,7 +73,7 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
       : undefined,
   );
   // The history page, for listInboxMessages: it uses it only for the inbox inboxAccess then admits.
-  c.set("history", history && contactSourceId === undefined && extra && called?.inbox ? decodeHistory(history, extra) : undefined);
+  c.set("history", history && contactSourceId === undefined && extra && called?.inbox ? decodeHistory(history, extra, held) : undefined);
 }
 
 /**

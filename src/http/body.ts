@@ -21,12 +21,17 @@ export function isStreamedUpload(method: string, path: string, contentType: stri
 // rule here let e.g. 'application/a+b+json' through, and the route then ignored the body or failed.
 const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
 
+/** Strict UTF-8 (a malformed byte is an error, not U+FFFD); decode() without `stream` keeps no state between calls. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 async function readCapped(request: Request): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) {
     throw new ApiError("payload_too_large", `The body is ${declared} bytes; the limit is ${MAX_BODY_BYTES} bytes (1 MiB).`);
   }
   if (!request.body) return new Uint8Array();
+  // A declared length within the cap is the body's length (HTTP's framing): read it in one call.
+  if (declared !== null) return new Uint8Array(await request.arrayBuffer());
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -70,7 +75,7 @@ export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    text = utf8.decode(bytes);
   } catch {
     throw new ApiError("invalid_json", "The body is not valid UTF-8.");
   }

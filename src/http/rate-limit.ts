@@ -7,6 +7,7 @@ import { isolateLeases as leases } from "../rate-limit/lease";
 import { rateLimiter } from "../rate-limit/object";
 import type { AppEnv } from "./context";
 import { safeDecode } from "./path";
+import { setAnswerHeader } from "./answer-headers";
 
 const INTEGRATOR_PATH = /^\/v1\/inboxes\/([^/]+)/;
 
@@ -53,7 +54,7 @@ function refusal(decision: Decision, subject: { token: string; inbox?: string })
 export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const caller = c.get("caller");
   if (!caller) return next();
-  const inbox = INTEGRATOR_PATH.exec(new URL(c.req.url).pathname)?.[1];
+  const inbox = INTEGRATOR_PATH.exec(c.req.path)?.[1];
   const subject = {
     token: caller.kind === "platform" ? "platform" : caller.tokenId,
     inbox: inbox === undefined ? undefined : safeDecode(inbox).slice(0, 200),
@@ -61,7 +62,7 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const decision = await admit(c, caller.kind === "platform" ? "platform" : caller.accountId, caller.kind === "platform" ? null : caller.accountId, subject);
   if (decision && !decision.allowed) throw refusal(decision, subject);
   await next();
-  if (decision) for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.header(name, value);
+  if (decision) for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setAnswerHeader(c, name, value);
 };
 
 /**

@@ -48,7 +48,7 @@ export const MOVED_TABLES: MovedTable[] = [
 ];
 
 /** Tables a move never copies: the shard's own bookkeeping, and rows its triggers derive (search). */
-export const NOT_MOVED = ["accounts", "move_changes", "commit_guards", "search_documents", "d1_migrations", "sqlite_sequence"];
+export const NOT_MOVED = ["accounts", "move_changes", "commit_guards", "search_documents", "history_revisions", "d1_migrations", "sqlite_sequence"];
 
 /** The triggers that log and fence one table's writes (src/db/moves.sql is generated from this). */
 export function moveTriggers(table: MovedTable): string {

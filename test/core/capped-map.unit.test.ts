@@ -36,6 +36,27 @@ describe("CappedMap", () => {
     ]);
   });
 
+  it("with a budget, keeps the values' total weight under it: the oldest go first, a value heavier than it is not kept", () => {
+    const map = new CappedMap<string, string>(10, { max: 10, weigh: (value) => value.length });
+    map.set("a", "xxxx").set("b", "xxxx");
+    expect(map.totalWeight).toBe(8);
+    map.set("c", "xxx"); // 11 > 10: "a" goes
+    expect([...map.keys()]).toEqual(["b", "c"]);
+    expect(map.totalWeight).toBe(7);
+    map.set("b", "x"); // a replaced value's weight is its new one
+    expect(map.totalWeight).toBe(4);
+    map.set("huge", "x".repeat(11));
+    expect(map.has("huge")).toBe(false);
+    expect(map.totalWeight).toBe(4);
+    expect(map.use("c")).toBe("xxx");
+    expect([...map.keys()]).toEqual(["b", "c"]);
+    expect(map.totalWeight).toBe(4);
+    map.delete("b");
+    expect(map.totalWeight).toBe(3);
+    map.clear();
+    expect(map.totalWeight).toBe(0);
+  });
+
   it("refuses a limit that is not a positive integer", () => {
     expect(() => new CappedMap(0)).toThrow(RangeError);
     expect(() => new CappedMap(1.5)).toThrow(RangeError);

@@ -28,6 +28,7 @@ import { discardUnused, readBody, readMessageBody } from "./body";
 import { chatwootError } from "./errors";
 import { parseInput } from "./validate";
 import { CustomAttributes } from "../integrator/schemas";
+import { setAnswerHeader } from "../answer-headers";
 import { shardForInbox } from "../../domain/routing";
 
 type ClientEnv = { Bindings: AppEnv["Bindings"]; Variables: AppEnv["Variables"] & { publicInbox: InboxRow } };
@@ -67,8 +68,8 @@ const publicInbox: MiddlewareHandler<ClientEnv> = async (c, next) => {
   }
   c.set("publicInbox", inbox);
   await next();
-  c.header("cache-control", "no-store");
-  if (decision) for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.header(name, value);
+  setAnswerHeader(c, "cache-control", "no-store");
+  if (decision) for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setAnswerHeader(c, name, value);
 };
 
 const BASE = "/public/api/v1/inboxes/:inbox_identifier";
