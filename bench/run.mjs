@@ -972,7 +972,8 @@ function addScenario({ id, name, result, ceiling, notes, details }) {
 /** "; server CPU 97 % = 24 ms/request": how busy the Worker's processes were, and the cost of one request. */
 function cpuNote(result) {
   if (result.server_cpu_pct === undefined || result.server_cpu_pct === null) return "";
-  return `; server CPU ${result.server_cpu_pct} %, ${result.server_cpu_ms_per_request} ms/req`;
+  const settled = result.settled ? ` (after ${result.settled.waited_s} s waiting for the server to go idle)` : "";
+  return `; server CPU ${result.server_cpu_pct} %, ${result.server_cpu_ms_per_request} ms/req${settled}`;
 }
 
 /** Deletes a host's state folder (run after the host stopped: stops run last-in, first-out). */

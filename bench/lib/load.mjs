@@ -20,6 +20,7 @@ export function serverCpuSeconds() {
  * `capSeconds` stops it early; `latencies` collects every response time (ms).
  */
 export async function load(options, { capSeconds, latencies, expectStatus } = {}) {
+  const settled = await settle();
   const started = performance.now();
   const cpuBefore = serverCpu?.();
   // autocannon notices the end of a run at its next sample tick (sampleInt); keep that short so the
@@ -59,10 +60,31 @@ export async function load(options, { capSeconds, latencies, expectStatus } = {}
     errors,
     status,
     ...(capped ? { capped } : {}),
+    ...(settled ? { settled } : {}),
     ...(cpu === null
       ? {}
       : { server_cpu_pct: round((100 * cpu) / seconds, 0), server_cpu_ms_per_request: total ? round((1000 * cpu) / total, 2) : null }),
   };
+}
+
+/**
+ * Waits (≤ 10 s) until the server is idle — under 5 % of one core over 250 ms — so that the work an earlier
+ * step left running (deliveries, sweeps, sockets closing) is not billed to this one; reports what it waited
+ * for when it had to. Without a CPU sampler it does nothing.
+ */
+async function settle() {
+  if (!serverCpu) return undefined;
+  const began = performance.now();
+  let busiest = 0;
+  for (;;) {
+    const before = serverCpu();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const share = (serverCpu() - before) / 0.25;
+    if (share < 0.05) break;
+    busiest = Math.max(busiest, share);
+    if (performance.now() - began > 10_000) return { waited_s: round((performance.now() - began) / 1000, 1), still_busy_pct: round(100 * share, 0) };
+  }
+  return busiest === 0 ? undefined : { waited_s: round((performance.now() - began) / 1000, 1), busiest_pct: round(100 * busiest, 0) };
 }
 
 function statusCounts(result) {
