@@ -30,8 +30,15 @@ async function readCapped(request: Request): Promise<Uint8Array> {
     throw new ApiError("payload_too_large", `The body is ${declared} bytes; the limit is ${MAX_BODY_BYTES} bytes (1 MiB).`);
   }
   if (!request.body) return new Uint8Array();
-  // A declared length within the cap is the body's length (HTTP's framing): read it in one call.
-  if (declared !== null) return new Uint8Array(await request.arrayBuffer());
+  // A plain declared length within the cap is read in one call; what arrives is still held to the cap (a
+  // Request built in code, or a service binding's, need not match its header).
+  if (declared !== null && /^\d+$/.test(declared)) {
+    const body = new Uint8Array(await request.arrayBuffer());
+    if (body.byteLength > MAX_BODY_BYTES) {
+      throw new ApiError("payload_too_large", `The body is over the limit of ${MAX_BODY_BYTES} bytes (1 MiB).`);
+    }
+    return body;
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

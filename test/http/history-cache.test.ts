@@ -188,15 +188,18 @@ describe("history pages the isolate holds", () => {
 
   it("are capped: at most PAGE_LIMIT pages and BYTE_BUDGET bytes", () => {
     const page = (i: number) => ({ conversationId: `conv_fill_${i}`, afterSeq: 0, limit: 100 });
-    for (let i = 0; i < historyPages.limit + 10; i++) holdPage(shard, page(i), i, "{}");
-    expect(historyPages.size).toBe(historyPages.limit);
-    const budget = historyPages.budget!.max;
-    const big = "x".repeat(Math.ceil(budget / 4));
-    for (let i = 0; i < 10; i++) holdPage(shard, page(i), i, big);
-    expect(historyPages.totalWeight).toBeLessThanOrEqual(budget);
-    expect(historyPages.size).toBeLessThan(historyPages.limit);
-    holdPage(shard, page(-1), 1, "x".repeat(budget + 1));
-    expect(historyPages.has(`${shard.SHARD}\nconv_fill_-1\n0\n100`)).toBe(false);
-    historyPages.clear();
+    try {
+      for (let i = 0; i < historyPages.limit + 10; i++) holdPage(shard, page(i), i, "{}");
+      expect(historyPages.size).toBe(historyPages.limit);
+      const budget = historyPages.budget!.max;
+      const big = "x".repeat(Math.ceil(budget / 4));
+      for (let i = 0; i < 10; i++) holdPage(shard, page(i), i, big);
+      expect(historyPages.totalWeight).toBeLessThanOrEqual(budget);
+      expect(historyPages.size).toBeLessThan(historyPages.limit);
+      holdPage(shard, page(-1), 1, "x".repeat(budget + 1));
+      expect(historyPages.has(`${shard.SHARD}\nconv_fill_-1\n0\n100`)).toBe(false);
+    } finally {
+      historyPages.clear(); // ≈ 16 MiB of filler must not outlive the test, passed or not
+    }
   });
 });
