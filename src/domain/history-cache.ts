@@ -3,9 +3,9 @@ import type { Bindings } from "../env";
 
 /**
  * History pages the isolate has written, reused while their conversation's messages are unchanged
- * (docs/architecture.md, "History pages"). An entry is the answer's text and the conversation's history
- * revision it was read at, as the UTF-8 bytes the answer sends (src/db/history-revisions.sql: a fresh random value on every write to one of its
- * messages). It is never trusted alone: the page's statement, in the token's round trip, returns the
+ * (docs/architecture.md, "History pages"). An entry is the answer, as the UTF-8 bytes it sends, and the
+ * conversation's history revision it was read at (src/db/history-revisions.sql: a fresh random value on every
+ * write to one of its messages). It is never trusted alone: the page's statement, in the token's round trip, returns the
  * revision and leaves the rows out only when it equals the entry's — so a page served from here is the page
  * D1 holds at that moment, to a caller D1 admitted in the same statement. Only pages written from the stored
  * rows are kept (no stored attachment, whose signed URLs expire), and only integrators' (no private notes).

@@ -49,7 +49,7 @@ export async function listInboxMessages(
     if (!prefetched.found) throw notFound("conversation_not_found", "conversation", conversationId);
     if (prefetched.held !== undefined) return serveHeld(prefetched.held);
     const text = pageText(prefetched.rows, options.limit);
-    if (text === undefined) return pageJson(env, prefetched.rows, options.limit);
+    if (text === undefined) return JSON.stringify(await pageObjects(env, prefetched.rows, options.limit));
     if (prefetched.revision !== null) holdPage(env, prefetched, prefetched.revision, text);
     return text;
   }
