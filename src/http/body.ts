@@ -24,6 +24,9 @@ const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^
 /** Strict UTF-8 (a malformed byte is an error, not U+FFFD); decode() without `stream` keeps no state between calls. */
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
+/** 413 for a body whose bytes, as they arrive, pass the cap (whatever its Content-Length said). */
+const overTheCap = () => new ApiError("payload_too_large", `The body is over the limit of ${MAX_BODY_BYTES} bytes (1 MiB).`);
+
 async function readCapped(request: Request): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) {
@@ -34,9 +37,7 @@ async function readCapped(request: Request): Promise<Uint8Array> {
   // Request built in code, or a service binding's, need not match its header).
   if (declared !== null && /^\d+$/.test(declared)) {
     const body = new Uint8Array(await request.arrayBuffer());
-    if (body.byteLength > MAX_BODY_BYTES) {
-      throw new ApiError("payload_too_large", `The body is over the limit of ${MAX_BODY_BYTES} bytes (1 MiB).`);
-    }
+    if (body.byteLength > MAX_BODY_BYTES) throw overTheCap();
     return body;
   }
   const reader = request.body.getReader();
@@ -48,7 +49,7 @@ async function readCapped(request: Request): Promise<Uint8Array> {
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
       await reader.cancel();
-      throw new ApiError("payload_too_large", `The body is over the limit of ${MAX_BODY_BYTES} bytes (1 MiB).`);
+      throw overTheCap();
     }
     chunks.push(value);
   }
