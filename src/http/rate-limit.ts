@@ -62,8 +62,13 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const decision = await admit(c, caller.kind === "platform" ? "platform" : caller.accountId, caller.kind === "platform" ? null : caller.accountId, subject);
   if (decision && !decision.allowed) throw refusal(decision, subject);
   await next();
-  if (decision) for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setAnswerHeader(c, name, value);
+  if (decision) setRateLimitHeaders(c, decision);
 };
+
+/** The RateLimit fields on the answer `next()` produced (this middleware's, and Chatwoot's Client API's). */
+export function setRateLimitHeaders(c: Context, decision: Decision): void {
+  for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setAnswerHeader(c, name, value);
+}
 
 /**
  * The decision for one request of `subject` (a token, and an inbox identifier when the URL has one) in

@@ -23,7 +23,7 @@ import {
 import type { InboxRow } from "../../domain/inboxes";
 import { ApiError } from "../../errors/problem";
 import type { AppContext, AppEnv } from "../context";
-import { admit, rateLimitHeaders } from "../rate-limit";
+import { admit, rateLimitHeaders, setRateLimitHeaders } from "../rate-limit";
 import { discardUnused, readBody, readMessageBody } from "./body";
 import { chatwootError } from "./errors";
 import { parseInput } from "./validate";
@@ -69,7 +69,7 @@ const publicInbox: MiddlewareHandler<ClientEnv> = async (c, next) => {
   c.set("publicInbox", inbox);
   await next();
   setAnswerHeader(c, "cache-control", "no-store");
-  if (decision) for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setAnswerHeader(c, name, value);
+  if (decision) setRateLimitHeaders(c, decision);
 };
 
 const BASE = "/public/api/v1/inboxes/:inbox_identifier";
