@@ -3,7 +3,8 @@
  * cache an isolate keeps between requests is one of these — an isolate serves many requests for a long
  * time, and nothing it remembers may grow with the data it has seen. With a `budget`, the values' total
  * weight (e.g. a string's length) is capped too: the oldest entries go until the new one fits, and a value
- * heavier than the whole budget is not kept at all.
+ * heavier than the whole budget is not kept at all (nor the key's old value); there, `set` of a held key
+ * makes it the newest entry, as `setNewest` does.
  */
 export class CappedMap<K, V> extends Map<K, V> {
   private weight = 0;
