@@ -38,7 +38,10 @@ export function withSharedBatches<E extends Pick<Bindings, "DB">>(env: E): Share
  * reaches it. Any other failure leaves unknown whether the batch committed: every caller gets it, as it
  * would have for its own batch.
  */
-export function sharedBatches(db: D1Database): { db: D1Database; track: SharedBatches<unknown>["track"] } {
+export function sharedBatches(
+  db: D1Database,
+  { windowMs = SHARED_BATCH_WINDOW_MS }: { windowMs?: number } = {},
+): { db: D1Database; track: SharedBatches<unknown>["track"] } {
   let waiting: Waiting[] = [];
   let running = 0;
   let sending = false;
@@ -90,7 +93,7 @@ export function sharedBatches(db: D1Database): { db: D1Database; track: SharedBa
         window = undefined;
         windowOver = true;
         sendWhenReady();
-      }, SHARED_BATCH_WINDOW_MS);
+      }, windowMs);
       return;
     }
     clearTimeout(window);
