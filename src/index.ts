@@ -3,6 +3,7 @@ import { abandonAutomationEvent, processAutomationEvent } from "./automation/eng
 import { consumeDeadLetters, consumeDeliveries, parkDeadDelivery, processDelivery } from "./delivery/consumer";
 import type { QueueDecision, QueueMessage } from "./delivery/outbox";
 import { continueReplay } from "./delivery/replay";
+import { withSharedBatches, type SharedBatches } from "./db/shared-batches";
 import { defaultShard, shardEnv } from "./db/shards";
 import type { Bindings, WorkerEnv } from "./env";
 import { armRecovery, armRecoveryOnce } from "./recovery/object";
@@ -23,9 +24,24 @@ function shardOf(env: WorkerEnv, body: QueueMessage): Bindings {
   return shardEnv(env, body.shard ?? defaultShard(env));
 }
 
-/** One queue carries three kinds of message; each goes to its own consumer, on the message's shard. */
-function route(workerEnv: WorkerEnv, body: QueueMessage): Promise<QueueDecision> {
-  const env = shardOf(workerEnv, body);
+/**
+ * One queue carries three kinds of message; each goes to its own consumer, on the message's shard. The
+ * messages of one batch share D1 round trips (src/db/shared-batches.ts): one bindings per shard, per batch.
+ */
+function router(workerEnv: WorkerEnv): (body: QueueMessage) => Promise<QueueDecision> {
+  const shared = new Map<string, SharedBatches<Bindings>>();
+  return (body) => {
+    const shard = body.shard ?? defaultShard(workerEnv);
+    let batches = shared.get(shard);
+    if (!batches) {
+      batches = withSharedBatches(shardEnv(workerEnv, shard));
+      shared.set(shard, batches);
+    }
+    return batches.track(() => route(batches.env, body));
+  };
+}
+
+function route(env: Bindings, body: QueueMessage): Promise<QueueDecision> {
   switch (body.kind) {
     case "delivery":
       return processDelivery(env, body.deliveryId, body.attempt);
@@ -58,7 +74,7 @@ export default {
   async queue(batch: MessageBatch<QueueMessage>, env: WorkerEnv, ctx: ExecutionContext): Promise<void> {
     armRecoveryOnce(env, ctx);
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env, (body) => giveUp(env, body));
-    else await consumeDeliveries(batch, env, (body) => route(env, body));
+    else await consumeDeliveries(batch, env, router(env));
   },
 
   // The deployment's cron only pokes the recovery alarm (one RPC): the alarm does the work, in every mode.

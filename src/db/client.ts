@@ -187,11 +187,17 @@ export async function sentWrite<T>(write: Promise<T>): Promise<T> {
   }
 }
 
-function unknownUnlessRejected(error: unknown): unknown {
+/**
+ * A definite refusal of a write: a constraint, the move fence (src/db/moves.sql) or a commit's guard
+ * (src/db/commit-guards.sql). The batch was rolled back; nothing was written.
+ */
+export function isDefiniteRefusal(error: unknown): boolean {
   const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error);
-  // A refusal is definite: a constraint, the move fence (src/db/moves.sql) or a commit's guard
-  // (src/db/commit-guards.sql) — nothing was written.
-  if (/constraint failed|account_moving|commit_guard_failed/i.test(text)) return error;
+  return /constraint failed|account_moving|commit_guard_failed/i.test(text);
+}
+
+function unknownUnlessRejected(error: unknown): unknown {
+  if (isDefiniteRefusal(error)) return error;
   return new OutcomeUnknown("a D1 write failed after it was sent; it may have committed", { cause: error });
 }
 

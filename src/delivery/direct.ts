@@ -3,6 +3,7 @@
 // state machine a queue message would (processDelivery: lease or park → attempt → outcome, chaining its
 // line), and hands a delivery to the queue only when that did not settle it. Nothing is lost in between:
 // until a delivery is settled or queued it is unqueued (enqueued_at NULL), which recovery hands over.
+import { withSharedBatches } from "../db/shared-batches";
 import type { Bindings } from "../env";
 import { faults } from "../faults";
 import { processDelivery } from "./consumer";
@@ -21,8 +22,10 @@ export async function publishAndAttempt(env: Bindings, committed: Committed[]): 
   const deliveryIds = committed.flatMap((item) => item.deliveryIds);
   // Every committed event has deliveries or is for the rules engine (commitWithEvents).
   const marks = markHandedOver(env, committed.filter((item) => !item.automation).map((item) => item.eventId));
+  // The commit's deliveries (its endpoints, a group commit's messages) share D1 round trips.
+  const shared = withSharedBatches(env);
   await Promise.all([
-    ...deliveryIds.map((deliveryId, i) => attemptNow(env, deliveryId, i === 0 ? marks : [])),
+    ...deliveryIds.map((deliveryId, i) => shared.track(() => attemptNow(shared.env, deliveryId, i === 0 ? marks : []))),
     publish(env, committed.filter((item) => item.automation), { deliveries: false }),
   ]);
 }

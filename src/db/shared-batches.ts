@@ -1,0 +1,135 @@
+// Group commit across the concurrent work of one invocation (docs/delivery.md, "Shared round trips"). A
+// queue consumer's batch runs up to ten deliveries at once, and each sends its own D1 batches: the lease
+// on arrival, then one per outcome. A round trip costs far more than a statement in it, so the batches of
+// one invocation are sent together: a batch waits until every tracked piece of work is waiting too, or
+// at most SHARED_BATCH_WINDOW_MS, and one round trip carries them all. Only within one invocation:
+// Workers do not share I/O between requests.
+import type { Bindings } from "../env";
+import { isDefiniteRefusal } from "./client";
+
+/** The longest a batch waits for the others of its invocation before it is sent. */
+export const SHARED_BATCH_WINDOW_MS = 2;
+
+/** At most this many statements go in one shared round trip; a caller's own batch is never split. */
+export const SHARED_BATCH_MAX_STATEMENTS = 100;
+
+type Waiting = { statements: D1PreparedStatement[]; resolve: (results: D1Result[]) => void; reject: (error: unknown) => void };
+
+export type SharedBatches<E> = {
+  /** `env` whose D1 batches share round trips; statements, `exec` and `dump` go straight through. */
+  env: E;
+  /**
+   * Runs one piece of the invocation's concurrent work (a queue message). While pieces run, a batch
+   * waits for the others until each running piece is waiting on a batch (or the window ends).
+   */
+  track<T>(work: () => Promise<T>): Promise<T>;
+};
+
+export function withSharedBatches<E extends Pick<Bindings, "DB">>(env: E): SharedBatches<E> {
+  const shared = sharedBatches(env.DB);
+  return { env: { ...env, DB: shared.db }, track: shared.track };
+}
+
+/**
+ * D1 runs a batch as one transaction, so a shared batch is its callers' batches run one after the other,
+ * all committed or none: what each caller asked for. Every caller gets its own statements' results. If
+ * D1 refuses a shared batch definitely (a constraint, the move fence, a commit guard: nothing was
+ * written), that may be one caller's doing, so each batch is sent again alone and only its own refusal
+ * reaches it. Any other failure leaves unknown whether the batch committed: every caller gets it, as it
+ * would have for its own batch.
+ */
+export function sharedBatches(
+  db: D1Database,
+  { windowMs = SHARED_BATCH_WINDOW_MS }: { windowMs?: number } = {},
+): { db: D1Database; track: SharedBatches<unknown>["track"] } {
+  let waiting: Waiting[] = [];
+  let running = 0;
+  let sending = false;
+  let windowOver = false;
+  let window: ReturnType<typeof setTimeout> | undefined;
+
+  const sendAlone = async (caller: Waiting) => {
+    try {
+      caller.resolve(await db.batch(caller.statements));
+    } catch (error) {
+      caller.reject(error);
+    }
+  };
+
+  const sendTogether = async (callers: Waiting[]) => {
+    if (callers.length === 1) return sendAlone(callers[0]!);
+    let results: D1Result[];
+    try {
+      results = await db.batch(callers.flatMap((caller) => caller.statements));
+    } catch (error) {
+      if (isDefiniteRefusal(error)) await Promise.all(callers.map(sendAlone));
+      else for (const caller of callers) caller.reject(error);
+      return;
+    }
+    let offset = 0;
+    for (const caller of callers) {
+      caller.resolve(results.slice(offset, offset + caller.statements.length));
+      offset += caller.statements.length;
+    }
+  };
+
+  /** The oldest waiting batches, up to the statement cap (at least one). */
+  const takeWaiting = () => {
+    let statements = 0;
+    let taken = 0;
+    while (taken < waiting.length && (taken === 0 || statements + waiting[taken]!.statements.length <= SHARED_BATCH_MAX_STATEMENTS)) {
+      statements += waiting[taken]!.statements.length;
+      taken += 1;
+    }
+    const callers = waiting.slice(0, taken);
+    waiting = waiting.slice(taken);
+    return callers;
+  };
+
+  const sendWhenReady = () => {
+    if (sending || waiting.length === 0) return;
+    if (!windowOver && waiting.length < running) {
+      window ??= setTimeout(() => {
+        window = undefined;
+        windowOver = true;
+        sendWhenReady();
+      }, windowMs);
+      return;
+    }
+    clearTimeout(window);
+    window = undefined;
+    windowOver = false;
+    sending = true;
+    void sendTogether(takeWaiting()).finally(() => {
+      sending = false;
+      sendWhenReady();
+    });
+  };
+
+  const shared: D1Database = {
+    prepare: (query: string) => db.prepare(query),
+    batch: <T = unknown>(statements: D1PreparedStatement[]): Promise<D1Result<T>[]> => {
+      if (statements.length === 0) return Promise.resolve([]);
+      return new Promise<D1Result<T>[]>((resolve, reject) => {
+        waiting.push({ statements, resolve: resolve as (results: D1Result[]) => void, reject });
+        // After the current turn: work that starts together (a consumer's messages) is all tracked by then.
+        queueMicrotask(sendWhenReady);
+      });
+    },
+    exec: (query: string) => db.exec(query),
+    dump: () => db.dump(),
+    withSession: (constraintOrBookmark?: string) => db.withSession(constraintOrBookmark),
+  };
+
+  const track = async <T>(work: () => Promise<T>): Promise<T> => {
+    running += 1;
+    try {
+      return await work();
+    } finally {
+      running -= 1;
+      sendWhenReady();
+    }
+  };
+
+  return { db: shared, track };
+}
