@@ -22,8 +22,9 @@ export async function publishAndAttempt(env: Bindings, committed: Committed[]): 
   const deliveryIds = committed.flatMap((item) => item.deliveryIds);
   // Every committed event has deliveries or is for the rules engine (commitWithEvents).
   const marks = markHandedOver(env, committed.filter((item) => !item.automation).map((item) => item.eventId));
-  // The commit's deliveries (its endpoints, a group commit's messages) share D1 round trips.
-  const shared = withSharedBatches(env);
+  // Several deliveries (the commit's endpoints, a group commit's messages) share D1 round trips; one
+  // alone has nothing to share, and keeps the plain bindings (their drizzle client is built once).
+  const shared = deliveryIds.length > 1 ? withSharedBatches(env) : { env, track: <T>(work: () => Promise<T>) => work() };
   await Promise.all([
     ...deliveryIds.map((deliveryId, i) => shared.track(() => attemptNow(shared.env, deliveryId, i === 0 ? marks : []))),
     publish(env, committed.filter((item) => item.automation), { deliveries: false }),
