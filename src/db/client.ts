@@ -191,9 +191,21 @@ export async function sentWrite<T>(write: Promise<T>): Promise<T> {
  * A definite refusal of a write: a constraint, the move fence (src/db/moves.sql) or a commit's guard
  * (src/db/commit-guards.sql). The batch was rolled back; nothing was written.
  */
-export function isDefiniteRefusal(error: unknown): boolean {
-  const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error);
-  return /constraint failed|account_moving|commit_guard_failed/i.test(text);
+function isDefiniteRefusal(error: unknown): boolean {
+  return /constraint failed|account_moving|commit_guard_failed/i.test(errorText(error));
+}
+
+/**
+ * SQLite itself failed the batch — a refusal above, or an error in one of its statements (D1 ends such a
+ * message with the SQLite result code): the transaction was rolled back, nothing was written. A failure
+ * between the Worker and D1 says nothing about the outcome.
+ */
+export function isRolledBack(error: unknown): boolean {
+  return isDefiniteRefusal(error) || /: SQLITE_[A-Z]+/.test(errorText(error));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error);
 }
 
 function unknownUnlessRejected(error: unknown): unknown {

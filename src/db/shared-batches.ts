@@ -5,7 +5,7 @@
 // at most SHARED_BATCH_WINDOW_MS, and one round trip carries them all. Only within one invocation:
 // Workers do not share I/O between requests.
 import type { Bindings } from "../env";
-import { isDefiniteRefusal } from "./client";
+import { isRolledBack } from "./client";
 
 /** The longest a batch waits for the others of its invocation before it is sent. */
 export const SHARED_BATCH_WINDOW_MS = 2;
@@ -33,10 +33,10 @@ export function withSharedBatches<E extends Pick<Bindings, "DB">>(env: E): Share
 /**
  * D1 runs a batch as one transaction, so a shared batch is its callers' batches run one after the other,
  * all committed or none: what each caller asked for. Every caller gets its own statements' results. If
- * D1 refuses a shared batch definitely (a constraint, the move fence, a commit guard: nothing was
- * written), that may be one caller's doing, so each batch is sent again alone and only its own refusal
- * reaches it. Any other failure leaves unknown whether the batch committed: every caller gets it, as it
- * would have for its own batch.
+ * SQLite fails a shared batch (a constraint, the move fence, a commit guard, an error in a statement: it
+ * rolled back, nothing was written), that may be one caller's doing, so each batch is sent again alone
+ * and only its own failure reaches it. Any other failure leaves unknown whether the batch committed:
+ * every caller gets it, as it would have for its own batch.
  */
 export function sharedBatches(
   db: D1Database,
@@ -62,7 +62,7 @@ export function sharedBatches(
     try {
       results = await db.batch(callers.flatMap((caller) => caller.statements));
     } catch (error) {
-      if (isDefiniteRefusal(error)) await Promise.all(callers.map(sendAlone));
+      if (isRolledBack(error)) await Promise.all(callers.map(sendAlone));
       else for (const caller of callers) caller.reject(error);
       return;
     }

@@ -63,22 +63,35 @@ describe("shared batches", () => {
     });
   });
 
-  it("keeps one caller's definite refusal its own: the others commit, nothing of the refused batch is written", async () => {
+  it.each([
+    {
+      failure: "a constraint",
+      // Its second insert breaks the primary key: D1 rolls back the whole shared transaction.
+      batch: (db: D1Database, id: string) => [...insertAndRead(db, id, 2), ...insertAndRead(db, id, 3)],
+      error: /UNIQUE constraint failed/,
+      statements: 4,
+    },
+    {
+      failure: "an error in a statement",
+      batch: (db: D1Database, id: string) => [insertAndRead(db, id, 2)[0]!, db.prepare(`SELECT no_such_column FROM ${TABLE}`)],
+      error: /no such column/,
+      statements: 2,
+    },
+  ])("keeps one caller's failure its own ($failure): the others commit, nothing of the failed batch is written", async ({ batch, error, statements }) => {
     const { db, stats } = counted();
     const shared = sharedBatches(db, { windowMs: 60_000 });
-    const [first, refused, third] = [key("ok"), key("dup"), key("ok")];
+    const [first, failed, third] = [key("ok"), key("failed"), key("ok")];
     const outcomes = await Promise.allSettled([
       shared.track(() => shared.db.batch(insertAndRead(shared.db, first, 1))),
-      // Its second insert breaks the primary key: D1 rolls back the whole shared transaction.
-      shared.track(() => shared.db.batch([...insertAndRead(shared.db, refused, 2), ...insertAndRead(shared.db, refused, 3)])),
+      shared.track(() => shared.db.batch(batch(shared.db, failed))),
       shared.track(() => shared.db.batch(insertAndRead(shared.db, third, 4))),
     ]);
 
     expect(outcomes.map((outcome) => outcome.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/UNIQUE constraint failed/);
-    expect(await stored([first, refused, third])).toEqual([first, third].sort());
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(error);
+    expect(await stored([first, failed, third])).toEqual([first, third].sort());
     // The shared one, then each batch alone.
-    expect(stats.statements).toEqual([8, 2, 4, 2]);
+    expect(stats.statements).toEqual([4 + statements, 2, statements, 2]);
   });
 
   it("gives every caller a failure that leaves the outcome unknown, and sends none of them again", async () => {
