@@ -196,12 +196,12 @@ function isDefiniteRefusal(error: unknown): boolean {
 }
 
 /**
- * SQLite itself failed the batch — a refusal above, or an error in one of its statements (D1 ends such a
- * message with the SQLite result code): the transaction was rolled back, nothing was written. A failure
- * between the Worker and D1 says nothing about the outcome.
+ * The batch failed because of one of its own statements — a refusal above, or an error SQLite reports for a
+ * statement (D1 ends such a message with the result code): rolled back, nothing written, and the same
+ * statements would fail again. Not a failure of the database itself (busy, full, I/O) or of the way to it.
  */
-export function isRolledBack(error: unknown): boolean {
-  return isDefiniteRefusal(error) || /: SQLITE_[A-Z]+/.test(errorText(error));
+export function isStatementFailure(error: unknown): boolean {
+  return isDefiniteRefusal(error) || /: SQLITE_(ERROR|CONSTRAINT|TOOBIG|MISMATCH|RANGE|AUTH)\b/.test(errorText(error));
 }
 
 function errorText(error: unknown): string {

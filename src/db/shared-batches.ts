@@ -5,7 +5,7 @@
 // at most SHARED_BATCH_WINDOW_MS, and one round trip carries them all. Only within one invocation:
 // Workers do not share I/O between requests.
 import type { Bindings } from "../env";
-import { isRolledBack } from "./client";
+import { isStatementFailure } from "./client";
 
 /** The longest a batch waits for the others of its invocation before it is sent. */
 export const SHARED_BATCH_WINDOW_MS = 2;
@@ -32,19 +32,23 @@ export function withSharedBatches<E extends Pick<Bindings, "DB">>(env: E): Share
 
 /**
  * D1 runs a batch as one transaction, so a shared batch is its callers' batches run one after the other,
- * all committed or none: what each caller asked for. Every caller gets its own statements' results. If
- * SQLite fails a shared batch (a constraint, the move fence, a commit guard, an error in a statement: it
- * rolled back, nothing was written), that may be one caller's doing, so each batch is sent again alone
- * and only its own failure reaches it. Any other failure leaves unknown whether the batch committed:
- * every caller gets it, as it would have for its own batch.
+ * all committed or none: what each caller asked for. Every caller gets its own statements' results. If a
+ * statement fails the shared batch (a constraint, the move fence, a commit guard, an error SQLite reports
+ * for a statement: rolled back, nothing written), that may be one caller's doing, so each batch is sent
+ * again alone and only its own failure reaches it. Any other failure — the database's own (busy, full) or
+ * on the way to it, which leaves unknown whether the batch committed — reaches every caller, as it would
+ * have for its own batch. Shared batches do not wait for each other: one on its way counts its callers as
+ * waiting, so the next is sent beside it.
  */
 export function sharedBatches(
   db: D1Database,
   { windowMs = SHARED_BATCH_WINDOW_MS }: { windowMs?: number } = {},
 ): { db: D1Database; track: SharedBatches<unknown>["track"] } {
   let waiting: Waiting[] = [];
+  /** Tracked pieces of work running. */
   let running = 0;
-  let sending = false;
+  /** Callers whose batch is on its way: they wait too. */
+  let sent = 0;
   let windowOver = false;
   let window: ReturnType<typeof setTimeout> | undefined;
 
@@ -58,12 +62,18 @@ export function sharedBatches(
 
   const sendTogether = async (callers: Waiting[]) => {
     if (callers.length === 1) return sendAlone(callers[0]!);
+    const statements = callers.flatMap((caller) => caller.statements);
     let results: D1Result[];
     try {
-      results = await db.batch(callers.flatMap((caller) => caller.statements));
+      results = await db.batch(statements);
     } catch (error) {
-      if (isRolledBack(error)) await Promise.all(callers.map(sendAlone));
+      if (isStatementFailure(error)) await Promise.all(callers.map(sendAlone));
       else for (const caller of callers) caller.reject(error);
+      return;
+    }
+    if (results.length !== statements.length) {
+      const error = new Error(`D1 answered ${results.length} results for a batch of ${statements.length} statements`);
+      for (const caller of callers) caller.reject(error);
       return;
     }
     let offset = 0;
@@ -87,23 +97,27 @@ export function sharedBatches(
   };
 
   const sendWhenReady = () => {
-    if (sending || waiting.length === 0) return;
-    if (!windowOver && waiting.length < running) {
-      window ??= setTimeout(() => {
+    while (waiting.length > 0) {
+      if (!windowOver && waiting.length + sent < running) {
+        window ??= setTimeout(() => {
+          window = undefined;
+          windowOver = true;
+          sendWhenReady();
+        }, windowMs);
+        return;
+      }
+      const callers = takeWaiting();
+      if (waiting.length === 0) {
+        clearTimeout(window);
         window = undefined;
-        windowOver = true;
+        windowOver = false;
+      }
+      sent += callers.length;
+      void sendTogether(callers).finally(() => {
+        sent -= callers.length;
         sendWhenReady();
-      }, windowMs);
-      return;
+      });
     }
-    clearTimeout(window);
-    window = undefined;
-    windowOver = false;
-    sending = true;
-    void sendTogether(takeWaiting()).finally(() => {
-      sending = false;
-      sendWhenReady();
-    });
   };
 
   const shared: D1Database = {

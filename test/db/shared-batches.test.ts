@@ -11,9 +11,13 @@ beforeAll(async () => {
   await env.SHARD_1.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (id TEXT PRIMARY KEY, n INTEGER NOT NULL)`);
 });
 
-/** The shard database, counting round trips; `failNext` makes the next batch fail as an unreachable D1 does. */
+/**
+ * The shard database, counting round trips. `failNext`: the next batch fails before it reaches the database,
+ * as an unreachable D1 does; `loseAnswerNext`: it commits and then its answer is lost; `holdNext`: it waits
+ * until the returned function is called.
+ */
 function counted() {
-  const stats = { batches: 0, statements: [] as number[], failNext: false };
+  const stats = { batches: 0, statements: [] as number[], failNext: false, loseAnswerNext: false, held: undefined as Promise<void> | undefined };
   const db = {
     prepare: (query: string) => env.SHARD_1.prepare(query),
     batch: async (statements: D1PreparedStatement[]) => {
@@ -23,10 +27,23 @@ function counted() {
         stats.failNext = false;
         throw new Error("D1_ERROR: Network connection lost.");
       }
-      return env.SHARD_1.batch(statements);
+      const held = stats.held;
+      stats.held = undefined;
+      await held;
+      const results = await env.SHARD_1.batch(statements);
+      if (stats.loseAnswerNext) {
+        stats.loseAnswerNext = false;
+        throw new Error("D1_ERROR: Network connection lost.");
+      }
+      return results;
     },
   } as unknown as D1Database;
-  return { db, stats };
+  const holdNext = () => {
+    let release!: () => void;
+    stats.held = new Promise<void>((resolve) => (release = resolve));
+    return release;
+  };
+  return { db, stats, holdNext };
 }
 
 let serial = 0;
@@ -104,6 +121,35 @@ describe("shared batches", () => {
     expect(outcomes.map((outcome) => outcome.status)).toEqual(["rejected", "rejected"]);
     for (const outcome of outcomes) expect(String((outcome as PromiseRejectedResult).reason)).toMatch(/Network connection lost/);
     expect(stats.batches).toBe(1);
+    expect(await stored(ids)).toEqual([]);
+  });
+
+  it("gives every caller an answer lost after the commit: all of it was written, and nothing is sent again", async () => {
+    const { db, stats } = counted();
+    const shared = sharedBatches(db, { windowMs: 60_000 });
+    stats.loseAnswerNext = true;
+    const ids = [key("answer"), key("answer"), key("answer")];
+    const outcomes = await Promise.allSettled(ids.map((id, n) => shared.track(() => shared.db.batch(insertAndRead(shared.db, id, n)))));
+
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(["rejected", "rejected", "rejected"]);
+    expect(stats.batches).toBe(1);
+    expect(await stored(ids)).toEqual([...ids].sort());
+  });
+
+  it("sends a batch beside one still on its way: a shared batch never waits for another", async () => {
+    const { db, stats, holdNext } = counted();
+    const shared = sharedBatches(db, { windowMs: 60_000 });
+    const release = holdNext();
+    const first = shared.track(() => shared.db.batch(insertAndRead(shared.db, key("first"), 1)));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(stats.batches).toBe(1); // alone, so sent at once; held on its way
+    const later = shared.track(() => shared.db.batch(insertAndRead(shared.db, key("second"), 2)));
+    await later;
+    // The second was answered while the first is still held on its way.
+    expect(stats.batches).toBe(2);
+    release();
+    const [results] = await Promise.all([first, later]);
+    expect(results[0]!.results).toHaveLength(1);
   });
 
   it("never waits for work that is not sending: a lone batch goes at once, and so does one whose partner finished", async () => {
@@ -124,14 +170,29 @@ describe("shared batches", () => {
 
   it("waits for busy partners only as long as the window", async () => {
     const { db, stats } = counted();
-    const shared = sharedBatches(db, { windowMs: 5 });
+    const shared = sharedBatches(db, { windowMs: 50 });
     let finish!: () => void;
     const busy = shared.track(() => new Promise<void>((resolve) => (finish = resolve)));
-    const [results] = await Promise.all([shared.track(() => shared.db.batch(insertAndRead(shared.db, key("window"), 1)))]);
+    const waiting = shared.track(() => shared.db.batch(insertAndRead(shared.db, key("window"), 1)));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stats.batches).toBe(0); // inside the window: waiting for its busy partner
+    const results = await waiting; // the window ends; the partner is still busy
     expect(results[0]!.results).toHaveLength(1);
     expect(stats.batches).toBe(1);
     finish();
     await busy;
+  });
+
+  it("stops waiting for a partner that failed", async () => {
+    const { db, stats } = counted();
+    const shared = sharedBatches(db, { windowMs: 60_000 });
+    let fail!: (error: Error) => void;
+    const failing = shared.track(() => new Promise<void>((_resolve, reject) => (fail = reject)));
+    const waiting = shared.track(() => shared.db.batch(insertAndRead(shared.db, key("partner-failed"), 1)));
+    fail(new Error("the partner's own failure"));
+    await expect(failing).rejects.toThrow("the partner's own failure");
+    expect((await waiting)[0]!.results).toHaveLength(1);
+    expect(stats.batches).toBe(1);
   });
 
   it("puts at most 100 statements in one round trip, never splitting a caller's batch", async () => {
