@@ -13,11 +13,11 @@ beforeAll(async () => {
 
 /**
  * The shard database, counting round trips. `failNext`: the next batch fails before it reaches the database,
- * as an unreachable D1 does; `loseAnswerNext`: it commits and then its answer is lost; `holdNext`: it waits
- * until the returned function is called.
+ * as an unreachable D1 does; `loseAnswerNext`: it commits and then its answer is lost; `shortAnswerNext`: its
+ * answer lacks a result; `holdNext`: it waits until the returned function is called.
  */
 function counted() {
-  const stats = { batches: 0, statements: [] as number[], failNext: false, loseAnswerNext: false, held: undefined as Promise<void> | undefined };
+  const stats = { batches: 0, statements: [] as number[], failNext: false, loseAnswerNext: false, shortAnswerNext: false, held: undefined as Promise<void> | undefined };
   const db = {
     prepare: (query: string) => env.SHARD_1.prepare(query),
     batch: async (statements: D1PreparedStatement[]) => {
@@ -34,6 +34,10 @@ function counted() {
       if (stats.loseAnswerNext) {
         stats.loseAnswerNext = false;
         throw new Error("D1_ERROR: Network connection lost.");
+      }
+      if (stats.shortAnswerNext) {
+        stats.shortAnswerNext = false;
+        return results.slice(1);
       }
       return results;
     },
@@ -134,6 +138,15 @@ describe("shared batches", () => {
     expect(outcomes.map((outcome) => outcome.status)).toEqual(["rejected", "rejected", "rejected"]);
     expect(stats.batches).toBe(1);
     expect(await stored(ids)).toEqual([...ids].sort());
+  });
+
+  it("gives every caller an answer that does not match the batch, rather than someone else's results", async () => {
+    const { db, stats } = counted();
+    const shared = sharedBatches(db, { windowMs: 60_000 });
+    stats.shortAnswerNext = true;
+    const outcomes = await Promise.allSettled([key("short"), key("short")].map((id, n) => shared.track(() => shared.db.batch(insertAndRead(shared.db, id, n)))));
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(["rejected", "rejected"]);
+    expect(String((outcomes[0] as PromiseRejectedResult).reason)).toMatch(/3 results for a batch of 4 statements/);
   });
 
   it("sends a batch beside one still on its way: a shared batch never waits for another", async () => {
