@@ -20,8 +20,8 @@ export { MoveObject } from "./moves/object";
 const app = buildApp();
 
 /** The shard a queue message is about: it names it (older messages belong to the first shard). */
-function shardOf(env: WorkerEnv, body: QueueMessage): Bindings {
-  return shardEnv(env, body.shard ?? defaultShard(env));
+function shardOf(env: WorkerEnv, body: QueueMessage): string {
+  return body.shard ?? defaultShard(env);
 }
 
 /**
@@ -31,7 +31,7 @@ function shardOf(env: WorkerEnv, body: QueueMessage): Bindings {
 function router(workerEnv: WorkerEnv): (body: QueueMessage) => Promise<QueueDecision> {
   const shared = new Map<string, SharedBatches<Bindings>>();
   return (body) => {
-    const shard = body.shard ?? defaultShard(workerEnv);
+    const shard = shardOf(workerEnv, body);
     let batches = shared.get(shard);
     if (!batches) {
       batches = withSharedBatches(shardEnv(workerEnv, shard));
@@ -57,7 +57,7 @@ function route(env: Bindings, body: QueueMessage): Promise<QueueDecision> {
  * our own trouble), a replay is continued by recovery anyway, the rule runs are abandoned.
  */
 async function giveUp(workerEnv: WorkerEnv, body: QueueMessage): Promise<void> {
-  const env = shardOf(workerEnv, body);
+  const env = shardEnv(workerEnv, shardOf(workerEnv, body));
   if (body.kind === "delivery") await parkDeadDelivery(env, body.deliveryId);
   else if (body.kind === "automation") await abandonAutomationEvent(env, body.eventId);
 }
