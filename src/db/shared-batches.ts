@@ -44,7 +44,7 @@ export function sharedBatches(
   db: D1Database,
   { windowMs = SHARED_BATCH_WINDOW_MS }: { windowMs?: number } = {},
 ): { db: D1Database; track: SharedBatches<unknown>["track"] } {
-  let waiting: Waiting[] = [];
+  const waiting: Waiting[] = [];
   /** Tracked pieces of work running. */
   let running = 0;
   /** Callers whose batch is on its way: they wait too. */
@@ -91,9 +91,7 @@ export function sharedBatches(
       statements += waiting[taken]!.statements.length;
       taken += 1;
     }
-    const callers = waiting.slice(0, taken);
-    waiting = waiting.slice(taken);
-    return callers;
+    return waiting.splice(0, taken);
   };
 
   const sendWhenReady = () => {
