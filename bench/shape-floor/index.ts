@@ -4,8 +4,9 @@
 //   (SQLite-backed, as the product's), which orders the message (its seq, held in memory) and writes it in one D1
 //   round trip: the message, the conversation's summary and the event → 201 {id, seq}. The first call of an
 //   object reads its conversation once; the bench warms every object first, as row 1b does.
-// - GET /page?conversation=…: a held history page (after POST /page-token?conversation=…): one D1 round trip that checks the caller's token and the
-//   conversation, then the page's bytes this isolate holds (the size of a page of 100 messages).
+// - GET /page?conversation=…: a held history page (the bench first sends POST /page-token?conversation=…): one D1
+//   round trip that checks the caller's token and the conversation, then the bytes of a page of 100 messages that
+//   this isolate holds.
 // - GET /health for the bench's start; anything else: 404 without I/O.
 import { DurableObject } from "cloudflare:workers";
 
