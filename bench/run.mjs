@@ -32,6 +32,8 @@ const onlyPerf = onlyArg === "perf";
 /** `--only drain`: the write ceiling and scenario 5 alone (≈ 1 minute). `--only replies`: scenarios 4a–4c alone. */
 const onlyDrain = onlyArg === "drain";
 const onlyReplies = onlyArg === "replies";
+/** `--only floor`: the write ceiling and the shape's floor alone (≈ 1 minute). */
+const onlyFloor = onlyArg === "floor";
 const scale = quick ? 0.2 : 1;
 const seconds = (s) => Math.max(2, Math.round(s * scale));
 const count = (n) => Math.max(10, Math.round(n * (quick ? 0.05 : 1)));
@@ -93,8 +95,9 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 
 try {
   if (!onlySearch && !onlyRealtime && !onlyReplies) await measureWriteCeiling();
-  if (!onlyAttachments) await measureApp();
-  if (!onlySearch && !onlyRealtime && !onlyPerf && !onlyDrain && !onlyReplies && !onlyShards) await measureAttachments();
+  if (!onlyArg || onlyPerf || onlyFloor) await measureShapeFloor();
+  if (!onlyAttachments && !onlyFloor) await measureApp();
+  if (!onlyArg || onlyAttachments) await measureAttachments();
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
@@ -143,6 +146,42 @@ async function measureWriteCeiling() {
     what: "POST 1 MiB → one bare R2 put of the body (minimal Worker)",
   };
   log(`r2 ceiling: ${results.ceilings.r2.rps} req/s`);
+  await stops.pop()();
+  await stops.pop()();
+}
+
+// The fixed shape's floor (bench/shape-floor): a known contact's message and a held history page with nothing of
+// the product but the shape itself, on the same runtime; rows 1b and 6 are read against it.
+async function measureShapeFloor() {
+  log("shape floor: starting bench/shape-floor with wrangler dev");
+  const host = await startHost({ name: "shape-floor", config: "bench/shape-floor/wrangler.toml" });
+  stops.push(removeState(host.persistTo), host.stop);
+  setServerCpuSampler(host.cpuSeconds);
+  const base = host.directUrl ?? host.proxyUrl;
+  const message = (conversation) => ({
+    method: "POST",
+    path: "/message",
+    headers: { "content-type": "application/json" },
+    setupRequest: (request) => ({ ...request, body: JSON.stringify({ conversation: `conversation-${conversation()}`, content: CONTENT }) }),
+  });
+  // Every conversation's object running first, as in row 1b.
+  let next = 0;
+  await load({ url: base, connections: CONNECTIONS, amount: CONTACTS, requests: [message(() => next++ % CONTACTS)] });
+  results.ceilings.shape_message = {
+    ...(await load({ url: base, connections: CONNECTIONS, duration: SCENARIO_SECONDS, requests: [message(() => Math.floor(Math.random() * CONTACTS))] })),
+    what: `POST → RPC to one of ${CONTACTS} conversation objects → one D1 batch: message, conversation, event (minimal Worker)`,
+  };
+  log(`shape floor, message: ${results.ceilings.shape_message.rps} req/s`);
+  await fetch(`${base}/page-token?conversation=conversation-0`, { method: "POST" });
+  results.ceilings.shape_page = {
+    ...(await load({ url: `${base}/page?conversation=conversation-0`, connections: CONNECTIONS, duration: CEILING_SECONDS })),
+    what: "GET → one D1 round trip (token and conversation) → a held page of 100 (minimal Worker)",
+  };
+  results.ceilings.shape_bare = {
+    ...(await load({ url: `${base}/nope`, connections: CONNECTIONS, duration: seconds(5) }, { expectStatus: 404 })),
+    what: "GET → 404, the same minimal Worker",
+  };
+  log(`shape floor, held page: ${results.ceilings.shape_page.rps} req/s`);
   await stops.pop()();
   await stops.pop()();
 }
@@ -1009,6 +1048,28 @@ function report() {
   if (results.hosting.write_via_proxy && write) {
     const proxied = results.hosting.write_via_proxy;
     rows.push(["context: write ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / write.rps, 2)}× write`, cpuNote(proxied).slice(2)]);
+  }
+  const { shape_message: floorMessage, shape_page: floorPage, shape_bare: floorBare } = results.ceilings;
+  if (floorMessage) {
+    const known = results.scenarios.find((scenario) => scenario.id === "1b");
+    const share = known ? `; row 1b is at ${pct(known.rps / floorMessage.rps)} of it` : "";
+    rows.push([
+      "floor of the shape: " + floorMessage.what,
+      floorMessage,
+      write ? `${pct(floorMessage.rps / write.rps)} of write` : "—",
+      `the least a known contact's message costs in the fixed shape: no framework, validation, token, search index, rules or fan-out${share}${cpuNote(floorMessage)}`,
+    ]);
+  }
+  if (floorPage && floorBare) {
+    // Row 6 is read against the app's own 404, so the floor is that 404 plus what a held page adds to a bare one here.
+    const added = floorPage.server_cpu_ms_per_request - floorBare.server_cpu_ms_per_request;
+    const bound = route?.server_cpu_ms_per_request ? `; the app's 404 plus that would be ${pct(route.server_cpu_ms_per_request / (route.server_cpu_ms_per_request + added))} of route` : "";
+    rows.push([
+      "floor of the shape: " + floorPage.what,
+      floorPage,
+      `${pct(floorPage.rps / floorBare.rps)} of its own 404`,
+      `a held page adds ${round(added, 2)} ms of CPU to this Worker's bare 404 (${floorBare.server_cpu_ms_per_request} ms)${bound}${cpuNote(floorPage)}`,
+    ]);
   }
   const { health_via_proxy: health } = results.ceilings;
   if (health) rows.push(["context: " + health.what, health, route ? `${round(health.rps / route.rps, 2)}× route` : "—", `the 1c row's ceiling${cpuNote(health)}`]);
