@@ -1,13 +1,13 @@
 import { and, asc, eq, getTableColumns, gt, isNull, or, sql } from "drizzle-orm";
 import { database, mapRow, prepareCompiled, runBatch } from "../db/client";
-import { apiTokens, conversations, historyRevisions, inboxes, messages } from "../db/schema";
+import { accounts, apiTokens, conversations, historyRevisions, inboxes, messages } from "../db/schema";
 import type { Bindings } from "../env";
 import { notFound } from "../errors/problem";
 import { decodeCursor, encodeCursor } from "../core/pagination";
 import { toMessage, type Message, type MessageRow } from "../conversation/resources";
 import { iso } from "../core/time";
 import { withDataUrls } from "../attachments/render";
-import { holdPage, serveHeld, type HeldPage } from "./history-cache";
+import { heldPage, holdPage, serveHeld, type HeldPage } from "./history-cache";
 
 /** A page of messages as the history routes answer it (serialised by the functions below). */
 export type MessagePage = { data: Message[]; next_cursor: string | null };
@@ -124,8 +124,11 @@ export function historyStatements(env: Bindings, identifier: string, tokenHash: 
             inbox_id: sql<string>`${inboxes.id}`.as("inbox_id"),
             conversation_id: sql<string | null>`${conversations.id}`.as("conversation_id"),
             revision: sql<number | null>`${historyRevisions.revision}`.as("revision"),
+            // A remembered reader's only check (src/http/integrator/recall.ts): 'moved' sends it to the slow path.
+            account_state: sql<string | null>`${accounts.state}`.as("account_state"),
           })
           .from(inboxes)
+          .leftJoin(accounts, eq(accounts.id, inboxes.accountId))
           .innerJoin(
             apiTokens,
             and(
@@ -155,6 +158,19 @@ export function historyStatements(env: Bindings, identifier: string, tokenHash: 
       { identifier, hash: tokenHash, conversationId: window.conversationId, afterSeq: window.afterSeq, limit: window.limit + 1, held: held?.revision ?? -1 },
     ),
   ];
+}
+
+/**
+ * A history page of an inbox token the isolate remembers (src/http/integrator/recall.ts): historyStatements
+ * alone, one round trip. undefined when its row does not admit the token to this inbox now (revoked, another
+ * inbox's, the inbox deleted) or the account has moved off this shard.
+ */
+export async function readHistoryAsInbox(env: Bindings, identifier: string, tokenHash: string, window: HistoryWindow, inboxId: string) {
+  const held = heldPage(env, window);
+  const read = await runBatch(env, historyStatements(env, identifier, tokenHash, window, held));
+  const row = read[0]?.[0];
+  if (row === undefined || row.inbox_id !== inboxId || row.account_state === "moved") return undefined;
+  return decodeHistory(window, read, held);
 }
 
 /** What historyStatements read (`held`: the page it was given). */

@@ -4,10 +4,11 @@ import { heldPage, type HeldPage } from "../domain/history-cache";
 import { decodeHistory, historyStatements, historyWindow, type HistoryWindow } from "../domain/messages";
 import { shardForAccount, shardForPath } from "../domain/routing";
 import { resolveCaller, type Caller } from "../domain/tokens";
+import { sha256HexSync } from "../core/crypto";
 import { config } from "../env";
 import { ApiError } from "../errors/problem";
 import type { AppEnv, IntegratorCaller, UserCaller } from "./context";
-import { recallForRequest } from "./integrator/recall";
+import { recallForRequest, recallHistoryReader, rememberHistoryReader } from "./integrator/recall";
 import { HistoryQuery } from "./integrator/schemas";
 import { safeDecode } from "./path";
 import { sessionAccountOf, sessionCaller } from "./session/cookie";
@@ -48,6 +49,9 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   // A contact the isolate remembers for this token and inbox skips the round trip below (src/http/integrator/recall.ts).
   if (contactSourceId !== undefined && (await recallForRequest(c, match[1]!, identifier!, contactSourceId))) return;
   const history = identifier === undefined ? undefined : historyPage(c);
+  // An inbox token the isolate remembers for this inbox reads its page in the page's one statement (recall.ts).
+  const readerHash = history === undefined ? undefined : sha256HexSync(match[1]!);
+  if (readerHash !== undefined && (await recallHistoryReader(c, readerHash, identifier!, history!))) return;
   let held: HeldPage | undefined;
   const { caller, called, extra, env, moving } = await resolveCaller(c.env, match[1]!, config(c.env).platformToken, identifier, (shard, tokenHash) => {
     if (contactSourceId !== undefined) return contactLookupStatements(shard, { identifier: identifier! }, contactSourceId);
@@ -74,6 +78,7 @@ async function resolveRequestCaller(c: Context<AppEnv>): Promise<void> {
   );
   // The history page, for listInboxMessages: it uses it only for the inbox inboxAccess then admits.
   c.set("history", history && contactSourceId === undefined && extra && called?.inbox ? decodeHistory(history, extra, held) : undefined);
+  if (readerHash !== undefined) rememberHistoryReader(c, readerHash, identifier!);
 }
 
 /**

@@ -203,3 +203,56 @@ describe("history pages the isolate holds", () => {
     }
   });
 });
+
+describe("history pages read with an inbox's own token the isolate remembers", () => {
+  /** A token of its own (revoked or moved below), its caller remembered by reading a held page. */
+  async function rememberedReader(target: TestInbox) {
+    const issued = await api("POST", `/v1/accounts/${account.accountId}/inboxes/${target.id}/tokens`, { token: account.adminToken });
+    expect(issued.status, issued.text).toBe(201);
+    const own = issued.body.token as string;
+    const first = await api("POST", `/v1/inboxes/${target.identifier}/messages`, { token: own, body: { contact: { source_id: `rr-${crypto.randomUUID()}` }, content: "m1" } });
+    expect(first.status, first.text).toBe(201);
+    const path = `/v1/inboxes/${target.identifier}/conversations/${first.body.conversation.id}/messages?limit=100`;
+    for (let i = 0; i < 2; i++) expect((await api("GET", path, { token: own })).status).toBe(200);
+    return { own, tokenId: issued.body.id as string, path };
+  }
+
+  it("cost one statement: the page's own, without the token's, inbox's and membership reads", async () => {
+    const { own, path } = await rememberedReader(inbox);
+    const name = await shardOf(account.accountId);
+    const counted = latentD1((env as unknown as Record<string, D1Database>)[name]!, { minMs: 0, maxMs: 0 });
+    const before = historyCacheCounters.served;
+    const page = await callWithEnv({ [name]: counted.db } as Partial<Env>, "GET", path, { token: own });
+    expect(page.status, page.text).toBe(200);
+    expect(historyCacheCounters.served - before).toBe(1);
+    expect({ calls: counted.stats.calls, statements: counted.stats.statements }).toEqual({ calls: 1, statements: 1 });
+    // The slow path, for comparison: another token of the inbox, never seen here.
+    const stranger = await createInboxToken(account, inbox);
+    counted.stats.statements = 0;
+    expect((await callWithEnv({ [name]: counted.db } as Partial<Env>, "GET", path, { token: stranger })).status).toBe(200);
+    expect(counted.stats.statements).toBe(4);
+  });
+
+  it("refuse a revoked token on the very next request, and a token whose inbox was deleted", async () => {
+    const revoked = await rememberedReader(inbox);
+    const revoke = await api("DELETE", `/v1/accounts/${account.accountId}/inboxes/${inbox.id}/tokens/${revoked.tokenId}`, { token: account.adminToken });
+    expect(revoke.status, revoke.text).toBe(204);
+    for (let i = 0; i < 2; i++) expectProblem(await api("GET", revoked.path, { token: revoked.own }), 401, "invalid_token");
+
+    const doomed = await createTestInbox(account);
+    const deleted = await rememberedReader(doomed);
+    expect((await api("DELETE", `/v1/accounts/${account.accountId}/inboxes/${doomed.id}`, { token: account.adminToken })).status).toBe(204);
+    expectProblem(await api("GET", deleted.path, { token: deleted.own }), 401, "invalid_token");
+  });
+
+  it("take the slow path once the account has moved off the shard: its answer, not the old shard's page", async () => {
+    const { own, path } = await rememberedReader(inbox);
+    await shard.DB.prepare("UPDATE accounts SET state = 'moved' WHERE id = ?").bind(account.accountId).run();
+    try {
+      expectProblem(await api("GET", path, { token: own }), 503, "account_moving");
+    } finally {
+      await shard.DB.prepare("UPDATE accounts SET state = 'active' WHERE id = ?").bind(account.accountId).run();
+    }
+    expect((await api("GET", path, { token: own })).status).toBe(200);
+  });
+});

@@ -71,10 +71,10 @@ function withDatabases(bindings: Env & { DB?: D1Database }): Env {
  * A D1 binding with production-like timing: every round trip (a statement or a batch) takes `minMs`–
  * `maxMs`, half before it reaches the database and half after it committed, so concurrent consumers
  * interleave as they do against a remote D1. While `down()` is true a round trip fails the way an
- * unreachable D1 does (before reaching the database). `calls` counts round trips.
+ * unreachable D1 does (before reaching the database). `calls` counts round trips, `statements` the statements they carried.
  */
 export function latentD1(base: D1Database, options: { minMs: number; maxMs: number; down?: () => boolean }) {
-  const stats = { calls: 0, failed: 0 };
+  const stats = { calls: 0, failed: 0, statements: 0 };
   const half = () => new Promise((resolve) => setTimeout(resolve, (options.minMs + Math.random() * (options.maxMs - options.minMs)) / 2));
   const roundTrip = async <T>(run: () => Promise<T>): Promise<T> => {
     stats.calls += 1;
@@ -87,22 +87,26 @@ export function latentD1(base: D1Database, options: { minMs: number; maxMs: numb
     await half();
     return result;
   };
+  const counted = <T>(statements: number, run: () => Promise<T>): Promise<T> => {
+    stats.statements += statements;
+    return roundTrip(run);
+  };
   const real = new WeakMap<object, D1PreparedStatement>();
   const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
     const proxy = {
       bind: (...values: unknown[]) => wrap(statement.bind(...values)),
-      first: (column?: string) => roundTrip(() => (column === undefined ? statement.first() : statement.first(column))),
-      run: () => roundTrip(() => statement.run()),
-      all: () => roundTrip(() => statement.all()),
-      raw: (rawOptions?: { columnNames?: boolean }) => roundTrip(() => statement.raw(rawOptions as { columnNames: true })),
+      first: (column?: string) => counted(1, () => (column === undefined ? statement.first() : statement.first(column))),
+      run: () => counted(1, () => statement.run()),
+      all: () => counted(1, () => statement.all()),
+      raw: (rawOptions?: { columnNames?: boolean }) => counted(1, () => statement.raw(rawOptions as { columnNames: true })),
     };
     real.set(proxy, statement);
     return proxy as unknown as D1PreparedStatement;
   };
   const db = {
     prepare: (sql: string) => wrap(base.prepare(sql)),
-    batch: (statements: D1PreparedStatement[]) => roundTrip(() => base.batch(statements.map((statement) => real.get(statement) ?? statement))),
-    exec: (query: string) => roundTrip(() => base.exec(query)),
+    batch: (statements: D1PreparedStatement[]) => counted(statements.length, () => base.batch(statements.map((statement) => real.get(statement) ?? statement))),
+    exec: (query: string) => counted(1, () => base.exec(query)),
     dump: () => base.dump(),
     withSession: () => {
       throw new Error("not used");
