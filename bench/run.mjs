@@ -111,12 +111,17 @@ report();
 
 // ---------------------------------------------------------------------------------------------------------
 
-async function measureWriteCeiling() {
-  log("write ceiling: starting bench/write-ceiling with wrangler dev");
-  const host = await startHost({ name: "write-ceiling", config: "bench/write-ceiling/wrangler.toml" });
+/** One of the bench's minimal Workers (bench/<name>/) under wrangler dev, the loads' CPU sampler on it; stopped by the caller's two stops. */
+async function startMinimalWorker(name) {
+  log(`${name}: starting bench/${name} with wrangler dev`);
+  const host = await startHost({ name, config: `bench/${name}/wrangler.toml` });
   stops.push(removeState(host.persistTo), host.stop);
   setServerCpuSampler(host.cpuSeconds);
-  const base = host.directUrl ?? host.proxyUrl;
+  return { host, base: host.directUrl ?? host.proxyUrl };
+}
+
+async function measureWriteCeiling() {
+  const { host, base } = await startMinimalWorker("write-ceiling");
   const write = (url, duration) =>
     load({
       url: `${url}/write`,
@@ -153,11 +158,7 @@ async function measureWriteCeiling() {
 // The fixed shape's floor (bench/shape-floor): a known contact's message and a held history page with nothing of
 // the product but the shape itself, on the same runtime; rows 1b and 6 are read against it.
 async function measureShapeFloor() {
-  log("shape floor: starting bench/shape-floor with wrangler dev");
-  const host = await startHost({ name: "shape-floor", config: "bench/shape-floor/wrangler.toml" });
-  stops.push(removeState(host.persistTo), host.stop);
-  setServerCpuSampler(host.cpuSeconds);
-  const base = host.directUrl ?? host.proxyUrl;
+  const { base } = await startMinimalWorker("shape-floor");
   const message = (conversation) => ({
     method: "POST",
     path: "/message",
