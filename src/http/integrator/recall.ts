@@ -5,6 +5,7 @@ import { sha256HexSync } from "../../core/crypto";
 import { forgetCaller, ingestKey, recallCaller, recallIngest, rememberCaller } from "../../domain/ingest-cache";
 import { readHistoryAsInbox, type HistoryWindow } from "../../domain/messages";
 import { shardNamed } from "../../domain/routing";
+import type { Caller } from "../../domain/tokens";
 import type { AppEnv } from "../context";
 
 /**
@@ -41,7 +42,7 @@ export async function recallForRequest(c: Context<AppEnv>, bearer: string, ident
  */
 export async function recallHistoryReader(c: Context<AppEnv>, tokenHash: string, identifier: string, history: HistoryWindow): Promise<boolean> {
   const known = recallCaller(tokenHash, identifier);
-  if (!known || known.caller.kind !== "inbox" || known.caller.inboxId !== known.called.inbox.id) return false;
+  if (!known || !isInboxOwnToken(known.caller, known.called.inbox)) return false;
   const env = shardNamed(c.env, known.shard);
   const page = await readHistoryAsInbox(env, identifier, tokenHash, history, known.called.inbox.id);
   if (!page) {
@@ -60,6 +61,11 @@ export async function recallHistoryReader(c: Context<AppEnv>, tokenHash: string,
 export function rememberHistoryReader(c: Context<AppEnv>, tokenHash: string, identifier: string): void {
   const caller = c.get("caller");
   const called = c.get("calledInbox");
-  if (caller?.kind !== "inbox" || !called?.inbox || caller.inboxId !== called.inbox.id) return;
+  if (!called?.inbox || !isInboxOwnToken(caller, called.inbox)) return;
   rememberCaller({ caller, called: { ...called, inbox: called.inbox }, shard: c.env.SHARD, tokenHash, identifier });
+}
+
+/** The only callers the page's statement re-checks in full: an inbox's own token, on that inbox. */
+function isInboxOwnToken(caller: Caller | null | undefined, inbox: { id: string }): caller is Extract<Caller, { kind: "inbox" }> {
+  return caller?.kind === "inbox" && caller.inboxId === inbox.id;
 }
