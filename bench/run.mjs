@@ -178,10 +178,6 @@ async function measureShapeFloor() {
     ...(await load({ url: `${base}/page?conversation=conversation-0`, connections: CONNECTIONS, duration: CEILING_SECONDS })),
     what: "GET → one D1 round trip (token and conversation) → a held page of 100 (minimal Worker)",
   };
-  results.ceilings.shape_bare = {
-    ...(await load({ url: `${base}/nope`, connections: CONNECTIONS, duration: seconds(5) }, { expectStatus: 404 })),
-    what: "GET → 404, the same minimal Worker",
-  };
   log(`shape floor, held page: ${results.ceilings.shape_page.rps} req/s`);
   await stops.pop()();
   await stops.pop()();
@@ -1052,7 +1048,7 @@ function report() {
     const proxied = results.hosting.write_via_proxy;
     rows.push(["context: write ceiling through wrangler dev's proxy", proxied, `${round(proxied.rps / write.rps, 2)}× write`, cpuNote(proxied).slice(2)]);
   }
-  const { shape_message: floorMessage, shape_page: floorPage, shape_bare: floorBare } = results.ceilings;
+  const { shape_message: floorMessage, shape_page: floorPage } = results.ceilings;
   if (floorMessage) {
     const known = results.scenarios.find((scenario) => scenario.id === "1b");
     const share = known ? `; row 1b is at ${pct(known.rps / floorMessage.rps)} of it` : "";
@@ -1063,15 +1059,15 @@ function report() {
       `the least a known contact's message costs in the fixed shape: no framework, validation, token, search index, rules or fan-out${share}${cpuNote(floorMessage)}`,
     ]);
   }
-  if (floorPage && floorBare) {
-    // Row 6 is read against the app's own 404, so the floor is that 404 plus what a held page adds to a bare one here.
-    const added = floorPage.server_cpu_ms_per_request - floorBare.server_cpu_ms_per_request;
+  if (floorPage && bare) {
+    // Row 6 is read against the app's own 404, so the floor is that 404 plus what a held page adds to a bare one.
+    const added = floorPage.server_cpu_ms_per_request - bare.server_cpu_ms_per_request;
     const bound = route?.server_cpu_ms_per_request ? `; the app's 404 plus that would be ${pct(route.server_cpu_ms_per_request / (route.server_cpu_ms_per_request + added))} of route` : "";
     rows.push([
       "floor of the shape: " + floorPage.what,
       floorPage,
-      `${pct(floorPage.rps / floorBare.rps)} of its own 404`,
-      `a held page adds ${round(added, 2)} ms of CPU to this Worker's bare 404 (${floorBare.server_cpu_ms_per_request} ms)${bound}${cpuNote(floorPage)}`,
+      `${pct(floorPage.rps / bare.rps)} of the bare 404`,
+      `a held page adds ${round(added, 2)} ms of CPU to a minimal Worker's bare 404 (${bare.server_cpu_ms_per_request} ms, the context row)${bound}${cpuNote(floorPage)}`,
     ]);
   }
   const { health_via_proxy: health } = results.ceilings;
