@@ -76,8 +76,9 @@ function withDatabases(bindings: Env & { DB?: D1Database }): Env {
 export function latentD1(base: D1Database, options: { minMs: number; maxMs: number; down?: () => boolean }) {
   const stats = { calls: 0, failed: 0, statements: 0 };
   const half = () => new Promise((resolve) => setTimeout(resolve, (options.minMs + Math.random() * (options.maxMs - options.minMs)) / 2));
-  const roundTrip = async <T>(run: () => Promise<T>): Promise<T> => {
+  const roundTrip = async <T>(statements: number, run: () => Promise<T>): Promise<T> => {
     stats.calls += 1;
+    stats.statements += statements;
     await half();
     if (options.down?.()) {
       stats.failed += 1;
@@ -87,26 +88,22 @@ export function latentD1(base: D1Database, options: { minMs: number; maxMs: numb
     await half();
     return result;
   };
-  const counted = <T>(statements: number, run: () => Promise<T>): Promise<T> => {
-    stats.statements += statements;
-    return roundTrip(run);
-  };
   const real = new WeakMap<object, D1PreparedStatement>();
   const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
     const proxy = {
       bind: (...values: unknown[]) => wrap(statement.bind(...values)),
-      first: (column?: string) => counted(1, () => (column === undefined ? statement.first() : statement.first(column))),
-      run: () => counted(1, () => statement.run()),
-      all: () => counted(1, () => statement.all()),
-      raw: (rawOptions?: { columnNames?: boolean }) => counted(1, () => statement.raw(rawOptions as { columnNames: true })),
+      first: (column?: string) => roundTrip(1, () => (column === undefined ? statement.first() : statement.first(column))),
+      run: () => roundTrip(1, () => statement.run()),
+      all: () => roundTrip(1, () => statement.all()),
+      raw: (rawOptions?: { columnNames?: boolean }) => roundTrip(1, () => statement.raw(rawOptions as { columnNames: true })),
     };
     real.set(proxy, statement);
     return proxy as unknown as D1PreparedStatement;
   };
   const db = {
     prepare: (sql: string) => wrap(base.prepare(sql)),
-    batch: (statements: D1PreparedStatement[]) => counted(statements.length, () => base.batch(statements.map((statement) => real.get(statement) ?? statement))),
-    exec: (query: string) => counted(1, () => base.exec(query)),
+    batch: (statements: D1PreparedStatement[]) => roundTrip(statements.length, () => base.batch(statements.map((statement) => real.get(statement) ?? statement))),
+    exec: (query: string) => roundTrip(1, () => base.exec(query)),
     dump: () => base.dump(),
     withSession: () => {
       throw new Error("not used");
